@@ -1,0 +1,57 @@
+#pragma once
+// What an operator configures: virtual services with their real servers, and
+// the engine's limits. Plain values; validate() says what is wrong and where.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ip_address.hpp"
+
+namespace sipvs {
+
+struct RealServerConfig {
+  IpAddress address;
+  uint16_t port = 0;    // 0 = the service's port (direct routing keeps the port)
+  uint32_t weight = 1;  // 0..65535; 0 quiesces
+  uint32_t mark = 0;    // the packet mark that sends traffic to this server; nonzero, unique
+};
+
+struct ServiceConfig {
+  std::string name;  // unique id, used by the API and in listings
+  // Either protocol + VIP + port, or a fwmark (then vip and port stay unset).
+  uint8_t protocol = 17;  // UDP
+  IpAddress vip;
+  uint16_t port = 0;
+  uint32_t fwmark = 0;
+  std::string scheduler = "wlc";        // ipvsadm's default
+  uint32_t persistence_timeout = 0;     // seconds; 0 = not persistent
+  std::optional<unsigned> netmask;      // persistence prefix; default: full address
+  bool one_packet = false;              // -o: no per-flow entries, every packet scheduled
+  std::string pe;                       // persistence engine name, empty = none
+  std::string pe_param;                 // the PE's option (sip-header: the header name)
+  std::vector<RealServerConfig> servers;
+
+  bool is_fwmark() const { return fwmark != 0; }
+};
+
+struct EngineConfig {
+  std::vector<ServiceConfig> services;
+  uint64_t max_templates = 1'000'000;  // hard cap on the template table
+  uint32_t udp_timeout = 300;          // seconds a per-flow entry of a non-persistent service lives
+};
+
+// ipvsadm's default persistence timeout when persistence is asked for without one.
+inline constexpr uint32_t kDefaultPersistenceTimeout = 300;
+
+struct ConfigError {
+  std::string field;   // e.g. "services[1].servers[0].mark"
+  std::string reason;  // e.g. "mark 7 is already used by services[0].servers[2]"
+  std::string message() const { return field + ": " + reason; }
+};
+
+// Checks everything the engine relies on: unique names and marks, known
+// schedulers and PEs, weights 0..65535, netmask within the family...
+std::optional<ConfigError> validate(const EngineConfig& config);
+
+}  // namespace sipvs

@@ -1,0 +1,43 @@
+#pragma once
+// Finding one header's value in a SIP message (RFC 3261 §7): the start line
+// must be a SIP request or status line; only the header section (up to the
+// empty line) is searched; names are case-insensitive, in long or compact
+// form; folded continuation lines are joined with a single SP.
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace sipvs {
+
+enum class SipStatus : uint8_t {
+  found,        // `value` holds the trimmed header value
+  not_sip,      // the first line is neither a request line nor a status line
+  absent,       // no such header in the header section
+  empty,        // the header is there with an empty value
+  too_long,     // the value is longer than kMaxSipValue bytes
+  conflicting,  // the header appears more than once with different values
+};
+
+std::string_view to_string(SipStatus s);
+
+inline constexpr std::size_t kMaxSipValue = 255;
+
+struct SipHeaderName {
+  std::string_view long_form;  // e.g. "Call-ID"
+  char compact = 0;            // e.g. 'i'; 0 when the header has no compact form
+};
+
+inline constexpr SipHeaderName kCallId{"Call-ID", 'i'};
+
+// Where a folded value is joined. A value that is not folded is returned as a
+// view into the message itself; a folded one is joined into this buffer.
+using SipScratch = std::array<char, kMaxSipValue>;
+
+SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScratch& scratch,
+                          std::string_view& value);
+
+inline SipStatus find_call_id(std::string_view message, SipScratch& scratch, std::string_view& value) {
+  return find_sip_header(message, kCallId, scratch, value);
+}
+
+}  // namespace sipvs

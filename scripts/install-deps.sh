@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency on Debian 12 (bookworm). Run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  build-essential cmake g++ pkg-config ca-certificates \
+  clang libclang-rt-14-dev \
+  libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
+  libboost-dev libboost-system-dev nlohmann-json3-dev doctest-dev libbenchmark-dev libpcap-dev \
+  sip-tester iptables iproute2 tcpdump curl procps psmisc kmod \
+  >/dev/null
