@@ -4,6 +4,7 @@
 // Worker threads decide concurrently through their own Worker; the control
 // plane (API, reload, housekeeping) calls the Engine's other members.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>

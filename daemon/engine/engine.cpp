@@ -1,0 +1,556 @@
+#include "engine.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include "scheduler.hpp"
+#include "template_table.hpp"
+
+namespace sipvs {
+
+Seconds monotonic_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<Seconds>(ts.tv_sec);
+}
+
+std::string_view to_string(Outcome o) {
+  switch (o) {
+    case Outcome::placed: return "placed";
+    case Outcome::no_service: return "no_service";
+    case Outcome::no_server: return "no_server";
+    case Outcome::bad_packet: return "bad_packet";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr std::size_t kMaxServers = 4096;  // real servers over all services
+constexpr std::size_t kMaxServices = 1024;
+
+// Each worker writes only its own slot, so a relaxed load+store is enough and
+// no two threads write one cache line; readers add the slots up.
+using Counter = std::atomic<uint64_t>;
+inline void bump(Counter& c, uint64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+inline uint64_t read(const Counter& c) { return c.load(std::memory_order_relaxed); }
+
+struct alignas(64) ServerSlotCounters {
+  Counter packets, bytes, created, fallbacks;
+};
+
+struct alignas(64) ServiceSlotCounters {
+  Counter packets, bytes, created, fallbacks, no_server, table_full;
+  std::array<Counter, kPeStatusCount> by_reason;
+};
+
+struct alignas(64) GlobalSlotCounters {
+  Counter packets, no_service, table_full;
+  std::array<Counter, 5> bad_packets;
+};
+
+// A server handle in templates: slot in the low 16 bits, the slot's
+// generation in the high 16, so a reused slot never adopts old templates.
+constexpr uint32_t make_ref(uint32_t slot, uint32_t generation) { return slot | (generation << 16); }
+constexpr uint32_t ref_slot(uint32_t ref) { return ref & 0xffff; }
+constexpr uint32_t ref_generation(uint32_t ref) { return ref >> 16; }
+
+}  // namespace
+
+// What outlives configuration snapshots: per-server live counts and health,
+// counters, and which slot each server and service holds.
+struct Engine::Runtime final : TemplateListener {
+  struct Server {
+    std::atomic<uint32_t> generation{0};
+    std::atomic<int64_t> live{0};
+    std::atomic<bool> up{true};
+    std::array<ServerSlotCounters, kMaxWorkers> counters;
+  };
+  struct Service {
+    std::array<ServiceSlotCounters, kMaxWorkers> counters;
+  };
+
+  // Slots are allocated once and reused, never freed while the engine lives:
+  // workers may still read a slot that a newer snapshot no longer has.
+  std::vector<std::unique_ptr<Server>> servers = std::vector<std::unique_ptr<Server>>(kMaxServers);
+  std::vector<std::unique_ptr<Service>> services = std::vector<std::unique_ptr<Service>>(kMaxServices);
+  std::map<std::string, uint32_t> server_slots;   // "service|address|port" -> slot
+  std::map<std::string, uint32_t> service_slots;  // service name -> slot
+  std::array<GlobalSlotCounters, kMaxWorkers> global;
+
+  Server* server_for(uint32_t ref) const {
+    Server* s = servers[ref_slot(ref)].get();
+    return s && s->generation.load(std::memory_order_relaxed) == ref_generation(ref) ? s : nullptr;
+  }
+  void bound(uint32_t ref) override {
+    if (Server* s = server_for(ref)) s->live.fetch_add(1, std::memory_order_relaxed);
+  }
+  void released(uint32_t ref) override {
+    if (Server* s = server_for(ref)) s->live.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+
+namespace {
+
+std::string server_key(const std::string& service, const RealServerConfig& r) {
+  return service + "|" + r.address.to_string() + "|" + std::to_string(r.port);
+}
+
+template <class T>
+uint32_t free_slot(const std::vector<std::unique_ptr<T>>& slots, const std::map<std::string, uint32_t>& used,
+                   const char* what) {
+  std::vector<bool> taken(slots.size());
+  for (const auto& [key, slot] : used) taken[slot] = true;
+  for (uint32_t i = 0; i < slots.size(); ++i)
+    if (!taken[i]) return i;
+  throw std::length_error(std::string("too many ") + what);
+}
+
+}  // namespace
+
+struct ServerEntry {
+  const RealServerConfig* config;
+  uint32_t ref;
+};
+
+struct ServiceEntry {
+  const ServiceConfig* config;
+  uint32_t slot;
+  unsigned prefix;   // persistence mask
+  bool persistent;
+  bool per_flow;     // non-persistent without one-packet: entries keyed by client port too
+  uint32_t timeout;  // seconds a template lives after its last packet
+  std::unique_ptr<PersistenceEngine> pe;
+  std::unique_ptr<Scheduler> scheduler;
+  std::vector<ServerEntry> servers;
+
+  const ServerEntry* server(uint32_t ref) const {
+    for (const ServerEntry& s : servers)
+      if (s.ref == ref) return &s;
+    return nullptr;
+  }
+};
+
+class Snapshot {
+ public:
+  EngineConfig config;
+  std::vector<ServiceEntry> services;
+  std::unordered_map<uint64_t, std::vector<std::size_t>> by_vip;  // hash of (vip, port) -> candidates
+  std::unordered_map<uint32_t, std::size_t> by_fwmark;
+
+  static uint64_t vip_hash(const IpAddress& a, uint16_t port) {
+    return siphash(kStableHashKey, std::string_view(reinterpret_cast<const char*>(a.bytes.data()), 16)) ^ port;
+  }
+
+  const ServiceEntry* find(const PacketView& p, PacketStatus status, uint32_t mark) const {
+    if (!by_fwmark.empty()) {
+      if (auto it = by_fwmark.find(mark); it != by_fwmark.end()) return &services[it->second];
+    }
+    if (status != PacketStatus::ok) return nullptr;
+    auto it = by_vip.find(vip_hash(p.dst, p.dport));
+    if (it == by_vip.end()) return nullptr;
+    for (std::size_t i : it->second) {
+      const ServiceConfig& c = *services[i].config;
+      if (c.vip == p.dst && c.port == p.dport && c.protocol == p.protocol) return &services[i];
+    }
+    return nullptr;
+  }
+
+  const ServiceEntry* by_name(std::string_view name) const {
+    for (const ServiceEntry& s : services)
+      if (s.config->name == name) return &s;
+    return nullptr;
+  }
+
+  // The service a template belongs to, from the fixed part of its key.
+  const ServiceEntry* owner(const TemplateKey& k) const {
+    for (const ServiceEntry& s : services) {
+      const ServiceConfig& c = *s.config;
+      if (c.is_fwmark() ? k.fwmark == c.fwmark
+                        : (k.fwmark == 0 && k.vport == c.port && k.protocol == c.protocol &&
+                           std::equal(c.vip.bytes.begin(), c.vip.bytes.end(), k.vaddr)))
+        return &s;
+    }
+    return nullptr;
+  }
+};
+
+namespace {
+
+TemplateKey make_key(const ServiceEntry& s, const IpAddress& client, uint16_t client_port, std::string_view pe_data) {
+  TemplateKey k;
+  const IpAddress masked = client.masked(std::min(s.prefix, client.max_prefix()));
+  std::copy(masked.bytes.begin(), masked.bytes.end(), k.client);
+  k.client_family = static_cast<uint8_t>(client.family);
+  const ServiceConfig& c = *s.config;
+  if (c.is_fwmark()) {
+    k.fwmark = c.fwmark;
+  } else {
+    std::copy(c.vip.bytes.begin(), c.vip.bytes.end(), k.vaddr);
+    k.vaddr_family = static_cast<uint8_t>(c.vip.family);
+    k.vport = c.port;
+    k.protocol = c.protocol;
+  }
+  k.cport = s.per_flow ? client_port : 0;
+  k.pe_len = static_cast<uint8_t>(pe_data.size());
+  return k;
+}
+
+}  // namespace
+
+Engine::Engine(EngineConfig config) : runtime_(std::make_unique<Runtime>()) {
+  if (auto error = validate(config)) throw std::invalid_argument(error->message());
+  table_ = std::make_unique<TemplateTable>(config.max_templates, HashKey::random(), *runtime_);
+  std::lock_guard lock(mutex_);
+  publish(std::move(config));
+}
+
+Engine::~Engine() = default;
+
+std::shared_ptr<const Snapshot> Engine::current() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
+
+// Builds the snapshot for `config` (valid), maps servers to their slots
+// (kept across changes by service name, address and port), publishes it and
+// drops the templates of servers that are gone. Called with mutex_ held.
+std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = std::move(config);
+  Runtime& rt = *runtime_;
+
+  std::map<std::string, uint32_t> server_slots, service_slots;
+  snap->services.reserve(snap->config.services.size());
+  for (const ServiceConfig& c : snap->config.services) {
+    ServiceEntry& e = snap->services.emplace_back();
+    e.config = &c;
+    auto old = rt.service_slots.find(c.name);
+    e.slot = old != rt.service_slots.end() ? old->second : free_slot(rt.services, service_slots, "services");
+    service_slots[c.name] = e.slot;
+    if (!rt.services[e.slot]) rt.services[e.slot] = std::make_unique<Runtime::Service>();
+    e.persistent = c.persistence_timeout > 0;
+    e.per_flow = !e.persistent && !c.one_packet;
+    e.timeout = e.persistent ? c.persistence_timeout : snap->config.udp_timeout;
+    e.prefix = c.netmask.value_or(128);
+    std::string error;
+    if (!c.pe.empty()) e.pe = make_persistence_engine(c.pe, c.pe_param, error);
+
+    std::vector<SchedServer> sched;
+    for (const RealServerConfig& r : c.servers) {
+      const std::string key = server_key(c.name, r);
+      uint32_t slot;
+      if (auto it = rt.server_slots.find(key); it != rt.server_slots.end()) {
+        slot = it->second;
+      } else {
+        // A new server, or a slot freed earlier: a new generation disowns old templates.
+        std::map<std::string, uint32_t> taken = rt.server_slots;
+        taken.insert(server_slots.begin(), server_slots.end());
+        slot = free_slot(rt.servers, taken, "real servers");
+        if (!rt.servers[slot]) rt.servers[slot] = std::make_unique<Runtime::Server>();
+        Runtime::Server& s = *rt.servers[slot];
+        s.generation.store((s.generation.load() + 1) & 0xffff);
+        s.live.store(0);
+        s.up.store(true);
+      }
+      server_slots[key] = slot;
+      Runtime::Server& s = *rt.servers[slot];
+      e.servers.push_back({&r, make_ref(slot, s.generation.load())});
+      sched.push_back({r.address, r.port, r.weight, s.up.load(), &s.live});
+    }
+    e.scheduler = make_scheduler(c.scheduler, std::move(sched));
+  }
+
+  for (std::size_t i = 0; i < snap->services.size(); ++i) {
+    const ServiceConfig& c = *snap->services[i].config;
+    if (c.is_fwmark())
+      snap->by_fwmark[c.fwmark] = i;
+    else
+      snap->by_vip[Snapshot::vip_hash(c.vip, c.port)].push_back(i);
+  }
+
+  // Servers that are gone: bump their generation so that in-flight and
+  // stored references to them stop counting, then drop their templates.
+  std::vector<uint32_t> gone;
+  for (const auto& [key, slot] : rt.server_slots)
+    if (!server_slots.count(key)) {
+      Runtime::Server& s = *rt.servers[slot];
+      gone.push_back(make_ref(slot, s.generation.load()));
+      s.generation.store((s.generation.load() + 1) & 0xffff);
+    }
+  rt.server_slots = std::move(server_slots);
+  rt.service_slots = std::move(service_slots);
+
+  snapshot_ = snap;
+  generation_.fetch_add(1, std::memory_order_release);
+  if (!gone.empty())
+    table_->remove_if([&](const Template& t) { return std::find(gone.begin(), gone.end(), t.server_ref) != gone.end(); });
+  return snap;
+}
+
+std::optional<ConfigError> Engine::apply(EngineConfig config) {
+  if (auto error = validate(config)) return error;
+  std::lock_guard lock(mutex_);
+  if (config.max_templates != snapshot_->config.max_templates)
+    return ConfigError{"max_templates", "cannot change while running (restart to resize the table)"};
+  publish(std::move(config));
+  return std::nullopt;
+}
+
+EngineConfig Engine::config() const { return current()->config; }
+
+bool Engine::set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
+                           bool drop_templates) {
+  std::lock_guard lock(mutex_);
+  const ServiceEntry* s = snapshot_->by_name(service);
+  if (!s) return false;
+  for (const ServerEntry& e : s->servers) {
+    if (e.config->address != address || e.config->port != port) continue;
+    Runtime::Server* rs = runtime_->server_for(e.ref);
+    const bool changed = rs->up.exchange(up) != up;
+    if (changed) publish(snapshot_->config);  // schedulers are rebuilt with the new health
+    if (!up && drop_templates) {
+      const uint32_t ref = e.ref;
+      table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
+    }
+    return true;
+  }
+  return false;
+}
+
+Engine::Worker Engine::make_worker() {
+  for (unsigned i = 0; i < kMaxWorkers; ++i) {
+    bool expected = false;
+    if (slots_used_[i].compare_exchange_strong(expected, true)) return Worker(*this, i);
+  }
+  throw std::length_error("too many engine workers");
+}
+
+Engine::Worker::Worker(Engine& engine, unsigned slot) : engine_(&engine), slot_(slot) { refresh(); }
+
+Engine::Worker::Worker(Worker&& other) noexcept
+    : engine_(std::exchange(other.engine_, nullptr)), slot_(other.slot_), generation_(other.generation_),
+      snapshot_(std::move(other.snapshot_)) {}
+
+Engine::Worker::~Worker() {
+  if (engine_) engine_->slots_used_[slot_].store(false);
+}
+
+void Engine::Worker::refresh() {
+  const uint64_t g = engine_->generation_.load(std::memory_order_acquire);
+  if (g == generation_ && snapshot_) return;
+  std::lock_guard lock(engine_->mutex_);
+  snapshot_ = engine_->snapshot_;
+  generation_ = engine_->generation_.load(std::memory_order_relaxed);
+}
+
+Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now) {
+  Runtime& rt = *engine_->runtime_;
+  GlobalSlotCounters& global = rt.global[slot_];
+  bump(global.packets);
+  Decision d;
+  PacketView pv;
+  d.packet_status = parse_packet(packet, pv);
+  if (d.packet_status == PacketStatus::truncated || d.packet_status == PacketStatus::bad_header) {
+    bump(global.bad_packets[static_cast<std::size_t>(d.packet_status)]);
+    return d;
+  }
+  const ServiceEntry* svc = snapshot_->find(pv, d.packet_status, packet_mark);
+  if (!svc) {
+    if (d.packet_status == PacketStatus::ok) {
+      d.outcome = Outcome::no_service;
+      bump(global.no_service);
+    } else {
+      bump(global.bad_packets[static_cast<std::size_t>(d.packet_status)]);
+    }
+    return d;
+  }
+  d.service = svc->config;
+  ServiceSlotCounters& sc = rt.services[svc->slot]->counters[slot_];
+  bump(sc.packets);
+  bump(sc.bytes, packet.size());
+
+  std::string_view pe_data;
+  if (svc->pe) {
+    d.pe_status = d.packet_status == PacketStatus::ok ? svc->pe->fill_pe_data(pv, scratch_, pe_data)
+                                                      : PeStatus::wrong_protocol;
+    if (d.pe_status == PeStatus::matched) {
+      d.pe_used = true;
+      d.pe_data = pe_data;
+    } else {
+      pe_data = {};  // fall back to plain persistence, as IPVS's PE framework does
+      bump(sc.fallbacks);
+      bump(sc.by_reason[static_cast<std::size_t>(d.pe_status)]);
+    }
+  }
+
+  const SchedRequest request{pv.src, pv.sport, pe_data};
+  auto schedule = [&]() -> std::optional<uint32_t> {
+    auto i = svc->scheduler->pick(request);
+    return i ? std::optional(svc->servers[*i].ref) : std::nullopt;
+  };
+  std::optional<uint32_t> ref;
+  if (svc->persistent || svc->per_flow) {
+    const TemplateKey key = make_key(*svc, pv.src, pv.sport, pe_data);
+    TemplateTable& table = *engine_->table_;
+    const LookupResult r =
+        table.lookup(key, table.hash(key, svc->pe.get(), pe_data), svc->pe.get(), pe_data, now, svc->timeout,
+                     [svc](uint32_t ref) { return svc->server(ref) != nullptr; }, schedule);
+    ref = r.server_ref;
+    d.template_hit = r.hit;
+    d.template_created = r.created;
+    d.table_full = r.full;
+    if (r.full) {
+      bump(sc.table_full);
+      bump(global.table_full);
+    }
+  } else {
+    ref = schedule();  // one-packet scheduling: no entry kept
+  }
+
+  const ServerEntry* server = ref ? svc->server(*ref) : nullptr;
+  if (!server) {
+    d.outcome = Outcome::no_server;
+    bump(sc.no_server);
+    return d;
+  }
+  d.outcome = Outcome::placed;
+  d.server = server->config;
+  d.mark = server->config->mark;
+  if (d.template_created) bump(sc.created);
+  if (Runtime::Server* rs = rt.server_for(server->ref)) {
+    ServerSlotCounters& c = rs->counters[slot_];
+    bump(c.packets);
+    bump(c.bytes, packet.size());
+    if (d.template_created) bump(c.created);
+    if (svc->pe && !d.pe_used) bump(c.fallbacks);
+  }
+  return d;
+}
+
+std::size_t Engine::expire_step(Seconds now, std::size_t budget) { return table_->expire_step(now, budget); }
+
+namespace {
+
+bool matches(const TemplateFilter& f, const ServiceEntry* svc, const ServerEntry* server, const Template& t) {
+  if (f.service && (!svc || svc->config->name != *f.service)) return false;
+  if (f.server && (!server || server->config->address != *f.server)) return false;
+  if (f.server_port && (!server || server->config->port != *f.server_port)) return false;
+  if (f.pe_data && t.pe() != *f.pe_data) return false;
+  if (f.client && !std::equal(f.client->bytes.begin(), f.client->bytes.end(), t.key.client)) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Seconds now) const {
+  auto snap = current();
+  std::vector<TemplateInfo> out;
+  std::size_t skipped = 0;
+  table_->for_each([&](const Template& t) {
+    if (out.size() >= filter.limit || expired(t, now)) return;
+    const ServiceEntry* svc = snap->owner(t.key);
+    const ServerEntry* server = svc ? svc->server(t.server_ref) : nullptr;
+    if (!matches(filter, svc, server, t)) return;
+    if (skipped++ < filter.offset) return;
+    TemplateInfo& i = out.emplace_back();
+    if (svc) i.service = svc->config->name;
+    i.protocol = t.key.protocol;
+    i.client.family = static_cast<IpAddress::Family>(t.key.client_family);
+    std::copy(t.key.client, t.key.client + 16, i.client.bytes.begin());
+    i.client_port = t.key.cport;
+    i.vip.family = static_cast<IpAddress::Family>(t.key.vaddr_family);
+    std::copy(t.key.vaddr, t.key.vaddr + 16, i.vip.bytes.begin());
+    i.vport = t.key.vport;
+    i.fwmark = t.key.fwmark;
+    if (server) {
+      i.server = server->config->address;
+      i.server_port = server->config->port;
+      i.mark = server->config->mark;
+    }
+    if (t.key.pe_len) {
+      i.pe_data = std::string(t.pe());
+      i.pe_name = svc && svc->pe ? std::string(svc->pe->name()) : "";
+      i.pe_shown = svc && svc->pe ? svc->pe->show_pe_data(t.pe()) : i.pe_data;
+    }
+    i.expires_in = t.expires - now;
+  });
+  return out;
+}
+
+std::size_t Engine::flush_templates(const TemplateFilter& filter) {
+  auto snap = current();
+  return table_->remove_if([&](const Template& t) {
+    const ServiceEntry* svc = snap->owner(t.key);
+    return matches(filter, svc, svc ? svc->server(t.server_ref) : nullptr, t);
+  });
+}
+
+bool Engine::restore_template(const TemplateInfo& info, Seconds now) {
+  auto snap = current();
+  const ServiceEntry* svc = snap->by_name(info.service);
+  if (!svc || info.expires_in == 0 || info.pe_data.size() > kMaxSipValue) return false;
+  if (!info.pe_data.empty() && !svc->pe) return false;
+  const ServerEntry* server = nullptr;
+  for (const ServerEntry& s : svc->servers)
+    if (s.config->address == info.server && s.config->port == info.server_port) server = &s;
+  if (!server) return false;
+  const TemplateKey key = make_key(*svc, info.client, info.client_port, info.pe_data);
+  return table_->insert(key, table_->hash(key, svc->pe.get(), info.pe_data), info.pe_data, server->ref,
+                        now + std::min(info.expires_in, svc->timeout));
+}
+
+EngineStats Engine::stats() const {
+  auto snap = current();
+  const Runtime& rt = *runtime_;
+  EngineStats out;
+  for (const GlobalSlotCounters& g : rt.global) {
+    out.packets += read(g.packets);
+    out.no_service += read(g.no_service);
+    out.table_full += read(g.table_full);
+    for (std::size_t i = 0; i < g.bad_packets.size(); ++i) out.bad_packets[i] += read(g.bad_packets[i]);
+  }
+  for (const ServiceEntry& e : snap->services) {
+    ServiceStats& s = out.services.emplace_back();
+    s.name = e.config->name;
+    for (const ServiceSlotCounters& c : rt.services[e.slot]->counters) {
+      s.counters.packets += read(c.packets);
+      s.counters.bytes += read(c.bytes);
+      s.counters.templates_created += read(c.created);
+      s.counters.pe_fallbacks += read(c.fallbacks);
+      s.no_server += read(c.no_server);
+      s.table_full += read(c.table_full);
+      for (std::size_t i = 0; i < kPeStatusCount; ++i) s.fallbacks_by_reason[i] += read(c.by_reason[i]);
+    }
+    for (const ServerEntry& se : e.servers) {
+      ServerStats& v = s.servers.emplace_back();
+      v.address = se.config->address;
+      v.port = se.config->port;
+      v.mark = se.config->mark;
+      v.weight = se.config->weight;
+      if (const Runtime::Server* rs = rt.server_for(se.ref)) {
+        v.up = rs->up.load();
+        v.live_templates = rs->live.load();
+        for (const ServerSlotCounters& c : rs->counters) {
+          v.counters.packets += read(c.packets);
+          v.counters.bytes += read(c.bytes);
+          v.counters.templates_created += read(c.created);
+          v.counters.pe_fallbacks += read(c.fallbacks);
+        }
+      }
+    }
+  }
+  out.templates_live = table_->size();
+  out.templates_max = table_->max_size();
+  out.templates_expired = table_->expired_total();
+  return out;
+}
+
+std::size_t Engine::template_count() const { return table_->size(); }
+
+}  // namespace sipvs

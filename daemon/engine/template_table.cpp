@@ -1,0 +1,136 @@
+#include "template_table.hpp"
+
+#include <bit>
+#include <new>
+
+namespace sipvs {
+
+TemplateTable::NodePool::~NodePool() = default;
+
+Template* TemplateTable::NodePool::allocate(std::size_t pe_len) {
+  const std::size_t cls = size_class(pe_len);
+  if (Template* t = free_lists_[cls]) {
+    free_lists_[cls] = t->next;
+    return t;
+  }
+  const std::size_t bytes = cls * kGrain;
+  if (chunk_used_ + bytes > kChunk) {
+    chunks_.push_back(std::make_unique<std::byte[]>(kChunk));
+    chunk_used_ = 0;
+  }
+  void* p = chunks_.back().get() + chunk_used_;
+  chunk_used_ += bytes;
+  return static_cast<Template*>(p);
+}
+
+void TemplateTable::NodePool::free(Template* t) {
+  const std::size_t cls = size_class(t->key.pe_len);
+  t->next = free_lists_[cls];
+  free_lists_[cls] = t;
+}
+
+namespace {
+// Small tables get one shard, so that a cap of a few hundred is not split
+// into slivers; large ones get up to 64 so that workers rarely meet on a lock.
+std::size_t shard_count(uint64_t max_templates) {
+  const uint64_t wanted = std::max<uint64_t>(1, max_templates / 4096);
+  return std::min<std::size_t>(64, std::bit_floor(wanted));
+}
+}  // namespace
+
+TemplateTable::TemplateTable(uint64_t max_templates, const HashKey& secret, TemplateListener& listener)
+    : secret_(secret), listener_(listener), shards_(shard_count(max_templates)) {
+  per_shard_max_ = (max_templates + shards_.size() - 1) / shards_.size();
+  // A load factor of at most one at the cap keeps chains short.
+  const std::size_t buckets = std::bit_ceil(std::max<uint64_t>(16, per_shard_max_));
+  for (Shard& s : shards_) s.buckets.assign(buckets, nullptr);
+}
+
+TemplateTable::~TemplateTable() = default;
+
+uint64_t TemplateTable::hash(const TemplateKey& key, const PersistenceEngine* pe, std::string_view pe_data) const {
+  SipHasher h(secret_);
+  h.update(&key, sizeof key);
+  if (key.pe_len) {
+    if (pe)
+      pe->hash_key(h, pe_data);
+    else
+      h.update(pe_data);
+  }
+  return h.finish();
+}
+
+Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data,
+                                uint32_t server_ref, uint32_t expires) {
+  Template* t = s.pool.allocate(key.pe_len);
+  Template** head = &s.buckets[bucket_of(s, hash)];
+  t->next = *head;
+  t->hash = hash;
+  t->key = key;
+  t->server_ref = server_ref;
+  t->expires = expires;
+  std::memcpy(t->pe_data, pe_data.data(), key.pe_len);
+  *head = t;
+  s.count.fetch_add(1, std::memory_order_relaxed);
+  listener_.bound(server_ref);
+  return t;
+}
+
+void TemplateTable::erase(Shard& s, Template** link) {
+  Template* t = *link;
+  *link = t->next;
+  listener_.released(t->server_ref);
+  s.pool.free(t);
+  s.count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::size_t TemplateTable::sweep(Shard& s, uint32_t now, std::size_t buckets) {
+  std::size_t removed = 0;
+  for (std::size_t i = 0; i < buckets; ++i) {
+    s.sweep_cursor = (s.sweep_cursor + 1) & (s.buckets.size() - 1);
+    for (Template** link = &s.buckets[s.sweep_cursor]; *link;) {
+      if (expired(**link, now)) {
+        erase(s, link);
+        ++removed;
+      } else {
+        link = &(*link)->next;
+      }
+    }
+  }
+  expired_.fetch_add(removed, std::memory_order_relaxed);
+  return removed;
+}
+
+bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
+                           uint32_t expires) {
+  Shard& s = shard_of(hash);
+  std::lock_guard lock(s.mutex);
+  if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) return false;
+  for (const Template* t = s.buckets[bucket_of(s, hash)]; t; t = t->next)
+    if (t->hash == hash && std::memcmp(&t->key, &key, sizeof key) == 0 && t->pe() == pe_data) return false;
+  create(s, key, hash, pe_data, server_ref, expires);
+  return true;
+}
+
+std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
+  std::lock_guard cursor_lock(expire_mutex_);
+  std::size_t removed = 0;
+  // Each shard gets a slice of the budget, so one call touches them all and
+  // holds each lock only for its slice.
+  const std::size_t per_shard = std::max<std::size_t>(1, buckets / shards_.size());
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    Shard& s = shards_[expire_shard_];
+    expire_shard_ = (expire_shard_ + 1) % shards_.size();
+    std::lock_guard lock(s.mutex);
+    removed += sweep(s, now, std::min(per_shard, s.buckets.size()));
+  }
+  return removed;
+}
+
+uint64_t TemplateTable::size() const {
+  uint64_t n = 0;
+  for (const Shard& s : shards_) n += s.count.load(std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace sipvs

@@ -1,0 +1,155 @@
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+
+#include "template_table.hpp"
+
+using namespace sipvs;
+
+namespace {
+
+struct CountingListener final : TemplateListener {
+  std::map<uint32_t, int> live;
+  void bound(uint32_t ref) override { ++live[ref]; }
+  void released(uint32_t ref) override { --live[ref]; }
+};
+
+TemplateKey key_for(uint8_t client_last_byte, std::string_view pe) {
+  TemplateKey k;
+  k.client[0] = 198;
+  k.client[1] = 18;
+  k.client[3] = client_last_byte;
+  k.client_family = 4;
+  k.vaddr[0] = 198;
+  k.vaddr[3] = 100;
+  k.vaddr_family = 4;
+  k.vport = 5060;
+  k.protocol = 17;
+  k.pe_len = static_cast<uint8_t>(pe.size());
+  return k;
+}
+
+struct Fixture {
+  CountingListener listener;
+  TemplateTable table;
+  explicit Fixture(uint64_t cap) : table(cap, HashKey::random(), listener) {}
+
+  LookupResult lookup(std::string_view pe, uint32_t now, uint32_t server, uint32_t timeout = 60,
+                      uint8_t client = 1) {
+    const TemplateKey k = key_for(client, pe);
+    return table.lookup(k, table.hash(k, nullptr, pe), nullptr, pe, now, timeout,
+                        [](uint32_t) { return true; }, [server] { return std::optional<uint32_t>(server); });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a template is created once, then hit and refreshed") {
+  Fixture f(100);
+  auto r = f.lookup("call-1@host", 1000, 7);
+  CHECK(r.created);
+  CHECK_FALSE(r.hit);
+  CHECK(*r.server_ref == 7);
+  r = f.lookup("call-1@host", 1050, 9);  // the scheduler would say 9, the template says 7
+  CHECK(r.hit);
+  CHECK(*r.server_ref == 7);
+  r = f.lookup("call-1@host", 1109, 9);  // refreshed at 1050: lives until 1110
+  CHECK(r.hit);
+  CHECK(f.table.size() == 1);
+  CHECK(f.listener.live[7] == 1);
+}
+
+TEST_CASE("pe data and the rest of the key both tell templates apart") {
+  Fixture f(100);
+  f.lookup("a", 10, 1);
+  f.lookup("b", 10, 2);
+  f.lookup("", 10, 3);            // fallback template: no pe data
+  f.lookup("a", 10, 4, 60, 2);    // same Call-ID from another client
+  CHECK(f.table.size() == 4);
+  CHECK(*f.lookup("a", 11, 9).server_ref == 1);
+  CHECK(*f.lookup("b", 11, 9).server_ref == 2);
+  CHECK(*f.lookup("", 11, 9).server_ref == 3);
+  CHECK(*f.lookup("a", 11, 9, 60, 2).server_ref == 4);
+}
+
+TEST_CASE("an expired template is gone and the session is scheduled anew") {
+  Fixture f(100);
+  f.lookup("x", 100, 1, 30);
+  auto r = f.lookup("x", 130, 2, 30);
+  CHECK(r.created);
+  CHECK(*r.server_ref == 2);
+  CHECK(f.table.size() == 1);
+  CHECK(f.table.expired_total() == 1);
+  CHECK(f.listener.live[1] == 0);
+  CHECK(f.listener.live[2] == 1);
+}
+
+TEST_CASE("a template whose server is no longer valid is rescheduled in place") {
+  Fixture f(100);
+  f.lookup("x", 100, 1);
+  const TemplateKey k = key_for(1, "x");
+  auto r = f.table.lookup(k, f.table.hash(k, nullptr, "x"), nullptr, "x", 101, 60,
+                          [](uint32_t ref) { return ref != 1; }, [] { return std::optional<uint32_t>(5); });
+  CHECK(r.hit);
+  CHECK(*r.server_ref == 5);
+  CHECK(f.listener.live[1] == 0);
+  CHECK(f.listener.live[5] == 1);
+  CHECK(*f.lookup("x", 102, 9).server_ref == 5);
+}
+
+TEST_CASE("at the cap new sessions are scheduled without a template, memory does not grow") {
+  Fixture f(50);
+  for (int i = 0; i < 50; ++i) CHECK(f.lookup("call-" + std::to_string(i), 10, 1).created);
+  CHECK(f.table.size() == 50);
+  for (int i = 50; i < 1000; ++i) {
+    auto r = f.lookup("call-" + std::to_string(i), 10, 2);
+    CHECK(r.full);
+    CHECK_FALSE(r.created);
+    CHECK(*r.server_ref == 2);
+  }
+  CHECK(f.table.size() == 50);
+  CHECK(f.lookup("call-7", 11, 9).hit);  // established calls keep their affinity
+  // Once they expire, room is made again.
+  auto r = f.lookup("new-call", 100, 3);
+  CHECK(r.created);
+}
+
+TEST_CASE("expire_step removes expired templates incrementally, not all at once") {
+  Fixture f(100000);
+  for (int i = 0; i < 20000; ++i) f.lookup("c" + std::to_string(i), 10, 1, 5);
+  CHECK(f.table.size() == 20000);
+  const std::size_t first = f.table.expire_step(100, 1024);
+  CHECK(first > 0);
+  CHECK(first < 20000);
+  std::size_t total = first;
+  for (int i = 0; i < 1000 && f.table.size() > 0; ++i) total += f.table.expire_step(100, 1024);
+  CHECK(f.table.size() == 0);
+  CHECK(total == 20000);
+  CHECK(f.listener.live[1] == 0);
+}
+
+TEST_CASE("insert refuses a duplicate, remove_if removes by predicate") {
+  Fixture f(100);
+  const TemplateKey k = key_for(1, "abc");
+  const uint64_t h = f.table.hash(k, nullptr, "abc");
+  CHECK(f.table.insert(k, h, "abc", 4, 500));
+  CHECK_FALSE(f.table.insert(k, h, "abc", 5, 500));
+  f.lookup("other", 10, 6);
+  CHECK(f.table.remove_if([](const Template& t) { return t.server_ref == 4; }) == 1);
+  CHECK(f.table.size() == 1);
+  int seen = 0;
+  f.table.for_each([&](const Template& t) {
+    ++seen;
+    CHECK(t.pe() == "other");
+  });
+  CHECK(seen == 1);
+}
+
+TEST_CASE("the hash is keyed: another secret gives other hashes") {
+  CountingListener l;
+  TemplateTable a(10, HashKey::random(), l), b(10, HashKey::random(), l);
+  const TemplateKey k = key_for(1, "call");
+  CHECK(a.hash(k, nullptr, "call") != b.hash(k, nullptr, "call"));
+  CHECK(a.hash(k, nullptr, "call") == a.hash(k, nullptr, "call"));
+}
