@@ -69,7 +69,7 @@ Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash,
   t->key = key;
   t->server_ref = server_ref;
   t->expires = expires;
-  std::memcpy(t->pe_data, pe_data.data(), key.pe_len);
+  if (key.pe_len) std::memcpy(t->pe_data, pe_data.data(), key.pe_len);
   *head = t;
   s.count.fetch_add(1, std::memory_order_relaxed);
   listener_.bound(server_ref);

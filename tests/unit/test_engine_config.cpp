@@ -1,0 +1,118 @@
+#include <doctest/doctest.h>
+
+#include "engine.hpp"
+
+using namespace sipvs;
+
+namespace {
+
+EngineConfig valid() {
+  EngineConfig c;
+  ServiceConfig s;
+  s.name = "sip";
+  s.vip = *IpAddress::parse("198.18.2.100");
+  s.port = 5060;
+  s.scheduler = "mh";
+  s.persistence_timeout = 300;
+  s.pe = "sip";
+  RealServerConfig a, b;
+  a.address = *IpAddress::parse("198.18.1.1");
+  a.mark = 1;
+  b.address = *IpAddress::parse("198.18.1.2");
+  b.mark = 2;
+  s.servers = {a, b};
+  c.services.push_back(s);
+  return c;
+}
+
+std::string error_of(const EngineConfig& c) {
+  auto e = validate(c);
+  return e ? e->message() : "";
+}
+
+}  // namespace
+
+TEST_CASE("a valid configuration passes") { CHECK(error_of(valid()) == ""); }
+
+TEST_CASE("each invalid field is named with the reason") {
+  EngineConfig c = valid();
+  c.services[0].servers[1].mark = 1;
+  CHECK(error_of(c) == "services[0].servers[1].mark: mark 1 is already used by services[0].servers[0]");
+
+  c = valid();
+  c.services[0].servers[0].weight = 65536;
+  CHECK(error_of(c) == "services[0].servers[0].weight: must be 0-65535");
+
+  c = valid();
+  c.services[0].scheduler = "fastest";
+  CHECK(error_of(c).starts_with("services[0].scheduler: unknown scheduler 'fastest' (known: rr,"));
+
+  c = valid();
+  c.services[0].pe = "h323";
+  CHECK(error_of(c).starts_with("services[0].pe: unknown persistence engine 'h323'"));
+
+  c = valid();
+  c.services[0].persistence_timeout = 0;
+  CHECK(error_of(c).starts_with("services[0].persistence_timeout: a persistence engine needs"));
+
+  c = valid();
+  c.services.push_back(c.services[0]);
+  c.services[1].name = "again";
+  for (auto& r : c.services[1].servers) r.mark += 10;
+  CHECK(error_of(c) == "services[1]: udp 198.18.2.100:5060 is already services[0]");
+
+  c = valid();
+  c.services.push_back(c.services[0]);
+  CHECK(error_of(c) == "services[1].name: 'sip' is already used by services[0]");
+
+  c = valid();
+  c.services[0].servers[1] = c.services[0].servers[0];
+  c.services[0].servers[1].mark = 5;
+  CHECK(error_of(c) == "services[0].servers[1]: 198.18.1.1 port 0 is already a server of this service");
+
+  c = valid();
+  c.services[0].servers[0].address = *IpAddress::parse("2001:2::1");
+  CHECK(error_of(c).starts_with("services[0].servers[0].address: not of the vip's address family"));
+
+  c = valid();
+  c.services[0].netmask = 33;
+  CHECK(error_of(c) == "services[0].netmask: prefix 33 is longer than 32");
+
+  c = valid();
+  c.services[0].servers[0].mark = 0;
+  CHECK(error_of(c).starts_with("services[0].servers[0].mark: must be nonzero"));
+
+  c = valid();
+  c.services[0].name = "has space";
+  CHECK(error_of(c).starts_with("services[0].name: 'has space' is not a name"));
+
+  c = valid();
+  c.services[0].fwmark = 3;
+  CHECK(error_of(c) == "services[0]: a service has either a fwmark or a vip and port, not both");
+}
+
+TEST_CASE("apply() rejects an invalid configuration and changes nothing") {
+  Engine engine(valid());
+  EngineConfig bad = valid();
+  bad.services[0].servers[0].weight = 70000;
+  auto e = engine.apply(bad);
+  REQUIRE(e);
+  CHECK(e->field == "services[0].servers[0].weight");
+  CHECK(engine.config().services[0].servers[0].weight == 1);
+  CHECK_THROWS_AS(Engine{bad}, std::invalid_argument);
+}
+
+TEST_CASE("netmasks: dotted IPv4 masks and prefix lengths") {
+  using F = IpAddress::Family;
+  CHECK(parse_netmask("0.0.0.0", F::v4) == 0u);
+  CHECK(parse_netmask("255.255.255.0", F::v4) == 24u);
+  CHECK(parse_netmask("255.255.255.255", F::v4) == 32u);
+  CHECK(parse_netmask("24", F::v4) == 24u);
+  CHECK(parse_netmask("64", F::v6) == 64u);
+  CHECK_FALSE(parse_netmask("255.0.255.0", F::v4));
+  CHECK_FALSE(parse_netmask("33", F::v4));
+  CHECK_FALSE(parse_netmask("255.255.0.0", F::v6));
+  CHECK(IpAddress::parse("198.18.7.9")->masked(24).to_string() == "198.18.7.0");
+  CHECK(IpAddress::parse("198.18.7.9")->masked(20).to_string() == "198.18.0.0");
+  CHECK(IpAddress::parse("2001:2::1:2")->masked(64).to_string() == "2001:2::");
+}

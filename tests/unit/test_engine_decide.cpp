@@ -1,0 +1,319 @@
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "engine.hpp"
+#include "packet_builder.hpp"
+
+using namespace sipvs;
+
+namespace {
+
+RealServerConfig server(std::string_view address, uint32_t mark, uint32_t weight = 1) {
+  RealServerConfig r;
+  r.address = *IpAddress::parse(address);
+  r.port = 5060;
+  r.weight = weight;
+  r.mark = mark;
+  return r;
+}
+
+ServiceConfig sip_service(std::string scheduler = "rr") {
+  ServiceConfig s;
+  s.name = "sip";
+  s.vip = *IpAddress::parse("198.18.2.100");
+  s.port = 5060;
+  s.scheduler = std::move(scheduler);
+  s.persistence_timeout = 60;
+  s.netmask = 0;  // -M 0.0.0.0: the client address does not matter
+  s.one_packet = true;
+  s.pe = "sip";
+  s.servers = {server("198.18.1.1", 1), server("198.18.1.2", 2), server("198.18.1.3", 3)};
+  return s;
+}
+
+EngineConfig config_with(ServiceConfig s) {
+  EngineConfig c;
+  c.services.push_back(std::move(s));
+  return c;
+}
+
+Decision decide(Engine::Worker& w, std::string_view payload, Seconds now = 1000,
+                std::string_view src = "198.18.0.1", uint16_t sport = 5060) {
+  // Kept until the next call: a decision's pe_data points into its packet.
+  static std::vector<uint8_t> packet;
+  packet = test::udp_packet(src, sport, "198.18.2.100", 5060, payload);
+  return w.decide(packet, 0, now);
+}
+
+}  // namespace
+
+TEST_CASE("every packet of one Call-ID gets the same mark; calls of one trunk spread") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  std::map<std::string, uint32_t> mark_of;
+  std::map<uint32_t, int> calls_per_mark;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 30; ++i) {
+      const std::string id = "call-" + std::to_string(i) + "@198.18.0.1";
+      const char* method = round == 0 ? "INVITE" : round == 1 ? "ACK" : "BYE";
+      Decision d = decide(w, test::invite(id, method));
+      REQUIRE(d.outcome == Outcome::placed);
+      CHECK(d.pe_used);
+      CHECK(d.pe_data == id);
+      CHECK(d.template_hit == (round > 0));
+      if (round == 0) {
+        mark_of[id] = d.mark;
+        ++calls_per_mark[d.mark];
+      } else {
+        CHECK(d.mark == mark_of[id]);
+      }
+    }
+  }
+  CHECK(calls_per_mark == std::map<uint32_t, int>{{1, 10}, {2, 10}, {3, 10}});  // rr over one trunk
+  CHECK(engine.template_count() == 30);
+  const EngineStats s = engine.stats();
+  CHECK(s.services.at(0).counters.packets == 90);
+  CHECK(s.services.at(0).counters.templates_created == 30);
+  CHECK(s.services.at(0).counters.pe_fallbacks == 0);
+  CHECK(s.services.at(0).servers.at(0).live_templates == 10);
+}
+
+TEST_CASE("compact and odd-case Call-ID headers name the same call") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  const uint32_t m = decide(w, test::invite("abc@h")).mark;
+  CHECK(decide(w, "BYE sip:x SIP/2.0\r\ni: abc@h\r\n\r\n").mark == m);
+  CHECK(decide(w, "SIP/2.0 200 OK\r\ncALL-iD  :  abc@h  \r\n\r\n").mark == m);
+  CHECK(decide(w, "ACK sip:x SIP/2.0\nCall-ID:\n abc@h\n\n").mark == m);
+  CHECK(engine.template_count() == 1);
+}
+
+TEST_CASE("no Call-ID: fall back to plain persistence, counted by reason") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  Decision a = decide(w, "not sip at all");
+  CHECK(a.outcome == Outcome::placed);
+  CHECK_FALSE(a.pe_used);
+  CHECK(a.pe_status == PeStatus::wrong_protocol);
+  Decision b = decide(w, "OPTIONS sip:x SIP/2.0\r\nVia: x\r\n\r\n", 1000, "198.18.0.9");
+  CHECK(b.pe_status == PeStatus::absent);
+  CHECK(b.mark == a.mark);  // netmask 0: one fallback template for every client
+  Decision c = decide(w, "INVITE sip:x SIP/2.0\r\nCall-ID: " + std::string(256, 'x') + "\r\n\r\n");
+  CHECK(c.pe_status == PeStatus::too_long);
+  CHECK(c.mark == a.mark);
+  Decision d = decide(w, "INVITE sip:x SIP/2.0\r\nCall-ID: a\r\ni: b\r\n\r\n");
+  CHECK(d.pe_status == PeStatus::conflicting);
+  const ServiceStats s = engine.stats().services.at(0);
+  CHECK(s.counters.pe_fallbacks == 4);
+  CHECK(s.fallbacks_by_reason[static_cast<int>(PeStatus::wrong_protocol)] == 1);
+  CHECK(s.fallbacks_by_reason[static_cast<int>(PeStatus::absent)] == 1);
+  CHECK(s.fallbacks_by_reason[static_cast<int>(PeStatus::too_long)] == 1);
+  CHECK(s.fallbacks_by_reason[static_cast<int>(PeStatus::conflicting)] == 1);
+  CHECK(engine.template_count() == 1);
+}
+
+TEST_CASE("the persistence netmask groups clients in fallback templates") {
+  ServiceConfig s = sip_service();
+  s.netmask = 24;
+  Engine engine(config_with(s));
+  auto w = engine.make_worker();
+  decide(w, "junk", 1000, "198.18.0.1");
+  decide(w, "junk", 1000, "198.18.0.200");  // same /24
+  decide(w, "junk", 1000, "198.18.5.1");    // another /24
+  CHECK(engine.template_count() == 2);
+}
+
+TEST_CASE("packets that cannot be placed say why") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  auto other_port = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5070, test::invite("x"));
+  CHECK(w.decide(other_port, 0, 1).outcome == Outcome::no_service);
+  std::vector<uint8_t> truncated = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, "x");
+  truncated.resize(10);
+  Decision d = w.decide(truncated, 0, 1);
+  CHECK(d.outcome == Outcome::bad_packet);
+  CHECK(d.packet_status == PacketStatus::truncated);
+  const EngineStats s = engine.stats();
+  CHECK(s.no_service == 1);
+  CHECK(s.bad_packets[static_cast<int>(PacketStatus::truncated)] == 1);
+}
+
+TEST_CASE("weight 0 keeps its calls and gets no new ones; removal moves its calls") {
+  EngineConfig c = config_with(sip_service());
+  Engine engine(c);
+  auto w = engine.make_worker();
+  std::map<std::string, uint32_t> mark_of;
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "c" + std::to_string(i);
+    mark_of[id] = decide(w, test::invite(id)).mark;
+  }
+  c.services[0].servers[0].weight = 0;  // quiesce mark 1
+  REQUIRE_FALSE(engine.apply(c));
+  w.refresh();
+  for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id, "BYE")).mark == mark);
+  for (int i = 0; i < 30; ++i) CHECK(decide(w, test::invite("new" + std::to_string(i))).mark != 1);
+  CHECK(engine.stats().services[0].servers[0].live_templates == 10);
+
+  c.services[0].servers.erase(c.services[0].servers.begin());  // remove mark 1
+  REQUIRE_FALSE(engine.apply(c));
+  w.refresh();
+  CHECK(engine.template_count() == 50);  // its 10 templates are gone
+  for (auto& [id, mark] : mark_of) {
+    const uint32_t now_mark = decide(w, test::invite(id, "BYE")).mark;
+    if (mark == 1)
+      CHECK(now_mark != 1);
+    else
+      CHECK(now_mark == mark);  // calls on the other servers do not move
+  }
+}
+
+TEST_CASE("a worker keeps its snapshot until refresh(): never a mix of configurations") {
+  EngineConfig c = config_with(sip_service());
+  Engine engine(c);
+  auto w = engine.make_worker();
+  c.services[0].servers = {server("198.18.1.9", 9)};
+  REQUIRE_FALSE(engine.apply(c));
+  CHECK(decide(w, test::invite("before-refresh")).mark != 9);
+  w.refresh();
+  CHECK(decide(w, test::invite("after-refresh")).mark == 9);
+  // The first call's template named a server that is gone: rescheduled to 9.
+  CHECK(decide(w, test::invite("before-refresh")).mark == 9);
+}
+
+TEST_CASE("templates expire after the persistence timeout") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  decide(w, test::invite("t1"), 1000);
+  CHECK(decide(w, test::invite("t1"), 1059).template_hit);
+  CHECK(decide(w, test::invite("t1"), 1118).template_hit);
+  CHECK(decide(w, test::invite("t1"), 1178).template_created);
+  CHECK(engine.templates({}, 1178).size() == 1);
+  CHECK(engine.expire_step(1300, 1 << 20) == 1);
+  CHECK(engine.template_count() == 0);
+}
+
+TEST_CASE("the cap bounds the table; established calls keep their server") {
+  EngineConfig c = config_with(sip_service());
+  c.max_templates = 100;
+  Engine engine(c);
+  auto w = engine.make_worker();
+  std::map<std::string, uint32_t> first;
+  for (int i = 0; i < 100; ++i) first["c" + std::to_string(i)] = decide(w, test::invite("c" + std::to_string(i))).mark;
+  for (int i = 0; i < 5000; ++i) {
+    Decision d = decide(w, test::invite("flood" + std::to_string(i)));
+    CHECK(d.outcome == Outcome::placed);
+    CHECK(d.table_full);
+  }
+  CHECK(engine.template_count() == 100);
+  for (auto& [id, mark] : first) CHECK(decide(w, test::invite(id)).mark == mark);
+  CHECK(engine.stats().table_full == 5000);
+}
+
+TEST_CASE("fwmark services match on the packet's mark; one-packet services keep no entries") {
+  ServiceConfig fw;
+  fw.name = "by-mark";
+  fw.fwmark = 77;
+  fw.scheduler = "rr";
+  fw.one_packet = true;
+  fw.servers = {server("198.18.1.1", 1), server("198.18.1.2", 2)};
+  Engine engine(config_with(fw));
+  auto w = engine.make_worker();
+  auto p = test::udp_packet("198.18.0.1", 4000, "198.18.3.3", 9999, "hello");
+  CHECK(w.decide(p, 0, 1).outcome == Outcome::no_service);
+  std::set<uint32_t> marks;
+  for (int i = 0; i < 4; ++i) marks.insert(w.decide(p, 77, 1).mark);
+  CHECK(marks == std::set<uint32_t>{1, 2});
+  CHECK(engine.template_count() == 0);
+}
+
+TEST_CASE("non-persistent services without one-packet keep a per-flow entry") {
+  ServiceConfig s = sip_service();
+  s.pe.clear();
+  s.persistence_timeout = 0;
+  s.one_packet = false;
+  Engine engine(config_with(s));
+  auto w = engine.make_worker();
+  const uint32_t m1 = decide(w, "x", 10, "198.18.0.1", 1111).mark;
+  CHECK(decide(w, "y", 11, "198.18.0.1", 1111).mark == m1);
+  CHECK(decide(w, "z", 11, "198.18.0.1", 2222).template_created);
+  CHECK(engine.template_count() == 2);
+}
+
+TEST_CASE("IPv6 services place by Call-ID too") {
+  ServiceConfig s = sip_service();
+  s.vip = *IpAddress::parse("2001:2::100");
+  s.servers = {server("2001:2::1:1", 1), server("2001:2::1:2", 2)};
+  Engine engine(config_with(s));
+  auto w = engine.make_worker();
+  auto p1 = test::udp_packet("2001:2::1", 5060, "2001:2::100", 5060, test::invite("v6-call"));
+  auto p2 = test::udp_packet("2001:2::1", 5060, "2001:2::100", 5060, test::invite("v6-call", "BYE"));
+  Decision a = w.decide(p1, 0, 1);
+  REQUIRE(a.outcome == Outcome::placed);
+  CHECK(w.decide(p2, 0, 1).mark == a.mark);
+}
+
+TEST_CASE("listing, flushing and restoring templates") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  for (int i = 0; i < 6; ++i) decide(w, test::invite("l" + std::to_string(i)), 1000);
+  auto all = engine.templates({}, 1010);
+  REQUIRE(all.size() == 6);
+  CHECK(all[0].service == "sip");
+  CHECK(all[0].pe_name == "sip");
+  CHECK(all[0].expires_in == 50);
+  CHECK(all[0].vip.to_string() == "198.18.2.100");
+  CHECK(all[0].client.to_string() == "0.0.0.0");  // masked by -M 0.0.0.0
+
+  TemplateFilter one;
+  one.pe_data = "l3";
+  auto l3 = engine.templates(one, 1010);
+  REQUIRE(l3.size() == 1);
+  TemplateFilter page;
+  page.offset = 4;
+  page.limit = 10;
+  CHECK(engine.templates(page, 1010).size() == 2);
+
+  TemplateFilter by_server;
+  by_server.server = l3[0].server;
+  const std::size_t on_that_server = engine.templates(by_server, 1010).size();
+  CHECK(engine.flush_templates(by_server) == on_that_server);
+  CHECK(engine.template_count() == 6 - on_that_server);
+
+  // A restart: a new engine restores the saved templates and keeps the servers.
+  Engine restarted(config_with(sip_service()));
+  for (const TemplateInfo& t : all) CHECK(restarted.restore_template(t, 5000));
+  auto w2 = restarted.make_worker();
+  for (const TemplateInfo& t : all) {
+    Decision d = decide(w2, test::invite(t.pe_data, "BYE"), 5001);
+    CHECK(d.template_hit);
+    CHECK(d.mark == t.mark);
+  }
+}
+
+TEST_CASE("a server marked down gets no new calls; its calls move only if asked") {
+  Engine engine(config_with(sip_service()));
+  auto w = engine.make_worker();
+  std::map<std::string, uint32_t> mark_of;
+  for (int i = 0; i < 9; ++i) mark_of["d" + std::to_string(i)] = decide(w, test::invite("d" + std::to_string(i))).mark;
+  const IpAddress rs1 = *IpAddress::parse("198.18.1.1");
+  CHECK(engine.set_server_up("sip", rs1, 5060, false, false));
+  w.refresh();
+  for (int i = 0; i < 9; ++i) CHECK(decide(w, test::invite("n" + std::to_string(i))).mark != 1);
+  for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id)).mark == mark);  // kept
+  CHECK(engine.set_server_up("sip", rs1, 5060, false, true));
+  for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id)).mark != 1);     // moved
+  CHECK_FALSE(engine.stats().services[0].servers[0].up);
+  CHECK_FALSE(engine.set_server_up("nope", rs1, 5060, false, false));
+}
+
+TEST_CASE("no available server: outcome no_server, counted") {
+  ServiceConfig s = sip_service();
+  for (auto& r : s.servers) r.weight = 0;
+  Engine engine(config_with(s));
+  auto w = engine.make_worker();
+  CHECK(decide(w, test::invite("x")).outcome == Outcome::no_server);
+  CHECK(engine.stats().services[0].no_server == 1);
+}
