@@ -1,0 +1,48 @@
+// Name -> factory for the persistence engines. An explicit table instead of
+// static self-registration: the linker drops unreferenced objects of a static
+// library, and with them their registrars.
+#include <memory>
+#include <string>
+
+#include "persistence_engine.hpp"
+
+namespace sipvs {
+
+// Each defined in its PE's own file.
+std::unique_ptr<PersistenceEngine> make_sip_pe(std::string_view param, std::string& error);
+std::unique_ptr<PersistenceEngine> make_sip_header_pe(std::string_view param, std::string& error);
+
+namespace {
+
+struct PeFactory {
+  std::string_view name;
+  std::unique_ptr<PersistenceEngine> (*make)(std::string_view param, std::string& error);
+};
+
+constexpr PeFactory kEngines[] = {
+    {"sip", make_sip_pe},
+    {"sip-header", make_sip_header_pe},
+};
+
+}  // namespace
+
+std::unique_ptr<PersistenceEngine> make_persistence_engine(std::string_view name, std::string_view param,
+                                                           std::string& error) {
+  for (const PeFactory& f : kEngines)
+    if (f.name == name) return f.make(param, error);
+  error = "unknown persistence engine '" + std::string(name) + "' (known: ";
+  for (const PeFactory& f : kEngines) {
+    if (&f != kEngines) error += ", ";
+    error += f.name;
+  }
+  error += ")";
+  return nullptr;
+}
+
+std::vector<std::string_view> persistence_engine_names() {
+  std::vector<std::string_view> names;
+  for (const PeFactory& f : kEngines) names.push_back(f.name);
+  return names;
+}
+
+}  // namespace sipvs
