@@ -15,7 +15,7 @@ struct Entry {
 
 constexpr std::array kSchedulers{
     Entry{"rr", detail::make_rr},   Entry{"wrr", detail::make_wrr}, Entry{"lc", detail::make_lc},
-    Entry{"wlc", detail::make_wlc}, Entry{"sh", detail::make_sh},
+    Entry{"wlc", detail::make_wlc}, Entry{"sh", detail::make_sh},   Entry{"mh", detail::make_mh},
 };
 
 constexpr auto kNames = [] {

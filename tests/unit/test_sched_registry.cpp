@@ -8,7 +8,7 @@ using namespace sipvs::test;
 TEST_CASE("registry: the six schedulers, each built by its name") {
   const auto names = scheduler_names();
   CHECK(std::vector<std::string_view>(names.begin(), names.end()) ==
-        std::vector<std::string_view>{"rr", "wrr", "lc", "wlc", "sh"});
+        std::vector<std::string_view>{"rr", "wrr", "lc", "wlc", "sh", "mh"});
   for (std::string_view name : names) {
     auto s = make_scheduler(name, equal_servers(3));
     REQUIRE(s);
