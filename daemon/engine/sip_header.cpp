@@ -1,22 +1,38 @@
 #include "sip_header.hpp"
 
+#include <array>
 #include <cstring>
 
-// This runs once per packet, so it never allocates and copies only a value
-// that is folded (RFC 3261 §7.3.1) into `scratch`. Lines are found with
-// memchr; a header line is compared to the wanted name only when its first
-// character could start it. NUL bytes are ordinary bytes here: nothing
-// relies on terminators.
+// This runs once per packet: it never allocates, and copies only a value
+// that is folded (RFC 3261 §7.3.1) into `scratch`. Per header line the cost
+// is one memchr for its end and one look at its first character; only lines
+// whose first character could start the wanted name are compared further.
+// NUL bytes are ordinary bytes here: nothing relies on terminators.
 
 namespace sipvs {
 namespace {
 
 constexpr bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-constexpr char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
+// Tables: one load per character instead of range compares.
+constexpr std::array<char, 256> kLower = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+  return t;
+}();
+constexpr char lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
+
+// RFC 3261 §25.1 token characters.
+constexpr std::array<bool, 256> kTokenChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  for (const char c : std::string_view("-.!%*_+`'~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool iequal(const char* a, std::string_view b) {
+  for (std::size_t i = 0; i < b.size(); ++i)
     if (lower(a[i]) != lower(b[i])) return false;
   return true;
 }
@@ -27,25 +43,19 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// RFC 3261 §25.1 token characters.
-constexpr bool is_token_char(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("-.!%*_+`'~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
+// A line of the message: [begin, end) without its LF or CRLF; `next` is
+// where the following line starts (the message end after the last line).
 struct Line {
-  std::string_view text;  // without its line end (LF or CRLF)
-  std::size_t next;       // where the following line starts
+  const char* begin;
+  const char* end;
+  const char* next;
 };
 
-Line line_at(std::string_view m, std::size_t pos) {
-  const char* b = m.data() + pos;
-  const std::size_t left = m.size() - pos;
-  const void* lf = std::memchr(b, '\n', left);
-  std::size_t len = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - b) : left;
-  const std::size_t next = lf ? pos + len + 1 : m.size();
-  if (len && b[len - 1] == '\r') --len;
-  return {{b, len}, next};
+Line line_at(const char* p, const char* msg_end) {
+  const auto* lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(msg_end - p)));
+  const char* end = lf ? lf : msg_end;
+  if (end > p && end[-1] == '\r') --end;
+  return {p, end, lf ? lf + 1 : msg_end};
 }
 
 constexpr std::string_view kVersion = "SIP/2.0";
@@ -53,50 +63,57 @@ constexpr std::string_view kVersion = "SIP/2.0";
 // Status-Line = SIP-Version SP 3DIGIT SP Reason-Phrase. A missing SP after
 // the code is tolerated (RFC 4475 notes liberal receivers accept it).
 bool is_status_line(std::string_view l) {
-  if (l.size() < 11 || !iequal(l.substr(0, 7), kVersion) || l[7] != ' ') return false;
+  if (l.size() < 11 || !iequal(l.data(), kVersion) || l[7] != ' ') return false;
   for (std::size_t i = 8; i < 11; ++i)
     if (l[i] < '0' || l[i] > '9') return false;
   return l.size() == 11 || l[11] == ' ';
 }
 
 // Request-Line = Method SP Request-URI SP SIP-Version. The URI is only
-// checked to be non-empty and free of SP and control characters.
+// checked to be non-empty and free of SP (one memchr, not a per-character
+// grammar check): this tells SIP from other traffic, it does not validate.
 bool is_request_line(std::string_view l) {
   std::size_t i = 0;
-  while (i < l.size() && is_token_char(static_cast<unsigned char>(l[i]))) ++i;
+  while (i < l.size() && kTokenChar[static_cast<unsigned char>(l[i])]) ++i;
   if (i == 0 || i == l.size() || l[i] != ' ') return false;
-  const std::size_t uri = ++i;
-  while (i < l.size() && static_cast<unsigned char>(l[i]) > ' ' && l[i] != '\x7f') ++i;
-  if (i == uri || i == l.size() || l[i] != ' ') return false;
-  return iequal(l.substr(i + 1), kVersion);
+  // What follows the method: a non-empty URI, SP, the version.
+  const std::size_t uri = i + 1;
+  if (l.size() < uri + 2 + kVersion.size()) return false;
+  const std::size_t version = l.size() - kVersion.size();
+  if (l[version - 1] != ' ' || !iequal(l.data() + version, kVersion)) return false;
+  return std::memchr(l.data() + uri, ' ', version - 1 - uri) == nullptr;
 }
 
-// Recognises a header line of the wanted name; the lowered first characters
-// are kept so most lines are rejected by one comparison.
+// Recognises a header line of the wanted name.
 class NameMatcher {
  public:
   explicit NameMatcher(SipHeaderName n)
-      : name_(n), first_(n.long_form.empty() ? '\0' : lower(n.long_form[0])), compact_(lower(n.compact)) {}
+      : long_(n.long_form), first_(long_.empty() ? '\0' : lower(long_[0])), compact_(lower(n.compact)) {}
 
-  // Where the value starts (just after the colon), or npos.
-  std::size_t value_start(std::string_view line) const {
-    const char c = lower(line[0]);
-    std::size_t at = std::string_view::npos;
-    if (c == first_ && line.size() > name_.long_form.size() &&
-        iequal(line.substr(0, name_.long_form.size()), name_.long_form))
-      at = colon_after(line, name_.long_form.size());
+  // Cheap first filter: could a line starting with `c` be this header?
+  bool may_start(char c) const {
+    c = lower(c);
+    return (c == first_ || c == compact_) && c != '\0';
+  }
+
+  // Where the value starts (just after the colon), or nullptr.
+  const char* value_start(const Line& l) const {
+    const std::size_t size = static_cast<std::size_t>(l.end - l.begin);
+    const char c = lower(*l.begin);
+    if (c == first_ && size > long_.size() && iequal(l.begin, long_))
+      if (const char* v = colon_after(l.begin + long_.size(), l.end)) return v;
     // Tried even when the long form began the same way ("s" vs "Subject").
-    if (at == std::string_view::npos && c == compact_ && compact_ != '\0') at = colon_after(line, 1);
-    return at;
+    if (c == compact_) return colon_after(l.begin + 1, l.end);
+    return nullptr;
   }
 
  private:
-  static std::size_t colon_after(std::string_view line, std::size_t i) {
-    while (i < line.size() && is_wsp(line[i])) ++i;
-    return i < line.size() && line[i] == ':' ? i + 1 : std::string_view::npos;
+  static const char* colon_after(const char* p, const char* end) {
+    while (p < end && is_wsp(*p)) ++p;
+    return p < end && *p == ':' ? p + 1 : nullptr;
   }
 
-  SipHeaderName name_;
+  std::string_view long_;
   char first_;
   char compact_;
 };
@@ -104,20 +121,20 @@ class NameMatcher {
 struct Value {
   SipStatus status;
   std::string_view text;
-  std::size_t next;  // the line after the header's last continuation line
+  const char* next;  // the line after the header's last continuation line
 };
 
-// Reads one header value: `first` is the rest of its header line after the
-// colon, continuation lines follow at `next`. Per §7.3.1 each folding LWS
-// becomes one SP, so the trimmed non-empty pieces are joined with SP. While
-// there is one piece it is a view into the message; from the second on the
-// pieces are copied into `scratch`.
-Value read_value(std::string_view m, std::string_view first, std::size_t next, SipScratch& scratch) {
+// Reads one header value: [from, line.end) is the rest of its header line,
+// continuation lines follow. Per §7.3.1 each folding LWS becomes one SP, so
+// the trimmed non-empty pieces are joined with SP. While there is one piece
+// it is a view into the message; from the second on they are copied into
+// `scratch`.
+Value read_value(const char* from, const Line& line, const char* msg_end, SipScratch& scratch) {
   std::string_view text;
   std::size_t joined = 0;  // bytes in scratch; 0 while `text` is a view
   bool too_long = false;
-  auto add = [&](std::string_view piece) {
-    piece = trim(piece);
+  auto add = [&](const char* b, const char* e) {
+    const std::string_view piece = trim({b, static_cast<std::size_t>(e - b)});
     if (piece.empty() || too_long) return;
     if (text.empty()) {
       text = piece;
@@ -137,10 +154,11 @@ Value read_value(std::string_view m, std::string_view first, std::size_t next, S
     joined += piece.size();
     text = {scratch.data(), joined};
   };
-  add(first);
-  while (next < m.size() && is_wsp(m[next])) {
-    const Line cont = line_at(m, next);
-    add(cont.text);
+  add(from, line.end);
+  const char* next = line.next;
+  while (next < msg_end && is_wsp(*next)) {
+    const Line cont = line_at(next, msg_end);
+    add(cont.begin, cont.end);
     next = cont.next;
   }
   if (too_long) return {SipStatus::too_long, {}, next};
@@ -153,23 +171,25 @@ SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScrat
                           std::string_view& value) {
   value = {};
   if (message.empty()) return SipStatus::not_sip;
-  const Line start = line_at(message, 0);
-  if (!is_status_line(start.text) && !is_request_line(start.text)) return SipStatus::not_sip;
+  const char* const msg_end = message.data() + message.size();
+  const Line start = line_at(message.data(), msg_end);
+  const std::string_view start_text(start.begin, static_cast<std::size_t>(start.end - start.begin));
+  if (!is_status_line(start_text) && !is_request_line(start_text)) return SipStatus::not_sip;
 
   const NameMatcher matcher(name);
   SipScratch other;  // a repeated folded value is joined here to compare it
   bool seen = false;
-  Value first{SipStatus::absent, {}, 0};
-  for (std::size_t pos = start.next; pos < message.size();) {
-    const Line line = line_at(message, pos);
-    if (line.text.empty()) break;  // the empty line ends the header section
+  Value first{SipStatus::absent, {}, nullptr};
+  for (const char* p = start.next; p < msg_end;) {
+    const Line line = line_at(p, msg_end);
+    if (line.begin == line.end) break;  // the empty line ends the header section
     // A line starting with whitespace continues some other header.
-    const std::size_t at = is_wsp(line.text[0]) ? std::string_view::npos : matcher.value_start(line.text);
-    if (at == std::string_view::npos) {
-      pos = line.next;
+    const char* at = matcher.may_start(*p) ? matcher.value_start(line) : nullptr;
+    if (!at) {
+      p = line.next;
       continue;
     }
-    const Value v = read_value(message, line.text.substr(at), line.next, seen ? other : scratch);
+    const Value v = read_value(at, line, msg_end, seen ? other : scratch);
     // An over-long value is unusable whatever else the message says.
     if (v.status == SipStatus::too_long) return SipStatus::too_long;
     if (!seen) {
@@ -178,7 +198,7 @@ SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScrat
     } else if (v.status != first.status || v.text != first.text) {
       return SipStatus::conflicting;
     }
-    pos = v.next;
+    p = v.next;
   }
   if (first.status == SipStatus::found) value = first.text;
   return first.status;

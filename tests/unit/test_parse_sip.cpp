@@ -2,6 +2,8 @@
 // folding, repeated headers and limits (RFC 3261 §7, §7.3.1, §25).
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -288,7 +290,8 @@ TEST_CASE("not SIP") {
   CHECK(call_id("\r\nINVITE sip:x SIP/2.0\r\nCall-ID: x\r\n\r\n").status == SipStatus::not_sip);
   CHECK(call_id("").status == SipStatus::not_sip);
   CHECK(call_id("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s).status == SipStatus::not_sip);
-  CHECK(call_id("INVITE sip:\0x SIP/2.0\r\nCall-ID: x\r\n\r\n"s).status == SipStatus::not_sip);
+  CHECK(call_id("INV\0ITE sip:x SIP/2.0\r\nCall-ID: x\r\n\r\n"s).status == SipStatus::not_sip);
+  CHECK(call_id("SIP/2.0\0" "200 OK\r\nCall-ID: x\r\n\r\n"s).status == SipStatus::not_sip);
   const Result r = call_id("GET / HTTP/1.1\r\nCall-ID: x\r\n\r\n");
   CHECK(r.value.empty());
 }
@@ -300,6 +303,8 @@ TEST_CASE("start line variants that are SIP") {
   CHECK(call_id("SIP/2.0 404\r\ni: no-reason-sp@h\r\n").value == "no-reason-sp@h");
   CHECK(call_id("SIP/2.0 999 Whatever  you like\r\ni: ext-code@h\r\n").value == "ext-code@h");
   CHECK(call_id("NEWMETHOD tel:+1-201-555-0123 SIP/2.0\r\ni: tel@h\r\n").value == "tel@h");
+  // The Request-URI is only checked for SP: this recognises SIP, it does not validate it.
+  CHECK(call_id("INVITE sip:a\tb\0c SIP/2.0\r\ni: ctl-uri@h\r\n"s).value == "ctl-uri@h");
 }
 
 TEST_CASE("NUL bytes are ordinary bytes") {
@@ -318,6 +323,38 @@ TEST_CASE("the value is a view into the message when not folded") {
   REQUIRE(find_call_id(m, scratch, v) == SipStatus::found);
   CHECK(v.data() == m.data() + m.find("view@h"));
   CHECK(v.size() == 6);
+}
+
+TEST_CASE("every prefix of a message is parsed within its bounds") {
+  struct Case {
+    std::string message;
+    std::string id;
+    std::size_t complete;  // from this length on, the value is whole
+  };
+  const std::string folded = request("Subject: a\r\n b\r\nCall-ID: x\r\n  y\r\nCSeq: 1 INVITE\r\n", "body");
+  const std::string id = "a84b4c76e66710@pc33.atlanta.example.com";
+  const Case cases[] = {
+      {kInvite, id, kInvite.find(id) + id.size()},
+      {folded, "x y", folded.find("y\r\n") + 1},
+  };
+  for (const auto& [full, value, complete] : cases) {
+    const std::size_t start_line = full.find("\r\n");
+    for (std::size_t n = 0; n <= full.size(); ++n) {
+      CAPTURE(n);
+      // An exact-size heap copy, so ASan sees any read past the prefix.
+      const std::unique_ptr<char[]> copy(new char[n ? n : 1]);
+      std::memcpy(copy.get(), full.data(), n);
+      const Result r = call_id({copy.get(), n});
+      if (n < start_line) {
+        CHECK(r.status == SipStatus::not_sip);
+      } else if (n >= complete) {
+        CHECK(r.status == SipStatus::found);
+        CHECK(r.value == value);
+      } else {
+        CHECK(r.status != SipStatus::not_sip);
+      }
+    }
+  }
 }
 
 TEST_CASE("to_string(SipStatus)") {

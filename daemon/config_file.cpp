@@ -1,0 +1,626 @@
+#include "config_file.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+namespace sipvsd {
+
+using nlohmann::json;
+
+namespace {
+
+std::string join(std::initializer_list<std::string_view> words) {
+  std::string out;
+  for (auto w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+std::string sub(const std::string& prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+}
+
+std::string index(const std::string& prefix, std::size_t i) {
+  return prefix + "[" + std::to_string(i) + "]";
+}
+
+void expect_object(const json& j, const std::string& field) {
+  if (!j.is_object()) throw ConfigFieldError(field.empty() ? "config" : field, "must be a JSON object");
+}
+
+// Unknown keys are errors: a typo must not silently become a default.
+void check_keys(const json& j, const std::string& field, std::initializer_list<std::string_view> known) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) == known.end())
+      throw ConfigFieldError(sub(field, it.key()), "unknown key (known keys: " + join(known) + ")");
+  }
+}
+
+const json* find(const json& j, std::string_view key) {
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+uint64_t get_uint(const json& v, const std::string& field, uint64_t max) {
+  if (v.is_number_unsigned()) {
+    const auto x = v.get<uint64_t>();
+    if (x > max) throw ConfigFieldError(field, "must be between 0 and " + std::to_string(max));
+    return x;
+  }
+  if (v.is_number_integer()) {  // signed: built in C++ rather than parsed, or negative
+    const auto x = v.get<int64_t>();
+    if (x < 0 || static_cast<uint64_t>(x) > max)
+      throw ConfigFieldError(field, "must be between 0 and " + std::to_string(max));
+    return static_cast<uint64_t>(x);
+  }
+  if (v.is_number_float()) throw ConfigFieldError(field, "must be an integer");
+  throw ConfigFieldError(field, "must be a number");
+}
+
+std::string get_string(const json& v, const std::string& field) {
+  if (!v.is_string()) throw ConfigFieldError(field, "must be a string");
+  return v.get<std::string>();
+}
+
+bool get_bool(const json& v, const std::string& field) {
+  if (!v.is_boolean()) throw ConfigFieldError(field, "must be true or false");
+  return v.get<bool>();
+}
+
+// A 32-bit mark: a number, or a string in hex ("0x1f") or decimal ("31").
+uint32_t get_mark(const json& v, const std::string& field) {
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    std::string_view digits = s;
+    int base = 10;
+    if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+      digits.remove_prefix(2);
+      base = 16;
+    }
+    uint64_t x = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), x, base);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
+      throw ConfigFieldError(field, "\"" + s + "\" is not a number (use 0x... for hex)");
+    if (x > 0xffffffffu) throw ConfigFieldError(field, "\"" + s + "\" does not fit in 32 bits");
+    return static_cast<uint32_t>(x);
+  }
+  if (v.is_number()) return static_cast<uint32_t>(get_uint(v, field, 0xffffffffu));
+  throw ConfigFieldError(field, "must be a number or a \"0x...\" string");
+}
+
+sipvs::IpAddress get_address(const json& v, const std::string& field) {
+  const std::string s = get_string(v, field);
+  auto a = sipvs::IpAddress::parse(s);
+  if (!a) throw ConfigFieldError(field, "\"" + s + "\" is not an IPv4 or IPv6 address");
+  return *a;
+}
+
+struct Protocol {
+  std::string_view name;
+  uint8_t number;
+};
+constexpr Protocol kProtocols[] = {{"udp", 17}, {"tcp", 6}, {"sctp", 132}};
+
+uint8_t get_protocol(const json& v, const std::string& field) {
+  const std::string s = get_string(v, field);
+  for (const auto& p : kProtocols)
+    if (p.name == s) return p.number;
+  throw ConfigFieldError(field, "\"" + s + "\" is not one of udp, tcp, sctp");
+}
+
+std::string protocol_name(uint8_t number) {
+  for (const auto& p : kProtocols)
+    if (p.number == number) return std::string(p.name);
+  return std::to_string(number);
+}
+
+std::string dotted_mask(unsigned prefix) {
+  const uint32_t m = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", m >> 24, (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff);
+  return buf;
+}
+
+std::vector<uint16_t> get_queues(const json& v, const std::string& field) {
+  std::vector<uint16_t> q;
+  if (v.is_string()) {
+    try {
+      return parse_queue_spec(v.get<std::string>());
+    } catch (const std::invalid_argument& e) {
+      throw ConfigFieldError(field, e.what());
+    }
+  }
+  if (v.is_number()) {
+    q.push_back(static_cast<uint16_t>(get_uint(v, field, 65535)));
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      q.push_back(static_cast<uint16_t>(get_uint(v[i], index(field, i), 65535)));
+  } else {
+    throw ConfigFieldError(field, "must be a range string (\"0-1\"), an array of numbers or a number");
+  }
+  std::sort(q.begin(), q.end());
+  if (auto d = std::adjacent_find(q.begin(), q.end()); d != q.end())
+    throw ConfigFieldError(field, "queue " + std::to_string(*d) + " is listed twice");
+  return q;
+}
+
+ForwardingOptions forwarding_options_from_json(const json& j, const std::string& field) {
+  expect_object(j, field);
+  check_keys(j, field, {"table_base", "priority_base", "remove_on_exit"});
+  ForwardingOptions o;
+  if (const json* v = find(j, "table_base"))
+    o.table_base = static_cast<uint32_t>(get_uint(*v, sub(field, "table_base"), 0xffffffffu - kForwardingSlots));
+  if (const json* v = find(j, "priority_base"))
+    o.priority_base = static_cast<uint32_t>(get_uint(*v, sub(field, "priority_base"), 32766 - kForwardingSlots));
+  if (const json* v = find(j, "remove_on_exit")) o.remove_on_exit = get_bool(*v, sub(field, "remove_on_exit"));
+  return o;
+}
+
+// What the forwarding back-ends need (forwarding.hpp): masq is refused for
+// every back-end, tun needs IPVS, and the route back-end's ranges must not
+// hit the kernel's own tables (253-255) or priorities (0, 32766, 32767).
+void check_forwarding(const DaemonConfig& c) {
+  const ForwardingOptions& o = c.forwarding_options;
+  if (o.table_base == 0 || o.table_base > 0xffffffffu - kForwardingSlots ||
+      (o.table_base <= 255 && o.table_base + kForwardingSlots > 253))
+    throw ConfigFieldError("forwarding_options.table_base",
+                           "tables " + std::to_string(o.table_base) + ".." +
+                               std::to_string(uint64_t{o.table_base} + kForwardingSlots - 1) +
+                               " must avoid 0 and the kernel's tables 253-255 (e.g. 20000)");
+  if (o.priority_base == 0 || o.priority_base > 32766 - kForwardingSlots)
+    throw ConfigFieldError("forwarding_options.priority_base",
+                           "rule priorities " + std::to_string(o.priority_base) + ".." +
+                               std::to_string(uint64_t{o.priority_base} + kForwardingSlots - 1) +
+                               " must lie within 1..32765, before the main table's rule (e.g. 20000)");
+  std::size_t servers = 0;
+  for (std::size_t i = 0; i < c.engine.services.size(); ++i) {
+    const auto& svc = c.engine.services[i];
+    for (std::size_t k = 0; k < svc.servers.size(); ++k) {
+      ++servers;
+      const std::string f = index(sub(index("services", i), "servers"), k) + ".forward";
+      if (svc.servers[k].forward == sipvs::Forward::masq)
+        throw ConfigFieldError(f,
+                               "masq is not supported: sipvsd's fwmark services use one-packet scheduling "
+                               "(-o), which keeps no connection entry, so NAT replies would not be translated "
+                               "back; use \"dr\" (direct routing, ipvsadm -g) or \"tun\" (tunnelling, -i)");
+      if (svc.servers[k].forward == sipvs::Forward::tun && c.forwarding == "route")
+        throw ConfigFieldError(f, "tun needs forwarding: ipvs (forwarding: route does direct routing only)");
+      if (c.forwarding == "route" && !svc.is_fwmark() && svc.vip.family != svc.servers[k].address.family)
+        throw ConfigFieldError(f, "forwarding: route needs the real server in the VIP's address family");
+    }
+  }
+  if (c.forwarding != "none" && servers > kForwardingSlots)
+    throw ConfigFieldError("services", "forwarding " + c.forwarding + " handles at most " +
+                                           std::to_string(kForwardingSlots) + " real servers");
+}
+
+}  // namespace
+
+ConfigFieldError::ConfigFieldError(std::string field, std::string reason)
+    : std::runtime_error(field + ": " + reason), field_(std::move(field)), reason_(std::move(reason)) {}
+
+JsonSyntaxError::JsonSyntaxError(std::size_t line, std::size_t column, std::string reason)
+    : std::runtime_error(std::to_string(line) + ":" + std::to_string(column) + ": " + reason),
+      line_(line),
+      column_(column),
+      reason_(std::move(reason)) {}
+
+std::string_view to_string(DaemonConfig::Unplaced u) {
+  return u == DaemonConfig::Unplaced::drop ? "drop" : "accept";
+}
+
+std::string_view to_string(sipvs::Forward f) {
+  switch (f) {
+    case sipvs::Forward::tun: return "tun";
+    case sipvs::Forward::masq: return "masq";
+    default: return "dr";
+  }
+}
+
+std::string mark_to_string(uint32_t mark) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", mark);
+  return buf;
+}
+
+// ---- queues ----
+
+std::vector<uint16_t> parse_queue_spec(std::string_view text) {
+  std::vector<uint16_t> out;
+  auto number = [&](std::string_view s) -> unsigned {
+    unsigned x = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || x > 65535)
+      throw std::invalid_argument("\"" + std::string(s) + "\" is not a queue number (0-65535)");
+    return x;
+  };
+  if (text.empty()) throw std::invalid_argument("empty queue list");
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string_view item = text.substr(pos, comma - pos);
+    const std::size_t dash = item.find('-');
+    if (dash == std::string_view::npos) {
+      out.push_back(static_cast<uint16_t>(number(item)));
+    } else {
+      const unsigned lo = number(item.substr(0, dash)), hi = number(item.substr(dash + 1));
+      if (lo > hi) throw std::invalid_argument("range \"" + std::string(item) + "\" goes backwards");
+      if (hi - lo >= kMaxQueues)
+        throw std::invalid_argument("range \"" + std::string(item) + "\" has more than " +
+                                    std::to_string(kMaxQueues) + " queues");
+      for (unsigned q = lo; q <= hi; ++q) out.push_back(static_cast<uint16_t>(q));
+    }
+    pos = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  if (auto d = std::adjacent_find(out.begin(), out.end()); d != out.end())
+    throw std::invalid_argument("queue " + std::to_string(*d) + " is listed twice");
+  return out;
+}
+
+std::string queue_spec_to_string(const std::vector<uint16_t>& queues) {
+  std::string out;
+  for (std::size_t i = 0; i < queues.size();) {
+    std::size_t j = i;
+    while (j + 1 < queues.size() && queues[j + 1] == queues[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(queues[i]);
+    if (j > i) out += "-" + std::to_string(queues[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+// ---- servers and services ----
+
+sipvs::RealServerConfig server_from_json(const json& j, const std::string& field) {
+  expect_object(j, field);
+  check_keys(j, field, {"address", "port", "weight", "mark", "forward"});
+  sipvs::RealServerConfig s;
+  const json* v = find(j, "address");
+  if (!v) throw ConfigFieldError(sub(field, "address"), "missing (the real server's IP address)");
+  s.address = get_address(*v, sub(field, "address"));
+  if ((v = find(j, "port"))) s.port = static_cast<uint16_t>(get_uint(*v, sub(field, "port"), 65535));
+  if ((v = find(j, "weight"))) s.weight = static_cast<uint32_t>(get_uint(*v, sub(field, "weight"), 0xffffffffu));
+  v = find(j, "mark");
+  if (!v) throw ConfigFieldError(sub(field, "mark"), "missing (the packet mark that routes to this server)");
+  s.mark = get_mark(*v, sub(field, "mark"));
+  if (s.mark == 0) throw ConfigFieldError(sub(field, "mark"), "must not be 0 (0 means unmarked)");
+  if ((v = find(j, "forward"))) {
+    const std::string f = get_string(*v, sub(field, "forward"));
+    if (f == "dr")
+      s.forward = sipvs::Forward::dr;
+    else if (f == "tun")
+      s.forward = sipvs::Forward::tun;
+    else if (f == "masq")
+      s.forward = sipvs::Forward::masq;
+    else
+      throw ConfigFieldError(sub(field, "forward"), "\"" + f + "\" is not one of dr, tun, masq");
+  }
+  return s;
+}
+
+json server_to_json(const sipvs::RealServerConfig& s) {
+  return json{{"address", s.address.to_string()},
+              {"port", s.port},
+              {"weight", s.weight},
+              {"mark", s.mark},
+              {"forward", std::string(to_string(s.forward))}};
+}
+
+sipvs::ServiceConfig service_from_json(const json& j, const std::string& field) {
+  expect_object(j, field);
+  check_keys(j, field,
+             {"name", "protocol", "vip", "port", "fwmark", "scheduler", "persistence_timeout", "netmask",
+              "one_packet", "pe", "pe_param", "servers"});
+  sipvs::ServiceConfig s;
+  const json* v = find(j, "name");
+  if (!v) throw ConfigFieldError(sub(field, "name"), "missing (every service needs a unique name)");
+  s.name = get_string(*v, sub(field, "name"));
+  if (s.name.empty()) throw ConfigFieldError(sub(field, "name"), "must not be empty");
+
+  if (const json* fw = find(j, "fwmark")) {
+    for (std::string_view k : {"vip", "port", "protocol"})
+      if (find(j, k))
+        throw ConfigFieldError(sub(field, k), "not allowed with fwmark (a service has either vip+port or fwmark)");
+    s.fwmark = get_mark(*fw, sub(field, "fwmark"));
+    if (s.fwmark == 0) throw ConfigFieldError(sub(field, "fwmark"), "must not be 0");
+  } else {
+    v = find(j, "vip");
+    if (!v) throw ConfigFieldError(sub(field, "vip"), "missing (a service has either vip+port or fwmark)");
+    s.vip = get_address(*v, sub(field, "vip"));
+    v = find(j, "port");
+    if (!v) throw ConfigFieldError(sub(field, "port"), "missing (the virtual service's port, e.g. 5060)");
+    s.port = static_cast<uint16_t>(get_uint(*v, sub(field, "port"), 65535));
+    if ((v = find(j, "protocol"))) s.protocol = get_protocol(*v, sub(field, "protocol"));
+  }
+  if ((v = find(j, "scheduler"))) s.scheduler = get_string(*v, sub(field, "scheduler"));
+  if ((v = find(j, "persistence_timeout")))
+    s.persistence_timeout = static_cast<uint32_t>(get_uint(*v, sub(field, "persistence_timeout"), 0xffffffffu));
+  if ((v = find(j, "netmask"))) {
+    const std::string f = sub(field, "netmask");
+    if (v->is_number()) {
+      const unsigned max = s.is_fwmark() || !s.vip.is_v4() ? 128 : 32;
+      s.netmask = static_cast<unsigned>(get_uint(*v, f, max));
+    } else {
+      const std::string text = get_string(*v, f);
+      std::optional<unsigned> p;
+      if (s.is_fwmark()) {
+        p = sipvs::parse_netmask(text, sipvs::IpAddress::Family::v4);
+        if (!p) p = sipvs::parse_netmask(text, sipvs::IpAddress::Family::v6);
+      } else {
+        p = sipvs::parse_netmask(text, s.vip.family);
+      }
+      if (!p)
+        throw ConfigFieldError(f, "\"" + text + "\" is neither a contiguous dotted mask nor a prefix length" +
+                                      (s.vip.is_v4() ? " (0-32)" : " (0-128)"));
+      s.netmask = *p;
+    }
+  }
+  if ((v = find(j, "one_packet"))) s.one_packet = get_bool(*v, sub(field, "one_packet"));
+  if ((v = find(j, "pe"))) s.pe = get_string(*v, sub(field, "pe"));
+  if ((v = find(j, "pe_param"))) s.pe_param = get_string(*v, sub(field, "pe_param"));
+  if ((v = find(j, "servers"))) {
+    const std::string f = sub(field, "servers");
+    if (!v->is_array()) throw ConfigFieldError(f, "must be an array");
+    for (std::size_t i = 0; i < v->size(); ++i) s.servers.push_back(server_from_json((*v)[i], index(f, i)));
+  }
+  return s;
+}
+
+json service_to_json(const sipvs::ServiceConfig& s) {
+  json j;
+  j["name"] = s.name;
+  if (s.is_fwmark()) {
+    j["fwmark"] = s.fwmark;
+  } else {
+    j["protocol"] = protocol_name(s.protocol);
+    j["vip"] = s.vip.to_string();
+    j["port"] = s.port;
+  }
+  j["scheduler"] = s.scheduler;
+  j["persistence_timeout"] = s.persistence_timeout;
+  if (s.netmask) {
+    if (!s.is_fwmark() && s.vip.is_v4() && *s.netmask <= 32)
+      j["netmask"] = dotted_mask(*s.netmask);
+    else
+      j["netmask"] = *s.netmask;
+  }
+  j["one_packet"] = s.one_packet;
+  j["pe"] = s.pe;
+  j["pe_param"] = s.pe_param;
+  j["servers"] = json::array();
+  for (const auto& r : s.servers) j["servers"].push_back(server_to_json(r));
+  return j;
+}
+
+ApiConfig api_from_json(const json& j, const std::string& field) {
+  expect_object(j, field);
+  check_keys(j, field, {"listen", "unix_socket", "token_file"});
+  ApiConfig a;
+  if (const json* v = find(j, "listen")) a.listen = get_string(*v, sub(field, "listen"));
+  if (const json* v = find(j, "unix_socket")) a.unix_socket = get_string(*v, sub(field, "unix_socket"));
+  if (const json* v = find(j, "token_file")) a.token_file = get_string(*v, sub(field, "token_file"));
+  return a;
+}
+
+json api_to_json(const ApiConfig& a) {
+  return json{{"listen", a.listen}, {"unix_socket", a.unix_socket}, {"token_file", a.token_file}};
+}
+
+// ---- the whole file ----
+
+void check_config(const DaemonConfig& c) {
+  if (c.queues.empty()) throw ConfigFieldError("queues", "at least one queue is needed");
+  if (c.queues.size() > kMaxQueues)
+    throw ConfigFieldError("queues", "at most " + std::to_string(kMaxQueues) + " queues (one worker each)");
+  if (!std::is_sorted(c.queues.begin(), c.queues.end()) ||
+      std::adjacent_find(c.queues.begin(), c.queues.end()) != c.queues.end())
+    throw ConfigFieldError("queues", "must be ascending without duplicates");
+  if (c.queue_maxlen == 0) throw ConfigFieldError("queue_maxlen", "must be at least 1");
+  if (c.mark_mask == 0) throw ConfigFieldError("mark_mask", "must not be 0 (sipvsd needs some mark bits)");
+  if (c.debug_level > kMaxDebugLevel)
+    throw ConfigFieldError("debug_level", "must be between 0 and " + std::to_string(kMaxDebugLevel));
+  if (c.forwarding != "none" && c.forwarding != "route" && c.forwarding != "ipvs")
+    throw ConfigFieldError("forwarding", "\"" + c.forwarding + "\" is not one of none, route, ipvs");
+  check_forwarding(c);
+  if (auto err = sipvs::validate(c.engine)) throw ConfigFieldError(err->field, err->reason);
+  for (std::size_t i = 0; i < c.engine.services.size(); ++i) {
+    const auto& servers = c.engine.services[i].servers;
+    for (std::size_t k = 0; k < servers.size(); ++k) {
+      if ((servers[k].mark & ~c.mark_mask) != 0)
+        throw ConfigFieldError(index(sub(index("services", i), "servers"), k) + ".mark",
+                               mark_to_string(servers[k].mark) + " has bits outside mark_mask " +
+                                   mark_to_string(c.mark_mask));
+    }
+  }
+}
+
+DaemonConfig parse_config(const json& j) {
+  expect_object(j, "");
+  check_keys(j, "",
+             {"queues", "queue_maxlen", "mark_mask", "unplaced", "max_templates", "udp_timeout", "debug_level",
+              "state_file", "forwarding", "forwarding_options", "api", "services"});
+  DaemonConfig c;
+  const json* v;
+  if ((v = find(j, "queues"))) c.queues = get_queues(*v, "queues");
+  if ((v = find(j, "queue_maxlen"))) c.queue_maxlen = static_cast<uint32_t>(get_uint(*v, "queue_maxlen", 0xffffffffu));
+  if ((v = find(j, "mark_mask"))) c.mark_mask = get_mark(*v, "mark_mask");
+  if ((v = find(j, "unplaced"))) {
+    const std::string s = get_string(*v, "unplaced");
+    if (s == "accept")
+      c.unplaced = DaemonConfig::Unplaced::accept;
+    else if (s == "drop")
+      c.unplaced = DaemonConfig::Unplaced::drop;
+    else
+      throw ConfigFieldError("unplaced", "\"" + s + "\" is not one of accept, drop");
+  }
+  if ((v = find(j, "max_templates"))) c.engine.max_templates = get_uint(*v, "max_templates", UINT64_MAX);
+  if ((v = find(j, "udp_timeout"))) c.engine.udp_timeout = static_cast<uint32_t>(get_uint(*v, "udp_timeout", 0xffffffffu));
+  if ((v = find(j, "debug_level"))) c.debug_level = static_cast<unsigned>(get_uint(*v, "debug_level", kMaxDebugLevel));
+  if ((v = find(j, "state_file"))) c.state_file = get_string(*v, "state_file");
+  if ((v = find(j, "forwarding"))) c.forwarding = get_string(*v, "forwarding");
+  if ((v = find(j, "forwarding_options"))) c.forwarding_options = forwarding_options_from_json(*v, "forwarding_options");
+  if ((v = find(j, "api"))) c.api = api_from_json(*v, "api");
+  if ((v = find(j, "services"))) {
+    if (!v->is_array()) throw ConfigFieldError("services", "must be an array");
+    for (std::size_t i = 0; i < v->size(); ++i)
+      c.engine.services.push_back(service_from_json((*v)[i], index("services", i)));
+  }
+  check_config(c);
+  return c;
+}
+
+json to_json(const DaemonConfig& c) {
+  json j;
+  if (c.queues.size() == 1)
+    j["queues"] = c.queues[0];
+  else
+    j["queues"] = queue_spec_to_string(c.queues);
+  j["queue_maxlen"] = c.queue_maxlen;
+  j["mark_mask"] = mark_to_string(c.mark_mask);
+  j["unplaced"] = std::string(to_string(c.unplaced));
+  j["max_templates"] = c.engine.max_templates;
+  j["udp_timeout"] = c.engine.udp_timeout;
+  j["debug_level"] = c.debug_level;
+  j["state_file"] = c.state_file;
+  j["forwarding"] = c.forwarding;
+  j["forwarding_options"] = json{{"table_base", c.forwarding_options.table_base},
+                                 {"priority_base", c.forwarding_options.priority_base},
+                                 {"remove_on_exit", c.forwarding_options.remove_on_exit}};
+  j["api"] = api_to_json(c.api);
+  j["services"] = json::array();
+  for (const auto& s : c.engine.services) j["services"].push_back(service_to_json(s));
+  return j;
+}
+
+// ---- JSON text ----
+
+nlohmann::json parse_json_text(std::string_view text) {
+  // nlohmann/json keeps the last of duplicate keys without a word; a config
+  // with two "weight"s is a mistake worth reporting, so track keys per object.
+  struct Frame {
+    bool array = false;
+    std::size_t index = 0;
+    std::string key;
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> stack;
+  auto path_to = [&](const std::string& key) {
+    std::string p;
+    for (std::size_t i = 0; i + 1 < stack.size(); ++i) {
+      if (stack[i].array)
+        p += "[" + std::to_string(stack[i].index) + "]";
+      else
+        p = sub(p, stack[i].key);
+    }
+    return sub(p, key);
+  };
+  auto element_done = [&] {
+    if (!stack.empty() && stack.back().array) ++stack.back().index;
+  };
+  json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        stack.push_back(Frame{});
+        break;
+      case json::parse_event_t::array_start:
+        stack.push_back(Frame{true, 0, {}, {}});
+        break;
+      case json::parse_event_t::key: {
+        auto& f = stack.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second) throw ConfigFieldError(path_to(f.key), "duplicate key");
+        break;
+      }
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        stack.pop_back();
+        element_done();
+        break;
+      case json::parse_event_t::value:
+        element_done();
+        break;
+    }
+    return true;
+  };
+  try {
+    return json::parse(text.begin(), text.end(), cb);
+  } catch (const json::parse_error& e) {
+    // e.what(): "[json.exception.parse_error.101] parse error at line L, column C: reason"
+    std::string what = e.what();
+    std::size_t line = 0, column = 0;
+    const auto at = what.find("at line ");
+    if (at == std::string::npos ||
+        std::sscanf(what.c_str() + at, "at line %zu, column %zu", &line, &column) != 2) {
+      line = 1;
+      column = 1;
+      const std::size_t end = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+      for (std::size_t i = 0; i < end; ++i) {
+        if (text[i] == '\n') {
+          ++line;
+          column = 1;
+        } else {
+          ++column;
+        }
+      }
+    }
+    std::string reason = what;
+    if (const auto colon = what.find(": ", at == std::string::npos ? 0 : at); colon != std::string::npos)
+      reason = what.substr(colon + 2);
+    throw JsonSyntaxError(line, column, reason);
+  }
+}
+
+DaemonConfig load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigFileError(path + ": cannot read: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigFileError(path + ": cannot read: " + std::strerror(errno));
+  try {
+    return parse_config(parse_json_text(text.str()));
+  } catch (const JsonSyntaxError& e) {
+    throw ConfigFileError(path + ":" + e.what());
+  } catch (const ConfigFieldError& e) {
+    throw ConfigFileError(path + ": " + e.what());
+  }
+}
+
+// ---- equality ----
+
+bool same_server(const sipvs::RealServerConfig& a, const sipvs::RealServerConfig& b) {
+  return a.address == b.address && a.port == b.port && a.weight == b.weight && a.mark == b.mark &&
+         a.forward == b.forward;
+}
+
+bool same_service(const sipvs::ServiceConfig& a, const sipvs::ServiceConfig& b) {
+  return a.name == b.name && a.protocol == b.protocol && a.vip == b.vip && a.port == b.port &&
+         a.fwmark == b.fwmark && a.scheduler == b.scheduler && a.persistence_timeout == b.persistence_timeout &&
+         a.netmask == b.netmask && a.one_packet == b.one_packet && a.pe == b.pe && a.pe_param == b.pe_param &&
+         std::equal(a.servers.begin(), a.servers.end(), b.servers.begin(), b.servers.end(), same_server);
+}
+
+bool same_engine_config(const sipvs::EngineConfig& a, const sipvs::EngineConfig& b) {
+  return a.max_templates == b.max_templates && a.udp_timeout == b.udp_timeout &&
+         std::equal(a.services.begin(), a.services.end(), b.services.begin(), b.services.end(), same_service);
+}
+
+bool operator==(const DaemonConfig& a, const DaemonConfig& b) {
+  return same_engine_config(a.engine, b.engine) && a.queues == b.queues && a.queue_maxlen == b.queue_maxlen &&
+         a.mark_mask == b.mark_mask && a.unplaced == b.unplaced && a.debug_level == b.debug_level &&
+         a.state_file == b.state_file && a.api == b.api && a.forwarding == b.forwarding &&
+         a.forwarding_options == b.forwarding_options;
+}
+
+}  // namespace sipvsd
