@@ -90,10 +90,11 @@ class NameMatcher {
   explicit NameMatcher(SipHeaderName n)
       : long_(n.long_form), first_(long_.empty() ? '\0' : lower(long_[0])), compact_(lower(n.compact)) {}
 
-  // Cheap first filter: could a line starting with `c` be this header?
+  // Cheap first filter: could a line starting with `c` be this header? A
+  // line starting with whitespace continues another header, never starts one.
   bool may_start(char c) const {
     c = lower(c);
-    return (c == first_ || c == compact_) && c != '\0';
+    return (c == first_ || c == compact_) && c != '\0' && !is_wsp(c);
   }
 
   // Where the value starts (just after the colon), or nullptr.
@@ -183,7 +184,6 @@ SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScrat
   for (const char* p = start.next; p < msg_end;) {
     const Line line = line_at(p, msg_end);
     if (line.begin == line.end) break;  // the empty line ends the header section
-    // A line starting with whitespace continues some other header.
     const char* at = matcher.may_start(*p) ? matcher.value_start(line) : nullptr;
     if (!at) {
       p = line.next;
