@@ -10,11 +10,16 @@
 
 namespace sipvs {
 
+// How the kernel forwards to a real server (ipvsadm -g / -i / -m). The engine
+// does not use it; the daemon's forwarding back-ends do.
+enum class Forward : uint8_t { dr, tun, masq };
+
 struct RealServerConfig {
   IpAddress address;
   uint16_t port = 0;    // 0 = the service's port (direct routing keeps the port)
   uint32_t weight = 1;  // 0..65535; 0 quiesces
   uint32_t mark = 0;    // the packet mark that sends traffic to this server; nonzero, unique
+  Forward forward = Forward::dr;
 };
 
 struct ServiceConfig {
