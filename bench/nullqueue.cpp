@@ -1,0 +1,197 @@
+// nullqueue: the ceiling of any NFQUEUE director, for the benchmark.
+//
+// Binds one NFQUEUE and accepts every packet with a fixed mark, doing the same
+// system-call work per wake-up as sipvsd (one blocking recvmsg, then up to 64
+// more netlink messages drained with recvmmsg(MSG_DONTWAIT), then all the
+// verdicts in one sendmsg) and the same queue settings (copy whole packets,
+// maxlen 8192, fail-open, GSO, 8 MiB receive buffer, NETLINK_NO_ENOBUFS), but
+// no decision at all. What sipvsd reaches relative to this is the cost of its
+// parsing and deciding.
+//
+// usage: nullqueue [--queue N] [--mark M] [--seconds S] [--maxlen N]
+// Stops after --seconds (default 30, at most 600) or on SIGTERM/SIGINT, then
+// prints one line, "nullqueue key=value ...".
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+namespace {
+
+constexpr unsigned kBatch = 64;
+constexpr unsigned kSlots = kBatch + 1;
+constexpr std::size_t kSlotSize = 0xffff + 4096;
+constexpr std::size_t kVerdictSpace = 64;
+constexpr double kMaxSeconds = 600;
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+double now_s() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "nullqueue: %s: %s\n", what, std::strerror(errno));
+  std::exit(1);
+}
+
+double number(const char* text, const char* what) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (!*text || *end || v < 0) {
+    std::fprintf(stderr, "nullqueue: %s: bad number \"%s\"\n", what, text);
+    std::exit(2);
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint16_t queue = 0;
+  uint32_t mark = 1, maxlen = 8192;
+  double seconds = 30;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "usage: nullqueue [--queue N] [--mark M] [--seconds S] [--maxlen N]\n");
+      return 2;
+    }
+    const char* v = argv[++i];
+    if (a == "--queue") queue = static_cast<uint16_t>(number(v, "--queue"));
+    else if (a == "--mark") mark = static_cast<uint32_t>(number(v, "--mark"));
+    else if (a == "--seconds") seconds = std::min(number(v, "--seconds"), kMaxSeconds);
+    else if (a == "--maxlen") maxlen = static_cast<uint32_t>(number(v, "--maxlen"));
+    else {
+      std::fprintf(stderr, "nullqueue: unknown option %s\n", argv[i - 1]);
+      return 2;
+    }
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  mnl_socket* nl = mnl_socket_open(NETLINK_NETFILTER);
+  if (!nl) die("mnl_socket_open");
+  if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) die("mnl_socket_bind");
+  const int fd = mnl_socket_get_fd(nl);
+  int rcvbuf = 8 << 20, one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0) die("SO_RCVBUFFORCE");
+  mnl_socket_setsockopt(nl, NETLINK_NO_ENOBUFS, &one, sizeof one);
+  timeval tv{0, 200'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+
+  std::unique_ptr<char[]> rx(new char[kSlots * kSlotSize]);
+  std::unique_ptr<char[]> tx(new char[kSlots * 2 * kVerdictSpace]);
+
+  // Bind and configure in one message and wait for the kernel's ack.
+  {
+    char* buf = tx.get();
+    nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);
+    nlh->nlmsg_flags |= NLM_F_ACK;
+    nlh->nlmsg_seq = 1;
+    nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+    nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
+    nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+    const uint32_t flags = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
+    mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+    mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) die("sending the queue configuration");
+    const ssize_t n = recv(fd, rx.get(), kSlotSize, 0);
+    if (n < 0) die("waiting for the configuration ack");
+    const auto* r = reinterpret_cast<const nlmsghdr*>(rx.get());
+    if (r->nlmsg_type == NLMSG_ERROR) {
+      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(r));
+      if (err->error != 0) {
+        errno = -err->error;
+        die("binding the queue");
+      }
+    }
+  }
+  std::fprintf(stderr, "nullqueue: queue %u bound, mark %u\n", queue, mark);
+
+  mmsghdr msgs[kSlots];
+  iovec iov[kSlots];
+  std::memset(msgs, 0, sizeof msgs);
+  for (unsigned i = 0; i < kSlots; ++i) {
+    iov[i] = {rx.get() + i * kSlotSize, kSlotSize};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint64_t packets = 0, wakeups = 0, max_batch = 0, errors = 0;
+  const double t0 = now_s();
+  while (!g_stop && now_s() - t0 < seconds) {
+    const ssize_t n = recvmsg(fd, &msgs[0].msg_hdr, 0);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS) ++errors;
+      continue;
+    }
+    msgs[0].msg_len = static_cast<unsigned>(n);
+    unsigned count = 1;
+    const int more = recvmmsg(fd, &msgs[1], kBatch, MSG_DONTWAIT, nullptr);
+    if (more > 0) count += static_cast<unsigned>(more);
+
+    std::size_t tx_len = 0;
+    uint64_t batch = 0;
+    for (unsigned i = 0; i < count; ++i) {
+      int left = static_cast<int>(msgs[i].msg_len);
+      const auto* nlh = reinterpret_cast<const nlmsghdr*>(iov[i].iov_base);
+      for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+        if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_QUEUE ||
+            NFNL_MSG_TYPE(nlh->nlmsg_type) != NFQNL_MSG_PACKET)
+          continue;
+        nlattr* attr[NFQA_MAX + 1] = {};
+        if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) {
+          ++errors;
+          continue;
+        }
+        const auto* ph = static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
+        nlmsghdr* v = nfq_nlmsg_put(tx.get() + tx_len, NFQNL_MSG_VERDICT, queue);
+        nfq_nlmsg_verdict_put(v, static_cast<int>(ntohl(ph->packet_id)), NF_ACCEPT);
+        nfq_nlmsg_verdict_put_mark(v, mark);
+        tx_len += NLMSG_ALIGN(v->nlmsg_len);
+        ++batch;
+        if (tx_len + kVerdictSpace > kSlots * 2 * kVerdictSpace) {
+          if (mnl_socket_sendto(nl, tx.get(), tx_len) < 0) ++errors;
+          tx_len = 0;
+        }
+      }
+    }
+    if (tx_len > 0 && mnl_socket_sendto(nl, tx.get(), tx_len) < 0) ++errors;
+    packets += batch;
+    ++wakeups;
+    max_batch = std::max(max_batch, batch);
+  }
+  {
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);
+    nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_UNBIND);
+    mnl_socket_sendto(nl, nlh, nlh->nlmsg_len);
+  }
+  mnl_socket_close(nl);
+  std::printf("nullqueue packets=%llu wakeups=%llu avg_batch=%.1f max_batch=%llu errors=%llu\n",
+              static_cast<unsigned long long>(packets), static_cast<unsigned long long>(wakeups),
+              wakeups ? static_cast<double>(packets) / static_cast<double>(wakeups) : 0.0,
+              static_cast<unsigned long long>(max_batch), static_cast<unsigned long long>(errors));
+  return 0;
+}

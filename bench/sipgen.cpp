@@ -1,0 +1,378 @@
+// sipgen: bounded SIP-over-UDP load generator for the benchmark (bench/run.sh).
+//
+// Sends INVITE / ACK / BYE-like requests (about 900 / 420 / 450 bytes) for N
+// distinct Call-IDs with sendmmsg(), either as fast as it can or at a target
+// rate, and stops at a hard bound on packets and on seconds, whichever comes
+// first. Every message carries "X-Ts: <CLOCK_MONOTONIC ns>" written just
+// before its sendmmsg(), so that a receiver on the same machine (sipsink)
+// measures one-way latency.
+//
+// Traffic: packet k belongs to call k % N; the calls are walked in passes, and
+// pass p sends method p % 3 (INVITE, then ACK, then BYE, then INVITE again),
+// so N calls are always "live" at once and a call's messages are N packets
+// apart, as with N concurrent dialogs. Call c comes from source address
+// c % S (one socket bound to the wildcard address; the source of each message
+// is set with IP_PKTINFO), so a call always comes from the same IP:port, as
+// from one user agent; with S = 1 everything comes from one IP:port.
+//
+// Output: one line, "sipgen key=value ...".
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+// Hard bounds: whatever the command line says, no run goes past these.
+constexpr uint64_t kMaxPackets = 200'000'000;
+constexpr double kMaxSeconds = 120;
+constexpr uint64_t kMaxCalls = 10'000'000;
+constexpr unsigned kMaxSources = 256;
+constexpr unsigned kMaxBatch = 256;
+constexpr std::size_t kMsgMax = 1400;
+
+// Fixed-width fields patched into prebuilt messages.
+constexpr int kCallDigits = 8;    // call number in the Call-ID
+constexpr int kSeqDigits = 10;    // packet sequence in the Via branch
+constexpr int kTsDigits = 19;     // X-Ts, nanoseconds
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void put_digits(char* at, uint64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    at[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+struct Options {
+  std::string dst = "198.18.2.100";
+  uint16_t dport = 5060;
+  std::string src = "198.18.0.1";  // first source address
+  unsigned sources = 1;            // consecutive source addresses from `src`
+  uint16_t sport = 5060;
+  uint64_t calls = 10'000;
+  uint64_t count = 1'000'000;
+  double seconds = 5;
+  double rate = 0;  // packets per second, 0 = as fast as possible
+  unsigned batch = 32;
+  std::string tag = "b";  // part of every Call-ID, so that runs do not share calls
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code ? stderr : stdout,
+               "usage: sipgen [--dst IP] [--dport N] [--src IP] [--sources S] [--sport N]\n"
+               "              [--calls N] [--count N] [--seconds S] [--rate PPS] [--batch B] [--tag T]\n"
+               "  sends to --dst:--dport (default 198.18.2.100:5060) from S consecutive source\n"
+               "  addresses starting at --src (default 198.18.0.1, S=1), port --sport (5060);\n"
+               "  N calls (default 10000, 1..%llu), stops after --count packets (default 1e6,\n"
+               "  at most %llu) or --seconds (default 5, at most %.0f); --rate 0 = flat out.\n",
+               static_cast<unsigned long long>(kMaxCalls), static_cast<unsigned long long>(kMaxPackets),
+               kMaxSeconds);
+  std::exit(code);
+}
+
+double number(const char* text, const char* what) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (!*text || *end || v < 0) {
+    std::fprintf(stderr, "sipgen: %s: bad number \"%s\"\n", what, text);
+    std::exit(2);
+  }
+  return v;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") usage(0);
+    if (i + 1 >= argc) usage(2);
+    const char* v = argv[++i];
+    if (a == "--dst") o.dst = v;
+    else if (a == "--dport") o.dport = static_cast<uint16_t>(number(v, "--dport"));
+    else if (a == "--src") o.src = v;
+    else if (a == "--sources") o.sources = static_cast<unsigned>(number(v, "--sources"));
+    else if (a == "--sport") o.sport = static_cast<uint16_t>(number(v, "--sport"));
+    else if (a == "--calls") o.calls = static_cast<uint64_t>(number(v, "--calls"));
+    else if (a == "--count") o.count = static_cast<uint64_t>(number(v, "--count"));
+    else if (a == "--seconds") o.seconds = number(v, "--seconds");
+    else if (a == "--rate") o.rate = number(v, "--rate");
+    else if (a == "--batch") o.batch = static_cast<unsigned>(number(v, "--batch"));
+    else if (a == "--tag") o.tag = v;
+    else usage(2);
+  }
+  o.sources = std::clamp(o.sources, 1u, kMaxSources);
+  o.calls = std::clamp<uint64_t>(o.calls, 1, kMaxCalls);
+  o.count = std::min(o.count, kMaxPackets);
+  o.seconds = std::min(o.seconds, kMaxSeconds);
+  o.batch = std::clamp(o.batch, 1u, kMaxBatch);
+  if (o.tag.size() > 16 || o.tag.find_first_of("\r\n @") != std::string::npos) {
+    std::fprintf(stderr, "sipgen: --tag: at most 16 characters, no spaces or '@'\n");
+    std::exit(2);
+  }
+  return o;
+}
+
+// One prebuilt message (per source address and method) and where its
+// variable fields are.
+struct Template {
+  std::string text;
+  std::size_t call_at = 0;  // kCallDigits digits, occurs twice (Call-ID and From tag)
+  std::size_t call_at2 = 0;
+  std::size_t seq_at = 0;   // kSeqDigits digits in the Via branch
+  std::size_t ts_at = 0;    // kTsDigits digits of X-Ts
+};
+
+std::size_t find_marker(const std::string& s, std::string_view marker) {
+  const std::size_t p = s.find(marker);
+  if (p == std::string::npos) {
+    std::fprintf(stderr, "sipgen: internal error: marker %.*s\n", static_cast<int>(marker.size()), marker.data());
+    std::exit(1);
+  }
+  return p;
+}
+
+// Markers: CCCCCCCC (call), SSSSSSSSSS (sequence), TTTTTTTTTTTTTTTTTTT (time).
+Template make_template(int method, const std::string& src, const Options& o) {
+  const std::string dst = o.dst + ":" + std::to_string(o.dport);
+  const std::string from = src + ":" + std::to_string(o.sport);
+  const std::string call = "CCCCCCCC";
+  const std::string callid = "Call-ID: " + o.tag + "-" + call + "-5f3a9c1e77b2d48a@" + src + "\r\n";
+  const std::string via = "Via: SIP/2.0/UDP " + from + ";branch=z9hG4bK" + o.tag + "SSSSSSSSSS;rport\r\n";
+  const std::string ts = "X-Ts: TTTTTTTTTTTTTTTTTTT\r\n";
+  const std::string ruri = "sip:service@" + dst;
+  std::string m;
+  switch (method) {
+    case 0: {  // INVITE with an SDP offer: the big one
+      const std::string sdp =
+          "v=0\r\n"
+          "o=bench 2890844526 2890844526 IN IP4 " + src + "\r\n"
+          "s=sipgen call\r\n"
+          "c=IN IP4 " + src + "\r\n"
+          "t=0 0\r\n"
+          "m=audio 49170 RTP/AVP 0 8 9 18 101\r\n"
+          "a=rtpmap:0 PCMU/8000\r\n"
+          "a=rtpmap:8 PCMA/8000\r\n"
+          "a=rtpmap:9 G722/8000\r\n"
+          "a=rtpmap:18 G729/8000\r\n"
+          "a=fmtp:18 annexb=no\r\n"
+          "a=rtpmap:101 telephone-event/8000\r\n"
+          "a=fmtp:101 0-16\r\n"
+          "a=ptime:20\r\n"
+          "a=sendrecv\r\n";
+      m = "INVITE " + ruri + " SIP/2.0\r\n" + via +
+          "Max-Forwards: 70\r\n"
+          "From: \"Bench Caller\" <sip:caller@" + from + ">;tag=f" + call + "\r\n"
+          "To: <" + ruri + ">\r\n" + callid +
+          "CSeq: 1 INVITE\r\n"
+          "Contact: <sip:caller@" + from + ";transport=udp>\r\n"
+          "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"
+          "Supported: replaces, timer, 100rel\r\n"
+          "Session-Expires: 1800;refresher=uac\r\n"
+          "User-Agent: sipgen/1 (sipvsd benchmark)\r\n" + ts +
+          "Content-Type: application/sdp\r\n"
+          "Content-Length: " + std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
+      break;
+    }
+    case 1:  // ACK for a 2xx
+      m = "ACK " + ruri + " SIP/2.0\r\n" + via +
+          "Max-Forwards: 70\r\n"
+          "From: \"Bench Caller\" <sip:caller@" + from + ">;tag=f" + call + "\r\n"
+          "To: <" + ruri + ">;tag=as6d1f2e3a\r\n" + callid +
+          "CSeq: 1 ACK\r\n"
+          "Contact: <sip:caller@" + from + ";transport=udp>\r\n" + ts +
+          "Content-Length: 0\r\n\r\n";
+      break;
+    default:  // BYE
+      m = "BYE " + ruri + " SIP/2.0\r\n" + via +
+          "Max-Forwards: 70\r\n"
+          "From: \"Bench Caller\" <sip:caller@" + from + ">;tag=f" + call + "\r\n"
+          "To: <" + ruri + ">;tag=as6d1f2e3a\r\n" + callid +
+          "CSeq: 2 BYE\r\n"
+          "User-Agent: sipgen/1 (sipvsd benchmark)\r\n"
+          "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n" + ts +
+          "Content-Length: 0\r\n\r\n";
+      break;
+  }
+  Template t;
+  t.text = m;
+  const std::string callid_head = "Call-ID: " + o.tag + "-";
+  t.call_at = find_marker(m, callid_head + call) + callid_head.size();
+  t.call_at2 = find_marker(m, "tag=f" + call) + 5;
+  t.seq_at = find_marker(m, "SSSSSSSSSS");
+  t.ts_at = find_marker(m, "TTTTTTTTTTTTTTTTTTT");
+  if (m.size() > kMsgMax) {
+    std::fprintf(stderr, "sipgen: internal error: message of %zu bytes\n", m.size());
+    std::exit(1);
+  }
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(o.dport);
+  if (inet_pton(AF_INET, o.dst.c_str(), &dst.sin_addr) != 1) {
+    std::fprintf(stderr, "sipgen: bad --dst %s\n", o.dst.c_str());
+    return 2;
+  }
+  in_addr first{};
+  if (inet_pton(AF_INET, o.src.c_str(), &first) != 1) {
+    std::fprintf(stderr, "sipgen: bad --src %s\n", o.src.c_str());
+    return 2;
+  }
+  std::vector<in_addr> srcs(o.sources);
+  std::vector<std::string> src_text(o.sources);
+  for (unsigned i = 0; i < o.sources; ++i) {
+    srcs[i].s_addr = htonl(ntohl(first.s_addr) + i);
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &srcs[i], buf, sizeof buf);
+    src_text[i] = buf;
+  }
+
+  // One unconnected socket on the wildcard address: no ICMP errors come back
+  // as send errors, and IP_PKTINFO picks each message's source address.
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) {
+    std::perror("sipgen: socket");
+    return 1;
+  }
+  int one = 1, sndbuf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
+  sockaddr_in bind_addr{};
+  bind_addr.sin_family = AF_INET;
+  bind_addr.sin_port = htons(o.sport);
+  if (o.sources == 1) bind_addr.sin_addr = srcs[0];
+  if (bind(fd, reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) < 0) {
+    std::perror("sipgen: bind");
+    return 1;
+  }
+  // Short sleeps when pacing (the default slack is 50 us).
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+
+  std::vector<Template> templates;  // [source * 3 + method]
+  for (unsigned s = 0; s < o.sources; ++s)
+    for (int m = 0; m < 3; ++m) templates.push_back(make_template(m, src_text[s], o));
+
+  struct Slot {
+    char data[kMsgMax];
+    std::size_t len;
+    std::size_t ts_at;
+    int method;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+  };
+  std::vector<Slot> slots(o.batch);
+  std::vector<mmsghdr> msgs(o.batch);
+  std::vector<iovec> iov(o.batch);
+
+  uint64_t sent = 0, errors = 0, bytes = 0, method_count[3] = {0, 0, 0};
+  const uint64_t t0 = now_ns();
+  const uint64_t deadline = t0 + static_cast<uint64_t>(o.seconds * 1e9);
+  uint64_t t_last = t0;
+  uint64_t k = 0;  // next packet number
+  while (sent < o.count) {
+    uint64_t t = now_ns();
+    if (t >= deadline) break;
+    uint64_t n = std::min<uint64_t>(o.batch, o.count - sent);
+    if (o.rate > 0) {
+      // Packets due by now; if none, sleep until the next one is due.
+      const uint64_t due = static_cast<uint64_t>(static_cast<double>(t - t0) * o.rate / 1e9) + 1;
+      if (due <= sent) {
+        const uint64_t next = t0 + static_cast<uint64_t>(static_cast<double>(sent) * 1e9 / o.rate);
+        if (next > t) {
+          const uint64_t wait = std::min(next - t, deadline - t);
+          timespec ts{static_cast<time_t>(wait / 1'000'000'000ull), static_cast<long>(wait % 1'000'000'000ull)};
+          nanosleep(&ts, nullptr);
+        }
+        continue;
+      }
+      n = std::min(n, due - sent);
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t pkt = k + i;
+      const uint64_t call = pkt % o.calls;
+      const int method = static_cast<int>((pkt / o.calls) % 3);
+      const unsigned s = static_cast<unsigned>(call % o.sources);
+      const Template& tp = templates[s * 3 + static_cast<unsigned>(method)];
+      Slot& slot = slots[i];
+      std::memcpy(slot.data, tp.text.data(), tp.text.size());
+      slot.len = tp.text.size();
+      slot.ts_at = tp.ts_at;
+      slot.method = method;
+      put_digits(slot.data + tp.call_at, call, kCallDigits);
+      put_digits(slot.data + tp.call_at2, call, kCallDigits);
+      put_digits(slot.data + tp.seq_at, pkt, kSeqDigits);
+      iov[i] = {slot.data, slot.len};
+      mmsghdr& mh = msgs[i];
+      std::memset(&mh, 0, sizeof mh);
+      mh.msg_hdr.msg_name = &dst;
+      mh.msg_hdr.msg_namelen = sizeof dst;
+      mh.msg_hdr.msg_iov = &iov[i];
+      mh.msg_hdr.msg_iovlen = 1;
+      if (o.sources > 1) {
+        mh.msg_hdr.msg_control = slot.control;
+        mh.msg_hdr.msg_controllen = sizeof slot.control;
+        cmsghdr* c = CMSG_FIRSTHDR(&mh.msg_hdr);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+        in_pktinfo info{};
+        info.ipi_spec_dst = srcs[s];
+        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+      }
+    }
+    // The time stamp goes in last, just before the messages leave.
+    t = now_ns();
+    for (uint64_t i = 0; i < n; ++i) put_digits(slots[i].data + slots[i].ts_at, t, kTsDigits);
+    const int r = sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), 0);
+    if (r <= 0) {
+      // ENOBUFS/EAGAIN under overload: count, yield a moment, go on. The
+      // messages not sent are skipped (their numbers are not reused).
+      ++errors;
+      timespec ts{0, 20'000};
+      nanosleep(&ts, nullptr);
+      k += n;
+      continue;
+    }
+    for (int i = 0; i < r; ++i) {
+      bytes += slots[static_cast<std::size_t>(i)].len;
+      ++method_count[slots[static_cast<std::size_t>(i)].method];
+    }
+    sent += static_cast<uint64_t>(r);
+    k += n;  // a partial send skips the rest of the batch
+    t_last = now_ns();
+  }
+  const double secs = static_cast<double>(t_last - t0) / 1e9;
+  std::printf("sipgen sent=%llu errors=%llu skipped=%llu seconds=%.3f pps=%.0f avg_bytes=%.0f invite=%llu ack=%llu "
+              "bye=%llu calls=%llu sources=%u rate=%.0f t_start_ns=%llu t_end_ns=%llu\n",
+              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(errors),
+              static_cast<unsigned long long>(k - sent), secs, secs > 0 ? static_cast<double>(sent) / secs : 0.0,
+              sent ? static_cast<double>(bytes) / static_cast<double>(sent) : 0.0,
+              static_cast<unsigned long long>(method_count[0]), static_cast<unsigned long long>(method_count[1]),
+              static_cast<unsigned long long>(method_count[2]), static_cast<unsigned long long>(o.calls), o.sources,
+              o.rate, static_cast<unsigned long long>(t0), static_cast<unsigned long long>(t_last));
+  close(fd);
+  return 0;
+}
