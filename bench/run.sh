@@ -1,0 +1,591 @@
+#!/usr/bin/env bash
+# bench/run.sh — sipvsd's packet benchmark, one command, one table.
+#
+#   sudo bench/run.sh            # full run, about 12-15 minutes
+#   sudo QUICK=1 bench/run.sh    # quick run, under 3 minutes
+#
+# Builds what it needs (Release, build-bench/), installs kamailio with apt-get
+# if it is missing, creates its own network namespaces (198.18.0.0/15 only),
+# and measures in the same run, with the same traffic:
+#   kernel-only   iptables MARK in the director, no queue: the ceiling of the path
+#   null-queue    bench/nullqueue: NFQUEUE, ACCEPT + fixed mark, no decision: the
+#                 ceiling of any NFQUEUE design
+#   sipvsd-1q     sipvsd, sip PE, mh scheduler, one queue
+#   sipvsd-rr-1q  the same with rr
+#   sipvsd-2q     sipvsd, sip PE, mh, two queues (--queue-balance 0:1)
+#   sipvsd-rr-2q  the same with rr
+#   kamailio      Debian's kamailio in the director namespace, stateless
+#                 dispatcher (bench/kamailio.cfg)
+# Each configuration runs RUNS times, interleaved (so that the machine's load
+# drifts over all of them alike); the table has medians. Then each runs once
+# more (LAT_RUNS times) at 50 % of its own median rate, right after the
+# kernel-only path at the same rate, for the latency it adds. Then the
+# template table's memory at 1 M templates. Results: bench/RESULTS.md.
+#
+# Knobs (environment): QUICK=1, RUNS, FLOOD_SECONDS, LAT_RUNS, LAT_SECONDS,
+# CALLS (distinct Call-IDs, default 10000), SOURCES (client addresses, 16),
+# IPT (iptables command, default iptables), PERF=1 (perf record sipvsd-1q
+# during one flood run, into build-bench/perf-sipvsd-1q.data), RESULTS (output
+# file), SKIP_KAMAILIO=1, SKIP_SIPVSD=1, ONLY="cfg ..." (a subset; kernel-only is
+# needed for the ratios and latency), TRACE=1 (bash trace in build-bench/run-trace.log).
+#
+# Topology (namespaces named sipvsb<pid>-*, removed on every exit path):
+#   cli  198.18.0.1..16/24 (c0) ── d0 198.18.0.254/24  dir  br0 198.18.1.254/24 ─┬─ b1 198.18.1.1
+#        route 198.18.0.0/15 via .0.254       ip_forward, fwmark i → table 100+i ├─ b2 198.18.1.2
+#                                             VIP unmarked → blackhole            └─ b3 198.18.1.3
+#   b1..b3 hold the VIP 198.18.2.100/32 on lo (direct routing: arp_ignore=1, arp_announce=2).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build-bench}
+RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  RUNS=${RUNS:-3}; FLOOD_SECONDS=${FLOOD_SECONDS:-2}; LAT_RUNS=${LAT_RUNS:-1}; LAT_SECONDS=${LAT_SECONDS:-2}
+  EXTRAS=${EXTRAS:-0}; LIVE_MEM=${LIVE_MEM:-0}
+else
+  RUNS=${RUNS:-5}; FLOOD_SECONDS=${FLOOD_SECONDS:-4}; LAT_RUNS=${LAT_RUNS:-3}; LAT_SECONDS=${LAT_SECONDS:-3}
+  EXTRAS=${EXTRAS:-1}; LIVE_MEM=${LIVE_MEM:-1}
+fi
+CALLS=${CALLS:-10000}
+SOURCES=${SOURCES:-16}
+IPT=${IPT:-iptables}
+PERF=${PERF:-0}
+SKIP_KAMAILIO=${SKIP_KAMAILIO:-0}
+SKIP_SIPVSD=${SKIP_SIPVSD:-0}
+# Hard bounds, whatever the knobs say.
+[ "$RUNS" -le 9 ] || RUNS=9
+[ "$LAT_RUNS" -le 5 ] || LAT_RUNS=5
+awk -v f="$FLOOD_SECONDS" -v l="$LAT_SECONDS" 'BEGIN { exit !(f > 0 && f <= 20 && l > 0 && l <= 20) }' ||
+  { echo "run.sh: FLOOD_SECONDS and LAT_SECONDS must be in (0, 20]" >&2; exit 2; }
+MAX_PPS=400000  # sender's packet bound per second of a run
+# The director under test and the receivers run at nice -5, the sender at 0:
+# on a machine this small a flat-out sender would otherwise take CPU time
+# from the very program it measures (and so would other users' builds).
+PRIO="nice -n ${DIRECTOR_NICE:--5}"
+
+VIP=198.18.2.100
+NBACK=3
+P=sipvsb$$
+CLI=$P-cli DIR=$P-dir
+BACKENDS=()
+for i in $(seq 1 $NBACK); do BACKENDS+=("$P-b$i"); done
+SINK_NETNS=$(IFS=,; echo "${BACKENDS[*]}")
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if [ "${TRACE:-0}" = 1 ]; then  # TRACE=1: every command into build-bench/run-trace.log
+  mkdir -p "$BUILD"; exec {TRACE_FD}>"$BUILD/run-trace.log"; BASH_XTRACEFD=$TRACE_FD; set -x
+fi
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables, NFQUEUE): sudo bench/run.sh"
+
+# ---------------------------------------------------------------- cleanup ---
+TMP=$(mktemp -d /tmp/sipvsd-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  set +e
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  for ns in "$CLI" "$DIR" "${BACKENDS[@]}"; do
+    ip netns del "$ns" 2>/dev/null
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM HUP
+
+# Remembers a started process so that every exit path stops it.
+track() { PIDS+=("$1"); }
+untrack() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
+stop_pid() {  # TERM, wait up to 5 s, then KILL
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  untrack "$pid"
+}
+
+# --------------------------------------------------------------- packages ---
+if [ "$SKIP_KAMAILIO" != 1 ] && ! command -v kamailio >/dev/null; then
+  log "installing kamailio (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_install() { apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends kamailio >"$TMP/apt.log" 2>&1; }
+  if ! apt_install; then
+    apt-get update -q -o DPkg::Lock::Timeout=300 >>"$TMP/apt.log" 2>&1 || true
+    apt_install || { log "kamailio could not be installed; its row is skipped"; tail -5 "$TMP/apt.log" >&2; SKIP_KAMAILIO=1; }
+  fi
+fi
+for tool in cmake "$IPT" ip ss pgrep; do command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh)"; done
+
+# ------------------------------------------------------------------ build ---
+log "building (Release) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 ||
+  { tail -20 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
+cmake --build "$BUILD" -j"$(nproc)" --target sipgen sipsink nullqueue bench_engine >"$TMP/build.log" 2>&1 ||
+  { tail -30 "$TMP/build.log" >&2; die "build failed"; }
+SIPVSD=$BUILD/daemon/sipvsd
+if [ "$SKIP_SIPVSD" != 1 ]; then
+  cmake --build "$BUILD" -j"$(nproc)" --target sipvsd >"$TMP/build-sipvsd.log" 2>&1 ||
+    { tail -10 "$TMP/build-sipvsd.log" >&2; log "sipvsd does not build; its rows are skipped"; SKIP_SIPVSD=1; }
+fi
+BIN=$BUILD/bench
+
+# --------------------------------------------------------------- topology ---
+# (Background processes are started with a plain `ip netns exec ... &`, which
+# execs the program, so that $! is the program itself and not a subshell.)
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+mac_of() { nsx "$1" cat "/sys/class/net/$2/address"; }
+
+setup_topology() {
+  local ns i
+  for ns in "$CLI" "$DIR" "${BACKENDS[@]}"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  # client ── director
+  ip link add c0 netns "$CLI" type veth peer name d0 netns "$DIR"
+  for i in $(seq 1 "$SOURCES"); do ip -n "$CLI" addr add "198.18.0.$i/24" dev c0; done
+  ip -n "$CLI" link set c0 up
+  ip -n "$CLI" route add 198.18.0.0/15 via 198.18.0.254
+  ip -n "$DIR" addr add 198.18.0.254/24 dev d0
+  ip -n "$DIR" link set d0 up
+  # director ── backends, over a bridge
+  ip -n "$DIR" link add br0 type bridge
+  ip -n "$DIR" addr add 198.18.1.254/24 dev br0
+  ip -n "$DIR" link set br0 up
+  for i in $(seq 1 $NBACK); do
+    ns=${BACKENDS[$((i - 1))]}
+    ip link add e0 netns "$ns" type veth peer name p$i netns "$DIR"
+    ip -n "$DIR" link set p$i master br0
+    ip -n "$DIR" link set p$i up
+    ip -n "$ns" addr add "198.18.1.$i/24" dev e0
+    ip -n "$ns" link set e0 up
+    ip -n "$ns" addr add "$VIP/32" dev lo
+    ip -n "$ns" route add 198.18.0.0/15 via 198.18.1.254
+    nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.e0.arp_ignore=1 net.ipv4.conf.e0.arp_announce=2 \
+      net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.e0.rp_filter=0
+    # Policy routing: mark i → real server i.
+    ip -n "$DIR" rule add fwmark "$i" table $((100 + i)) pref $((100 + i))
+    ip -n "$DIR" route add "$VIP" via "198.18.1.$i" dev br0 table $((100 + i))
+  done
+  nsx "$DIR" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv4.conf.d0.rp_filter=0 net.ipv4.conf.br0.rp_filter=0
+  # Unmarked packets for the VIP (queue overflow fails open unmarked) are lost,
+  # quietly: they count as lost, not as delivered.
+  ip -n "$DIR" route add blackhole "$VIP"
+  # Static neighbours: no ARP resolution inside the measurements.
+  ip -n "$CLI" neigh replace 198.18.0.254 lladdr "$(mac_of "$DIR" d0)" dev c0 nud permanent
+  for i in $(seq 1 $NBACK); do
+    ip -n "$DIR" neigh replace "198.18.1.$i" lladdr "$(mac_of "${BACKENDS[$((i - 1))]}" e0)" dev br0 nud permanent
+  done
+  ip -n "$DIR" neigh replace 198.18.0.1 lladdr "$(mac_of "$CLI" c0)" dev d0 nud permanent
+}
+
+# The director's one mangle rule for the VIP: kernel | queue1 | queue2 | none.
+set_rule() {
+  nsx "$DIR" "$IPT" -w -t mangle -F PREROUTING
+  case $1 in
+    kernel) nsx "$DIR" "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j MARK --set-mark 1 ;;
+    queue1) nsx "$DIR" "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-num 0 --queue-bypass ;;
+    queue2) nsx "$DIR" "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-balance 0:1 --queue-bypass ;;
+    none) ;;
+  esac
+}
+
+# ------------------------------------------------------------ directors ---
+write_sipvsd_config() {  # scheduler file
+  local servers="" i
+  for i in $(seq 1 $NBACK); do
+    servers+="${servers:+,}{\"address\": \"198.18.1.$i\", \"mark\": $i}"
+  done
+  cat >"$2" <<EOF
+{
+  "queue_maxlen": 8192,
+  "max_templates": 1000000,
+  "unplaced": "accept",
+  "api": {"listen": ""},
+  "services": [{
+    "name": "sip", "protocol": "udp", "vip": "$VIP", "port": 5060,
+    "scheduler": "$1", "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip",
+    "servers": [$servers]
+  }]
+}
+EOF
+}
+
+write_dispatcher_list() {
+  local i
+  { echo "# set destination (generated by bench/run.sh)"
+    for i in $(seq 1 $NBACK); do echo "1 sip:198.18.1.$i:5060"; done; } >"$TMP/dispatcher.list"
+}
+
+queues_in_use() { nsx "$DIR" awk 'END { print NR }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null || echo 0; }
+queues_bound() {  # n: wait until n queues have a listener in the director namespace
+  local n=$1
+  for _ in $(seq 1 50); do
+    [ "$(queues_in_use)" -ge "$n" ] && return 0
+    kill -0 "$DIR_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+DIR_PID=""
+DIR_LOG=""
+# Starts the user-space director of a configuration (none for kernel-only).
+start_director() {
+  local cfg=$1
+  DIR_PID=""
+  DIR_LOG=$TMP/director-$cfg.log
+  [ "$(queues_in_use)" = 0 ] || die "a queue is still bound in $DIR"
+  case $cfg in
+    kernel-only) set_rule kernel ;;
+    null-queue)
+      set_rule queue1
+      $PRIO ip netns exec "$DIR" "$BIN/nullqueue" --queue 0 --mark 1 --seconds 120 >"$DIR_LOG" 2>&1 &
+      DIR_PID=$!; track "$DIR_PID"
+      queues_bound 1 || die "nullqueue did not bind its queue: $(cat "$DIR_LOG")" ;;
+    sipvsd-*)
+      local sched=mh queues=0 n=1
+      [[ $cfg == *-rr-* ]] && sched=rr
+      [[ $cfg == *-2q ]] && { queues=0-1; n=2; }
+      write_sipvsd_config "$sched" "$TMP/sipvsd-$sched.json"
+      set_rule "queue$n"
+      $PRIO ip netns exec "$DIR" "$SIPVSD" --config "$TMP/sipvsd-$sched.json" --queue "$queues" >"$DIR_LOG" 2>&1 &
+      DIR_PID=$!; track "$DIR_PID"
+      queues_bound "$n" || die "sipvsd did not bind its queues: $(tail -5 "$DIR_LOG")" ;;
+    kamailio)
+      set_rule none
+      ip -n "$DIR" addr add "$VIP/32" dev lo
+      mkdir -p "$TMP/kamailio"
+      $PRIO ip netns exec "$DIR" kamailio -f "$ROOT/bench/kamailio.cfg" -A "DS_LIST=\"$TMP/dispatcher.list\"" \
+        -DD -E -m 64 -M 8 -Y "$TMP/kamailio" >"$DIR_LOG" 2>&1 &
+      DIR_PID=$!; track "$DIR_PID"
+      local ok=0
+      for _ in $(seq 1 50); do
+        if nsx "$DIR" ss -Hlun "sport = :5060" | grep -q "$VIP:5060"; then ok=1; break; fi
+        kill -0 "$DIR_PID" 2>/dev/null || break
+        sleep 0.1
+      done
+      [ $ok = 1 ] || die "kamailio did not start: $(tail -5 "$DIR_LOG")"
+      sleep 0.5 ;;  # its worker forks after the bind
+    *) die "unknown configuration $cfg" ;;
+  esac
+}
+
+stop_director() {
+  local cfg=$1
+  [ -n "$DIR_PID" ] && stop_pid "$DIR_PID"
+  DIR_PID=""
+  # The next configuration starts with no queue bound and port 5060 free.
+  for _ in $(seq 1 50); do
+    [ "$(queues_in_use)" = 0 ] && ! nsx "$DIR" ss -Hlun "sport = :5060" | grep -q . && break
+    sleep 0.1
+  done
+  [ "$cfg" = kamailio ] && ip -n "$DIR" addr del "$VIP/32" dev lo 2>/dev/null
+  set_rule none
+}
+
+# CPU ticks (utime + stime) of a process and its children (kamailio forks).
+proc_ticks() {
+  local pid=$1 total=0 p
+  [ -n "$pid" ] || { echo 0; return; }
+  for p in "$pid" $(pgrep -P "$pid" 2>/dev/null || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+machine_ticks() { awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat; }  # total idle
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+kv() {  # kv "line" key
+  local w
+  for w in $1; do [ "${w%%=*}" = "$2" ] && { echo "${w#*=}"; return; }; done
+  echo ""
+}
+
+# One measured run: director (already started) ← sender → sinks.
+#   measure cfg phase rep rate calls seconds sources
+# Appends one record to $TMP/runs.txt.
+RUN_NO=0
+measure() {
+  local cfg=$1 phase=$2 rep=$3 rate=$4 calls=$5 secs=$6 sources=$7
+  RUN_NO=$((RUN_NO + 1))
+  local count
+  count=$(awk -v s="$secs" -v m=$MAX_PPS -v r="$rate" 'BEGIN { c = (r > 0 ? r : m) * s; printf "%d", c }')
+  $PRIO "$BIN/sipsink" --netns "$SINK_NETNS" --seconds "$(awk -v s="$secs" 'BEGIN { print s + 20 }')" --idle 0.7 \
+    --skip 0.3 --calls "$calls" >"$TMP/sink.out" 2>"$TMP/sink.err" &
+  local sink=$!; track "$sink"
+  local ready=0
+  for _ in $(seq 1 100); do
+    if grep -q ready "$TMP/sink.err" 2>/dev/null; then ready=1; break; fi
+    kill -0 "$sink" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ $ready = 1 ] || die "sipsink did not start: $(cat "$TMP/sink.err")"
+
+  local perf_pid=""
+  if [ "$PERF" = 1 ] && [ "$cfg" = sipvsd-1q ] && [ "$phase" = flood ] && [ "$rep" = 1 ] && command -v perf >/dev/null; then
+    perf record -g -p "$DIR_PID" -o "$BUILD/perf-sipvsd-1q.data" >"$TMP/perf.log" 2>&1 &
+    perf_pid=$!; track "$perf_pid"
+    sleep 0.3
+  fi
+  local m0 d0 m1 d1
+  m0=$(machine_ticks); d0=$(proc_ticks "$DIR_PID")
+  local gen
+  gen=$(nsx "$CLI" "$BIN/sipgen" --dst "$VIP" --src 198.18.0.1 --sources "$sources" --calls "$calls" \
+    --seconds "$secs" --count "$count" --rate "$rate" --tag "r$RUN_NO")
+  m1=$(machine_ticks); d1=$(proc_ticks "$DIR_PID")
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; untrack "$perf_pid"; }
+  wait "$sink" || true
+  untrack "$sink"
+  local sink_line
+  sink_line=$(grep '^sipsink ' "$TMP/sink.out" || echo "sipsink delivered=0")
+  local hz gsecs dir_cpu mach_cpu
+  hz=$(getconf CLK_TCK)
+  gsecs=$(kv "$gen" seconds)
+  dir_cpu=$(awk -v a="$d0" -v b="$d1" -v hz="$hz" -v s="$gsecs" -v p="$DIR_PID" \
+    'BEGIN { if (p == "" || s <= 0) print "-"; else printf "%.0f", 100 * (b - a) / hz / s }')
+  mach_cpu=$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1];
+    printf "%.0f", (t > 0 ? 100 * (t - (y[2] - x[2])) / t : 0) }')
+  local sent delivered
+  sent=$(kv "$gen" sent); delivered=$(kv "$sink_line" delivered)
+  printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s machine_cpu=%s split=%s sink_drops=%s per_server=%s per_second=%s\n' \
+    "$cfg" "$phase" "$rep" "$rate" "$calls" "$sources" "$sent" "$(kv "$gen" pps)" "$delivered" \
+    "$((sent - delivered))" "$(kv "$sink_line" rate_pps)" "$(kv "$sink_line" lat_p50_us)" \
+    "$(kv "$sink_line" lat_p99_us)" "$dir_cpu" "$mach_cpu" "$(kv "$sink_line" split_calls)" \
+    "$(kv "$sink_line" sink_drops)" "$(kv "$sink_line" per_server)" "$(kv "$sink_line" per_second)" >>"$TMP/runs.txt"
+  log "  $(tail -1 "$TMP/runs.txt" | cut -d' ' -f1-16)"
+}
+
+# Values of `field` over the records that match cfg and phase (and extra filters).
+field_of() {  # field cfg phase
+  awk -v f="$1" -v c="$2" -v p="$3" '{ delete kv; for (i = 1; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+    if (kv["cfg"] == c && kv["phase"] == p) print kv[f] }' "$TMP/runs.txt"
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
+  if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%s-%s", lo, hi; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# ------------------------------------------------------------------- main ---
+START=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "namespaces $P-*"
+setup_topology
+write_dispatcher_list
+: >"$TMP/runs.txt"
+
+CONFIGS=(kernel-only null-queue)
+[ "$SKIP_SIPVSD" = 1 ] || CONFIGS+=(sipvsd-1q sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q)
+[ "$SKIP_KAMAILIO" = 1 ] || CONFIGS+=(kamailio)
+if [ -n "${ONLY:-}" ]; then read -r -a CONFIGS <<<"$ONLY"; fi  # e.g. ONLY="kernel-only null-queue"
+
+log "throughput: ${#CONFIGS[@]} configurations x $RUNS runs of ${FLOOD_SECONDS}s, $CALLS calls from $SOURCES addresses"
+for rep in $(seq 1 "$RUNS"); do
+  for cfg in "${CONFIGS[@]}"; do
+    start_director "$cfg"
+    measure "$cfg" flood "$rep" 0 "$CALLS" "$FLOOD_SECONDS" "$SOURCES"
+    stop_director "$cfg"
+  done
+done
+
+# Variants of the traffic, sipvsd-1q only (the rows say so).
+EXTRA_ROWS=()
+if [ "$EXTRAS" = 1 ] && [ "$SKIP_SIPVSD" != 1 ]; then
+  log "variants: 1 M calls, one source IP:port"
+  for rep in $(seq 1 "$RUNS"); do
+    start_director sipvsd-1q
+    measure sipvsd-1q flood-1M "$rep" 0 1000000 "$FLOOD_SECONDS" "$SOURCES"
+    stop_director sipvsd-1q
+    for cfg in null-queue sipvsd-1q; do
+      start_director "$cfg"
+      measure "$cfg" flood-1src "$rep" 0 "$CALLS" "$FLOOD_SECONDS" 1
+      stop_director "$cfg"
+    done
+  done
+  EXTRA_ROWS=("sipvsd-1q flood-1M" "null-queue flood-1src" "sipvsd-1q flood-1src")
+fi
+
+declare -A MAXRATE
+for cfg in "${CONFIGS[@]}"; do MAXRATE[$cfg]=$(field_of rate_pps "$cfg" flood | median); done
+
+log "latency: each configuration at 50 % of its median rate, after kernel-only at the same rate"
+for rep in $(seq 1 "$LAT_RUNS"); do
+  for cfg in "${CONFIGS[@]}"; do
+    rate=$(awk -v r="${MAXRATE[$cfg]}" 'BEGIN { printf "%d", r / 2 }')
+    [ "$rate" -gt 0 ] || continue
+    start_director kernel-only
+    measure "$cfg" lat-base "$rep" "$rate" "$CALLS" "$LAT_SECONDS" "$SOURCES"
+    stop_director kernel-only
+    start_director "$cfg"
+    measure "$cfg" lat "$rep" "$rate" "$CALLS" "$LAT_SECONDS" "$SOURCES"
+    stop_director "$cfg"
+  done
+done
+
+# ---------------------------------------------------------------- memory ---
+log "template memory: bench_engine BM_TemplateMemory (1 M templates)"
+MEM_JSON=$TMP/mem.json
+"$BUILD/bench/bench_engine" --benchmark_filter=BM_TemplateMemory --benchmark_format=json >"$MEM_JSON" 2>/dev/null || true
+jnum() { sed -n "s/.*\"$1\": *\([-0-9.eE+]*\).*/\1/p" "$MEM_JSON" | head -1; }
+MEM_PER=$(jnum bytes_per_template); MEM_CID=$(jnum callid_bytes); MEM_EXCL=$(jnum bytes_per_template_excl_callid)
+
+LIVE_LINE=""
+if [ "$LIVE_MEM" = 1 ] && [ "$SKIP_SIPVSD" != 1 ]; then
+  # 1 M INVITEs with distinct Call-IDs at 60 % of sipvsd-1q's rate (few losses), then
+  # sipvsd's own count of live templates (SIGRTMIN dump) and its resident memory.
+  rate=$(awk -v r="${MAXRATE[sipvsd-1q]}" 'BEGIN { r = r * 0.6; if (r > 100000) r = 100000; printf "%d", r }')
+  secs=$(awk -v r="$rate" 'BEGIN { s = 1000000 / r + 2; if (s > 60) s = 60; printf "%d", s }')
+  log "template memory: sipvsd-1q fed 1 M calls at $rate pps (${secs}s)"
+  start_director sipvsd-1q
+  sleep 0.5
+  RSS0=$(rss_kb "$DIR_PID")
+  $PRIO "$BIN/sipsink" --netns "$SINK_NETNS" --seconds $((secs + 20)) --idle 0.7 >"$TMP/sink-mem.out" 2>&1 &
+  sink=$!; track "$sink"
+  sleep 0.3
+  GEN_MEM=$(nsx "$CLI" "$BIN/sipgen" --dst "$VIP" --sources "$SOURCES" --calls 1000000 --count 1000000 \
+    --seconds "$secs" --rate "$rate" --tag mem)
+  wait "$sink" || true; untrack "$sink"
+  kill -s RTMIN "$DIR_PID"; sleep 1
+  RSS1=$(rss_kb "$DIR_PID")
+  LIVE=$(sed -n 's/.*engine: .*templates=\([0-9]*\)\/.*/\1/p' "$DIR_LOG" | tail -1)
+  stop_director sipvsd-1q
+  LIVE_LINE=$(awk -v a="$RSS0" -v b="$RSS1" -v n="${LIVE:-0}" -v s="$(kv "$GEN_MEM" sent)" 'BEGIN {
+    if (n > 0) printf "sipvsd-1q after %d INVITEs of distinct calls: %d live templates, RSS %.1f MiB -> %.1f MiB, %.0f bytes per template (whole process growth)",
+      s, n, a / 1024, b / 1024, (b - a) * 1024 / n; else print "sipvsd-1q live measurement failed (no template count in its log)" }')
+fi
+
+# ---------------------------------------------------------------- results ---
+END=$(date +%s)
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+K=${MAXRATE[kernel-only]}
+N=${MAXRATE[null-queue]}
+row() {  # cfg phase label
+  local cfg=$1 phase=$2 label=$3 r runs lat_rate p50 p99 b50 b99 a50 a99 lost loss_pct dcpu mcpu split latlost
+  r=$(field_of rate_pps "$cfg" "$phase" | median)
+  runs=$(field_of rate_pps "$cfg" "$phase" | minmax)
+  lost=$(field_of lost "$cfg" "$phase" | median)
+  loss_pct=$(paste -d' ' <(field_of lost "$cfg" "$phase") <(field_of sent "$cfg" "$phase") |
+    awk '$2 > 0 { print 100 * $1 / $2 }' | median)
+  dcpu=$(field_of dir_cpu "$cfg" "$phase" | grep -v -- - | median || true)
+  mcpu=$(field_of machine_cpu "$cfg" "$phase" | median)
+  split=$(field_of split "$cfg" "$phase" | awk '{ s += $1 } END { print s + 0 }')
+  if [ "$phase" = flood ]; then
+    lat_rate=$(field_of rate "$cfg" lat | median)
+    p50=$(field_of p50 "$cfg" lat | median); p99=$(field_of p99 "$cfg" lat | median)
+    b50=$(field_of p50 "$cfg" lat-base | median); b99=$(field_of p99 "$cfg" lat-base | median)
+    latlost=$(field_of lost "$cfg" lat | median)
+    if [ "$cfg" = kernel-only ]; then a50="0 (base)"; a99="0 (base)"
+    else a50=$(awk -v a="$p50" -v b="$b50" 'BEGIN { if (a == "nan") print "-"; else printf "%.1f", a - b }')
+         a99=$(awk -v a="$p99" -v b="$b99" 'BEGIN { if (a == "nan") print "-"; else printf "%.1f", a - b }'); fi
+  else
+    lat_rate="-"; p50="-"; p99="-"; a50="-"; a99="-"; latlost="-"
+  fi
+  [ "$dcpu" = nan ] || [ -z "$dcpu" ] && dcpu="-"
+  printf '| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s (%s %%) | %s | %s |\n' \
+    "$label" "$(printf '%.0f' "$r" 2>/dev/null || echo "$r")" "$runs" "$(ratio "$r" "$K")" "$(ratio "$r" "$N")" \
+    "$lat_rate" "$a50" "$a99" "$p50" "$p99" "$dcpu" "$mcpu" "$lost" "$(printf '%.1f' "${loss_pct/nan/0}")" \
+    "$latlost" "$split"
+}
+
+{
+  echo "# sipvsd benchmark results"
+  echo
+  echo "Written by \`bench/run.sh\` ($([ "$QUICK" = 1 ] && echo "QUICK=1" || echo full) run) on $(date -u '+%Y-%m-%d %H:%M UTC'), in $((END - START)) s."
+  echo
+  echo "- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), $($IPT -V 2>/dev/null)$([ "$SKIP_KAMAILIO" = 1 ] || echo ", $(kamailio -v 2>/dev/null | head -1)")"
+  echo "- Load average before / after: $LOAD_BEFORE / $LOAD_AFTER (a shared machine: other builds may run beside the benchmark, so compare the ratios, which come from the same run, rather than absolute figures across runs)"
+  echo "- Source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' plus uncommitted changes')"
+  echo "- Everything on this one machine: sender, director, receivers share the $(nproc) CPUs."
+  echo "- Traffic: \`bench/sipgen\`, INVITE / ACK / BYE of $CALLS concurrent calls (about 935 / 435 / 460 bytes, 610 on average) from $SOURCES client addresses (each call from one address), flat out for ${FLOOD_SECONDS} s per run, $RUNS runs per configuration, interleaved; 3 real servers; \`bench/sipsink\` counts at the servers."
+  echo
+  echo "## Throughput, latency, CPU"
+  echo
+  echo "| configuration | delivered pps (median) | runs | / kernel-only | / null-queue | latency at pps | added p50 / p99 µs | one-way p50 / p99 µs | director CPU % | machine CPU % | lost per run at max (%) | lost at 50 % | split calls |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  for cfg in "${CONFIGS[@]}"; do
+    case $cfg in
+      kernel-only) label="kernel-only (iptables MARK, no queue)" ;;
+      null-queue) label="null-queue (bench/nullqueue)" ;;
+      sipvsd-1q) label="sipvsd-1q (sip PE, mh, 1 queue)" ;;
+      sipvsd-rr-1q) label="sipvsd-rr-1q (sip PE, rr, 1 queue)" ;;
+      sipvsd-2q) label="sipvsd-2q (sip PE, mh, 2 queues)" ;;
+      sipvsd-rr-2q) label="sipvsd-rr-2q (sip PE, rr, 2 queues)" ;;
+      kamailio) label="kamailio (dispatcher alg. 0, 1 worker)" ;;
+    esac
+    row "$cfg" flood "$label"
+  done
+  for e in "${EXTRA_ROWS[@]}"; do
+    set -- $e
+    case $2 in
+      flood-1M) label="$1, 1 M calls (mostly new calls)" ;;
+      flood-1src) label="$1, one source IP:port" ;;
+    esac
+    row "$1" "$2" "$label"
+  done
+  echo
+  echo "- delivered pps: packets received by the servers per second from 0.3 s after the first until the sender's last send (the backlog drained afterwards is not counted); the sender offers as much as it can (its rate is in the raw records)."
+  echo "- added latency: the configuration's one-way latency (sender's time stamp in the message to the receiver's clock after recvmmsg) at 50 % of its own median rate, minus the kernel-only path's at the same rate measured just before; percentiles of $LAT_RUNS run(s) of ${LAT_SECONDS} s, median."
+  echo "- director CPU: user + system time of the director process (all threads, and children for kamailio) per second of sending, in % of one CPU; the kernel's forwarding work done in the sender's or another process's context is not in it. machine CPU: all CPUs busy, in % of the whole machine."
+  echo "- lost: sent minus delivered. At full speed an NFQUEUE director that falls behind overflows its queue and the kernel accepts the excess unmarked (fail-open), which the director routes to a blackhole: so lost = not handled in time."
+  echo "- split calls: calls whose messages reached more than one server (persistence broken), over all runs; 0 expected everywhere."
+  echo
+  echo "## Ratios"
+  echo
+  M1=${MAXRATE[sipvsd-1q]:-nan}; M2=${MAXRATE[sipvsd-2q]:-nan}; KM=${MAXRATE[kamailio]:-nan}
+  echo '```'
+  echo "ratio sipvsd-1q/null-queue: $(ratio "$M1" "$N")"
+  echo "ratio sipvsd-1q/kamailio: $(ratio "$M1" "$KM")"
+  echo "ratio sipvsd-2q/sipvsd-1q: $(ratio "$M2" "$M1")"
+  for cfg in "${CONFIGS[@]}"; do
+    [ "$cfg" = kernel-only ] && continue
+    echo "ratio $cfg/kernel-only: $(ratio "${MAXRATE[$cfg]}" "$K")"
+    [ "$cfg" = null-queue ] || echo "ratio $cfg/null-queue: $(ratio "${MAXRATE[$cfg]}" "$N")"
+  done
+  echo "ratio null-queue/kamailio: $(ratio "$N" "$KM")"
+  echo "ratio sipvsd-rr-1q/kamailio: $(ratio "${MAXRATE[sipvsd-rr-1q]:-nan}" "$KM")"
+  echo "ratio sipvsd-rr-2q/sipvsd-rr-1q: $(ratio "${MAXRATE[sipvsd-rr-2q]:-nan}" "${MAXRATE[sipvsd-rr-1q]:-nan}")"
+  echo '```'
+  echo
+  echo "## Template memory at 1 M live templates"
+  echo
+  if [ -n "$MEM_PER" ]; then
+    printf -- '- bench_engine BM_TemplateMemory (engine alone, resident memory growth over 1 M templates): %.1f bytes per template, of which %.1f are the Call-ID itself: %.1f bytes per template plus its Call-ID.\n' \
+      "$MEM_PER" "$MEM_CID" "$MEM_EXCL"
+  else
+    echo "- bench_engine BM_TemplateMemory: no result"
+  fi
+  [ -z "$LIVE_LINE" ] || echo "- $LIVE_LINE."
+  echo
+  echo "## Targets (issue 8)"
+  echo
+  t() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { if (v == "n/a" || v == "") print "not measured"; else if ((op == ">=" && v + 0 >= t) || (op == "<=" && v + 0 <= t)) print "met"; else print "NOT met" }'; }
+  r1=$(ratio "$M1" "$N"); r2=$(ratio "$M2" "$M1"); r3=$(ratio "$M1" "$KM")
+  a99=$(awk -v a="$(field_of p99 sipvsd-1q lat | median)" -v b="$(field_of p99 sipvsd-1q lat-base | median)" 'BEGIN { if (a == "nan") print ""; else printf "%.1f", a - b }')
+  echo "- sipvsd-1q ≥ 0.90 × null-queue: $r1 — $(t "$r1" 0.90 '>=')"
+  echo "- sipvsd-2q ≥ 1.7 × sipvsd-1q where the machine has the cores: $r2 — $(t "$r2" 1.7 '>=') ($(nproc) CPUs shared with the sender and receivers)"
+  echo "- sipvsd-1q ≥ 2.5 × kamailio: $r3 — $(t "$r3" 2.5 '>=')"
+  echo "- sipvsd-1q added p99 ≤ 50 µs at 50 % of its max: ${a99:-n/a} µs — $(t "$a99" 50 '<=')"
+  echo "- ≤ 150 bytes per template plus its Call-ID: ${MEM_EXCL:-n/a} — $(t "$MEM_EXCL" 150 '<=')"
+  echo
+  echo "## Raw records"
+  echo
+  echo '```'
+  cat "$TMP/runs.txt"
+  echo '```'
+} >"$TMP/RESULTS.md"
+cp "$TMP/RESULTS.md" "$RESULTS"
+sed -n '/^## Throughput/,/^## Raw/p' "$RESULTS" | sed '$d'
+log "done in $((END - START)) s; results in $RESULTS"
