@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <unordered_map>
@@ -143,8 +144,13 @@ class Snapshot {
   std::unordered_map<uint64_t, std::vector<std::size_t>> by_vip;  // hash of (vip, port) -> candidates
   std::unordered_map<uint32_t, std::size_t> by_fwmark;
 
+  // Not keyed: the map holds only configured services, so a crafted
+  // destination can at worst land in a bucket of those few.
   static uint64_t vip_hash(const IpAddress& a, uint16_t port) {
-    return siphash(kStableHashKey, std::string_view(reinterpret_cast<const char*>(a.bytes.data()), 16)) ^ port;
+    uint64_t lo, hi;
+    std::memcpy(&lo, a.bytes.data(), 8);
+    std::memcpy(&hi, a.bytes.data() + 8, 8);
+    return (lo * 0x9e3779b97f4a7c15ULL) ^ (hi * 0xc2b2ae3d27d4eb4fULL) ^ port;
   }
 
   const ServiceEntry* find(const PacketView& p, PacketStatus status, uint32_t mark) const {
