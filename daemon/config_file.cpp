@@ -186,8 +186,14 @@ void check_forwarding(const DaemonConfig& c) {
     const auto& svc = c.engine.services[i];
     for (std::size_t k = 0; k < svc.servers.size(); ++k) {
       ++servers;
-      if (c.forwarding == "route" && !svc.is_fwmark() && svc.vip.family != svc.servers[k].address.family)
-        throw ConfigFieldError(index(sub(index("services", i), "servers"), k) + ".address", "forwarding: route needs the real server in the VIP's address family");
+      const std::string f = index(sub(index("services", i), "servers"), k) + ".forward";
+      if (svc.servers[k].forward == sipvs::Forward::masq)
+        throw ConfigFieldError(f,
+                               "masq is not supported: sipvsd's fwmark services use one-packet scheduling "
+                               "(-o), which keeps no connection entry, so NAT replies would not be translated "
+                               "back; use \"dr\" (direct routing, ipvsadm -g) or \"tun\" (tunnelling, -i)");
+      if (svc.servers[k].forward == sipvs::Forward::tun && c.forwarding == "route")
+        throw ConfigFieldError(f, "tun needs forwarding: ipvs (forwarding: route does direct routing only)");
     }
   }
   if (c.forwarding != "none" && servers > kForwardingSlots)
@@ -208,6 +214,14 @@ JsonSyntaxError::JsonSyntaxError(std::size_t line, std::size_t column, std::stri
 
 std::string_view to_string(DaemonConfig::Unplaced u) {
   return u == DaemonConfig::Unplaced::drop ? "drop" : "accept";
+}
+
+std::string_view to_string(sipvs::Forward f) {
+  switch (f) {
+    case sipvs::Forward::tun: return "tun";
+    case sipvs::Forward::masq: return "masq";
+    default: return "dr";
+  }
 }
 
 std::string mark_to_string(uint32_t mark) {
@@ -269,7 +283,7 @@ std::string queue_spec_to_string(const std::vector<uint16_t>& queues) {
 
 sipvs::RealServerConfig server_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
-  check_keys(j, field, {"address", "port", "weight", "mark"});
+  check_keys(j, field, {"address", "port", "weight", "mark", "forward"});
   sipvs::RealServerConfig s;
   const json* v = find(j, "address");
   if (!v) throw ConfigFieldError(sub(field, "address"), "missing (the real server's IP address)");
@@ -280,6 +294,17 @@ sipvs::RealServerConfig server_from_json(const json& j, const std::string& field
   if (!v) throw ConfigFieldError(sub(field, "mark"), "missing (the packet mark that routes to this server)");
   s.mark = get_mark(*v, sub(field, "mark"));
   if (s.mark == 0) throw ConfigFieldError(sub(field, "mark"), "must not be 0 (0 means unmarked)");
+  if ((v = find(j, "forward"))) {
+    const std::string f = get_string(*v, sub(field, "forward"));
+    if (f == "dr")
+      s.forward = sipvs::Forward::dr;
+    else if (f == "tun")
+      s.forward = sipvs::Forward::tun;
+    else if (f == "masq")
+      s.forward = sipvs::Forward::masq;
+    else
+      throw ConfigFieldError(sub(field, "forward"), "\"" + f + "\" is not one of dr, tun, masq");
+  }
   return s;
 }
 
@@ -287,7 +312,8 @@ json server_to_json(const sipvs::RealServerConfig& s) {
   return json{{"address", s.address.to_string()},
               {"port", s.port},
               {"weight", s.weight},
-              {"mark", s.mark}};
+              {"mark", s.mark},
+              {"forward", std::string(to_string(s.forward))}};
 }
 
 sipvs::ServiceConfig service_from_json(const json& j, const std::string& field) {
@@ -572,7 +598,8 @@ DaemonConfig load_config_file(const std::string& path) {
 // ---- equality ----
 
 bool same_server(const sipvs::RealServerConfig& a, const sipvs::RealServerConfig& b) {
-  return a.address == b.address && a.port == b.port && a.weight == b.weight && a.mark == b.mark;
+  return a.address == b.address && a.port == b.port && a.weight == b.weight && a.mark == b.mark &&
+         a.forward == b.forward;
 }
 
 bool same_service(const sipvs::ServiceConfig& a, const sipvs::ServiceConfig& b) {

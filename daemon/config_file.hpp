@@ -119,5 +119,6 @@ DaemonConfig load_config_file(const std::string& path);
 
 std::string_view to_string(DaemonConfig::Unplaced u);
 std::string mark_to_string(uint32_t mark);  // "0x0000ffff"
+std::string_view to_string(sipvs::Forward f);   // "dr", "tun", "masq"
 
 }  // namespace sipvsd

@@ -1,0 +1,37 @@
+#pragma once
+// Internal to the forwarding back-ends: a libnl socket that closes itself,
+// and the back-ends' factories (make_forwarding picks one).
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "forwarding.hpp"
+
+namespace sipvsd {
+
+class NetlinkSocket {
+ public:
+  explicit NetlinkSocket(int protocol) : sock_(nl_socket_alloc()) {
+    if (!sock_) throw ForwardingError("netlink: out of memory");
+    if (int err = nl_connect(sock_, protocol); err < 0) {
+      nl_socket_free(sock_);
+      throw ForwardingError(std::string("netlink: cannot connect: ") + nl_geterror(err));
+    }
+  }
+  ~NetlinkSocket() { nl_socket_free(sock_); }  // closes it too
+  NetlinkSocket(const NetlinkSocket&) = delete;
+  NetlinkSocket& operator=(const NetlinkSocket&) = delete;
+  nl_sock* get() const { return sock_; }
+
+ private:
+  nl_sock* sock_;
+};
+
+std::unique_ptr<Forwarding> make_route_forwarding(const ForwardingOptions& options);
+std::unique_ptr<Forwarding> make_ipvs_forwarding();  // throws ForwardingError(kNoIpvsMessage)
+std::unique_ptr<Forwarding> make_no_forwarding();
+
+}  // namespace sipvsd
