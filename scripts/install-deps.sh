@@ -9,4 +9,5 @@ apt-get install -y -qq --no-install-recommends \
   libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
   libboost-dev libboost-system-dev nlohmann-json3-dev doctest-dev libbenchmark-dev libpcap-dev \
   sip-tester iptables iproute2 tcpdump curl procps psmisc kmod \
+  debhelper dpkg-dev lintian systemd \
   >/dev/null

@@ -1,0 +1,24 @@
+# Install rules for everything but the daemon binary (daemon/CMakeLists.txt
+# installs the `sipvsd` target to sbin): rule snippets, documentation, the
+# manual page and the default configuration. Used by the Debian package
+# (packaging/debian, built by packaging/build-deb.sh) and by `cmake --install`.
+include(GNUInstallDirs)
+
+set(_sipvsd_src ${PROJECT_SOURCE_DIR})
+
+if(IS_DIRECTORY ${_sipvsd_src}/rules)
+  install(DIRECTORY ${_sipvsd_src}/rules/ DESTINATION ${CMAKE_INSTALL_DATADIR}/sipvsd/rules
+          USE_SOURCE_PERMISSIONS)
+endif()
+
+# CMAKE_INSTALL_DOCDIR is share/doc/sipvsd (from the project name).
+foreach(_doc README.md api/openapi.yaml)
+  if(EXISTS ${_sipvsd_src}/${_doc})
+    install(FILES ${_sipvsd_src}/${_doc} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+  endif()
+endforeach()
+
+install(FILES ${_sipvsd_src}/packaging/sipvsd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+
+# /etc/sipvsd with prefix /usr (GNUInstallDirs maps it there), a dpkg conffile.
+install(FILES ${_sipvsd_src}/packaging/sipvsd.json DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/sipvsd)
