@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# The Debian package, end to end, on this machine (CTest label `package`):
+#   1. build it (packaging/build-deb.sh), check its contents, its Depends (from
+#      dpkg-shlibdeps) against the libraries the binary needs, and lintian;
+#   2. install it with apt-get, run `sipvsd --version` and --check-config on the
+#      installed configuration, check the unit with `systemd-analyze verify`;
+#   3. start the installed binary the way the unit does (its ExecStartPre and
+#      ExecStart, as its User with its capabilities only) in a network namespace
+#      of its own, and call GET /healthz there; SIGHUP, then SIGTERM;
+#   4. upgrade to a rebuilt package with a higher version over a changed
+#      conffile and a file in the state directory: both kept; it still starts;
+#   5. remove (configuration kept), purge: nothing of the package is left.
+#
+# Why this machine and not a debootstrap chroot: CI runs as root on a machine
+# thrown away after the run, so installing here is safe and fast, and it is the
+# only way to run the daemon for real (NFQUEUE and a network namespace need the
+# host kernel; a chroot would also need a mirror download of a whole base
+# system on every run). The package is purged on every exit path.
+#
+# Needs root (else skipped, exit 77) and the tools scripts/install-deps.sh
+# installs. Refuses to touch a sipvsd package it did not install itself.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+marker=/run/sipvsd-package-test.installed   # "this test installed the package"
+
+log() { printf '[package] %s\n' "$*"; }
+fail() { printf '[package] FAIL: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "[package] SKIP: needs root (installs the package on this machine)"
+  exit 77
+fi
+for tool in dpkg-buildpackage dh lintian systemd-analyze curl ip setpriv apt-get dpkg-parsechangelog ldd readelf; do
+  command -v "$tool" >/dev/null || fail "$tool is missing: run scripts/install-deps.sh"
+done
+
+# Installed, or removed with its configuration left (status config-files).
+installed() {
+  local status
+  status="$(dpkg-query -W -f='${db:Status-Status}' sipvsd 2>/dev/null || true)"
+  [ -n "$status" ] && [ "$status" != not-installed ]
+}
+if installed; then
+  if [ -e "$marker" ]; then
+    log "purging the package left by an interrupted run of this test"
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq sipvsd >/dev/null
+    rm -f "$marker"
+  else
+    echo "[package] SKIP: a sipvsd package is installed on this machine and this test did not install it"
+    exit 77
+  fi
+fi
+
+work="$(mktemp -d /tmp/sipvsd-pkgtest.XXXXXX)"
+ns="sipvsd-pkgtest-$$"
+daemon_pid=""
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid"; sleep 1; kill -KILL "$daemon_pid" 2>/dev/null
+  fi
+  ip netns del "$ns" 2>/dev/null
+  if [ -e "$marker" ]; then
+    log "cleanup: purging the package"
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq sipvsd >/dev/null 2>&1 || dpkg --purge sipvsd >/dev/null 2>&1
+    rm -f "$marker"
+  fi
+  if [ "$rc" != 0 ]; then
+    for f in "$work"/*.log; do [ -f "$f" ] && { echo "---- $(basename "$f")"; tail -n 40 "$f"; }; done
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- 1. build
+v1="$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -SVersion)"
+v2="$v1+pkgtest1"
+upstream="${v1%%-*}"
+log "building sipvsd $v1 (log: build1.log)"
+"$repo/packaging/build-deb.sh" "$work/v1" >"$work/build1.log" 2>&1 || fail "package build failed"
+deb1="$(ls "$work"/v1/sipvsd_"$v1"_*.deb)"
+log "built $(basename "$deb1")"
+
+dpkg-deb -c "$deb1" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents.txt"
+has() { grep -qxF "$1" "$work/contents.txt" || fail "the package lacks $1"; }
+has /usr/sbin/sipvsd
+has /lib/systemd/system/sipvsd.service
+has /etc/sipvsd/sipvsd.json
+has /usr/share/man/man8/sipvsd.8.gz
+has /usr/share/doc/sipvsd/copyright
+[ -f "$repo/README.md" ] && has /usr/share/doc/sipvsd/README.md
+[ -f "$repo/api/openapi.yaml" ] && has /usr/share/doc/sipvsd/openapi.yaml
+if [ -d "$repo/rules" ]; then
+  while IFS= read -r -d '' f; do has "/usr/share/sipvsd/rules/${f#"$repo"/rules/}"; done \
+    < <(find "$repo/rules" -type f -print0)
+fi
+dpkg-deb -I "$deb1" conffiles | grep -qxF /etc/sipvsd/sipvsd.json || fail "/etc/sipvsd/sipvsd.json is not a conffile"
+log "contents: $(grep -c '[^/]$' "$work/contents.txt") files, conffile /etc/sipvsd/sipvsd.json"
+
+log "lintian (errors and warnings fail; see packaging/lintian-notes.md)"
+lint_rc=0
+lintian --fail-on error,warning --info "$deb1" >"$work/lintian.log" 2>&1 || lint_rc=$?
+grep -v 'running with root privileges' "$work/lintian.log" || true
+[ "$lint_rc" = 0 ] || fail "lintian found errors or warnings (exit $lint_rc)"
+
+# ---------------------------------------------------------------- 2. install
+log "apt-get install $(basename "$deb1")"
+touch "$marker"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb1" >"$work/install1.log" 2>&1 || fail "apt-get install failed"
+
+# Every library the binary links directly (its DT_NEEDED entries) must come
+# from a package the Depends line names (what dpkg-shlibdeps is for).
+depends="$(dpkg-query -W -f='${Depends}' sipvsd)"
+log "Depends: $depends"
+dep_names="$(printf '%s\n' "$depends" | sed 's/[,|]/\n/g' | sed 's/^ *//; s/[ :(].*//')"
+needed="$(readelf -d /usr/sbin/sipvsd | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+[ -n "$needed" ] || fail "readelf found no NEEDED entry in /usr/sbin/sipvsd"
+while read -r soname _ path _; do
+  grep -qxF "$soname" <<<"$needed" || continue
+  case "$path" in /*) ;; *) continue ;; esac
+  pkg="$(dpkg -S "/usr${path#/usr}" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)"
+  pkg="${pkg%%:*}"
+  [ -n "$pkg" ] || fail "no package owns $path ($soname)"
+  grep -qxF "$pkg" <<<"$dep_names" || fail "$soname comes from $pkg, which Depends does not name"
+done < <(ldd /usr/sbin/sipvsd | grep '=>')
+
+out="$(sipvsd --version)"
+[ "$out" = "sipvsd $upstream" ] || fail "sipvsd --version printed '$out', expected 'sipvsd $upstream'"
+log "sipvsd --version: $out"
+sipvsd --check-config /etc/sipvsd/sipvsd.json || fail "the installed configuration does not pass --check-config"
+
+unit=/lib/systemd/system/sipvsd.service
+systemd-analyze verify "$unit" >"$work/verify.log" 2>&1 || { cat "$work/verify.log"; fail "systemd-analyze verify failed"; }
+if grep -q sipvsd "$work/verify.log"; then cat "$work/verify.log"; fail "systemd-analyze verify warns about the unit"; fi
+log "systemd-analyze verify: clean"
+# The hardening must not regress: exposure 3.0 ("OK") at most.
+systemd-analyze security --offline=true --threshold=30 "$unit" >"$work/security.log" 2>&1 ||
+  { tail -n 5 "$work/security.log"; fail "systemd-analyze security: exposure above 3.0"; }
+log "systemd-analyze security: $(grep -o 'Overall exposure level.*' "$work/security.log")"
+
+svc_user="$(sed -n 's/^User=//p' "$unit")"
+svc_caps="$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr '[:upper:]' '[:lower:]' | sed 's/cap_//g; s/ \+/,/g')"
+read -ra exec_pre <<<"$(sed -n 's/^ExecStartPre=//p' "$unit")"
+read -ra exec_start <<<"$(sed -n 's/^ExecStart=//p' "$unit")"
+getent passwd "$svc_user" >/dev/null || fail "the unit's user $svc_user does not exist"
+[ "$(stat -c %U /var/lib/sipvsd)" = "$svc_user" ] || fail "/var/lib/sipvsd is not owned by $svc_user"
+
+# ---------------------------------------------------------------- 3. run
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+listen="$(grep -o '"listen"[^,}]*' /etc/sipvsd/sipvsd.json | sed 's/.*"\([^"]*\)"$/\1/')"
+[ -n "$listen" ] || listen=127.0.0.1:8080
+
+# As the unit runs it (systemd is not PID 1 here): its user, its capabilities
+# as ambient and bounding set, no new privileges; in its own network namespace
+# so that nothing but loopback there is touched. `ip netns exec` and setpriv
+# exec, so the pid of the background job is the daemon's.
+caps="+${svc_caps//,/,+}"
+as_unit=(ip netns exec "$ns" setpriv --reuid="$svc_user" --regid="$svc_user" --init-groups
+         --inh-caps="-all,$caps" --ambient-caps="-all,$caps" --bounding-set="-all,$caps" --no-new-privs)
+
+# Running and not yet a zombie (kill -0 succeeds on an exited child until it is reaped).
+alive() {
+  local state
+  state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+start_and_check() {  # $1: log name
+  local logf="$work/$1.log"
+  "${as_unit[@]}" "${exec_pre[@]}" >"$logf" 2>&1 || fail "ExecStartPre (${exec_pre[*]}) failed"
+  "${as_unit[@]}" "${exec_start[@]}" >>"$logf" 2>&1 &
+  daemon_pid=$!
+  local up=0
+  for _ in $(seq 1 100); do
+    alive "$daemon_pid" || { wait "$daemon_pid" || true; fail "sipvsd exited at start ($1.log)"; }
+    if ip netns exec "$ns" curl -fsS -m 2 -o "$work/healthz.out" "http://$listen/healthz" 2>/dev/null; then
+      up=1
+      break
+    fi
+    sleep 0.1
+  done
+  [ "$up" = 1 ] || fail "GET http://$listen/healthz did not answer 2xx within 10 s ($1.log)"
+  log "GET /healthz: $(head -c 200 "$work/healthz.out")"
+  [ "$(stat -c %U "/proc/$daemon_pid")" = "$svc_user" ] || fail "sipvsd does not run as $svc_user"
+  grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$daemon_pid/status" ||
+    fail "sipvsd's effective capabilities are not CAP_NET_ADMIN alone: $(grep CapEff "/proc/$daemon_pid/status")"
+
+  kill -HUP "$daemon_pid"   # ExecReload
+  sleep 0.5
+  alive "$daemon_pid" || fail "sipvsd died on SIGHUP ($1.log)"
+  ip netns exec "$ns" curl -fsS -m 2 -o /dev/null "http://$listen/healthz" || fail "no /healthz after SIGHUP"
+
+  kill -TERM "$daemon_pid"
+  local rc=0
+  for _ in $(seq 1 100); do alive "$daemon_pid" || break; sleep 0.1; done
+  if alive "$daemon_pid"; then fail "sipvsd did not stop within 10 s of SIGTERM"; fi
+  wait "$daemon_pid" || rc=$?
+  daemon_pid=""
+  [ "$rc" = 0 ] || fail "sipvsd exited with status $rc on SIGTERM ($1.log)"
+  log "started as $svc_user with $svc_caps only, answered /healthz, reloaded on SIGHUP, stopped on SIGTERM"
+}
+start_and_check run1
+
+# ---------------------------------------------------------------- 4. upgrade
+log "building sipvsd $v2 for the upgrade (log: build2.log)"
+"$repo/packaging/build-deb.sh" --version "$v2" "$work/v2" >"$work/build2.log" 2>&1 || fail "second package build failed"
+deb2="$(ls "$work"/v2/sipvsd_"$v2"_*.deb)"
+
+sed -i 's/"debug_level": *[0-9]*/"debug_level": 3/' /etc/sipvsd/sipvsd.json
+grep -q '"debug_level": 3' /etc/sipvsd/sipvsd.json || fail "could not change the conffile for the upgrade test"
+conf_sum="$(md5sum </etc/sipvsd/sipvsd.json)"
+echo keep >/var/lib/sipvsd/pkgtest-keep
+chown "$svc_user:" /var/lib/sipvsd/pkgtest-keep
+
+log "dpkg -i $(basename "$deb2") over a changed conffile"
+DEBIAN_FRONTEND=noninteractive dpkg -i "$deb2" </dev/null >"$work/upgrade.log" 2>&1 || fail "dpkg -i (upgrade) failed"
+[ "$(dpkg-query -W -f='${Version}' sipvsd)" = "$v2" ] || fail "not upgraded to $v2"
+[ "$(md5sum </etc/sipvsd/sipvsd.json)" = "$conf_sum" ] || fail "the upgrade changed the operator's /etc/sipvsd/sipvsd.json"
+[ "$(cat /var/lib/sipvsd/pkgtest-keep 2>/dev/null)" = keep ] || fail "the upgrade lost /var/lib/sipvsd's contents"
+log "upgraded to $v2: conffile and state directory kept"
+start_and_check run2
+
+# ---------------------------------------------------------------- 5. remove, purge
+DEBIAN_FRONTEND=noninteractive apt-get remove -y -q sipvsd >"$work/remove.log" 2>&1 || fail "apt-get remove failed"
+[ ! -e /usr/sbin/sipvsd ] || fail "remove left /usr/sbin/sipvsd"
+[ "$(md5sum </etc/sipvsd/sipvsd.json)" = "$conf_sum" ] || fail "remove did not keep the configuration"
+[ -e /var/lib/sipvsd/pkgtest-keep ] || fail "remove did not keep the state directory"
+log "removed: binary gone, configuration and state kept"
+
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -q sipvsd >"$work/purge.log" 2>&1 || fail "apt-get purge failed"
+rm -f "$marker"
+if dpkg -L sipvsd >/dev/null 2>&1; then fail "dpkg still knows files of sipvsd after purge"; fi
+if installed; then fail "sipvsd is still in dpkg's database after purge"; fi
+left=()
+while IFS= read -r f; do
+  case "$f" in */) continue ;; esac
+  if [ -e "$f" ] || [ -L "$f" ]; then left+=("$f"); fi
+done <"$work/contents.txt"
+for d in /etc/sipvsd /var/lib/sipvsd /run/sipvsd /usr/share/sipvsd /usr/share/doc/sipvsd \
+         /etc/systemd/system/multi-user.target.wants/sipvsd.service; do
+  if [ -e "$d" ] || [ -L "$d" ]; then left+=("$d"); fi
+done
+while IFS= read -r f; do left+=("$f"); done < <(find /var/lib/systemd -name '*sipvsd*' 2>/dev/null)
+# The system user stays (see packaging/debian/postrm), but owns nothing any more.
+if getent passwd "$svc_user" >/dev/null; then
+  while IFS= read -r f; do left+=("$f (owned by $svc_user)"); done \
+    < <(find /etc /var /run /usr /tmp -xdev -user "$svc_user" 2>/dev/null)
+fi
+[ ${#left[@]} = 0 ] || fail "left after purge: ${left[*]}"
+log "purged: no file, directory or systemd link of the package is left"
+log "PASS"
