@@ -1,0 +1,222 @@
+#include "control_plane.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <system_error>
+
+#include "log.hpp"
+#include "state_file.hpp"
+
+namespace sipvsd {
+
+namespace {
+
+// Settings a running daemon cannot take: the queues are bound, the API
+// listens, the state file is where changes go, the template table is allocated.
+struct RestartOnly {
+  const char* field;
+  bool (*same)(const DaemonConfig&, const DaemonConfig&);
+  void (*keep)(DaemonConfig& candidate, const DaemonConfig& running);
+};
+constexpr RestartOnly kRestartOnly[] = {
+    {"queues", [](const DaemonConfig& a, const DaemonConfig& b) { return a.queues == b.queues; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.queues = r.queues; }},
+    {"queue_maxlen", [](const DaemonConfig& a, const DaemonConfig& b) { return a.queue_maxlen == b.queue_maxlen; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.queue_maxlen = r.queue_maxlen; }},
+    {"state_file", [](const DaemonConfig& a, const DaemonConfig& b) { return a.state_file == b.state_file; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.state_file = r.state_file; }},
+    {"api", [](const DaemonConfig& a, const DaemonConfig& b) { return a.api == b.api; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.api = r.api; }},
+    // The template table is sized once.
+    {"max_templates",
+     [](const DaemonConfig& a, const DaemonConfig& b) { return a.engine.max_templates == b.engine.max_templates; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.engine.max_templates = r.engine.max_templates; }},
+};
+
+std::string state_text(const DaemonConfig& c) {
+  const nlohmann::json all = to_json(c);
+  nlohmann::json state = nlohmann::json::object();
+  for (const char* key : kStateKeys) state[key] = all.at(key);
+  return state.dump(2) + "\n";
+}
+
+}  // namespace
+
+ChangeRejected::ChangeRejected(Kind kind, std::string field, std::string reason)
+    : std::runtime_error(field + ": " + reason), kind_(kind), field_(std::move(field)), reason_(std::move(reason)) {}
+
+// The engine's validate() words every clash between two objects (names,
+// VIPs, fwmarks, marks, server endpoints) as "... is already ..."; the
+// control plane's tests pin each of them.
+bool is_conflict(const sipvs::ConfigError& error) { return error.reason.find(" already ") != std::string::npos; }
+
+DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
+  if (from_file.state_file.empty()) {
+    LOG_NOTICE("no state_file configured: changes made through the API last until sipvsd stops");
+    return from_file;
+  }
+  const std::string& path = from_file.state_file;
+  try {
+    const auto text = read_file_if_exists(path);
+    if (!text) {
+      LOG_INFO("state file %s does not exist yet: services from the config file", path.c_str());
+      return from_file;
+    }
+    const nlohmann::json state = parse_json_text(*text);
+    if (!state.is_object()) throw ConfigFieldError("", "must be a JSON object");
+    nlohmann::json merged = to_json(from_file);
+    for (auto it = state.begin(); it != state.end(); ++it) {
+      if (std::find_if(std::begin(kStateKeys), std::end(kStateKeys),
+                       [&](const char* k) { return it.key() == k; }) == std::end(kStateKeys))
+        throw ConfigFieldError(it.key(), "not a key of the state file");
+      merged[it.key()] = it.value();
+    }
+    DaemonConfig c = parse_config(merged);
+    LOG_NOTICE("services from the state file %s (%zu services); SIGHUP reloads the config file's", path.c_str(),
+               c.engine.services.size());
+    return c;
+  } catch (const std::exception& e) {
+    LOG_WARN("state file %s is unusable (%s): services from the config file", path.c_str(), e.what());
+    return from_file;
+  }
+}
+
+ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier apply)
+    : engine_(engine), apply_(std::move(apply)), current_(std::move(current)) {
+  if (!apply_) {
+    apply_ = [this](const DaemonConfig& c) -> std::optional<ConfigFieldError> {
+      if (auto err = engine_.apply(c.engine)) return ConfigFieldError(err->field, err->reason);
+      return std::nullopt;
+    };
+  }
+  if (!current_.state_file.empty()) {
+    // Written only when it would change, so an unchanged start leaves it alone.
+    try {
+      state_written_ = read_file_if_exists(current_.state_file).value_or("");
+    } catch (const std::system_error&) {
+      state_written_.clear();
+    }
+  }
+}
+
+DaemonConfig ControlPlane::config() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+uint64_t ControlPlane::generation() const {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+DaemonConfig ControlPlane::update(const std::function<void(DaemonConfig&)>& edit) {
+  std::lock_guard lock(mutex_);
+  DaemonConfig candidate = current_;
+  edit(candidate);
+  for (const auto& r : kRestartOnly)
+    if (!r.same(candidate, current_))
+      throw ChangeRejected(ChangeRejected::Kind::needs_restart, r.field,
+                           "cannot change while sipvsd runs: edit the config file and restart");
+  return commit(std::move(candidate));
+}
+
+DaemonConfig ControlPlane::replace(const DaemonConfig& candidate) {
+  return update([&](DaemonConfig& c) { c = candidate; });
+}
+
+bool ControlPlane::reload(const DaemonConfig& from_file) {
+  std::lock_guard lock(mutex_);
+  DaemonConfig candidate = from_file;
+  for (const auto& r : kRestartOnly) {
+    if (!r.same(candidate, current_)) {
+      LOG_WARN("reload: %s changed in the config file; it takes effect at the next restart", r.field);
+      r.keep(candidate, current_);
+    }
+  }
+  try {
+    const DaemonConfig& c = commit(std::move(candidate));
+    std::size_t servers = 0;
+    for (const auto& s : c.engine.services) servers += s.servers.size();
+    LOG_NOTICE("reloaded: %zu services, %zu real servers", c.engine.services.size(), servers);
+    return true;
+  } catch (const std::exception& e) {
+    LOG_ERR("reload: %s; keeping the running configuration", e.what());
+    return false;
+  }
+}
+
+DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
+  // The engine's rules first, so that clashes are told apart from bad values.
+  if (auto err = sipvs::validate(candidate.engine))
+    throw ChangeRejected(is_conflict(*err) ? ChangeRejected::Kind::conflict : ChangeRejected::Kind::invalid,
+                         err->field, err->reason);
+  try {
+    check_config(candidate);
+  } catch (const ConfigFieldError& e) {
+    throw ChangeRejected(ChangeRejected::Kind::invalid, e.field(), e.reason());
+  }
+  // Persist before applying: a change that cannot be saved is not made.
+  const std::string state = candidate.state_file.empty() ? std::string() : state_text(candidate);
+  const bool write = !candidate.state_file.empty() && state != state_written_;
+  if (write) write_file_atomically(candidate.state_file, state);
+  std::optional<ConfigFieldError> err;
+  try {
+    err = apply_(candidate);
+  } catch (const std::length_error& e) {  // the engine's service or server slots ran out
+    err = ConfigFieldError("services", e.what());
+  }
+  if (err) {
+    if (write) {
+      if (state_written_.empty())
+        ::unlink(candidate.state_file.c_str());
+      else
+        write_file_atomically(candidate.state_file, state_written_);
+    }
+    throw ChangeRejected(ChangeRejected::Kind::invalid, err->field(), err->reason());
+  }
+  if (write) state_written_ = state;
+  current_ = std::move(candidate);
+  ++generation_;
+  return current_;
+}
+
+std::string ControlPlane::templates_file() const {
+  std::lock_guard lock(mutex_);
+  return current_.state_file.empty() ? std::string() : current_.state_file + ".templates";
+}
+
+std::size_t ControlPlane::save_templates(std::time_t now) {
+  const std::string path = templates_file();
+  if (path.empty()) return 0;
+  const auto list = engine_.templates(sipvs::TemplateFilter{}, sipvs::monotonic_seconds());
+  write_file_atomically(path, templates_to_json(list, now).dump() + "\n");
+  LOG_NOTICE("saved %zu templates to %s", list.size(), path.c_str());
+  return list.size();
+}
+
+std::size_t ControlPlane::restore_templates(std::time_t now) {
+  const std::string path = templates_file();
+  if (path.empty()) return 0;
+  std::size_t restored = 0;
+  try {
+    const auto text = read_file_if_exists(path);
+    if (!text) return 0;
+    const SavedTemplates saved = templates_from_json(parse_json_text(*text), now);
+    const sipvs::Seconds mono = sipvs::monotonic_seconds();
+    for (const auto& t : saved.templates) restored += engine_.restore_template(t, mono) ? 1 : 0;
+    LOG_NOTICE("restored %zu templates from %s (%zu had expired, %zu not restored: service or server gone, or table full)", restored,
+               path.c_str(), saved.expired, saved.templates.size() - restored);
+  } catch (const std::exception& e) {
+    LOG_WARN("templates file %s is unusable (%s): starting without templates", path.c_str(), e.what());
+  }
+  // Consumed once: after a later crash these would be stale.
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    LOG_WARN("cannot remove %s: %s", path.c_str(), std::strerror(errno));
+  return restored;
+}
+
+}  // namespace sipvsd

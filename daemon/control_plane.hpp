@@ -1,0 +1,96 @@
+#pragma once
+// The one path for configuration changes, used by the REST API and by SIGHUP
+// reload: a candidate is validated (the config file's schema, the engine's
+// rules, the daemon's checks), written to the state file, then applied to the
+// engine atomically. A rejected candidate changes nothing.
+//
+// At start, the services come from the state file when it exists and is
+// valid (it holds what the API last set), else from the config file; the
+// other settings always come from the config file (see kStateKeys). SIGHUP
+// re-reads the config file and replaces the services with its own.
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "config_file.hpp"
+#include "engine.hpp"
+
+namespace sipvsd {
+
+// A candidate configuration the running daemon does not take.
+class ChangeRejected : public std::runtime_error {
+ public:
+  enum class Kind {
+    invalid,         // a bad value
+    conflict,        // clashes with another object: duplicate name, VIP, fwmark, mark or server
+    needs_restart,   // a setting that only a restart can change (queues, api...)
+  };
+  ChangeRejected(Kind kind, std::string field, std::string reason);
+  Kind kind() const { return kind_; }
+  const std::string& field() const { return field_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  Kind kind_;
+  std::string field_, reason_;
+};
+
+// Whether an engine validation error is a clash between objects rather than a bad value.
+bool is_conflict(const sipvs::ConfigError& error);
+
+class ControlPlane {
+ public:
+  // The configuration to start with: `from_file` with the state file's
+  // services when that file exists and is valid together with `from_file`'s
+  // settings; otherwise `from_file` (an unusable state file is logged and ignored).
+  static DaemonConfig startup_config(const DaemonConfig& from_file);
+
+  // Puts a validated configuration into effect (the engine's services, and
+  // what lives outside the engine: mark mask, unplaced policy, debug level);
+  // returns an error, having changed nothing, if it cannot.
+  using Applier = std::function<std::optional<ConfigFieldError>(const DaemonConfig&)>;
+
+  // `current` is what `engine` runs with. Without an applier, changes go to
+  // the engine alone (Engine::apply).
+  ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier apply = {});
+
+  DaemonConfig config() const;
+  sipvs::Engine& engine() { return engine_; }
+  const sipvs::Engine& engine() const { return engine_; }
+  uint64_t generation() const;  // counts applied changes
+
+  // Runs `edit` on a copy of the current configuration, then validates,
+  // persists and applies the result; returns it. Throws ChangeRejected, or
+  // whatever `edit` throws; either way nothing changed. Throws
+  // std::system_error if the state file cannot be written (nothing changed).
+  DaemonConfig update(const std::function<void(DaemonConfig&)>& edit);
+  // Replaces everything; settings that need a restart must stay the same.
+  DaemonConfig replace(const DaemonConfig& candidate);
+  // SIGHUP: takes the config file's services and live settings; settings that
+  // need a restart keep their running values (a warning names them). Logs
+  // the outcome; false (nothing changed) if the file's configuration is rejected.
+  bool reload(const DaemonConfig& from_file);
+
+  // Templates across a restart, in "<state_file>.templates". save_templates
+  // writes the live ones (call at shutdown, after the workers stopped);
+  // restore_templates loads them once and removes the file. Both return how
+  // many; without a state file they do nothing.
+  std::size_t save_templates(std::time_t now);
+  std::size_t restore_templates(std::time_t now);
+  std::string templates_file() const;
+
+ private:
+  DaemonConfig commit(DaemonConfig candidate);  // with mutex_ held
+
+  sipvs::Engine& engine_;
+  Applier apply_;
+  mutable std::mutex mutex_;
+  DaemonConfig current_;
+  std::string state_written_;  // the state file's content as last written (or found) by us
+  uint64_t generation_ = 0;
+};
+
+}  // namespace sipvsd

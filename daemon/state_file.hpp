@@ -1,0 +1,50 @@
+#pragma once
+// What carries live state across a restart: the services as last changed
+// (the state file, written on every accepted change) and the templates of
+// calls in progress (written at shutdown). Both are JSON, written atomically:
+// a crash mid-write leaves the old file or the new one, never a torn one.
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine.hpp"
+
+namespace sipvsd {
+
+// Writes `content` to a temporary file in the same directory, fsyncs it,
+// renames it over `path` and fsyncs the directory, so that the rename itself
+// survives a power loss. Mode 0600. Throws std::system_error naming the path.
+void write_file_atomically(const std::string& path, std::string_view content);
+
+// Reads a whole file; nullopt if it does not exist. Throws std::system_error
+// for other failures.
+std::optional<std::string> read_file_if_exists(const std::string& path);
+
+// The part of the configuration that can change while sipvsd runs and that a
+// restart keeps: services, udp_timeout, mark_mask, the unplaced policy and
+// forwarding. The rest (queues, queue_maxlen, max_templates, state_file, api,
+// and debug_level, a diagnostic switch) comes from the config file at every
+// start. The state file is a partial config file in the same schema.
+inline constexpr const char* kStateKeys[] = {"services",   "udp_timeout", "mark_mask",
+                                             "unplaced",   "forwarding",  "forwarding_options"};
+
+// Base64 (RFC 4648, with padding): pe data are raw bytes, not always UTF-8.
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+
+// The templates file: when it was written (wall clock, since monotonic time
+// restarts with the machine) and each template's remaining lifetime.
+nlohmann::json templates_to_json(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at);
+struct SavedTemplates {
+  std::vector<sipvs::TemplateInfo> templates;  // expires_in already reduced by the time since saving
+  std::size_t expired = 0;                     // skipped: their lifetime ran out while sipvsd was down
+};
+// Throws ConfigFieldError for a malformed file.
+SavedTemplates templates_from_json(const nlohmann::json& j, std::time_t now);
+
+}  // namespace sipvsd

@@ -1,0 +1,335 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "control_plane.hpp"
+#include "fixtures.hpp"
+#include "packet_builder.hpp"
+#include "state_file.hpp"
+
+using namespace sipvsd;
+using nlohmann::json;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void spit(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+sipvs::RealServerConfig server(const char* address, uint32_t mark) {
+  sipvs::RealServerConfig r;
+  r.address = *sipvs::IpAddress::parse(address);
+  r.port = 5060;
+  r.mark = mark;
+  return r;
+}
+
+// Sends one INVITE per Call-ID through a worker: one template each.
+void make_calls(sipvs::Engine& engine, int calls, sipvs::Seconds now) {
+  auto w = engine.make_worker();
+  for (int i = 0; i < calls; ++i) {
+    const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060,
+                                    test::invite("call-" + std::to_string(i) + "@198.18.0.1"));
+    REQUIRE(w.decide(p, 0, now).template_created);
+  }
+}
+
+std::map<std::string, std::string> server_by_call(const sipvs::Engine& engine) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : engine.templates({}, sipvs::monotonic_seconds()))
+    out[t.pe_data] = t.server.to_string() + ":" + std::to_string(t.server_port);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an accepted change is applied to the engine and written to the state file") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(dir.file("state.json"));
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  CHECK_FALSE(std::filesystem::exists(dir.file("state.json")));  // nothing changed yet
+
+  cp.update([](DaemonConfig& c) { c.engine.services[0].servers.push_back(server("198.18.1.3", 3)); });
+  CHECK(engine.config().services[0].servers.size() == 3);
+  CHECK(cp.config().engine.services[0].servers.size() == 3);
+  CHECK(cp.generation() == 1);
+
+  const json state = json::parse(slurp(dir.file("state.json")));
+  CHECK(state["services"][0]["servers"].size() == 3);
+  // Only what the API changes is kept; queues, api... come from the config file.
+  std::set<std::string> keys;
+  for (auto it = state.begin(); it != state.end(); ++it) keys.insert(it.key());
+  CHECK(keys == std::set<std::string>{"services", "udp_timeout", "mark_mask", "unplaced", "forwarding",
+                                      "forwarding_options"});
+  // No temporary file is left behind.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  CHECK(files == 1);
+  CHECK((std::filesystem::status(dir.file("state.json")).permissions() & std::filesystem::perms::others_read) ==
+        std::filesystem::perms::none);
+}
+
+TEST_CASE("a rejected change changes nothing: engine, configuration and state file") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(dir.file("state.json"));
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  cp.update([](DaemonConfig& c) { c.engine.services[0].scheduler = "wrr"; });
+  const std::string state_before = slurp(dir.file("state.json"));
+  const json config_before = to_json(cp.config());
+  const sipvs::EngineConfig engine_before = engine.config();
+
+  auto rejected = [&](const std::function<void(DaemonConfig&)>& edit) {
+    try {
+      cp.update(edit);
+    } catch (const ChangeRejected& e) {
+      CHECK(to_json(cp.config()) == config_before);
+      CHECK(same_engine_config(engine.config(), engine_before));
+      CHECK(slurp(dir.file("state.json")) == state_before);
+      return e;
+    }
+    FAIL("not rejected");
+    return ChangeRejected(ChangeRejected::Kind::invalid, "", "");
+  };
+
+  SUBCASE("bad values are invalid") {
+    auto e = rejected([](DaemonConfig& c) { c.engine.services[0].scheduler = "nope"; });
+    CHECK(e.kind() == ChangeRejected::Kind::invalid);
+    CHECK(e.field() == "services[0].scheduler");
+    e = rejected([](DaemonConfig& c) { c.engine.services[0].servers[0].weight = 70000; });
+    CHECK(e.kind() == ChangeRejected::Kind::invalid);
+    e = rejected([](DaemonConfig& c) {
+      c.mark_mask = 0xff00;  // the marks 1 and 2 lie outside it
+    });
+    CHECK(e.kind() == ChangeRejected::Kind::invalid);
+    CHECK(e.field() == "services[0].servers[0].mark");
+  }
+  SUBCASE("clashes between objects are conflicts") {
+    auto second = [](DaemonConfig& c) {
+      sipvs::ServiceConfig s = c.engine.services[0];
+      s.name = "other";
+      s.vip = *sipvs::IpAddress::parse("198.18.2.101");
+      s.servers = {server("198.18.1.9", 9)};
+      c.engine.services.push_back(s);
+      return &c.engine.services.back();
+    };
+    const std::vector<std::pair<const char*, std::function<void(DaemonConfig&)>>> clashes = {
+        {"name", [&](DaemonConfig& c) { second(c)->name = "sip"; }},
+        {"vip",
+         [&](DaemonConfig& c) {
+           const auto vip = c.engine.services[0].vip;
+           second(c)->vip = vip;
+         }},
+        {"mark", [&](DaemonConfig& c) { second(c)->servers[0].mark = 1; }},
+        {"server", [](DaemonConfig& c) { c.engine.services[0].servers.push_back(server("198.18.1.1", 7)); }},
+        {"fwmark",
+         [&](DaemonConfig& c) {
+           for (int i = 0; i < 2; ++i) {
+             auto* s = second(c);
+             s->name = "fw" + std::to_string(i);
+             s->vip = {};
+             s->port = 0;
+             s->fwmark = 5;
+             s->servers[0].mark = 20 + static_cast<uint32_t>(i);
+           }
+         }},
+    };
+    for (const auto& [what, edit] : clashes) {
+      CAPTURE(what);
+      CHECK(rejected(edit).kind() == ChangeRejected::Kind::conflict);
+    }
+  }
+  SUBCASE("settings that need a restart") {
+    const char* fields[] = {"queues", "queue_maxlen", "state_file", "api", "max_templates"};
+    const std::function<void(DaemonConfig&)> edits[] = {
+        [](DaemonConfig& c) { c.queues = {0, 1}; },
+        [](DaemonConfig& c) { c.queue_maxlen = 10; },
+        [](DaemonConfig& c) { c.state_file = "/elsewhere"; },
+        [](DaemonConfig& c) { c.api.listen = "127.0.0.1:9"; },
+        [](DaemonConfig& c) { c.engine.max_templates = 5; },
+    };
+    for (std::size_t i = 0; i < std::size(edits); ++i) {
+      const auto e = rejected(edits[i]);
+      CHECK(e.kind() == ChangeRejected::Kind::needs_restart);
+      CHECK(e.field() == fields[i]);
+    }
+  }
+  SUBCASE("an exception from the edit itself") {
+    CHECK_THROWS_AS(cp.update([](DaemonConfig& c) {
+      c.engine.services.clear();
+      throw std::out_of_range("no such thing");
+    }),
+                    std::out_of_range);
+    CHECK(to_json(cp.config()) == config_before);
+    CHECK(engine.config().services.size() == 1);
+  }
+}
+
+TEST_CASE("is_conflict tells the engine's clashes from bad values") {
+  auto error_of = [](const std::function<void(sipvs::EngineConfig&)>& edit) {
+    sipvs::EngineConfig c = test::sip_config().engine;
+    edit(c);
+    auto e = sipvs::validate(c);
+    REQUIRE(e.has_value());
+    return *e;
+  };
+  auto dup = [](sipvs::EngineConfig& c) -> sipvs::ServiceConfig& {
+    c.services.push_back(c.services[0]);
+    c.services[1].name = "b";
+    c.services[1].vip = *sipvs::IpAddress::parse("198.18.2.7");
+    c.services[1].servers = {server("198.18.1.8", 8)};
+    return c.services[1];
+  };
+  CHECK(is_conflict(error_of([&](auto& c) { dup(c).name = "sip"; })));
+  CHECK(is_conflict(error_of([&](auto& c) {
+    const auto vip = c.services[0].vip;
+    dup(c).vip = vip;
+  })));
+  CHECK(is_conflict(error_of([&](auto& c) { dup(c).servers[0].mark = 2; })));
+  CHECK(is_conflict(error_of([&](auto& c) { c.services[0].servers[1].address = c.services[0].servers[0].address; })));
+  CHECK_FALSE(is_conflict(error_of([](auto& c) { c.services[0].scheduler = "x"; })));
+  CHECK_FALSE(is_conflict(error_of([](auto& c) { c.services[0].servers[0].mark = 0; })));
+  CHECK_FALSE(is_conflict(error_of([](auto& c) { c.services[0].name = "bad name"; })));
+}
+
+TEST_CASE("a state file that cannot be written rejects the change") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(dir.file("missing-dir/state.json"));
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  CHECK_THROWS_AS(cp.update([](DaemonConfig& c) { c.engine.services[0].servers.pop_back(); }), std::system_error);
+  CHECK(engine.config().services[0].servers.size() == 2);
+  CHECK(cp.config().engine.services[0].servers.size() == 2);
+}
+
+TEST_CASE("startup: the state file's services win over the config file's, its other settings do not") {
+  test::TempDir dir;
+  DaemonConfig file = test::sip_config(dir.file("state.json"));
+  file.queue_maxlen = 4096;
+
+  SUBCASE("no state file: the config file") {
+    CHECK(ControlPlane::startup_config(file) == file);
+  }
+  SUBCASE("a valid state file") {
+    {
+      sipvs::Engine engine(file.engine);
+      ControlPlane cp(engine, file);
+      cp.update([](DaemonConfig& c) {
+        c.engine.services[0].servers.erase(c.engine.services[0].servers.begin());
+        c.unplaced = DaemonConfig::Unplaced::drop;
+        c.debug_level = 7;
+      });
+    }
+    DaemonConfig later = file;
+    later.queue_maxlen = 1234;  // edited in the config file meanwhile
+    const DaemonConfig c = ControlPlane::startup_config(later);
+    REQUIRE(c.engine.services[0].servers.size() == 1);
+    CHECK(c.engine.services[0].servers[0].mark == 2);
+    CHECK(c.unplaced == DaemonConfig::Unplaced::drop);
+    CHECK(c.queue_maxlen == 1234);
+    CHECK(c.debug_level == file.debug_level);  // a diagnostic switch, not kept
+  }
+  SUBCASE("an unusable state file is ignored") {
+    for (const char* text : {"{\"services\": [", "[]", "{\"queues\": 3}", "{\"services\": [{\"name\": \"x\"}]}",
+                             "{\"services\": [], \"services\": []}"}) {
+      CAPTURE(text);
+      spit(dir.file("state.json"), text);
+      CHECK(ControlPlane::startup_config(file) == file);
+    }
+  }
+  SUBCASE("a state file that clashes with the config file's mark_mask is ignored") {
+    DaemonConfig masked = file;
+    masked.mark_mask = 0xff00;
+    masked.engine.services.clear();
+    spit(dir.file("state.json"), R"({"services": [{"name": "a", "vip": "198.18.2.1", "port": 5060,
+                                      "servers": [{"address": "198.18.1.1", "mark": 1}]}]})");
+    CHECK(ControlPlane::startup_config(masked) == masked);
+  }
+}
+
+TEST_CASE("reload takes the file's services and keeps the settings that need a restart") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(dir.file("state.json"));
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  DaemonConfig file = start;
+  file.engine.services[0].servers.pop_back();
+  file.queues = {3};
+  CHECK(cp.reload(file));
+  CHECK(cp.config().queues == start.queues);
+  CHECK(engine.config().services[0].servers.size() == 1);
+  CHECK(json::parse(slurp(dir.file("state.json")))["services"][0]["servers"].size() == 1);
+
+  file.engine.services[0].scheduler = "nope";
+  CHECK_FALSE(cp.reload(file));
+  CHECK(engine.config().services[0].scheduler == "rr");
+}
+
+TEST_CASE("templates survive a restart on the same real servers; expired and orphaned ones do not") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(dir.file("state.json"));
+  std::map<std::string, std::string> before;
+  {
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    make_calls(engine, 50, sipvs::monotonic_seconds());
+    before = server_by_call(engine);
+    REQUIRE(before.size() == 50);
+    CHECK(cp.save_templates(1'000'000) == 50);
+  }
+  REQUIRE(std::filesystem::exists(dir.file("state.json.templates")));
+
+  SUBCASE("restored as they were") {
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    CHECK(cp.restore_templates(1'000'010) == 50);
+    CHECK(server_by_call(engine) == before);
+    for (const auto& t : engine.templates({}, sipvs::monotonic_seconds())) {
+      CHECK(t.expires_in <= 110);  // 120 s timeout, 10 s spent "down"
+      CHECK(t.expires_in >= 105);
+    }
+    // Consumed: a later start does not bring back stale templates.
+    CHECK_FALSE(std::filesystem::exists(dir.file("state.json.templates")));
+    CHECK(cp.restore_templates(1'000'020) == 0);
+  }
+  SUBCASE("down longer than their lifetime: none") {
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    CHECK(cp.restore_templates(1'000'000 + 121) == 0);
+    CHECK(engine.template_count() == 0);
+  }
+  SUBCASE("a real server removed meanwhile loses its templates, the other keeps its own") {
+    DaemonConfig smaller = start;
+    smaller.engine.services[0].servers.pop_back();  // 198.18.1.2 is gone
+    sipvs::Engine engine(smaller.engine);
+    ControlPlane cp(engine, smaller);
+    std::size_t on_first = 0;
+    for (const auto& [call, srv] : before) on_first += srv == "198.18.1.1:5060";
+    CHECK(cp.restore_templates(1'000'000) == on_first);
+    for (const auto& [call, srv] : server_by_call(engine)) CHECK(srv == "198.18.1.1:5060");
+  }
+  SUBCASE("a corrupt file is skipped and removed") {
+    spit(dir.file("state.json.templates"), "{\"saved_at\": 1, \"templates\": [{}]}");
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    CHECK(cp.restore_templates(1'000'000) == 0);
+    CHECK_FALSE(std::filesystem::exists(dir.file("state.json.templates")));
+  }
+}
+
+TEST_CASE("without a state file nothing is written") {
+  const DaemonConfig start = test::sip_config();
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  cp.update([](DaemonConfig& c) { c.engine.services[0].servers.pop_back(); });
+  CHECK(engine.config().services[0].servers.size() == 1);
+  CHECK(cp.save_templates(0) == 0);
+  CHECK(cp.restore_templates(0) == 0);
+}
