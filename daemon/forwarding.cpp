@@ -37,6 +37,22 @@ std::unique_ptr<Forwarding> make_forwarding(const DaemonConfig& config) {
   throw ForwardingError("forwarding \"" + config.forwarding + "\" is not one of none, route, ipvs");
 }
 
+DaemonConfig forwarding_during_change(const DaemonConfig& running, const DaemonConfig& next) {
+  DaemonConfig both = next;
+  if (running.forwarding != next.forwarding || running.mark_mask != next.mark_mask) return both;
+  std::vector<uint32_t> marks;
+  for (const auto& s : next.engine.services)
+    for (const auto& r : s.servers) marks.push_back(r.mark);
+  for (const auto& s : running.engine.services) {
+    sipvs::ServiceConfig leaving = s;
+    leaving.servers.clear();
+    for (const auto& r : s.servers)
+      if (std::find(marks.begin(), marks.end(), r.mark) == marks.end()) leaving.servers.push_back(r);
+    if (!leaving.servers.empty()) both.engine.services.push_back(std::move(leaving));
+  }
+  return both;
+}
+
 void ForwardingController::start(const DaemonConfig& config) {
   std::lock_guard lock(mutex_);
   backend_ = make_forwarding(config);
@@ -103,6 +119,7 @@ void ForwardingController::shutdown() {
   if (!options_.remove_on_exit) {
     if (kind_ != "none")
       LOG_INFO("forwarding %s: left in place (forwarding_options.remove_on_exit is false)", kind_.c_str());
+    backend_.reset();
     return;
   }
   try {

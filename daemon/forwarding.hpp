@@ -65,6 +65,11 @@ class Forwarding {
 // ForwardingError if it cannot work here (ipvs without IPVS: kNoIpvsMessage).
 std::unique_ptr<Forwarding> make_forwarding(const DaemonConfig& config);
 
+// What the kernel needs while the running configuration changes to `next`:
+// `next` plus the real servers of `running` whose marks `next` drops, so that
+// a mark works from before the engine hands it out until after it stopped.
+DaemonConfig forwarding_during_change(const DaemonConfig& running, const DaemonConfig& next);
+
 // The daemon's handle: one back-end at a time, serialised (the apply path and
 // the periodic reconcile call it from different threads). Switching
 // `forwarding` or forwarding_options at run time removes what the previous
@@ -78,7 +83,7 @@ class ForwardingController {
   void prepare(const DaemonConfig& next);
   // After a configuration change and periodically; logs, never throws.
   ReconcileResult reconcile(const DaemonConfig& config);
-  // Clean shutdown: leaves the kernel state unless remove_on_exit.
+  // Clean shutdown: leaves the kernel state unless remove_on_exit. Once.
   void shutdown();
   std::string kind() const;
 

@@ -137,6 +137,25 @@ RoutePlan plan_routes(const std::vector<Target>& targets, uint32_t mark_mask, co
       }
     }
   }
+  // A target without its rule keeps the table that still holds its route
+  // (its rule was deleted by hand: it comes back where it was).
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    if (slot[i]) continue;
+    for (const Route& r : routes) {
+      if (!owns(r, o)) continue;
+      const uint32_t s = r.table - o.table_base;
+      const Route w = wanted_route(targets[i], r.table);
+      if (key_of(r) == key_of(w) && r.gateway == w.gateway && !used.count(s)) {
+        bool rule_elsewhere = false;  // the table is another mark's
+        for (const Rule& x : rules)
+          if (owns(x, o) && x.table == r.table && x.mark != targets[i].mark) rule_elsewhere = true;
+        if (rule_elsewhere) continue;
+        slot[i] = s;
+        used.insert(s);
+        break;
+      }
+    }
+  }
   // 2. New slots: the lowest that no rule of ours and no route of ours uses
   // (so a fresh table starts empty), else the lowest not taken this round.
   std::set<uint32_t> busy = used;

@@ -210,6 +210,15 @@ TEST_CASE("route: what differs is fixed") {
     CHECK(p.put_routes[0].table == 20001);
     CHECK(p.put_routes[0].gateway == ip("198.18.4.3"));
   }
+  SUBCASE("a deleted rule of ours comes back to the table that still holds its route") {
+    k.rules.erase(k.rules.begin());  // mark 1, table 20000
+    const RoutePlan p = k.converge(c);
+    REQUIRE(p.add_rules.size() == 1);
+    CHECK(p.add_rules[0].table == 20000);
+    CHECK(p.add_rules[0].priority == 20000);
+    CHECK(p.put_routes.empty());
+    CHECK(p.delete_routes.empty());
+  }
   SUBCASE("a deleted route of ours comes back") {
     k.routes.erase(k.routes.begin() + 2);
     const RoutePlan p = k.converge(c);
