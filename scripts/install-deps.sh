@@ -11,3 +11,8 @@ apt-get install -y -qq --no-install-recommends \
   sip-tester iptables iproute2 tcpdump curl procps psmisc kmod \
   debhelper dpkg-dev lintian systemd \
   >/dev/null
+# The VM test (ctest -L vm, tests/vm/): qemu boots Debian's kernel (real IPVS).
+# Its guest packages (linux-image-*-amd64, busybox-static, ipvsadm, libnl-3-200,
+# libnl-genl-3-200, libpopt0) are fetched by tests/vm/build-image.sh with
+# `apt-get download`, not installed; that needs only the apt lists updated above.
+apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null
