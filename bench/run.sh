@@ -24,7 +24,8 @@
 #
 # Knobs (environment): QUICK=1, RUNS, FLOOD_SECONDS, LAT_RUNS, LAT_SECONDS,
 # CALLS (distinct Call-IDs, default 10000), SOURCES (client addresses, 16),
-# IPT (iptables command, default iptables), BENCH_NICE (-10), PERF=1 (perf record sipvsd-1q
+# IPT (iptables command, default iptables), BENCH_NICE (-10), MAX_TEMPLATES
+# (sipvsd's table size, 1000000), PERF=1 (perf record sipvsd-1q
 # during one flood run, into build-bench/perf-sipvsd-1q.data), RESULTS (output
 # file), SKIP_KAMAILIO=1, SKIP_SIPVSD=1, ONLY="cfg ..." (a subset; kernel-only is
 # needed for the ratios and latency), TRACE=1 (bash trace in build-bench/run-trace.log).
@@ -63,6 +64,14 @@ MAX_PPS=400000  # sender's packet bound per second of a run
 # themselves, as on an idle machine, and ahead of whatever else runs on this
 # shared machine (other people's builds), which would otherwise decide the figures.
 PRIO="nice -n ${BENCH_NICE:--10}"
+# With autogroup scheduling (kernel.sched_autogroup_enabled=1) nice only ranks
+# processes within their session's group, and every session's group gets an
+# equal share: the bench's group gets the same nice for the run (restored on exit).
+AUTOGROUP_OLD=""
+if [ -w /proc/self/autogroup ] && [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+  AUTOGROUP_OLD=$(sed -n 's/.* nice \(-\{0,1\}[0-9]*\).*/\1/p' /proc/self/autogroup)
+  echo "${BENCH_NICE:--10}" >/proc/self/autogroup 2>/dev/null || AUTOGROUP_OLD=""
+fi
 
 VIP=198.18.2.100
 NBACK=3
@@ -98,6 +107,7 @@ cleanup() {
     ip netns del "$ns" 2>/dev/null
   done
   rm -rf "$TMP"
+  [ -z "$AUTOGROUP_OLD" ] || echo "$AUTOGROUP_OLD" >/proc/self/autogroup 2>/dev/null
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM HUP
@@ -222,7 +232,7 @@ write_sipvsd_config() {  # scheduler file
   cat >"$2" <<EOF
 {
   "queue_maxlen": 8192,
-  "max_templates": 1000000,
+  "max_templates": ${MAX_TEMPLATES:-1000000},
   "unplaced": "accept",
   "api": {"listen": ""},
   "services": [{
@@ -528,6 +538,7 @@ row() {  # cfg phase label
   echo "- Load average before / after: $LOAD_BEFORE / $LOAD_AFTER (a shared machine: other builds may run beside the benchmark, so compare the ratios, which come from the same run, rather than absolute figures across runs)"
   echo "- Source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' plus uncommitted changes')"
   [ -z "$BUILD_NOTE" ] || echo "- Build: Release; $BUILD_NOTE"
+  echo "- Priority: sender, director and receivers at nice ${BENCH_NICE:--10}$([ -n "$AUTOGROUP_OLD" ] && echo ", and so the bench's scheduler autogroup")."
   echo "- Everything on this one machine: sender, director, receivers share the $(nproc) CPUs."
   echo "- Traffic: \`bench/sipgen\`, INVITE / ACK / BYE of $CALLS concurrent calls (about 935 / 435 / 460 bytes, 610 on average) from $SOURCES client addresses (each call from one address), flat out for ${FLOOD_SECONDS} s per run, $RUNS runs per configuration, interleaved; 3 real servers; \`bench/sipsink\` counts at the servers."
   echo
@@ -557,7 +568,7 @@ row() {  # cfg phase label
   done
   echo
   echo "- delivered pps: packets received by the servers per second from 0.3 s after the first until the sender's last send (the backlog drained afterwards is not counted); the sender offers as much as it can (its rate is in the raw records)."
-  echo "- added latency: the configuration's one-way latency (sender's time stamp in the message to the receiver's clock after recvmmsg) at 50 % of its own median rate, minus the kernel-only path's at the same rate measured just before; percentiles of $LAT_RUNS run(s) of ${LAT_SECONDS} s, median."
+  echo "- added latency: the configuration's one-way latency (sender's time stamp in the message to the receiver's clock after recvmmsg) at 50 % of its own median rate, minus the kernel-only path's at the same rate measured just before; percentiles of $LAT_RUNS run(s) of ${LAT_SECONDS} s, median. A difference of percentiles, not a percentile of differences: when the path's own p99 is milliseconds (a loaded machine), the p99 difference is noise and can come out negative."
   echo "- pps per director CPU: delivered pps divided by the director's CPU share (100 % = one CPU): what the director would forward with one CPU of its own. Where the sender, not the director, is the limit (the director below 100 %), this is the figure that compares directors."
   echo "- director CPU: user + system time of the director process (all threads, and children for kamailio) per second of sending, in % of one CPU; the kernel's forwarding work done in the sender's or another process's context is not in it. machine CPU: all CPUs busy, in % of the whole machine."
   echo "- lost: sent minus delivered. At full speed an NFQUEUE director that falls behind overflows its queue and the kernel accepts the excess unmarked (fail-open), which the director routes to a blackhole: so lost = not handled in time."
@@ -573,7 +584,7 @@ row() {  # cfg phase label
   for cfg in "${CONFIGS[@]}"; do
     [ "$cfg" = kernel-only ] && continue
     echo "ratio $cfg/kernel-only: $(ratio "${MAXRATE[$cfg]}" "$K")"
-    [ "$cfg" = null-queue ] || echo "ratio $cfg/null-queue: $(ratio "${MAXRATE[$cfg]}" "$N")"
+    [ "$cfg" = null-queue ] || [ "$cfg" = sipvsd-1q ] || echo "ratio $cfg/null-queue: $(ratio "${MAXRATE[$cfg]}" "$N")"
   done
   echo "ratio null-queue/kamailio: $(ratio "$N" "$KM")"
   echo "cpu-normalised sipvsd-1q/null-queue: $(ratio "${CAP[sipvsd-1q/flood]:-nan}" "${CAP[null-queue/flood]:-nan}")"
