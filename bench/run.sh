@@ -30,7 +30,11 @@
 # file), SKIP_KAMAILIO=1, SKIP_SIPVSD=1, ONLY="cfg ..." (a subset; kernel-only is
 # needed for the ratios and latency), TRACE=1 (bash trace in build-bench/run-trace.log).
 #
-# Topology (namespaces named sipvsb<pid>-*, removed on every exit path):
+# Topology: the addresses and names of tests/e2e/lib.sh's, set up here because
+# the bench needs it a little different: 16 client addresses (for
+# --queue-balance and "many sources"), static neighbours, and unmarked packets
+# for the VIP blackholed rather than sent to a fallback server, so that what a
+# director fails open counts as lost. Namespaces sipvsb<pid>-*, removed on every exit path:
 #   cli  198.18.0.1..16/24 (c0) ── d0 198.18.0.254/24  dir  br0 198.18.1.254/24 ─┬─ b1 198.18.1.1
 #        route 198.18.0.0/15 via .0.254       ip_forward, fwmark i → table 100+i ├─ b2 198.18.1.2
 #                                             VIP unmarked → blackhole            └─ b3 198.18.1.3
