@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "scheduler.hpp"
+#include "source_limiter.hpp"
 #include "template_table.hpp"
 
 namespace sipvs {
@@ -46,12 +47,12 @@ struct alignas(64) ServerSlotCounters {
 };
 
 struct alignas(64) ServiceSlotCounters {
-  Counter packets, bytes, created, fallbacks, no_server, table_full;
+  Counter packets, bytes, created, fallbacks, no_server, table_full, rate_limited;
   std::array<Counter, kPeStatusCount> by_reason;
 };
 
 struct alignas(64) GlobalSlotCounters {
-  Counter packets, no_service, table_full;
+  Counter packets, no_service, table_full, rate_limited;
   std::array<Counter, 5> bad_packets;
 };
 
@@ -211,7 +212,9 @@ TemplateKey make_key(const ServiceEntry& s, const IpAddress& client, uint16_t cl
 
 Engine::Engine(EngineConfig config) : runtime_(std::make_unique<Runtime>()) {
   if (auto error = validate(config)) throw std::invalid_argument(error->message());
-  table_ = std::make_unique<TemplateTable>(config.max_templates, HashKey::random(), *runtime_);
+  const HashKey secret = HashKey::random();
+  table_ = std::make_unique<TemplateTable>(config.max_templates, secret, *runtime_);
+  source_limiter_ = std::make_unique<SourceLimiter>(secret);
   std::lock_guard lock(mutex_);
   publish(std::move(config));
 }
@@ -404,16 +407,23 @@ Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet
   if (svc->persistent || svc->per_flow) {
     const TemplateKey key = make_key(*svc, pv.src, pv.sport, pe_data);
     TemplateTable& table = *engine_->table_;
-    const LookupResult r =
-        table.lookup(key, table.hash(key, svc->pe.get(), pe_data), svc->pe.get(), pe_data, now, svc->timeout,
-                     [svc](uint32_t ref) { return svc->server(ref) != nullptr; }, schedule);
+    const uint32_t per_source = snapshot_->config.max_new_templates_per_source;
+    const LookupResult r = table.lookup(
+        key, table.hash(key, svc->pe.get(), pe_data), svc->pe.get(), pe_data, now, svc->timeout,
+        [svc](uint32_t ref) { return svc->server(ref) != nullptr; }, schedule,
+        [&] { return engine_->source_limiter_->allow(pv.src, now, per_source); });
     ref = r.server_ref;
     d.template_hit = r.hit;
     d.template_created = r.created;
     d.table_full = r.full;
+    d.rate_limited = r.limited;
     if (r.full) {
       bump(sc.table_full);
       bump(global.table_full);
+    }
+    if (r.limited) {
+      bump(sc.rate_limited);
+      bump(global.rate_limited);
     }
   } else {
     ref = schedule();  // one-packet scheduling: no entry kept
@@ -519,6 +529,7 @@ EngineStats Engine::stats() const {
     out.packets += read(g.packets);
     out.no_service += read(g.no_service);
     out.table_full += read(g.table_full);
+    out.rate_limited += read(g.rate_limited);
     for (std::size_t i = 0; i < g.bad_packets.size(); ++i) out.bad_packets[i] += read(g.bad_packets[i]);
   }
   for (const ServiceEntry& e : snap->services) {
@@ -531,6 +542,7 @@ EngineStats Engine::stats() const {
       s.counters.pe_fallbacks += read(c.fallbacks);
       s.no_server += read(c.no_server);
       s.table_full += read(c.table_full);
+      s.rate_limited += read(c.rate_limited);
       for (std::size_t i = 0; i < kPeStatusCount; ++i) s.fallbacks_by_reason[i] += read(c.by_reason[i]);
     }
     for (const ServerEntry& se : e.servers) {

@@ -42,6 +42,7 @@ struct Decision {
   bool template_hit = false;      // an existing template decided
   bool template_created = false;  // a new template was stored
   bool table_full = false;        // scheduled without storing a template (cap reached)
+  bool rate_limited = false;      // scheduled without a template (per-source limit)
   std::string_view pe_data;       // valid until the next decide() of this worker
   const ServiceConfig* service = nullptr;  // valid until the worker's next refresh()
   const RealServerConfig* server = nullptr;
@@ -92,7 +93,8 @@ struct ServiceStats {
   Counters counters;
   std::array<uint64_t, kPeStatusCount> fallbacks_by_reason{};  // index: PeStatus
   uint64_t no_server = 0;   // packets with no available real server
-  uint64_t table_full = 0;  // new sessions not stored because the table was full
+  uint64_t table_full = 0;    // new sessions not stored because the table was full
+  uint64_t rate_limited = 0;  // new sessions not stored: their source was over its limit
   std::vector<ServerStats> servers;
 };
 
@@ -105,9 +107,11 @@ struct EngineStats {
   uint64_t templates_max = 0;
   uint64_t templates_expired = 0;
   uint64_t table_full = 0;
+  uint64_t rate_limited = 0;
 };
 
 class Snapshot;
+class SourceLimiter;
 class TemplateTable;
 
 class Engine {
@@ -171,6 +175,7 @@ class Engine {
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<uint64_t> generation_{0};
   std::unique_ptr<TemplateTable> table_;
+  std::unique_ptr<SourceLimiter> source_limiter_;
   std::array<std::atomic<bool>, kMaxWorkers> slots_used_{};
   struct Runtime;
   std::unique_ptr<Runtime> runtime_;

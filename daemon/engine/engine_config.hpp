@@ -44,6 +44,9 @@ struct EngineConfig {
   std::vector<ServiceConfig> services;
   uint64_t max_templates = 1'000'000;  // hard cap on the template table
   uint32_t udp_timeout = 300;          // seconds a per-flow entry of a non-persistent service lives
+  // New templates one client address may create per second; beyond it new
+  // sessions are still scheduled, without a template. 0 = no limit.
+  uint32_t max_new_templates_per_source = 0;
 };
 
 // ipvsadm's default persistence timeout when persistence is asked for without one.

@@ -60,7 +60,8 @@ struct LookupResult {
   std::optional<uint32_t> server_ref;  // nullopt: no server could be scheduled
   bool hit = false;
   bool created = false;
-  bool full = false;  // scheduled, but the table had no room for a template
+  bool full = false;     // scheduled, but the table had no room for a template
+  bool limited = false;  // scheduled, but `may_create` refused a template
 };
 
 class TemplateTable {
@@ -74,12 +75,12 @@ class TemplateTable {
 
   // The live template for this key, refreshed to now + timeout; if none,
   // `schedule()` -> optional<uint32_t> picks a server and a template is stored
-  // (unless the table is full). A template whose server `valid(ref)` denies is
-  // rescheduled in place.
-  template <class Valid, class Schedule>
+  // unless the table is full or `may_create()` says no. A template whose
+  // server `valid(ref)` denies is rescheduled in place.
+  template <class Valid, class Schedule, class MayCreate>
   LookupResult lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
                       std::string_view pe_data, uint32_t now, uint32_t timeout, Valid&& valid,
-                      Schedule&& schedule);
+                      Schedule&& schedule, MayCreate&& may_create);
 
   // Stores a template as given (a restored one); false if one exists or no room.
   bool insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
@@ -148,10 +149,10 @@ class TemplateTable {
 
 inline bool expired(const Template& t, uint32_t now) { return static_cast<int32_t>(t.expires - now) <= 0; }
 
-template <class Valid, class Schedule>
+template <class Valid, class Schedule, class MayCreate>
 LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
                                    std::string_view pe_data, uint32_t now, uint32_t timeout, Valid&& valid,
-                                   Schedule&& schedule) {
+                                   Schedule&& schedule, MayCreate&& may_create) {
   Shard& s = shard_of(hash);
   std::lock_guard lock(s.mutex);
   for (Template** link = &s.buckets[bucket_of(s, hash)]; *link;) {
@@ -186,7 +187,8 @@ LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const 
   // buckets per packet so that a flood at the cap costs little.
   if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) sweep(s, now, 64);
   r.full = s.count.load(std::memory_order_relaxed) >= per_shard_max_;
-  if (!r.full) {
+  r.limited = !r.full && !may_create();
+  if (!r.full && !r.limited) {
     create(s, key, hash, pe_data, *r.server_ref, now + timeout);
     r.created = true;
     sweep(s, now, 2);  // keeps up with expiry even without the housekeeping thread

@@ -317,3 +317,66 @@ TEST_CASE("no available server: outcome no_server, counted") {
   CHECK(decide(w, test::invite("x")).outcome == Outcome::no_server);
   CHECK(engine.stats().services[0].no_server == 1);
 }
+
+TEST_CASE("mh: removing one of five servers moves only its calls; survivors share evenly") {
+  ServiceConfig s = sip_service("mh");
+  s.servers.clear();
+  for (uint32_t i = 1; i <= 5; ++i) s.servers.push_back(server("198.18.1." + std::to_string(i), i));
+  EngineConfig c = config_with(s);
+  c.max_templates = 100000;
+  Engine engine(c);
+  auto w = engine.make_worker();
+  constexpr int kCalls = 20000;
+  std::vector<uint32_t> before(kCalls);
+  for (int i = 0; i < kCalls; ++i) before[i] = decide(w, test::invite("mh-" + std::to_string(i))).mark;
+
+  c.services[0].servers.erase(c.services[0].servers.begin() + 2);  // mark 3 goes
+  REQUIRE_FALSE(engine.apply(c));
+  w.refresh();
+  int moved_from_others = 0, on_removed = 0;
+  std::map<uint32_t, int> load;
+  for (int i = 0; i < kCalls; ++i) {
+    const uint32_t m = decide(w, test::invite("mh-" + std::to_string(i), "BYE")).mark;
+    ++load[m];
+    if (before[i] == 3)
+      ++on_removed;
+    else if (m != before[i])
+      ++moved_from_others;
+  }
+  CHECK(moved_from_others == 0);
+  // Only the removed server's share moved: about 1/5 of the calls.
+  CHECK(on_removed <= kCalls * (1.0 / 5 + 0.02));
+  CHECK(load.count(3) == 0);
+  for (auto& [mark, n] : load) {
+    CHECK(n >= kCalls / 4 * 0.9);
+    CHECK(n <= kCalls / 4 * 1.1);
+  }
+  // New calls spread evenly over the four survivors too.
+  std::map<uint32_t, int> fresh;
+  for (int i = 0; i < kCalls; ++i) ++fresh[decide(w, test::invite("new-" + std::to_string(i))).mark];
+  for (auto& [mark, n] : fresh) {
+    CHECK(n >= kCalls / 4 * 0.9);
+    CHECK(n <= kCalls / 4 * 1.1);
+  }
+}
+
+TEST_CASE("per-source limit: a flooding source cannot fill the table, others are unaffected") {
+  EngineConfig c = config_with(sip_service());
+  c.max_new_templates_per_source = 50;
+  Engine engine(c);
+  auto w = engine.make_worker();
+  int limited = 0;
+  for (int i = 0; i < 500; ++i) {
+    Decision d = decide(w, test::invite("flood-" + std::to_string(i)), 1000, "198.18.0.66");
+    CHECK(d.outcome == Outcome::placed);  // still placed, just not remembered
+    limited += d.rate_limited;
+  }
+  CHECK(limited == 450);
+  CHECK(engine.template_count() == 50);
+  CHECK(decide(w, test::invite("flood-7"), 1000, "198.18.0.66").template_hit);  // its first 50 keep affinity
+  CHECK(decide(w, test::invite("other"), 1000, "198.18.0.1").template_created);  // another source
+  CHECK(decide(w, test::invite("next-second"), 1001, "198.18.0.66").template_created);  // budget renews
+  const EngineStats s = engine.stats();
+  CHECK(s.rate_limited == 450);
+  CHECK(s.services[0].rate_limited == 450);
+}

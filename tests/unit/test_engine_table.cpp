@@ -39,7 +39,8 @@ struct Fixture {
                       uint8_t client = 1) {
     const TemplateKey k = key_for(client, pe);
     return table.lookup(k, table.hash(k, nullptr, pe), nullptr, pe, now, timeout,
-                        [](uint32_t) { return true; }, [server] { return std::optional<uint32_t>(server); });
+                        [](uint32_t) { return true; }, [server] { return std::optional<uint32_t>(server); },
+                        [] { return true; });
   }
 };
 
@@ -90,7 +91,8 @@ TEST_CASE("a template whose server is no longer valid is rescheduled in place") 
   f.lookup("x", 100, 1);
   const TemplateKey k = key_for(1, "x");
   auto r = f.table.lookup(k, f.table.hash(k, nullptr, "x"), nullptr, "x", 101, 60,
-                          [](uint32_t ref) { return ref != 1; }, [] { return std::optional<uint32_t>(5); });
+                          [](uint32_t ref) { return ref != 1; }, [] { return std::optional<uint32_t>(5); },
+                          [] { return true; });
   CHECK(r.hit);
   CHECK(*r.server_ref == 5);
   CHECK(f.listener.live[1] == 0);
