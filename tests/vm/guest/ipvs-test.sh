@@ -89,7 +89,9 @@ write_config() {  # write_config SERVER...  (ADDRESS:MARK)
   "api": { "listen": "127.0.0.1:8080" },
   "services": [ { "name": "sip", "vip": "$VIP1", "port": 5060, "scheduler": "rr",
       "persistence_timeout": 60, "netmask": "0.0.0.0", "one_packet": true, "pe": "sip",
-      "servers": [ $servers ] } ] }
+      "servers": [ $servers ] },
+    { "name": "sip6", "vip": "2001:2::100", "port": 5060, "scheduler": "rr",
+      "servers": [ { "address": "2001:2:0:3::2", "mark": 21, "forward": "tun" } ] } ] }
 EOF
 }
 write_config 198.18.3.2:1 198.18.4.2:2 198.18.5.2:3
@@ -97,7 +99,11 @@ iptables -t mangle -A PREROUTING -d $VIP1 -p udp --dport 5060 -j NFQUEUE --queue
 export ASAN_OPTIONS=detect_leaks=0
 sipvsd --config $CFG >/tmp/sipvsd.log 2>&1 &
 SIPVSD=$!
-wait_for 60 "grep -q 'started with' /tmp/sipvsd.log" || fail "sipvsd did not start"
+if ! wait_for 60 "grep -q 'started with' /tmp/sipvsd.log"; then
+  fail "sipvsd did not start"
+  cat /tmp/sipvsd.log
+  exit $fails
+fi
 cat /tmp/sipvsd.log
 ipvs_rules
 check "(1) sipvsd created one rr one-packet fwmark service per real server (marks 1, 2, 3)" \
@@ -106,6 +112,8 @@ check "(1) each holds its real server with direct routing" \
   'has_dest 1 198.18.3.2 && has_dest 2 198.18.4.2 && has_dest 3 198.18.5.2'
 check "foreign services left alone (VIP2 SIP PE, fwmark 256, fwmark 7 without -o)" \
   'ipvs_rules | grep -q -- "^-A -u $VIP2:5060 -s rr -p 60 -M 0.0.0.0 --pe sip -o" && has_fwm 256 && ipvs_rules | grep -q -- "^-a -f 256 -r 198.18.6.2:5060 -g" && has_fwm 7'
+check "(1) IPv6: fwmark service 21 (IPv6) holds 2001:2:0:3::2 with tunnelling (forward: tun)" \
+  'ipvs_rules | grep -q -- "^-A -f 21 .*-s rr -o" && ipvs_rules | grep -q -- "^-a -f 21 .*-r \[2001:2:0:3::2\]:5060 -i -w 1"'
 ipvsadm -Ln
 
 step "the same packet sequence through sipvsd (VIP1) and the kernel's SIP PE (VIP2), from one client IP:port"
@@ -189,12 +197,11 @@ EOF
 step "(2) configuration changes: remove a real server, add one"
 # The REST API when this sipvsd serves it, else SIGHUP with a changed file.
 api=no
-if command -v curl >/dev/null && curl -sf -o /dev/null http://127.0.0.1:8080/api/v1/services 2>/dev/null; then api=yes; fi
+API=http://127.0.0.1:8080/v1
+if command -v curl >/dev/null && curl -sf -o /dev/null $API/services 2>/dev/null; then api=yes; fi
 if [ $api = yes ]; then
   echo "through the REST API"
-  curl -sf -X DELETE http://127.0.0.1:8080/api/v1/services/sip/servers/198.18.4.2:5060 >/dev/null ||
-    curl -sf -X DELETE http://127.0.0.1:8080/api/v1/services/sip/servers/198.18.4.2 >/dev/null ||
-    fail "API: DELETE real server"
+  curl -sf -X DELETE $API/services/sip/servers/198.18.4.2 >/dev/null || fail "API: DELETE real server"
 else
   echo "through SIGHUP with a changed configuration file (this sipvsd serves no REST API)"
   write_config 198.18.3.2:1 198.18.5.2:3
@@ -205,7 +212,7 @@ check "(2) removing real server 198.18.4.2 removes fwmark service 2 (via $([ $ap
 check "(2) the other services stay" 'has_fwm 1 && has_fwm 3'
 if [ $api = yes ]; then
   curl -sf -X POST -H 'Content-Type: application/json' -d '{"address": "198.18.6.2", "mark": 4}' \
-    http://127.0.0.1:8080/api/v1/services/sip/servers >/dev/null || fail "API: POST real server"
+    $API/services/sip/servers >/dev/null || fail "API: POST real server"
 else
   write_config 198.18.3.2:1 198.18.5.2:3 198.18.6.2:4
   kill -HUP $SIPVSD
