@@ -13,7 +13,7 @@ DOC=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
 START=$SECONDS
 # Exit 77 (skipped) where it cannot run at all; scripts/install-deps.sh provides both.
-[ "$(id -u)" = 0 ] || { echo "SKIP: the VM test needs root (apt-get download, namespaces in the guest image build)"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: the VM test needs root (apt-get update and download)"; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"; exit 77; }
 mkdir -p "$WORK"
 if ! bash "$HERE/build-image.sh" "$WORK/image" "$SIPVSD" "$VMPROBE"; then
