@@ -41,9 +41,26 @@ std::size_t shard_count(uint64_t max_templates) {
 TemplateTable::TemplateTable(uint64_t max_templates, const HashKey& secret, TemplateListener& listener)
     : secret_(secret), listener_(listener), shards_(shard_count(max_templates)) {
   per_shard_max_ = (max_templates + shards_.size() - 1) / shards_.size();
-  // A load factor of at most one at the cap keeps chains short.
-  const std::size_t buckets = std::bit_ceil(std::max<uint64_t>(16, per_shard_max_));
-  for (Shard& s : shards_) s.buckets.assign(buckets, nullptr);
+  max_buckets_ = std::bit_ceil(std::max<uint64_t>(16, per_shard_max_));
+  // Buckets grow with the live count rather than being sized for the cap:
+  // a small array stays in cache, where one sized for a million would make
+  // every lookup miss even with a few thousand calls.
+  for (Shard& s : shards_) s.buckets.assign(std::min<std::size_t>(max_buckets_, 1024), nullptr);
+}
+
+void TemplateTable::grow_if_loaded(Shard& s) {
+  if (s.count.load(std::memory_order_relaxed) < s.buckets.size() || s.buckets.size() >= max_buckets_) return;
+  std::vector<Template*> grown(s.buckets.size() * 2, nullptr);
+  for (Template* head : s.buckets) {
+    while (head) {
+      Template* t = head;
+      head = t->next;
+      Template*& slot = grown[t->hash & (grown.size() - 1)];
+      t->next = slot;
+      slot = t;
+    }
+  }
+  s.buckets.swap(grown);
 }
 
 TemplateTable::~TemplateTable() = default;
@@ -106,6 +123,7 @@ bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_vi
   Shard& s = shard_of(hash);
   std::lock_guard lock(s.mutex);
   if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) return false;
+  grow_if_loaded(s);
   for (const Template* t = s.buckets[bucket_of(s, hash)]; t; t = t->next)
     if (t->hash == hash && std::memcmp(&t->key, &key, sizeof key) == 0 && t->pe() == pe_data) return false;
   create(s, key, hash, pe_data, server_ref, expires);

@@ -131,6 +131,8 @@ class TemplateTable {
   };
 
   Shard& shard_of(uint64_t hash) { return shards_[(hash >> 32) & (shards_.size() - 1)]; }
+  // Doubles the shard's buckets when it holds more templates than buckets.
+  void grow_if_loaded(Shard& s);
   static std::size_t bucket_of(const Shard& s, uint64_t hash) { return hash & (s.buckets.size() - 1); }
   // Unlinks and frees *link's node; the caller holds the shard's lock.
   void erase(Shard& s, Template** link);
@@ -142,6 +144,7 @@ class TemplateTable {
   TemplateListener& listener_;
   std::vector<Shard> shards_;
   uint64_t per_shard_max_;
+  std::size_t max_buckets_;  // per shard: a load factor of one at the cap
   std::mutex expire_mutex_;  // one housekeeping caller at a time owns the cursor
   std::size_t expire_shard_ = 0;
   std::atomic<uint64_t> expired_{0};
@@ -189,6 +192,7 @@ LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const 
   r.full = s.count.load(std::memory_order_relaxed) >= per_shard_max_;
   r.limited = !r.full && !may_create();
   if (!r.full && !r.limited) {
+    grow_if_loaded(s);
     create(s, key, hash, pe_data, *r.server_ref, now + timeout);
     r.created = true;
     sweep(s, now, 2);  // keeps up with expiry even without the housekeeping thread
