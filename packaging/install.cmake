@@ -1,8 +1,12 @@
-# Install rules for everything but the daemon binary (daemon/CMakeLists.txt
-# installs the `sipvsd` target to sbin): rule snippets, documentation, the
-# manual page and the default configuration. Used by the Debian package
-# (packaging/debian, built by packaging/build-deb.sh) and by `cmake --install`.
+# Install rules: the daemon, rule snippets, documentation, the manual page and
+# the default configuration. Used by the Debian package (packaging/debian,
+# built by packaging/build-deb.sh) and by `cmake --install`. Included from the
+# top-level CMakeLists.txt after the subdirectories, so the target is known.
 include(GNUInstallDirs)
+
+if(TARGET sipvsd)
+  install(TARGETS sipvsd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+endif()
 
 set(_sipvsd_src ${PROJECT_SOURCE_DIR})
 

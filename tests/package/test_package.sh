@@ -7,6 +7,10 @@
 #   3. start the installed binary the way the unit does (its ExecStartPre and
 #      ExecStart, as its User with its capabilities only) in a network namespace
 #      of its own, and call GET /healthz there; SIGHUP, then SIGTERM;
+#   3b. the unit itself under systemd as PID 1: this machine's root booted in a
+#      container (systemd-nspawn --boot on an overlay, private network): the
+#      unit starts at boot, answers /healthz, reloads, is restarted after a
+#      crash and stops cleanly (skipped if the container cannot boot here);
 #   4. upgrade to a rebuilt package with a higher version over a changed
 #      conffile and a file in the state directory: both kept; it still starts;
 #   5. remove (configuration kept), purge: nothing of the package is left.
@@ -55,9 +59,16 @@ fi
 work="$(mktemp -d /tmp/sipvsd-pkgtest.XXXXXX)"
 ns="sipvsd-pkgtest-$$"
 daemon_pid=""
+nspawn_pid=""
+nsroot="$work/nspawn"
 cleanup() {
   local rc=$?
   set +e
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid"; sleep 2; kill -KILL "$nspawn_pid" 2>/dev/null; sleep 0.5
+  fi
+  mountpoint -q "$nsroot/root" && umount "$nsroot/root"
+  mountpoint -q "$nsroot" && umount "$nsroot"
   if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid"; sleep 1; kill -KILL "$daemon_pid" 2>/dev/null
   fi
@@ -92,8 +103,11 @@ has /lib/systemd/system/sipvsd.service
 has /etc/sipvsd/sipvsd.json
 has /usr/share/man/man8/sipvsd.8.gz
 has /usr/share/doc/sipvsd/copyright
-[ -f "$repo/README.md" ] && has /usr/share/doc/sipvsd/README.md
-[ -f "$repo/api/openapi.yaml" ] && has /usr/share/doc/sipvsd/openapi.yaml
+# dh_compress gzips documents over 4 kB, but not the OpenAPI document (rules).
+if [ -f "$repo/README.md" ] && ! grep -qxE '/usr/share/doc/sipvsd/README\.md(\.gz)?' "$work/contents.txt"; then
+  fail "the package lacks /usr/share/doc/sipvsd/README.md"
+fi
+if [ -f "$repo/api/openapi.yaml" ]; then has /usr/share/doc/sipvsd/openapi.yaml; fi
 if [ -d "$repo/rules" ]; then
   while IFS= read -r -d '' f; do has "/usr/share/sipvsd/rules/${f#"$repo"/rules/}"; done \
     < <(find "$repo/rules" -type f -print0)
@@ -205,6 +219,105 @@ start_and_check() {  # $1: log name
   log "started as $svc_user with $svc_caps only, answered /healthz, reloaded on SIGHUP, stopped on SIGTERM"
 }
 start_and_check run1
+
+# ---------------------------------------------------------------- 3b. under systemd
+# systemd is not PID 1 on this machine, but it can be in a container: boot this
+# machine's own root (read-only below a tmpfs overlay, so nothing the container
+# writes reaches the host) with a private network namespace. The package is
+# installed, so the container has the unit, enabled.
+in_ct() { nsenter -t "$ct_init" -a "$@"; }
+unit_prop() { in_ct systemctl show -p "$1" --value sipvsd.service; }
+wait_active_pid() {  # $1: a MainPID that does not count (0 or the old one)
+  local pid
+  for _ in $(seq 1 100); do
+    pid="$(unit_prop MainPID)"
+    if [ "$(unit_prop ActiveState)" = active ] && [ "$pid" != 0 ] && [ "$pid" != "$1" ]; then
+      echo "$pid"; return 0
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+stop_container() {
+  if [ -n "$ct_init" ]; then in_ct systemctl poweroff --no-block >/dev/null 2>&1 || true; fi
+  for _ in $(seq 1 150); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$nspawn_pid" 2>/dev/null; then kill -KILL "$nspawn_pid"; fi
+  wait "$nspawn_pid" 2>/dev/null || true
+  nspawn_pid=""
+  umount "$nsroot/root"
+  umount "$nsroot"
+}
+systemd_stage() {
+  command -v systemd-nspawn >/dev/null || { log "SKIP systemd stage: systemd-nspawn missing (systemd-container)"; return; }
+  mkdir -p "$nsroot"
+  mount -t tmpfs -o mode=0755 sipvsd-pkgtest "$nsroot"
+  mkdir "$nsroot/upper" "$nsroot/work" "$nsroot/root"
+  if ! mount -t overlay overlay -o "lowerdir=/,upperdir=$nsroot/upper,workdir=$nsroot/work" "$nsroot/root"; then
+    umount "$nsroot"
+    log "SKIP systemd stage: no overlay file system"; return
+  fi
+  systemd-nspawn -D "$nsroot/root" --boot --private-network --register=no --keep-unit --link-journal=no \
+    --console=read-only -M sipvsd-pkgtest >"$work/nspawn.log" 2>&1 &
+  nspawn_pid=$!
+  ct_init=""
+  for _ in $(seq 1 100); do
+    ct_init="$(pgrep -P "$nspawn_pid" -x systemd | head -n 1 || true)"
+    [ -n "$ct_init" ] && break
+    sleep 0.1
+  done
+  # systemctl answers once the container's systemd has its private socket;
+  # --wait then waits for the boot to finish.
+  local state=""
+  if [ -n "$ct_init" ]; then
+    for _ in $(seq 1 120); do
+      kill -0 "$nspawn_pid" 2>/dev/null || break
+      state="$(timeout 120 nsenter -t "$ct_init" -a systemctl is-system-running --wait 2>/dev/null || true)"
+      case "$state" in running|degraded|maintenance|stopping|offline) break ;; esac
+      sleep 0.5
+    done
+  fi
+  case "$state" in
+    running|degraded) ;;
+    *) log "SKIP systemd stage: the container did not boot (state '$state', see nspawn.log)"
+       tail -n 20 "$work/nspawn.log"; stop_container; return ;;
+  esac
+  log "container booted with systemd as PID 1 (system state: $state)"
+
+  local pid pid2
+  pid="$(wait_active_pid 0)" ||
+    { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd.service is not active after boot"; }
+  in_ct grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$pid/status" ||
+    fail "under systemd, sipvsd's capabilities are not CAP_NET_ADMIN alone"
+  in_ct grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$pid/status" || fail "under systemd, NoNewPrivs is not set"
+  in_ct grep -q '^Seccomp:[[:space:]]*2$' "/proc/$pid/status" || fail "under systemd, no system call filter"
+  [ "$(in_ct stat -c %U "/proc/$pid")" = "$svc_user" ] || fail "under systemd, sipvsd does not run as $svc_user"
+  local up=0
+  for _ in $(seq 1 50); do
+    if nsenter -t "$ct_init" -n curl -fsS -m 2 -o "$work/healthz.out" "http://$listen/healthz" 2>/dev/null; then
+      up=1; break
+    fi
+    sleep 0.2
+  done
+  [ "$up" = 1 ] || { in_ct journalctl -u sipvsd --no-pager -n 30; fail "under systemd: no answer from /healthz"; }
+  log "systemd: sipvsd.service active at boot as $svc_user, CAP_NET_ADMIN only, seccomp on, /healthz answers"
+
+  in_ct systemctl reload sipvsd.service || fail "systemctl reload sipvsd failed"
+  sleep 0.5
+  if [ "$(unit_prop MainPID)" != "$pid" ] || [ "$(unit_prop ActiveState)" != active ]; then
+    fail "systemctl reload did not keep the same running process"
+  fi
+  in_ct systemctl kill -s SIGKILL sipvsd.service
+  pid2="$(wait_active_pid "$pid")" ||
+    { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd.service was not restarted after SIGKILL"; }
+  [ "$(unit_prop NRestarts)" -ge 1 ] || fail "NRestarts did not count the restart"
+  in_ct systemctl stop sipvsd.service
+  [ "$(unit_prop ActiveState)" = inactive ] || fail "systemctl stop left sipvsd.service $(unit_prop ActiveState)"
+  [ "$(unit_prop ExecMainStatus)" = 0 ] || fail "sipvsd exited with status $(unit_prop ExecMainStatus) on stop"
+  log "systemd: reload kept pid $pid; killed, restarted as pid $pid2 (Restart=on-failure); stopped with status 0"
+
+  stop_container
+}
+systemd_stage
 
 # ---------------------------------------------------------------- 4. upgrade
 log "building sipvsd $v2 for the upgrade (log: build2.log)"
