@@ -32,6 +32,18 @@ wait_for() {
   return 1
 }
 ipvs_rules() { ipvsadm -Sn 2>/dev/null; }
+# settle: until the sinks' log stops growing for a second (at most 15 s).
+settle() {
+  last=-1
+  n=0
+  while [ $n -lt 15 ]; do
+    now=$(wc -l </tmp/sink.log)
+    [ "$now" = "$last" ] && return 0
+    last=$now
+    sleep 1
+    n=$((n + 1))
+  done
+}
 has_fwm() { ipvs_rules | grep -q -- "^-A -f $1 "; }
 sipvsd_fwm() { ipvs_rules | grep -q -- "^-A -f $1 -s rr -o"; }  # sipvsd's form: rr, one-packet
 has_dest() { ipvs_rules | grep -q -- "^-a -f $1 -r $2:5060 -g -w 1"; }  # FWM ADDRESS, direct routing
@@ -120,7 +132,7 @@ step "the same packet sequence through sipvsd (VIP1) and the kernel's SIP PE (VI
 vmprobe cases >/tmp/cases
 ip netns exec cl vmprobe send 198.18.1.2 5060 $VIP1 5060 20
 ip netns exec cl vmprobe send 198.18.1.2 5060 $VIP2 5060 20
-sleep 1
+settle
 echo "packets received by the real servers: $(grep -c ' 198\.' /tmp/sink.log) of $(($(wc -l </tmp/cases) * 2)) sent"
 ipvsadm -Ln --stats
 # Per group (a call of phase 1, an edge case of phase 2) and side: sent,
@@ -221,7 +233,7 @@ check "(2) adding real server 198.18.6.2 with mark 4 adds fwmark service 4" \
   'wait_for 20 "has_dest 4 198.18.6.2" && sipvsd_fwm 4'
 : >/tmp/sink.log
 ip netns exec cl vmprobe send 198.18.1.2 5060 $VIP1 5060 20 after >/dev/null
-sleep 1
+settle
 check "(2) after the change no packet reaches the removed server, the new one gets calls" \
   '! grep -q "^rs2 $VIP1" /tmp/sink.log && grep -q "^rs4 $VIP1" /tmp/sink.log'
 ipvs_rules
