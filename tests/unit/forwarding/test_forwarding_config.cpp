@@ -96,3 +96,41 @@ TEST_CASE("make_forwarding: none needs no kernel; an unknown kind is an error") 
   CHECK(std::string(sipvsd::kNoIpvsMessage) ==
         "the kernel has no IPVS: load ip_vs (modprobe ip_vs) or use forwarding: route");
 }
+
+TEST_CASE("forwarding_during_change: the new servers and those leaving, until the engine switched") {
+  DaemonConfig running;
+  running.forwarding = "route";
+  sipvs::ServiceConfig s;
+  s.name = "sip";
+  s.vip = *sipvs::IpAddress::parse("198.18.2.100");
+  s.port = 5060;
+  for (uint32_t m = 1; m <= 3; ++m) {
+    sipvs::RealServerConfig r;
+    r.address = *sipvs::IpAddress::parse(("198.18.3." + std::to_string(m)).c_str());
+    r.mark = m;
+    s.servers.push_back(r);
+  }
+  running.engine.services.push_back(s);
+  DaemonConfig next = running;
+  next.engine.services[0].servers.erase(next.engine.services[0].servers.begin() + 1);  // mark 2 leaves
+  sipvs::RealServerConfig added;
+  added.address = *sipvs::IpAddress::parse("198.18.3.9");
+  added.mark = 9;
+  next.engine.services[0].servers.push_back(added);
+
+  const auto marks = [](const DaemonConfig& c) {
+    std::vector<uint32_t> m;
+    for (const auto& t : sipvsd::fwd::targets(c)) m.push_back(t.mark);
+    return m;
+  };
+  const DaemonConfig both = sipvsd::forwarding_during_change(running, next);
+  CHECK(marks(both) == std::vector<uint32_t>{1, 2, 3, 9});
+  CHECK(marks(sipvsd::forwarding_during_change(running, running)) == std::vector<uint32_t>{1, 2, 3});
+  // Another back-end or another mask: no overlap, the controller starts over.
+  DaemonConfig other = next;
+  other.forwarding = "ipvs";
+  CHECK(marks(sipvsd::forwarding_during_change(running, other)) == std::vector<uint32_t>{1, 3, 9});
+  other = next;
+  other.mark_mask = 0xff;
+  CHECK(marks(sipvsd::forwarding_during_change(running, other)) == std::vector<uint32_t>{1, 3, 9});
+}
