@@ -273,7 +273,10 @@ std::string queue_spec_to_string(const std::vector<uint16_t>& queues) {
     while (j + 1 < queues.size() && queues[j + 1] == queues[j] + 1) ++j;
     if (!out.empty()) out += ',';
     out += std::to_string(queues[i]);
-    if (j > i) out += "-" + std::to_string(queues[j]);
+    if (j > i) {
+      out += '-';  // (not "-" + to_string(): GCC 12 -O2 warns wrongly with -Wrestrict there)
+      out += std::to_string(queues[j]);
+    }
     i = j + 1;
   }
   return out;

@@ -1,0 +1,209 @@
+#include "daemon.hpp"
+
+#include <pthread.h>
+
+#include <chrono>
+
+#include "log.hpp"
+
+namespace sipvsd {
+
+namespace {
+constexpr auto kReconcileInterval = std::chrono::seconds(10);  // periodic forwarding reconcile
+
+DaemonConfig with_queues(DaemonConfig c, const std::optional<std::vector<uint16_t>>& q) {
+  if (q) c.queues = *q;
+  return c;
+}
+}  // namespace
+
+Daemon::Daemon(DaemonConfig config, std::string config_path, std::optional<std::vector<uint16_t>> queue_override)
+    : config_(with_queues(std::move(config), queue_override)),
+      config_path_(std::move(config_path)),
+      queue_override_(std::move(queue_override)),
+      engine_(config_.engine),
+      health_(engine_) {
+  policy_.mark_mask.store(config_.mark_mask, std::memory_order_relaxed);
+  policy_.drop_unplaced.store(config_.unplaced == DaemonConfig::Unplaced::drop, std::memory_order_relaxed);
+}
+
+Daemon::~Daemon() { stop(); }
+
+void Daemon::start() {
+  const DaemonConfig c = config();
+  // Before the queues: marks are useless until the kernel maps them to real
+  // servers, and `forwarding: ipvs` without IPVS must fail here. Throws ForwardingError.
+  forwarding_.start(c);
+  for (uint16_t q : c.queues) {
+    QueueOptions o;
+    o.queue = q;
+    o.maxlen = c.queue_maxlen;
+    workers_.push_back(std::make_unique<QueueWorker>(engine_, policy_, o));
+  }
+  for (auto& w : workers_) w->start();
+  housekeeper_ = std::thread([this] { housekeeping(); });
+  health_.configure(c);
+  LOG_NOTICE("running: queues %s, %zu services, mark mask %s, unplaced packets: %s",
+             queue_spec_to_string(c.queues).c_str(), c.engine.services.size(), mark_to_string(c.mark_mask).c_str(),
+             std::string(to_string(c.unplaced)).c_str());
+}
+
+void Daemon::stop() {
+  health_.stop();
+  for (auto& w : workers_) w->request_stop();
+  for (auto& w : workers_) w->join();
+  workers_.clear();  // each unbinds its queue and closes its socket
+  {
+    std::lock_guard lock(hk_mutex_);
+    hk_stop_ = true;
+  }
+  hk_cv_.notify_all();
+  if (housekeeper_.joinable()) housekeeper_.join();
+  forwarding_.shutdown();  // leaves the kernel state unless remove_on_exit
+}
+
+// Templates expire in small steps, ten times a second, so that expiry never
+// holds the table for long.
+void Daemon::housekeeping() {
+  pthread_setname_np(pthread_self(), "sipvsd-hk");
+  std::unique_lock lock(hk_mutex_);
+  auto next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
+  while (!hk_stop_) {
+    hk_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (hk_stop_) break;
+    lock.unlock();
+    if (std::chrono::steady_clock::now() >= next_reconcile) {  // repairs what others changed
+      forwarding_.reconcile(config());
+      next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
+    }
+    const std::size_t removed = engine_.expire_step(sipvs::monotonic_seconds(), 4096);
+    if (removed > 0) LOG_DEBUG(3, "expired %zu templates", removed);
+    lock.lock();
+  }
+}
+
+std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
+  std::lock_guard lock(mutex_);
+  if (queue_override_) next.queues = *queue_override_;
+  try {
+    check_config(next);
+  } catch (const ConfigFieldError& e) {
+    return e;
+  }
+  if (next.queues != config_.queues || next.queue_maxlen != config_.queue_maxlen) {
+    LOG_WARN("queues and queue_maxlen change only on restart; keeping queues %s, maxlen %u",
+             queue_spec_to_string(config_.queues).c_str(), config_.queue_maxlen);
+    next.queues = config_.queues;
+    next.queue_maxlen = config_.queue_maxlen;
+  }
+  try {
+    forwarding_.prepare(next);
+  } catch (const ForwardingError& e) {
+    return ConfigFieldError("forwarding", e.what());
+  }
+  // New marks reach their real servers before the engine hands them out;
+  // marks the change drops go once the engine no longer uses them.
+  forwarding_.reconcile(forwarding_during_change(config_, next));
+  if (auto err = engine_.apply(next.engine)) {
+    forwarding_.reconcile(config_);
+    return ConfigFieldError(err->field, err->reason);
+  }
+  policy_.mark_mask.store(next.mark_mask, std::memory_order_relaxed);
+  policy_.drop_unplaced.store(next.unplaced == DaemonConfig::Unplaced::drop, std::memory_order_relaxed);
+  // The file's debug level wins only when it changes, so that a level raised
+  // by signal survives an unrelated reload.
+  if (next.debug_level != config_.debug_level) log::set_debug_level(next.debug_level);
+  config_ = std::move(next);
+  forwarding_.reconcile(config_);
+  health_.configure(config_);  // checks follow the servers (ControlPlane and SIGHUP both come here)
+  return std::nullopt;
+}
+
+bool Daemon::reload() {
+  DaemonConfig next;
+  try {
+    next = load_config_file(config_path_);
+  } catch (const ConfigFileError& e) {
+    LOG_ERR("reload: %s; keeping the running configuration", e.what());
+    return false;
+  }
+  if (auto err = apply(std::move(next))) {
+    LOG_ERR("reload: %s: %s; keeping the running configuration", config_path_.c_str(), err->what());
+    return false;
+  }
+  const DaemonConfig c = config();
+  std::size_t servers = 0;
+  for (const auto& s : c.engine.services) servers += s.servers.size();
+  LOG_NOTICE("reloaded %s: %zu services, %zu real servers", config_path_.c_str(), c.engine.services.size(), servers);
+  return true;
+}
+
+DaemonConfig Daemon::config() const {
+  std::lock_guard lock(mutex_);
+  return config_;
+}
+
+std::vector<QueueStats> Daemon::queue_stats() const {
+  std::vector<QueueStats> out;
+  for (const auto& w : workers_) {
+    const QueueCounters& c = w->counters();
+    auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    out.push_back(QueueStats{w->queue(), get(c.packets), get(c.bytes), get(c.batches), get(c.max_batch),
+                             get(c.placed), get(c.unplaced_accepted), get(c.unplaced_dropped), get(c.truncated),
+                             get(c.enobufs), get(c.recv_errors), get(c.verdict_send_errors), get(c.kernel_errors)});
+  }
+  return out;
+}
+
+void Daemon::log_dump(std::size_t max_templates) const {
+  for (const QueueStats& q : queue_stats()) {
+    LOG_NOTICE("queue %u: packets=%llu batches=%llu max_batch=%llu placed=%llu unplaced_accepted=%llu "
+               "unplaced_dropped=%llu truncated=%llu enobufs=%llu recv_errors=%llu verdict_send_errors=%llu "
+               "kernel_errors=%llu",
+               q.queue, static_cast<unsigned long long>(q.packets), static_cast<unsigned long long>(q.batches),
+               static_cast<unsigned long long>(q.max_batch), static_cast<unsigned long long>(q.placed),
+               static_cast<unsigned long long>(q.unplaced_accepted),
+               static_cast<unsigned long long>(q.unplaced_dropped), static_cast<unsigned long long>(q.truncated),
+               static_cast<unsigned long long>(q.enobufs), static_cast<unsigned long long>(q.recv_errors),
+               static_cast<unsigned long long>(q.verdict_send_errors),
+               static_cast<unsigned long long>(q.kernel_errors));
+  }
+  const sipvs::Engine& engine = engine_;
+  const sipvs::EngineStats st = engine.stats();
+  std::string bad;
+  for (std::size_t i = 1; i < st.bad_packets.size(); ++i) {
+    bad += ' ';
+    bad += sipvs::to_string(static_cast<sipvs::PacketStatus>(i));
+    bad += '=';
+    bad += std::to_string(st.bad_packets[i]);
+  }
+  LOG_NOTICE("engine: packets=%llu no_service=%llu bad_packets:%s templates=%llu/%llu expired=%llu table_full=%llu",
+             static_cast<unsigned long long>(st.packets), static_cast<unsigned long long>(st.no_service), bad.c_str(),
+             static_cast<unsigned long long>(st.templates_live), static_cast<unsigned long long>(st.templates_max),
+             static_cast<unsigned long long>(st.templates_expired), static_cast<unsigned long long>(st.table_full));
+  for (const auto& s : st.services) {
+    LOG_NOTICE("service %s: packets=%llu templates_created=%llu pe_fallbacks=%llu no_server=%llu", s.name.c_str(),
+               static_cast<unsigned long long>(s.counters.packets),
+               static_cast<unsigned long long>(s.counters.templates_created),
+               static_cast<unsigned long long>(s.counters.pe_fallbacks), static_cast<unsigned long long>(s.no_server));
+    for (const auto& r : s.servers) {
+      LOG_NOTICE("service %s server %s:%u mark=0x%x weight=%u %s: packets=%llu templates_created=%llu live=%lld",
+                 s.name.c_str(), r.address.to_string().c_str(), r.port, r.mark, r.weight, r.up ? "up" : "down",
+                 static_cast<unsigned long long>(r.counters.packets),
+                 static_cast<unsigned long long>(r.counters.templates_created),
+                 static_cast<long long>(r.live_templates));
+    }
+  }
+  if (max_templates == 0) return;
+  sipvs::TemplateFilter f;
+  f.limit = max_templates;
+  for (const auto& t : engine.templates(f, sipvs::monotonic_seconds())) {
+    LOG_NOTICE("template service=%s client=%s:%u -> %s:%u fwmark=%u server=%s:%u mark=0x%x pe=%s pe_data=\"%s\" "
+               "expires_in=%us",
+               t.service.c_str(), t.client.to_string().c_str(), t.client_port, t.vip.to_string().c_str(), t.vport,
+               t.fwmark, t.server.to_string().c_str(), t.server_port, t.mark, t.pe_name.empty() ? "-" : t.pe_name.c_str(),
+               t.pe_shown.c_str(), t.expires_in);
+  }
+}
+
+}  // namespace sipvsd

@@ -1,0 +1,217 @@
+// sipvsd: load-balances SIP over UDP by Call-ID. Packets come from NFQUEUE,
+// the engine picks a real server, the verdict carries its mark, the kernel
+// forwards by mark. This file only parses the command line and runs the pieces.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "config_file.hpp"
+#include "daemon.hpp"
+#include "log.hpp"
+#include "replay.hpp"
+#include "rules_text.hpp"
+
+#ifndef SIPVSD_VERSION
+#define SIPVSD_VERSION "unknown"
+#endif
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/sipvsd/sipvsd.json";
+// Templates written to the log by the dump signal.
+constexpr std::size_t kDumpTemplates = 20;
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: sipvsd [--config FILE] [--queue LIST] [--debug N]\n"
+               "       sipvsd --check-config FILE\n"
+               "       sipvsd rules [--config FILE]\n"
+               "       sipvsd replay [--config FILE] CAPTURE.pcap\n"
+               "       sipvsd --version | --help\n"
+               "\n"
+               "  --config FILE        configuration (default %s)\n"
+               "  --queue LIST         NFQUEUE numbers, e.g. 0-1 (overrides the file's \"queues\")\n"
+               "  --debug N            debug level 0..10 (9+: every packet's decision)\n"
+               "  --check-config FILE  validate FILE and exit\n"
+               "  rules                print iptables, policy-routing and ipvsadm commands for the config\n"
+               "  replay               print the decision for each packet of a capture\n"
+               "\n"
+               "signals: TERM/INT stop, HUP reloads the configuration, USR1/USR2 raise/lower\n"
+               "the debug level, RTMIN logs counters and %zu templates.\n",
+               kDefaultConfig, kDumpTemplates);
+}
+
+struct Options {
+  std::string command;  // "", "rules", "replay"
+  std::string config = kDefaultConfig;
+  std::optional<std::string> check_config;
+  std::optional<std::vector<uint16_t>> queues;
+  std::optional<unsigned> debug;
+  std::vector<std::string> args;
+};
+
+[[noreturn]] void bad_usage(const std::string& why) {
+  std::fprintf(stderr, "sipvsd: %s\n", why.c_str());
+  usage(stderr);
+  std::exit(2);
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto value = [&](std::string_view name) -> std::string {
+      if (i + 1 >= argc) bad_usage(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      std::exit(0);
+    } else if (a == "--version" || a == "-V") {
+      std::printf("sipvsd %s\n", SIPVSD_VERSION);
+      std::exit(0);
+    } else if (a == "--config" || a == "-c") {
+      o.config = value(a);
+    } else if (a == "--check-config") {
+      o.check_config = value(a);
+    } else if (a == "--queue" || a == "-q") {
+      try {
+        o.queues = sipvsd::parse_queue_spec(value(a));
+      } catch (const std::invalid_argument& e) {
+        bad_usage(std::string("--queue: ") + e.what());
+      }
+    } else if (a == "--debug" || a == "-d") {
+      const std::string v = value(a);
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n > sipvsd::log::kMaxDebug) bad_usage("--debug: 0..10 expected");
+      o.debug = static_cast<unsigned>(n);
+    } else if (!a.empty() && a[0] == '-') {
+      bad_usage("unknown option " + std::string(a));
+    } else if (o.command.empty() && (a == "rules" || a == "replay")) {
+      o.command = a;
+    } else {
+      o.args.emplace_back(a);
+    }
+  }
+  return o;
+}
+
+std::optional<sipvsd::DaemonConfig> load(const std::string& path) {
+  try {
+    return sipvsd::load_config_file(path);
+  } catch (const sipvsd::ConfigFileError& e) {
+    LOG_ERR("%s", e.what());
+    return std::nullopt;
+  }
+}
+
+int check_config(const std::string& path) {
+  auto c = load(path);
+  if (!c) return 1;
+  std::size_t servers = 0;
+  for (const auto& s : c->engine.services) servers += s.servers.size();
+  std::printf("%s: OK (%zu services, %zu real servers, queues %s)\n", path.c_str(), c->engine.services.size(),
+              servers, sipvsd::queue_spec_to_string(c->queues).c_str());
+  return 0;
+}
+
+int print_rules(const Options& o) {
+  if (!o.args.empty()) bad_usage("rules takes no arguments");
+  auto c = load(o.config);
+  if (!c) return 1;
+  if (o.queues) c->queues = *o.queues;
+  std::fputs(sipvsd::render_rules(*c, o.config).c_str(), stdout);
+  return 0;
+}
+
+int replay(const Options& o) {
+  if (o.args.size() != 1) bad_usage("replay needs one capture file");
+  auto c = load(o.config);
+  if (!c) return 1;
+  try {
+    sipvs::Engine engine(c->engine);
+    const sipvsd::ReplaySummary s = sipvsd::replay_capture(engine, o.args[0], stdout);
+    std::printf("# %llu frames, %llu IP packets decided, %llu placed, %llu reassembled from %llu fragments, "
+                "%llu frames skipped (not IP)\n",
+                static_cast<unsigned long long>(s.frames), static_cast<unsigned long long>(s.ip_packets),
+                static_cast<unsigned long long>(s.placed), static_cast<unsigned long long>(s.reassembled),
+                static_cast<unsigned long long>(s.fragments + s.reassembled),
+                static_cast<unsigned long long>(s.skipped));
+  } catch (const std::exception& e) {
+    LOG_ERR("replay: %s", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+int run(const Options& o) {
+  if (!o.args.empty()) bad_usage("unexpected argument " + o.args[0]);
+  // Signals are taken synchronously by the main thread (sigwaitinfo); every
+  // thread started from here inherits the mask and never sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGRTMIN}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto config = load(o.config);
+  if (!config) return 1;
+  sipvsd::log::set_debug_level(o.debug ? *o.debug : config->debug_level);
+
+  std::optional<sipvsd::Daemon> daemon;
+  try {
+    daemon.emplace(std::move(*config), o.config, o.queues);
+    daemon->start();
+  } catch (const std::exception& e) {
+    LOG_ERR("cannot start: %s", e.what());
+    return 1;
+  }
+  LOG_NOTICE("sipvsd %s started with %s (debug level %u)", SIPVSD_VERSION, o.config.c_str(),
+             sipvsd::log::debug_level());
+
+  // The REST API (issue 4) starts here, on its own threads, with the same
+  // control-plane entry points as the signals below:
+  //   daemon->apply(DaemonConfig) / daemon->config() / daemon->engine() /
+  //   daemon->queue_stats() / sipvsd::log::set_debug_level(n)
+  // and is stopped before daemon->stop().
+
+  for (;;) {
+    siginfo_t info;
+    const int sig = sigwaitinfo(&set, &info);
+    if (sig < 0) continue;  // EINTR
+    if (sig == SIGTERM || sig == SIGINT) {
+      LOG_NOTICE("signal %s: stopping", strsignal(sig));
+      break;
+    }
+    if (sig == SIGHUP) {
+      daemon->reload();
+    } else if (sig == SIGUSR1 || sig == SIGUSR2) {
+      const unsigned level = sipvsd::log::debug_level();
+      sipvsd::log::set_debug_level(sig == SIGUSR1 ? level + 1 : (level > 0 ? level - 1 : 0));
+      LOG_NOTICE("debug level %u", sipvsd::log::debug_level());
+    } else if (sig == SIGRTMIN) {
+      daemon->log_dump(kDumpTemplates);
+    }
+  }
+  daemon->stop();
+  daemon->log_dump(0);
+  LOG_NOTICE("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_args(argc, argv);
+  if (o.check_config) return check_config(*o.check_config);
+  if (o.command == "rules") return print_rules(o);
+  if (o.command == "replay") return replay(o);
+  return run(o);
+}

@@ -1,0 +1,95 @@
+#pragma once
+// One NFQUEUE worker per queue: its own netlink socket (libmnl +
+// libnetfilter_queue's nfq_nlmsg_* API), its own engine Worker and thread.
+// Each queued packet gets NF_ACCEPT with the chosen real server's mark, or the
+// configured policy when the engine cannot place it.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "engine.hpp"
+
+struct mnl_socket;
+struct nlmsghdr;
+
+namespace sipvsd {
+
+// What the control plane may change while the workers run; each worker reads
+// it once per batch.
+struct DataPathPolicy {
+  std::atomic<uint32_t> mark_mask{0xffffffff};
+  std::atomic<bool> drop_unplaced{false};
+};
+
+// Written by one worker, read by anyone (relaxed: they are statistics).
+struct QueueCounters {
+  std::atomic<uint64_t> packets{0};             // packets given a verdict
+  std::atomic<uint64_t> bytes{0};               // their payload bytes as copied to us
+  std::atomic<uint64_t> batches{0};             // wake-ups (one verdict sendmsg each)
+  std::atomic<uint64_t> max_batch{0};           // most packets in one batch
+  std::atomic<uint64_t> placed{0};              // accepted with a real server's mark
+  std::atomic<uint64_t> unplaced_accepted{0};   // not placed, accepted unmarked (policy accept)
+  std::atomic<uint64_t> unplaced_dropped{0};    // not placed, dropped (policy drop)
+  std::atomic<uint64_t> truncated{0};           // packets longer than the copy range
+  std::atomic<uint64_t> enobufs{0};             // the socket overflowed (packets lost or failed open)
+  std::atomic<uint64_t> recv_errors{0};         // other receive errors
+  std::atomic<uint64_t> verdict_send_errors{0}; // sendmsg of a verdict batch failed
+  std::atomic<uint64_t> kernel_errors{0};       // error messages from the kernel (e.g. unknown packet id)
+};
+
+struct QueueOptions {
+  uint16_t queue = 0;
+  uint32_t maxlen = 8192;              // NFQA_CFG_QUEUE_MAXLEN
+  uint32_t copy_range = 0xffff;        // whole packets, up to 64 KiB
+  int rcvbuf_bytes = 8 * 1024 * 1024;  // SO_RCVBUFFORCE
+};
+
+class QueueWorker {
+ public:
+  // Opens the socket, binds the queue and configures it; throws std::system_error
+  // (e.g. EBUSY: another process holds the queue; EPERM: needs CAP_NET_ADMIN).
+  QueueWorker(sipvs::Engine& engine, const DataPathPolicy& policy, QueueOptions options);
+  ~QueueWorker();  // stops, joins, unbinds the queue and closes the socket
+  QueueWorker(const QueueWorker&) = delete;
+  QueueWorker& operator=(const QueueWorker&) = delete;
+
+  void start();
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+  void join();
+
+  uint16_t queue() const { return options_.queue; }
+  const QueueCounters& counters() const { return counters_; }
+
+  // Up to this many packets are handled per wake-up: one blocking receive,
+  // then up to kBatch more drained without waiting.
+  static constexpr unsigned kBatch = 64;
+
+ private:
+  struct Batch;
+  void run();
+  void configure();
+  void unbind();
+  void handle_datagram(const char* data, std::size_t len, Batch& batch);
+  void handle_packet(const ::nlmsghdr* nlh, Batch& batch);
+  void send_verdicts(Batch& batch);
+
+  sipvs::Engine::Worker worker_;
+  const DataPathPolicy& policy_;
+  QueueOptions options_;
+  mnl_socket* nl_ = nullptr;
+  unsigned portid_ = 0;
+  uint32_t seq_ = 0;
+  // Setup: the sequence number of the configuration message waiting for its ack.
+  uint32_t pending_ack_seq_ = 0;
+  std::optional<int> ack_error_;
+  std::unique_ptr<char[]> rx_;     // (kBatch + 1) receive slots of kSlotSize bytes
+  std::unique_ptr<char[]> tx_;     // verdict messages of one batch, back to back
+  std::size_t tx_len_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  QueueCounters counters_;
+};
+
+}  // namespace sipvsd

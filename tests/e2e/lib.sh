@@ -1,0 +1,394 @@
+# shellcheck shell=bash
+# Test library for sipvsd's end-to-end tests and the demo: a topology of
+# network namespaces (client, director, backends) with veth links, addresses
+# from the benchmarking ranges only (198.18.0.0/15, 2001:2::/48), SIPp on both
+# ends, and sipvsd on the director. Source it, then call e2e_init.
+#
+#   client  c0 198.18.0.1/24 2001:2::1/64
+#     |
+#   director d0 198.18.0.254/24 2001:2::fe/64 | br0 198.18.1.254/24 2001:2:0:1::fe/64
+#     |  (bridge)
+#   backend i  e0 198.18.1.i/24 2001:2:0:1::i/64, VIP 198.18.2.100/32 and 2001:2:0:2::100/128 on lo
+#
+# Everything lives in namespaces named "<prefix>-<role>", the prefix unique per
+# run; the root namespace's routes and firewall are never touched. Cleanup runs
+# on every exit path (EXIT, INT, TERM) and every wait is bounded.
+
+E2E_VIP4=198.18.2.100
+E2E_VIP6=2001:2:0:2::100
+E2E_CLIENT4=198.18.0.1
+E2E_CLIENT6=2001:2::1
+E2E_MARK_MASK=0x0000ffff
+E2E_PIDS=()
+E2E_NS=()
+
+e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+e2e_die() { e2e_log "FAIL: $*"; exit 1; }
+
+# Backend i's addresses and marks (IPv4 marks 1..n, IPv6 marks 11..).
+e2e_backend4() { echo "198.18.1.$1"; }
+e2e_backend6() { echo "2001:2:0:1::$1"; }
+e2e_mark4() { echo "$1"; }
+e2e_mark6() { echo $((10 + $1)); }
+
+# e2e_init [NAME]: a fresh prefix and work directory, cleanup traps.
+e2e_init() {
+  local name=${1:-e2e}
+  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
+  E2E_PREFIX="sv${name:0:3}$$$((RANDOM % 100))"
+  E2E_DIR=$(mktemp -d "/tmp/sipvsd-$name.XXXXXX")
+  trap e2e_cleanup EXIT
+  trap 'e2e_log "interrupted"; exit 130' INT TERM
+  e2e_log "prefix $E2E_PREFIX, work dir $E2E_DIR"
+}
+
+e2e_cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  # Bounded wait for them to go, then force.
+  local i
+  for i in $(seq 1 20); do
+    local alive=0
+    for pid in "${E2E_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${E2E_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  # Whatever still runs inside our namespaces (e.g. a SIPp started by hand).
+  local ns
+  for ns in "${E2E_NS[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  done
+  for ns in "${E2E_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  if [ "${E2E_KEEP:-0}" = 1 ] || { [ $rc != 0 ] && [ "${E2E_KEEP_ON_FAIL:-1}" = 1 ]; }; then
+    e2e_log "logs kept in $E2E_DIR"
+  else
+    rm -rf "$E2E_DIR"
+  fi
+  exit $rc
+}
+
+e2e_ns() { echo "$E2E_PREFIX-$1"; }
+# nsx ROLE CMD...: runs CMD in the role's namespace.
+nsx() { local r=$1; shift; ip netns exec "$(e2e_ns "$r")" "$@"; }
+
+e2e_add_ns() {
+  local ns; ns=$(e2e_ns "$1")
+  ip netns add "$ns" || e2e_die "cannot create namespace $ns"
+  E2E_NS+=("$ns")
+  ip -n "$ns" link set lo up
+  # No duplicate address detection: addresses are usable at once.
+  nsx "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+}
+
+# e2e_topology N: client, director and N backends, routed, with fwmark policy
+# routing on the director and the fallback route for unmarked packets to
+# backend 1. No NFQUEUE rule yet (e2e_nfqueue_rules).
+e2e_topology() {
+  local n=$1 i
+  E2E_BACKENDS=$n
+  e2e_add_ns c
+  e2e_add_ns d
+  for i in $(seq 1 "$n"); do e2e_add_ns "b$i"; done
+
+  ip link add c0 netns "$(e2e_ns c)" type veth peer name d0 netns "$(e2e_ns d)"
+  ip -n "$(e2e_ns c)" addr add $E2E_CLIENT4/24 dev c0
+  ip -n "$(e2e_ns c)" addr add $E2E_CLIENT6/64 dev c0 nodad
+  ip -n "$(e2e_ns c)" link set c0 up
+  ip -n "$(e2e_ns c)" route add default via 198.18.0.254
+  ip -n "$(e2e_ns c)" -6 route add default via 2001:2::fe
+
+  local d; d=$(e2e_ns d)
+  ip -n "$d" addr add 198.18.0.254/24 dev d0
+  ip -n "$d" addr add 2001:2::fe/64 dev d0 nodad
+  ip -n "$d" link set d0 up
+  ip -n "$d" link add br0 type bridge
+  ip -n "$d" link set br0 up
+  ip -n "$d" addr add 198.18.1.254/24 dev br0
+  ip -n "$d" addr add 2001:2:0:1::fe/64 dev br0 nodad
+  nsx d sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+
+  for i in $(seq 1 "$n"); do
+    local b; b=$(e2e_ns "b$i")
+    ip link add e0 netns "$b" type veth peer name "pb$i" netns "$d"
+    ip -n "$d" link set "pb$i" master br0
+    ip -n "$d" link set "pb$i" up
+    ip -n "$b" addr add "$(e2e_backend4 "$i")/24" dev e0
+    ip -n "$b" addr add "$(e2e_backend6 "$i")/64" dev e0 nodad
+    ip -n "$b" link set e0 up
+    # Direct routing: the VIPs on loopback, never announced or answered in ARP.
+    ip -n "$b" addr add $E2E_VIP4/32 dev lo
+    ip -n "$b" addr add $E2E_VIP6/128 dev lo nodad
+    nsx "b$i" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.e0.arp_ignore=1 net.ipv4.conf.e0.arp_announce=2 \
+      net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.e0.rp_filter=0
+    ip -n "$b" route add default via 198.18.1.254
+    ip -n "$b" -6 route add default via 2001:2:0:1::fe
+
+    # Policy routing on the director: mark -> table -> the VIP via backend i.
+    local m4 m6; m4=$(e2e_mark4 "$i"); m6=$(e2e_mark6 "$i")
+    ip -n "$d" rule add fwmark "$m4/$E2E_MARK_MASK" lookup $((100 + i)) pref $((100 + i))
+    ip -n "$d" route add $E2E_VIP4/32 via "$(e2e_backend4 "$i")" dev br0 table $((100 + i))
+    ip -n "$d" -6 rule add fwmark "$m6/$E2E_MARK_MASK" lookup $((200 + i)) pref $((200 + i))
+    ip -n "$d" -6 route add $E2E_VIP6/128 via "$(e2e_backend6 "$i")" dev br0 table $((200 + i))
+  done
+  # Fallback for unmarked packets (daemon down with --queue-bypass, fail-open).
+  ip -n "$d" route add $E2E_VIP4/32 via "$(e2e_backend4 1)" dev br0
+  ip -n "$d" -6 route add $E2E_VIP6/128 via "$(e2e_backend6 1)" dev br0
+  e2e_wait_ping c $E2E_VIP4 || e2e_die "no IPv4 path from the client to the VIP"
+  e2e_wait_ping c $E2E_VIP6 || e2e_die "no IPv6 path from the client to the VIP"
+}
+
+# e2e_wait_ping ROLE ADDR: up to 5 s for one answer.
+e2e_wait_ping() {
+  local i
+  for i in $(seq 1 25); do
+    nsx "$1" ping -c1 -W1 -q "$2" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# e2e_nfqueue_rules [--no-conntrack]: the director's NFQUEUE rules (both
+# families), as rules/iptables.rules has them. The conntrack match is what
+# loads defragmentation; --no-conntrack leaves it out (to show the difference).
+e2e_nfqueue_rules() {
+  local ct="-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED"
+  [ "${1:-}" = --no-conntrack ] && ct=""
+  # shellcheck disable=SC2086
+  nsx d iptables -t mangle -A PREROUTING -p udp -d $E2E_VIP4 --dport 5060 $ct \
+    -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "iptables NFQUEUE rule"
+  # shellcheck disable=SC2086
+  nsx d ip6tables -t mangle -A PREROUTING -p udp -d $E2E_VIP6 --dport 5060 $ct \
+    -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "ip6tables NFQUEUE rule"
+}
+
+e2e_flush_rules() {
+  nsx d iptables -t mangle -F PREROUTING
+  nsx d ip6tables -t mangle -F PREROUTING
+}
+
+# e2e_config FILE SCHED WEIGHTS...: a sipvsd configuration with an IPv4 and an
+# IPv6 service over the backends, with the given weights (one per backend).
+e2e_config() {
+  local file=$1 sched=$2; shift 2
+  local weights=("$@") i
+  {
+    printf '{ "queues": "0-1", "mark_mask": "%s", "debug_level": %s,\n' "$E2E_MARK_MASK" "${E2E_DEBUG:-0}"
+    printf '  "services": [\n'
+    local fam
+    for fam in 4 6; do
+      local vip=$E2E_VIP4 name=sip4
+      [ $fam = 6 ] && vip=$E2E_VIP6 name=sip6
+      printf '    { "name": "%s", "vip": "%s", "port": 5060, "scheduler": "%s",\n' $name $vip "$sched"
+      printf '      "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip",\n'
+      printf '      "servers": ['
+      for i in $(seq 1 "$E2E_BACKENDS"); do
+        local addr mark
+        if [ $fam = 4 ]; then addr=$(e2e_backend4 "$i"); mark=$(e2e_mark4 "$i"); else addr=$(e2e_backend6 "$i"); mark=$(e2e_mark6 "$i"); fi
+        [ "$i" -gt 1 ] && printf ','
+        printf '\n        { "address": "%s", "port": 5060, "weight": %s, "mark": %s }' "$addr" "${weights[$((i - 1))]:-1}" "$mark"
+      done
+      printf ' ] }'
+      [ $fam = 4 ] && printf ','
+      printf '\n'
+    done
+    printf '  ] }\n'
+  } >"$file"
+}
+
+# e2e_start_sipvsd BINARY CONFIG [ARGS...]: starts sipvsd in the director and
+# waits (bounded) until both queues are bound. Sets E2E_SIPVSD_PID.
+e2e_start_sipvsd() {
+  local bin=$1 config=$2; shift 2
+  : >>"$E2E_DIR/sipvsd.log"
+  # ip netns exec execs sipvsd: $! is sipvsd's own pid, to signal it.
+  ip netns exec "$(e2e_ns d)" "$bin" --config "$config" "$@" >>"$E2E_DIR/sipvsd.log" 2>&1 &
+  E2E_SIPVSD_PID=$!
+  E2E_PIDS+=("$E2E_SIPVSD_PID")
+  local i
+  for i in $(seq 1 100); do
+    if ! kill -0 "$E2E_SIPVSD_PID" 2>/dev/null; then
+      tail -20 "$E2E_DIR/sipvsd.log" >&2
+      e2e_die "sipvsd exited at start"
+    fi
+    if [ "$(grep -c 'queue [0-9]* bound' "$E2E_DIR/sipvsd.log")" -ge "$(e2e_bound_count)" ] &&
+      grep -q 'started with' "$E2E_DIR/sipvsd.log"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  e2e_die "sipvsd did not bind its queues within 10 s"
+}
+e2e_bound_count() { echo $((2 * ${E2E_SIPVSD_STARTS:=1})); }
+
+# e2e_stop_pid PID [SIGNAL]: signal, then wait at most 10 s.
+e2e_stop_pid() {
+  local pid=$1 sig=${2:-TERM} i
+  kill "-$sig" "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 1
+}
+
+# e2e_start_uas ROLE VIP DIR: a SIPp UAS (default scenario) bound to the VIP,
+# logging every message it receives or sends. Sets E2E_UAS_PID.
+e2e_start_uas() {
+  local role=$1 vip=$2 dir=$3
+  mkdir -p "$dir"
+  (cd "$dir" && exec ip netns exec "$(e2e_ns "$role")" sipp -sn uas -i "$vip" -p 5060 -nostdin \
+    -timeout 600s -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
+    -trace_screen -screen_file "$dir/screen.log" >"$dir/stdout.log" 2>&1) &
+  E2E_UAS_PID=$!
+  E2E_PIDS+=("$E2E_UAS_PID")
+}
+
+# e2e_wait_udp ROLE PORT: until something listens on UDP PORT (at most 5 s).
+e2e_wait_udp() {
+  local i
+  for i in $(seq 1 50); do
+    nsx "$1" ss -Hlun "sport = :$2" 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# e2e_uac DIR TARGET LOCAL_IP CALLS RATE PAUSE_MS [-sf SCENARIO] [EXTRA SIPP ARGS]:
+# runs a SIPp UAC (the default uac scenario, or SCENARIO) from LOCAL_IP:5061 — one source
+# address and port for every call, like a SIP trunk — and waits for it (SIPp's
+# own -timeout bounds it). Returns SIPp's exit code.
+e2e_uac() {
+  local dir=$1 target=$2 local_ip=$3 calls=$4 rate=$5 pause=$6; shift 6
+  mkdir -p "$dir"
+  local limit=$((calls / rate + pause / 1000 + 40))
+  local scenario=(-sn uac)
+  if [ "${1:-}" = -sf ]; then scenario=(-sf "$2"); shift 2; fi
+  (cd "$dir" && exec ip netns exec "$(e2e_ns c)" sipp "${scenario[@]}" "$target" -i "$local_ip" -p 5061 \
+    -m "$calls" -r "$rate" -d "$pause" -nostdin -timeout "${limit}s" -timeout_error \
+    -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
+    -trace_screen -screen_file "$dir/screen.log" -trace_stat -stf "$dir/stat.csv" "$@" \
+    >"$dir/stdout.log" 2>&1) &
+  E2E_UAC_PID=$!
+  E2E_PIDS+=("$E2E_UAC_PID")
+  echo "$E2E_UAC_PID" >"$dir/pid"  # for callers that run e2e_uac in the background
+  wait "$E2E_UAC_PID"
+}
+
+# Successful calls in a SIPp screen log.
+e2e_sipp_count() { # FILE "Successful call"|"Failed call"|"Total Calls created"
+  awk -F'|' -v k="$2" '{ sub(/^ +/, "", $1) } index($1, k) == 1 { gsub(/ /, "", $3); v = $3 } END { print v + 0 }' "$1"
+}
+
+# e2e_received DIR: "epoch method call-id" for every request a SIPp received,
+# from its -trace_msg log.
+e2e_received() {
+  awk '
+    /^----------------------------------------------- / { ts = $2 " " $3; inmsg = 0; next }
+    /message received \[[0-9]+\] bytes/ { inmsg = 1; first = 1; method = ""; next }
+    inmsg && first && NF > 0 { method = $1; first = 0; next }
+    inmsg && tolower($1) ~ /^(call-id|i):/ { sub(/^[^:]*:[ \t]*/, ""); sub(/\r$/, ""); print ts "\t" method "\t" $0; inmsg = 0 }
+  ' "$1/messages.log"
+}
+
+# e2e_affinity PID SINCE DIR...: what the backends (one SIPp log directory each)
+# received of the calls whose Call-ID SIPp process PID made ("N-PID@host").
+# SINCE is a "YYYY-mm-dd HH:MM:SS.ffffff" time (or "-"): INVITEs at or after it
+# are counted apart, as are calls that began before it and ended after it.
+# Prints one "key value" line each:
+#   callids N         Call-IDs seen by any backend
+#   single N          ... by exactly one backend (affinity)
+#   complete N        ... whose INVITE, ACK and BYE all reached that one backend
+#   calls.DIR N       calls (INVITEs) per backend
+#   late.DIR N        calls per backend whose INVITE came at or after SINCE
+#   spanning.DIR N    calls per backend with INVITE before SINCE and BYE after
+#   split CALLID      (at most 5) Call-IDs seen by more than one backend
+e2e_affinity() {
+  local pid=$1 since=$2 d; shift 2
+  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$pid" -v since="$since" '
+    index($4, "-" pid "@") == 0 { next }
+    {
+      b = $1; ts = $2; m = $3; id = $4
+      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++; where[id] = b }
+      if (m == "INVITE" && !((id, "I") in got)) { got[id, "I"] = 1; inv_ts[id] = ts; inv_b[id] = b }
+      if (m == "ACK") got[id, "A"] = 1
+      if (m == "BYE") { got[id, "B"] = 1; bye_ts[id] = ts }
+      ids[id] = 1; backends[b] = 1
+    }
+    END {
+      for (b in backends) { calls[b] = 0; late[b] = 0; spanning[b] = 0 }
+      for (id in ids) {
+        n++
+        if (nb[id] == 1) {
+          single++
+          if ((id, "I") in got && (id, "A") in got && (id, "B") in got) complete++
+        } else if (shown++ < 5) print "split " id
+        if ((id, "I") in got) {
+          calls[inv_b[id]]++
+          if (since != "-" && inv_ts[id] >= since) late[inv_b[id]]++
+          if (since != "-" && inv_ts[id] < since && (id in bye_ts) && bye_ts[id] >= since) spanning[inv_b[id]]++
+        }
+      }
+      print "callids " n + 0; print "single " single + 0; print "complete " complete + 0
+      for (b in backends) { print "calls." b " " calls[b]; print "late." b " " late[b]; print "spanning." b " " spanning[b] }
+    }'
+}
+
+# e2e_pct PART TOTAL: PART/TOTAL in percent, one decimal.
+e2e_pct() { awk -v p="$1" -v t="$2" 'BEGIN { printf "%.1f", t ? 100 * p / t : 0 }'; }
+
+# e2e_within VALUE EXPECTED TOLERANCE: |VALUE - EXPECTED| <= TOLERANCE.
+e2e_within() { awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= t) }'; }
+
+e2e_now() { date '+%Y-%m-%d %H:%M:%S.%6N'; }
+
+# e2e_capture_start ROLE IFACE FILE: tcpdump in ROLE's namespace (all IP
+# traffic of IFACE; "any" gives Linux cooked SLL2 frames). Sets E2E_CAPTURE_PID.
+e2e_capture_start() {
+  local role=$1 iface=$2 file=$3 i
+  ip netns exec "$(e2e_ns "$role")" tcpdump -i "$iface" --immediate-mode -U -s 0 -w "$file" 'ip or ip6' >"$file.log" 2>&1 &
+  E2E_CAPTURE_PID=$!
+  E2E_PIDS+=("$E2E_CAPTURE_PID")
+  for i in $(seq 1 50); do
+    grep -q 'listening on' "$file.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  e2e_die "tcpdump did not start: $(cat "$file.log")"
+}
+
+e2e_capture_stop() {
+  sleep 1  # the last packets
+  e2e_stop_pid "$E2E_CAPTURE_PID" INT || e2e_die "tcpdump did not stop"
+}
+
+# e2e_replay_compare PID REPLAY_OUTPUT DIRS...: for the calls of SIPp process
+# PID, the real server `sipvsd replay` chose (from its "call-id=... server=ADDR:PORT"
+# lines) against the backend that received the call's INVITE live. The
+# backends' directories are named b<i> and backend i has address 198.18.1.i.
+# Prints "calls N", "same N", "differ N".
+e2e_replay_compare() {
+  local pid=$1 out=$2 d; shift 2
+  {
+    for d in "$@"; do e2e_received "$d" | sed "s|^|live\t$(basename "$d")\t|"; done
+    awk '/ call-id=/ && / server=/ {
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^call-id=/) id = substr($i, 9)
+        if ($i ~ /^server=/) { s = substr($i, 8); sub(/:[0-9]+$/, "", s); n = split(s, o, "."); srv = "b" o[n] }
+      }
+      print "replay\t" srv "\t-\t-\t" id }' "$out"
+  } | awk -F'\t' -v pid="$pid" '
+    index($5, "-" pid "@") == 0 { next }
+    $1 == "live" && $4 == "INVITE" && !($5 in live) { live[$5] = $2 }
+    $1 == "replay" && !($5 in rep) { rep[$5] = $2 }
+    END {
+      for (id in live) { n++; if (rep[id] == live[id]) same++; else differ++ }
+      print "calls " n + 0; print "same " same + 0; print "differ " differ + 0
+    }'
+}
