@@ -405,6 +405,103 @@ json service_to_json(const sipvs::ServiceConfig& s) {
   return j;
 }
 
+// ---- health checks ----
+
+std::string_view to_string(HealthCheckConfig::OnDown d) {
+  return d == HealthCheckConfig::OnDown::expire ? "expire" : "keep";
+}
+
+HealthCheckConfig health_check_from_json(const json& j, const std::string& field, const HealthCheckConfig& base) {
+  expect_object(j, field);
+  check_keys(j, field,
+             {"interval_ms", "timeout_ms", "failures", "successes", "codes", "local_address", "local_port",
+              "on_down"});
+  HealthCheckConfig h = base;
+  const json* v;
+  auto positive = [&](const char* key, uint32_t& out, uint64_t max) {
+    if ((v = find(j, key))) {
+      out = static_cast<uint32_t>(get_uint(*v, sub(field, key), max));
+      if (out == 0) throw ConfigFieldError(sub(field, key), "must be at least 1");
+    }
+  };
+  positive("interval_ms", h.interval_ms, 3'600'000);
+  positive("timeout_ms", h.timeout_ms, 3'600'000);
+  positive("failures", h.failures, 1000);
+  positive("successes", h.successes, 1000);
+  if (h.timeout_ms > h.interval_ms)
+    throw ConfigFieldError(sub(field, "timeout_ms"), std::to_string(h.timeout_ms) + " exceeds interval_ms " +
+                                                         std::to_string(h.interval_ms) +
+                                                         " (one probe is outstanding at a time)");
+  if ((v = find(j, "codes"))) {
+    const std::string f = sub(field, "codes");
+    if (!v->is_array()) throw ConfigFieldError(f, "must be an array of SIP response codes (empty: any final)");
+    h.codes.clear();
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const auto c = static_cast<uint16_t>(get_uint((*v)[i], index(f, i), 699));
+      if (c < 200) throw ConfigFieldError(index(f, i), "must be a final response code, 200-699");
+      h.codes.push_back(c);
+    }
+  }
+  if ((v = find(j, "local_address"))) {
+    h.local_address = get_string(*v, sub(field, "local_address"));
+    if (!h.local_address.empty() && !sipvs::IpAddress::parse(h.local_address))
+      throw ConfigFieldError(sub(field, "local_address"),
+                             "\"" + h.local_address + "\" is not an IPv4 or IPv6 address (empty: any)");
+  }
+  if ((v = find(j, "local_port")))
+    h.local_port = static_cast<uint16_t>(get_uint(*v, sub(field, "local_port"), 65535));
+  if ((v = find(j, "on_down"))) {
+    const std::string d = get_string(*v, sub(field, "on_down"));
+    if (d == "keep")
+      h.on_down = HealthCheckConfig::OnDown::keep;
+    else if (d == "expire")
+      h.on_down = HealthCheckConfig::OnDown::expire;
+    else
+      throw ConfigFieldError(sub(field, "on_down"), "\"" + d + "\" is not one of keep, expire");
+  }
+  return h;
+}
+
+json health_check_to_json(const HealthCheckConfig& h) {
+  return json{{"interval_ms", h.interval_ms},     {"timeout_ms", h.timeout_ms},
+              {"failures", h.failures},           {"successes", h.successes},
+              {"codes", h.codes},                 {"local_address", h.local_address},
+              {"local_port", h.local_port},       {"on_down", std::string(to_string(h.on_down))}};
+}
+
+namespace {
+
+// Takes the "health_check" keys out of a service's JSON (and its servers'),
+// which service_from_json does not know, and parses them.
+json take_health_checks(const json& service, const std::string& field, ServiceHealthChecks& out) {
+  if (!service.is_object()) return service;
+  json s = service;
+  if (auto it = s.find("health_check"); it != s.end()) {
+    out.enabled = true;
+    out.service = health_check_from_json(*it, sub(field, "health_check"));
+    s.erase(it);
+  }
+  auto servers = s.find("servers");
+  if (servers == s.end() || !servers->is_array()) return s;
+  for (std::size_t i = 0; i < servers->size(); ++i) {
+    json& r = (*servers)[i];
+    if (!r.is_object()) continue;
+    auto it = r.find("health_check");
+    if (it == r.end()) continue;
+    const std::string f = index(sub(field, "servers"), i);
+    ServerHealthCheck sc;
+    sc.check = health_check_from_json(*it, sub(f, "health_check"), out.service);
+    r.erase(it);
+    const sipvs::RealServerConfig parsed = server_from_json(r, f);
+    sc.address = parsed.address;
+    sc.port = parsed.port;
+    out.servers.push_back(std::move(sc));
+  }
+  return s;
+}
+
+}  // namespace
+
 ApiConfig api_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
   check_keys(j, field, {"listen", "unix_socket", "token_file"});
@@ -475,8 +572,12 @@ DaemonConfig parse_config(const json& j) {
   if ((v = find(j, "api"))) c.api = api_from_json(*v, "api");
   if ((v = find(j, "services"))) {
     if (!v->is_array()) throw ConfigFieldError("services", "must be an array");
-    for (std::size_t i = 0; i < v->size(); ++i)
-      c.engine.services.push_back(service_from_json((*v)[i], index("services", i)));
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      ServiceHealthChecks hc;
+      const json s = take_health_checks((*v)[i], index("services", i), hc);
+      c.engine.services.push_back(service_from_json(s, index("services", i)));
+      if (hc.enabled || !hc.servers.empty()) c.health_checks[c.engine.services.back().name] = std::move(hc);
+    }
   }
   check_config(c);
   return c;
@@ -501,7 +602,17 @@ json to_json(const DaemonConfig& c) {
                                  {"remove_on_exit", c.forwarding_options.remove_on_exit}};
   j["api"] = api_to_json(c.api);
   j["services"] = json::array();
-  for (const auto& s : c.engine.services) j["services"].push_back(service_to_json(s));
+  for (const auto& s : c.engine.services) {
+    json js = service_to_json(s);
+    if (auto hc = c.health_checks.find(s.name); hc != c.health_checks.end()) {
+      if (hc->second.enabled) js["health_check"] = health_check_to_json(hc->second.service);
+      for (json& r : js["servers"])
+        for (const ServerHealthCheck& sc : hc->second.servers)
+          if (r["address"] == sc.address.to_string() && r["port"] == sc.port)
+            r["health_check"] = health_check_to_json(sc.check);
+    }
+    j["services"].push_back(std::move(js));
+  }
   return j;
 }
 
@@ -621,7 +732,7 @@ bool operator==(const DaemonConfig& a, const DaemonConfig& b) {
   return same_engine_config(a.engine, b.engine) && a.queues == b.queues && a.queue_maxlen == b.queue_maxlen &&
          a.mark_mask == b.mark_mask && a.unplaced == b.unplaced && a.debug_level == b.debug_level &&
          a.state_file == b.state_file && a.api == b.api && a.forwarding == b.forwarding &&
-         a.forwarding_options == b.forwarding_options;
+         a.forwarding_options == b.forwarding_options && a.health_checks == b.health_checks;
 }
 
 }  // namespace sipvsd

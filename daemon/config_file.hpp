@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine_config.hpp"
+#include "health_check_config.hpp"
 
 namespace sipvsd {
 
@@ -43,6 +44,10 @@ struct DaemonConfig {
   ApiConfig api;
   std::string forwarding = "none";  // none | route | ipvs
   ForwardingOptions forwarding_options;
+  // SIP OPTIONS probing, from the "health_check" keys of services and servers
+  // (health_check.hpp). Not part of service_from_json: the REST API's service
+  // resources do not carry it.
+  HealthChecks health_checks;
 };
 
 bool operator==(const DaemonConfig& a, const DaemonConfig& b);
@@ -103,6 +108,11 @@ sipvs::ServiceConfig service_from_json(const nlohmann::json& j, const std::strin
 nlohmann::json service_to_json(const sipvs::ServiceConfig& s);
 sipvs::RealServerConfig server_from_json(const nlohmann::json& j, const std::string& field);
 nlohmann::json server_to_json(const sipvs::RealServerConfig& s);
+// A "health_check" object; keys it lacks keep `base`'s values (a server's
+// check starts from its service's).
+HealthCheckConfig health_check_from_json(const nlohmann::json& j, const std::string& field,
+                                         const HealthCheckConfig& base = {});
+nlohmann::json health_check_to_json(const HealthCheckConfig& h);
 ApiConfig api_from_json(const nlohmann::json& j, const std::string& field);
 nlohmann::json api_to_json(const ApiConfig& a);
 
