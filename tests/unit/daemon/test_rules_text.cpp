@@ -1,0 +1,44 @@
+// `sipvsd rules`: the printed commands match the configuration.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "config_file.hpp"
+#include "rules_text.hpp"
+
+namespace {
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("rules: NFQUEUE rule, policy routing, fallback and ipvsadm for the configured marks") {
+  const sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({
+    "queues": "0-1", "mark_mask": "0x0000ffff", "services": [
+      {"name": "sip", "vip": "198.18.2.100", "port": 5060, "scheduler": "wrr", "persistence_timeout": 300,
+       "pe": "sip", "servers": [{"address": "198.18.1.1", "mark": 1}, {"address": "198.18.1.2", "mark": "0x2"}]},
+      {"name": "sip6", "vip": "2001:2:0:2::100", "port": 5060, "scheduler": "rr",
+       "servers": [{"address": "2001:2:0:1::1", "mark": 11}]},
+      {"name": "by-mark", "fwmark": 7, "scheduler": "rr", "servers": [{"address": "198.18.1.9", "mark": 9}]}]})"));
+  const std::string r = sipvsd::render_rules(c, "/etc/sipvsd/sipvsd.json");
+  CHECK(has(r, "iptables -t mangle -A PREROUTING -p udp -d 198.18.2.100 --dport 5060 -m conntrack --ctstate "
+               "NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED -j NFQUEUE --queue-balance 0:1 --queue-bypass\n"));
+  CHECK(has(r, "ip6tables -t mangle -A PREROUTING -p udp -d 2001:2:0:2::100 --dport 5060 "));
+  CHECK(has(r, "iptables -t mangle -A PREROUTING -m mark --mark 0x7 "));
+  CHECK(has(r, "ip rule add fwmark 0x1/0xffff lookup 101 pref 101\n"));
+  CHECK(has(r, "ip route replace 198.18.2.100/32 via 198.18.1.1 table 101\n"));
+  CHECK(has(r, "ip rule add fwmark 0x2/0xffff lookup 102 pref 102\n"));
+  CHECK(has(r, "ip -6 rule add fwmark 0xb/0xffff lookup 103 pref 103\n"));
+  CHECK(has(r, "ip -6 route replace 2001:2:0:2::100/128 via 2001:2:0:1::1 table 103\n"));
+  CHECK(has(r, "ip route replace default via 198.18.1.9 table 104\n"));  // fwmark service: no VIP
+  CHECK(has(r, "\nip route replace 198.18.2.100/32 via 198.18.1.1\n"));   // fallback for unmarked packets
+  CHECK(has(r, "# ipvsadm -A -f 1 -s rr -o\n# ipvsadm -a -f 1 -r 198.18.1.1 -g\n"));
+  CHECK(has(r, "# ipvsadm -A -f 11 -6 -s rr -o\n# ipvsadm -a -f 11 -6 -r [2001:2:0:1::1] -g\n"));
+  CHECK(has(r, "/etc/sipvsd/sipvsd.json"));
+}
+
+TEST_CASE("rules: the NFQUEUE target follows the queues") {
+  CHECK(sipvsd::nfqueue_target_option({3}) == "--queue-num 3");
+  CHECK(sipvsd::nfqueue_target_option({0, 1, 2, 3}) == "--queue-balance 0:3");
+  sipvsd::DaemonConfig c;
+  c.queues = {0, 2};
+  CHECK(has(sipvsd::render_rules(c, "x"), "NOTE: the queues are not contiguous"));
+}
