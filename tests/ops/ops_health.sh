@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# SIP OPTIONS health checks, end to end in network namespaces (tests/e2e/lib.sh's
+# topology: client, director with sipvsd, three backends). Each backend runs a
+# SIPp UAS with our scenario (uas_options.xml: calls, and 200 OK to OPTIONS).
+# sipvsd probes each backend's own address (198.18.1.i:5060); the probes do
+# not go to the VIP, so the director's NFQUEUE rule never sees them. The UAS
+# listens on the VIP (direct routing), so each backend DNATs its own address's
+# port 5060 to the VIP: the backend "answers on its real address".
+#
+# Steady calls (one UAC, every call from one IP:port) while backend 2 is
+# killed, then restarted. Proves:
+#   1. detection: sipvsd marks b2 DOWN within interval x failures + margin of the kill;
+#   2. no new calls go to b2 once down: its templates_created counter (from the
+#      RTMIN dump) does not move between detection and restart;
+#   3. calls on b1 and b3 are undisturbed: every Call-ID they saw, they saw
+#      alone and completely (INVITE, ACK, BYE), per the backends' own logs;
+#      the UAC's failed calls are at most those placed on b2 before detection;
+#   4. restarted, b2 is UP after `successes` good probes and gets calls again.
+# on_down is "keep" (IPVS's default): calls placed on b2 before detection keep
+# their template, so their retransmissions (INVITE timer B and BYE: 32 s) wait
+# for b2 and reach the restarted UAS; such calls show up "split" between b2's
+# two logs and are not counted against the survivors.
+# Usage: ops_health.sh PATH/TO/sipvsd     (as root; exit 77 = skipped)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SIPVSD=$(realpath "${1:?usage: ops_health.sh PATH/TO/sipvsd}")
+# shellcheck source=../e2e/lib.sh
+source "$HERE/../e2e/lib.sh"
+command -v sipp >/dev/null || { echo "SKIP: sipp (package sip-tester) is not installed"; exit 77; }
+command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+
+INTERVAL_MS=500
+TIMEOUT_MS=400
+FAILURES=3
+SUCCESSES=2
+# Detection bound: failures x interval, plus one interval (the kill lands
+# anywhere within a probe period) plus 500 ms for scheduling and our 100 ms polling.
+DETECT_BOUND_MS=$((INTERVAL_MS * FAILURES + INTERVAL_MS + 500))
+RATE=20          # calls per second
+PAUSE_MS=1000    # call duration
+WARMUP=8         # seconds before the kill
+DOWN_FOR=10      # seconds b2 stays dead
+AFTER=10         # seconds after b2 is up again
+CALLS=$((RATE * (WARMUP + DOWN_FOR + AFTER + 6)))
+
+e2e_init health
+e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
+e2e_topology 3
+e2e_nfqueue_rules
+CONF=$E2E_DIR/sipvsd.json
+e2e_config "$CONF" wrr 1 1 1
+python3 - "$CONF" "$INTERVAL_MS" "$TIMEOUT_MS" "$FAILURES" "$SUCCESSES" <<'PY'
+import json, sys
+path, interval, timeout, failures, successes = sys.argv[1], *map(int, sys.argv[2:])
+c = json.load(open(path))
+for s in c["services"]:
+    if s["name"] == "sip4":
+        s["health_check"] = {"interval_ms": interval, "timeout_ms": timeout, "failures": failures,
+                             "successes": successes, "codes": [], "on_down": "keep"}
+json.dump(c, open(path, "w"), indent=1)
+PY
+"$SIPVSD" --check-config "$CONF" >/dev/null || e2e_die "generated configuration rejected"
+
+# start_uas I DIR: the OPTIONS-answering UAS in backend I. Sets UAS_PID.
+start_uas() {
+  local i=$1 dir=$2
+  mkdir -p "$dir"
+  (cd "$dir" && exec ip netns exec "$(e2e_ns "b$i")" sipp -sf "$HERE/uas_options.xml" -i $E2E_VIP4 -p 5060 \
+    -nostdin -timeout 600s -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
+    >"$dir/stdout.log" 2>&1) &
+  UAS_PID=$!
+  E2E_PIDS+=("$UAS_PID")
+  e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"
+}
+for i in 1 2 3; do
+  nsx "b$i" iptables -t nat -A PREROUTING -p udp -d "$(e2e_backend4 "$i")" --dport 5060 \
+    -j DNAT --to-destination $E2E_VIP4:5060 || e2e_die "DNAT rule in b$i"
+  start_uas "$i" "$E2E_DIR/b$i"
+  UAS_PIDS[$i]=$UAS_PID
+done
+e2e_start_sipvsd "$SIPVSD" "$CONF"
+
+# wait_log PATTERN COUNT SECONDS: until PATTERN is in sipvsd's log COUNT times; prints the ms waited.
+wait_log() {
+  local start; start=$(date +%s%3N)
+  local end=$((start + $3 * 1000))
+  while [ "$(date +%s%3N)" -lt $end ]; do
+    if [ "$(grep -c -- "$1" "$E2E_DIR/sipvsd.log" || true)" -ge "$2" ]; then
+      echo $(($(date +%s%3N) - start))
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+# b2_created: templates_created of backend 2 in sip4, from a fresh RTMIN dump.
+b2_created() {
+  local pattern='service sip4 server 198.18.1.2:5060 ' before i
+  before=$(grep -c "$pattern" "$E2E_DIR/sipvsd.log" || true)
+  kill -RTMIN "$E2E_SIPVSD_PID"
+  for i in $(seq 1 50); do
+    [ "$(grep -c "$pattern" "$E2E_DIR/sipvsd.log" || true)" -gt "$before" ] && break
+    sleep 0.1
+  done
+  grep "$pattern" "$E2E_DIR/sipvsd.log" | tail -1 | sed -n 's/.*templates_created=\([0-9]*\).*/\1/p'
+}
+
+# Probes answered: nothing is DOWN, and each backend saw OPTIONS from the director.
+sleep $(( (INTERVAL_MS * (FAILURES + 1)) / 1000 + 1 ))
+grep -q 'is DOWN' "$E2E_DIR/sipvsd.log" && e2e_die "a backend went down before the test: $(grep 'is DOWN' "$E2E_DIR/sipvsd.log")"
+for i in 1 2 3; do
+  e2e_received "$E2E_DIR/b$i" | grep -q $'\tOPTIONS\t.*@sipvsd' || e2e_die "b$i received no OPTIONS probe"
+done
+
+UAC=$E2E_DIR/uac
+(e2e_uac "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
+UAC_WAITER=$!
+E2E_PIDS+=("$UAC_WAITER")
+for i in $(seq 1 50); do [ -s "$UAC/pid" ] && break; sleep 0.1; done
+UAC_PID=$(cat "$UAC/pid")
+sleep $WARMUP
+
+e2e_log "killing the UAS of b2"
+T_KILL=$(e2e_now)
+kill -KILL "${UAS_PIDS[2]}"
+DETECT_MS=$(wait_log 'server 198.18.1.2:5060 is DOWN' 1 20) || e2e_die "b2 not marked down within 20 s"
+e2e_log "b2 DOWN after ${DETECT_MS} ms (bound ${DETECT_BOUND_MS} ms)"
+[ "$DETECT_MS" -le $DETECT_BOUND_MS ] || e2e_die "detection took ${DETECT_MS} ms > ${DETECT_BOUND_MS} ms"
+CREATED_AT_DOWN=$(b2_created)
+sleep $DOWN_FOR
+CREATED_BEFORE_UP=$(b2_created)
+e2e_log "b2 templates_created: $CREATED_AT_DOWN at detection, $CREATED_BEFORE_UP ${DOWN_FOR} s later"
+[ -n "$CREATED_AT_DOWN" ] || e2e_die "no counters in sipvsd's RTMIN dump"
+[ "$CREATED_AT_DOWN" = "$CREATED_BEFORE_UP" ] || e2e_die "new calls went to b2 while it was down"
+
+e2e_log "restarting the UAS of b2"
+T_RESTART=$(e2e_now)
+start_uas 2 "$E2E_DIR/b2r"
+UP_MS=$(wait_log 'server 198.18.1.2:5060 is UP' 1 20) || e2e_die "b2 not marked up within 20 s"
+e2e_log "b2 UP after ${UP_MS} ms"
+UP_BOUND_MS=$((INTERVAL_MS * SUCCESSES + INTERVAL_MS + 1500))  # + the UAS's start
+[ "$UP_MS" -le $UP_BOUND_MS ] || e2e_die "b2 came back after ${UP_MS} ms > ${UP_BOUND_MS} ms"
+
+wait "$UAC_WAITER" || true
+e2e_stop_pid "$E2E_SIPVSD_PID" TERM || true
+
+TOTAL=$(e2e_sipp_count "$UAC/screen.log" "Successful call")
+FAILED=$(e2e_sipp_count "$UAC/screen.log" "Failed call")
+# What the surviving backends saw: every call whole, on one backend.
+declare -A SURV
+while read -r k v; do SURV[$k]=$v; done < <(e2e_affinity "$UAC_PID" "$T_KILL" "$E2E_DIR/b1" "$E2E_DIR/b3")
+# Calls whose INVITE reached b2 (before the kill) and b2r (after the restart).
+declare -A ALL
+while read -r k v; do ALL[$k]=$v; done < <(e2e_affinity "$UAC_PID" "$T_RESTART" "$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3" "$E2E_DIR/b2r")
+B2R=${ALL[calls.b2r]:-0}
+e2e_log "UAC: $TOTAL successful, $FAILED failed of $CALLS"
+e2e_log "b1+b3: ${SURV[callids]} Call-IDs, ${SURV[single]} on one backend, ${SURV[complete]} complete; after the kill b1 ${SURV[late.b1]:-0}, b3 ${SURV[late.b3]:-0} new calls"
+e2e_log "b2 before the kill: ${ALL[calls.b2]:-0} calls; b2 after the restart: $B2R calls"
+[ "${SURV[callids]}" -gt 0 ] || e2e_die "the survivors saw no calls"
+[ "${SURV[complete]}" = "${SURV[callids]}" ] || e2e_die "calls on b1/b3 were disturbed: ${SURV[complete]} of ${SURV[callids]} complete"
+[ "${SURV[single]}" = "${SURV[callids]}" ] || e2e_die "calls split between backends"
+# Lost calls: at most those placed on b2 from one call duration before the kill until detection.
+MAX_LOST=$(( RATE * (PAUSE_MS + DETECT_MS + 1000) / 1000 ))
+[ "$FAILED" -le "$MAX_LOST" ] || e2e_die "$FAILED calls failed, more than the $MAX_LOST that b2's death can explain"
+[ "$B2R" -gt 0 ] || e2e_die "b2 got no calls after it came back"
+[ "$((TOTAL + FAILED))" = "$CALLS" ] || e2e_die "UAC: $TOTAL + $FAILED != $CALLS calls"
+e2e_log "PASS: detection ${DETECT_MS} ms (bound ${DETECT_BOUND_MS}), back up ${UP_MS} ms, b2 templates frozen at $CREATED_AT_DOWN while down, ${SURV[complete]}/${SURV[callids]} survivor calls complete, $FAILED lost (bound $MAX_LOST), $B2R calls on b2 after restart"
