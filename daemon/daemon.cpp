@@ -34,13 +34,18 @@ void Daemon::start() {
   // Before the queues: marks are useless until the kernel maps them to real
   // servers, and `forwarding: ipvs` without IPVS must fail here. Throws ForwardingError.
   forwarding_.start(c);
+  std::vector<std::unique_ptr<QueueWorker>> workers;
   for (uint16_t q : c.queues) {
     QueueOptions o;
     o.queue = q;
     o.maxlen = c.queue_maxlen;
-    workers_.push_back(std::make_unique<QueueWorker>(engine_, policy_, o));
+    workers.push_back(std::make_unique<QueueWorker>(engine_, policy_, o));
   }
-  for (auto& w : workers_) w->start();
+  for (auto& w : workers) w->start();
+  {
+    std::lock_guard lock(workers_mutex_);
+    workers_ = std::move(workers);
+  }
   housekeeper_ = std::thread([this] { housekeeping(); });
   health_.configure(c);
   LOG_NOTICE("running: queues %s, %zu services, mark mask %s, unplaced packets: %s",
@@ -50,9 +55,14 @@ void Daemon::start() {
 
 void Daemon::stop() {
   health_.stop();
-  for (auto& w : workers_) w->request_stop();
-  for (auto& w : workers_) w->join();
-  workers_.clear();  // each unbinds its queue and closes its socket
+  std::vector<std::unique_ptr<QueueWorker>> workers;
+  {
+    std::lock_guard lock(workers_mutex_);  // queue_stats() may run on another thread
+    workers.swap(workers_);
+  }
+  for (auto& w : workers) w->request_stop();
+  for (auto& w : workers) w->join();
+  workers.clear();  // each unbinds its queue and closes its socket
   {
     std::lock_guard lock(hk_mutex_);
     hk_stop_ = true;
@@ -145,6 +155,7 @@ DaemonConfig Daemon::config() const {
 
 std::vector<QueueStats> Daemon::queue_stats() const {
   std::vector<QueueStats> out;
+  std::lock_guard lock(workers_mutex_);
   for (const auto& w : workers_) {
     const QueueCounters& c = w->counters();
     auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };

@@ -53,7 +53,7 @@ class Daemon {
   DaemonConfig config() const;
   const std::string& config_path() const { return config_path_; }
   sipvs::Engine& engine() { return engine_; }
-  std::vector<QueueStats> queue_stats() const;
+  std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
   std::vector<HealthStatus> health() const { return health_.statuses(); }
 
   // Logs counters, per-server statistics and up to `max_templates` templates.
@@ -68,6 +68,7 @@ class Daemon {
   std::optional<std::vector<uint16_t>> queue_override_;
   sipvs::Engine engine_;
   DataPathPolicy policy_;
+  mutable std::mutex workers_mutex_;  // guards workers_ (queue_stats() vs start/stop)
   std::vector<std::unique_ptr<QueueWorker>> workers_;
   ForwardingController forwarding_;  // the kernel's mark -> real server mapping
   HealthChecker health_;             // SIP OPTIONS probes; marks servers up/down in engine_
