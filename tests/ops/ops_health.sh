@@ -15,8 +15,11 @@
 #   3. calls on b1 and b3 are undisturbed: every Call-ID they saw, they saw
 #      alone and completely (INVITE, ACK, BYE), per the backends' own logs;
 #      the UAC's failed calls are at most those placed on b2 before detection;
-#   4. restarted, b2 is UP after `successes` good probes and gets calls again.
-# on_down is "keep" (IPVS's default): calls placed on b2 before detection keep
+#   4. restarted, b2 is UP after `successes` good probes and gets calls again;
+#   5. with on_down "expire" (SIGHUP), killed again: detection within the same
+#      bound, b2's live templates drop to 0 at once, calls in progress on it
+#      move to b1/b3 (seen there), and b1/b3's own calls stay whole.
+# Phase 1 has on_down "keep" (IPVS's default): calls placed on b2 before detection keep
 # their template, so their retransmissions (INVITE timer B and BYE: 32 s) wait
 # for b2 and reach the restarted UAS; such calls show up "split" between b2's
 # two logs and are not counted against the survivors.
@@ -94,16 +97,44 @@ wait_log() {
   done
   return 1
 }
-# b2_created: templates_created of backend 2 in sip4, from a fresh RTMIN dump.
-b2_created() {
-  local pattern='service sip4 server 198.18.1.2:5060 ' before i
+# b2_dump: backend 2's templates_created and live templates in sip4, from a
+# fresh RTMIN dump, into B2_CREATED and B2_LIVE.
+b2_dump() {
+  local pattern='service sip4 server 198.18.1.2:5060 ' before i line
   before=$(grep -c "$pattern" "$E2E_DIR/sipvsd.log" || true)
   kill -RTMIN "$E2E_SIPVSD_PID"
   for i in $(seq 1 50); do
     [ "$(grep -c "$pattern" "$E2E_DIR/sipvsd.log" || true)" -gt "$before" ] && break
     sleep 0.1
   done
-  grep "$pattern" "$E2E_DIR/sipvsd.log" | tail -1 | sed -n 's/.*templates_created=\([0-9]*\).*/\1/p'
+  line=$(grep "$pattern" "$E2E_DIR/sipvsd.log" | tail -1)
+  B2_CREATED=$(sed -n 's/.*templates_created=\([0-9]*\).*/\1/p' <<<"$line")
+  B2_LIVE=$(sed -n 's/.* live=\([0-9-]*\).*/\1/p' <<<"$line")
+  [ -n "$B2_CREATED" ] && [ -n "$B2_LIVE" ] || e2e_die "no counters in sipvsd's RTMIN dump"
+}
+
+# judge PID MOVING DIR...: for the calls of SIPp process PID, from the backends'
+# logs (directories named for the backend): "stayed broken moved" — calls
+# whose INVITE reached a backend other than MOVING, how many of those were not
+# seen whole (INVITE, ACK, BYE) by that backend alone, and calls whose INVITE
+# reached MOVING and whose later messages reached another backend.
+judge() {
+  local pid=$1 moving=$2 d; shift 2
+  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$pid" -v moving="$moving" '
+    index($4, "-" pid "@") == 0 { next }
+    { id = $4; b = $1; m = $3
+      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++ }
+      if (m == "INVITE" && !(id in inv)) inv[id] = b
+      got[id, m] = 1; ids[id] = 1 }
+    END {
+      for (id in ids) {
+        if (!(id in inv)) continue
+        if (inv[id] == moving) { if (nb[id] > 1) moved++; continue }
+        stayed++
+        if (nb[id] != 1 || !((id, "ACK") in got) || !((id, "BYE") in got)) broken++
+      }
+      print stayed + 0, broken + 0, moved + 0
+    }'
 }
 
 # Probes answered: nothing is DOWN, and each backend saw OPTIONS from the director.
@@ -127,11 +158,13 @@ kill -KILL "${UAS_PIDS[2]}"
 DETECT_MS=$(wait_log 'server 198.18.1.2:5060 is DOWN' 1 20) || e2e_die "b2 not marked down within 20 s"
 e2e_log "b2 DOWN after ${DETECT_MS} ms (bound ${DETECT_BOUND_MS} ms)"
 [ "$DETECT_MS" -le $DETECT_BOUND_MS ] || e2e_die "detection took ${DETECT_MS} ms > ${DETECT_BOUND_MS} ms"
-CREATED_AT_DOWN=$(b2_created)
+b2_dump
+CREATED_AT_DOWN=$B2_CREATED LIVE_AT_DOWN=$B2_LIVE
 sleep $DOWN_FOR
-CREATED_BEFORE_UP=$(b2_created)
-e2e_log "b2 templates_created: $CREATED_AT_DOWN at detection, $CREATED_BEFORE_UP ${DOWN_FOR} s later"
-[ -n "$CREATED_AT_DOWN" ] || e2e_die "no counters in sipvsd's RTMIN dump"
+b2_dump
+CREATED_BEFORE_UP=$B2_CREATED
+e2e_log "b2 templates_created: $CREATED_AT_DOWN at detection, $CREATED_BEFORE_UP ${DOWN_FOR} s later; live templates at detection: $LIVE_AT_DOWN (on_down keep)"
+[ "$LIVE_AT_DOWN" -gt 0 ] || e2e_die "on_down keep, yet b2 had no templates left when marked down"
 [ "$CREATED_AT_DOWN" = "$CREATED_BEFORE_UP" ] || e2e_die "new calls went to b2 while it was down"
 
 e2e_log "restarting the UAS of b2"
@@ -143,7 +176,6 @@ UP_BOUND_MS=$((INTERVAL_MS * SUCCESSES + INTERVAL_MS + 1500))  # + the UAS's sta
 [ "$UP_MS" -le $UP_BOUND_MS ] || e2e_die "b2 came back after ${UP_MS} ms > ${UP_BOUND_MS} ms"
 
 wait "$UAC_WAITER" || true
-e2e_stop_pid "$E2E_SIPVSD_PID" TERM || true
 
 TOTAL=$(e2e_sipp_count "$UAC/screen.log" "Successful call")
 FAILED=$(e2e_sipp_count "$UAC/screen.log" "Failed call")
@@ -165,4 +197,41 @@ MAX_LOST=$(( RATE * (PAUSE_MS + DETECT_MS + 1000) / 1000 ))
 [ "$FAILED" -le "$MAX_LOST" ] || e2e_die "$FAILED calls failed, more than the $MAX_LOST that b2's death can explain"
 [ "$B2R" -gt 0 ] || e2e_die "b2 got no calls after it came back"
 [ "$((TOTAL + FAILED))" = "$CALLS" ] || e2e_die "UAC: $TOTAL + $FAILED != $CALLS calls"
-e2e_log "PASS: detection ${DETECT_MS} ms (bound ${DETECT_BOUND_MS}), back up ${UP_MS} ms, b2 templates frozen at $CREATED_AT_DOWN while down, ${SURV[complete]}/${SURV[callids]} survivor calls complete, $FAILED lost (bound $MAX_LOST), $B2R calls on b2 after restart"
+e2e_log "phase keep: detection ${DETECT_MS} ms (bound ${DETECT_BOUND_MS}), back up ${UP_MS} ms, b2 templates frozen at $CREATED_AT_DOWN while down, ${SURV[complete]}/${SURV[callids]} survivor calls complete, $FAILED lost (bound $MAX_LOST), $B2R calls on b2 after restart"
+
+# Phase 2, on_down "expire" (by SIGHUP): b2 is killed again mid-calls; once
+# down its templates are gone at once, so the rest of its calls in progress
+# (ACK, BYE) goes to b1 or b3, while the survivors' own calls stay whole.
+python3 - "$CONF" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for s in c["services"]:
+    if "health_check" in s:
+        s["health_check"]["on_down"] = "expire"
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+kill -HUP "$E2E_SIPVSD_PID"
+wait_log 'reloaded' 1 5 >/dev/null || e2e_die "reload with on_down expire not applied"
+CALLS2=$((RATE * 16))
+UAC2=$E2E_DIR/uac2
+(e2e_uac "$UAC2" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS2 $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
+UAC2_WAITER=$!
+E2E_PIDS+=("$UAC2_WAITER")
+for i in $(seq 1 50); do [ -s "$UAC2/pid" ] && break; sleep 0.1; done
+UAC2_PID=$(cat "$UAC2/pid")
+sleep 5
+e2e_log "killing the UAS of b2 again (on_down expire)"
+kill -KILL "$UAS_PID"
+DETECT2_MS=$(wait_log 'server 198.18.1.2:5060 is DOWN' 2 20) || e2e_die "b2 not marked down again within 20 s"
+b2_dump
+e2e_log "b2 DOWN after ${DETECT2_MS} ms; live templates right after: $B2_LIVE"
+[ "$DETECT2_MS" -le $DETECT_BOUND_MS ] || e2e_die "detection took ${DETECT2_MS} ms > ${DETECT_BOUND_MS} ms"
+[ "$B2_LIVE" -le 0 ] || e2e_die "on_down expire, yet b2 still has $B2_LIVE templates"
+wait "$UAC2_WAITER" || true
+e2e_stop_pid "$E2E_SIPVSD_PID" TERM || true
+read -r STAYED2 BROKEN2 MOVED2 < <(judge "$UAC2_PID" b2r "$E2E_DIR/b1" "$E2E_DIR/b3" "$E2E_DIR/b2r")
+e2e_log "phase expire: calls on b1/b3: $STAYED2, broken: $BROKEN2; calls of b2 whose rest moved to b1/b3: $MOVED2"
+[ "$STAYED2" -gt 0 ] || e2e_die "the survivors saw no calls in phase 2"
+[ "$BROKEN2" = 0 ] || e2e_die "$BROKEN2 survivor calls disturbed in phase 2"
+[ "$MOVED2" -gt 0 ] || e2e_die "on_down expire moved no call in progress off b2"
+e2e_log "PASS: keep: detection ${DETECT_MS} ms, 0 new calls to b2 while down, ${SURV[complete]}/${SURV[callids]} survivor calls whole, $B2R calls on b2 after restart; expire: detection ${DETECT2_MS} ms, b2 templates 0 at once, $MOVED2 calls in progress moved, $STAYED2 survivor calls whole"
