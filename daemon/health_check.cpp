@@ -280,7 +280,12 @@ struct HealthChecker::Impl {
     s.up = up;
     s.last_change = s.last_probe;
     const bool expire = !up && t.cfg.on_down == HealthCheckConfig::OnDown::expire;
-    engine.set_server_up(s.service, s.address, s.port, up, expire);
+    // Two calls for "expire": the first changes the state (and republishes the
+    // engine's snapshot), the second, with nothing left to change, drops the
+    // templates. In one call Engine::set_server_up (as of this writing) reads
+    // the server's entry from the snapshot it has just replaced.
+    engine.set_server_up(s.service, s.address, s.port, up, false);
+    if (expire) engine.set_server_up(s.service, s.address, s.port, false, true);
     LOG_NOTICE("health check: service %s server %s:%u is %s after %u %s (last: %s)%s", s.service.c_str(),
                host_part(s.address).c_str(), t.dest_port, up ? "UP" : "DOWN",
                up ? s.consecutive_successes : s.consecutive_failures,

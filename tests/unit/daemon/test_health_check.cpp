@@ -96,15 +96,24 @@ struct Responder {
   std::atomic<int> seen{0};
   std::thread thread;
 
-  Responder() {
-    fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+  explicit Responder(bool v6 = false) {
+    fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (v6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_loopback;
+      len = sizeof *a;
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof *a;
+    }
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     thread = std::thread([this] { run(); });
   }
   ~Responder() {
@@ -144,10 +153,10 @@ struct Responder {
   }
 };
 
-bool server_up(sipvs::Engine& e) {
+bool server_up(sipvs::Engine& e, const std::string& address = "127.0.0.1") {
   for (const auto& s : e.stats().services)
     for (const auto& r : s.servers)
-      if (r.address.to_string() == "127.0.0.1") return r.up;
+      if (r.address.to_string() == address) return r.up;
   return false;
 }
 
@@ -207,5 +216,36 @@ TEST_CASE("HealthChecker: down after `failures` lost probes, up after `successes
   checker.configure(c);
   CHECK(server_up(engine));
   CHECK(checker.statuses().empty());
+  checker.stop();
+}
+
+TEST_CASE("HealthChecker: IPv6 servers, and a server-level check on an unchecked service") {
+  Responder uas(true);
+  json j{{"services",
+          json::array({json{{"name", "v6"},
+                            {"vip", "2001:2:0:2::100"},
+                            {"port", 5060},
+                            {"scheduler", "rr"},
+                            {"servers", json::array({json{{"address", "::1"},
+                                                          {"port", uas.port},
+                                                          {"mark", 1},
+                                                          {"health_check",
+                                                           {{"interval_ms", 100},
+                                                            {"timeout_ms", 50},
+                                                            {"failures", 2},
+                                                            {"successes", 1},
+                                                            {"on_down", "expire"}}}}})}}})}};
+  sipvsd::DaemonConfig c = sipvsd::parse_config(j);
+  CHECK_FALSE(c.health_checks.at("v6").enabled);
+  sipvs::Engine engine(c.engine);
+  sipvsd::HealthChecker checker(engine);
+  checker.configure(c);
+  REQUIRE(eventually([&] { return uas.seen >= 2 && checker.statuses()[0].last_result == "200"; },
+                     std::chrono::seconds(5)));
+  CHECK(checker.statuses()[0].last_rtt_ms >= 0);
+  uas.answer = false;
+  REQUIRE(eventually([&] { return !server_up(engine, "::1"); }, std::chrono::seconds(5)));
+  uas.answer = true;
+  REQUIRE(eventually([&] { return server_up(engine, "::1"); }, std::chrono::seconds(5)));
   checker.stop();
 }
