@@ -72,6 +72,8 @@ if [ ${#MISSING[@]} -gt 0 ]; then
   fi
 fi
 for p in "${PKGS[@]}"; do have_deb "$p" >/dev/null || { echo "build-image: no .deb for $p" >&2; exit 1; }; done
+# Kernels of earlier runs are 70 MB each: keep the current one only.
+find "$CACHE" -maxdepth 1 -name 'linux-image-*.deb' ! -name "${KPKG}_*" -delete 2>/dev/null || true
 say "packages ready ($KPKG)"
 
 # 2. Unpack: only vmlinuz and the module trees the test needs from the kernel.
