@@ -316,17 +316,15 @@ EngineConfig Engine::config() const { return current()->config; }
 bool Engine::set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
                            bool drop_templates) {
   std::lock_guard lock(mutex_);
-  const ServiceEntry* s = snapshot_->by_name(service);
+  const std::shared_ptr<const Snapshot> snap = snapshot_;  // publish() replaces snapshot_
+  const ServiceEntry* s = snap->by_name(service);
   if (!s) return false;
   for (const ServerEntry& e : s->servers) {
     if (e.config->address != address || e.config->port != port) continue;
-    Runtime::Server* rs = runtime_->server_for(e.ref);
-    const bool changed = rs->up.exchange(up) != up;
-    if (changed) publish(snapshot_->config);  // schedulers are rebuilt with the new health
-    if (!up && drop_templates) {
-      const uint32_t ref = e.ref;
-      table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
-    }
+    const uint32_t ref = e.ref;
+    const bool changed = runtime_->server_for(ref)->up.exchange(up) != up;
+    if (changed) publish(snap->config);  // schedulers are rebuilt with the new health
+    if (!up && drop_templates) table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
     return true;
   }
   return false;

@@ -305,6 +305,21 @@ TEST_CASE("a server marked down gets no new calls; its calls move only if asked"
   for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id)).mark == mark);  // kept
   CHECK(engine.set_server_up("sip", rs1, 5060, false, true));
   for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id)).mark != 1);     // moved
+  // Up again and down with its templates dropped in one call: the change
+  // publishes a new snapshot while the call still needs the server's handle.
+  CHECK(engine.set_server_up("sip", rs1, 5060, true, false));
+  {
+    auto w2 = engine.make_worker();
+    for (int i = 0; i < 30; ++i) decide(w2, test::invite("back" + std::to_string(i)));
+  }
+  w.refresh();
+  CHECK(engine.set_server_up("sip", rs1, 5060, true, false));  // no change: no new snapshot
+  CHECK(engine.stats().services[0].servers[0].live_templates > 0);
+  // Only the engine holds the current snapshot now (w is one behind).
+  EngineConfig same = engine.config();
+  REQUIRE_FALSE(engine.apply(same));
+  CHECK(engine.set_server_up("sip", rs1, 5060, false, true));
+  CHECK(engine.stats().services[0].servers[0].live_templates == 0);
   CHECK_FALSE(engine.stats().services[0].servers[0].up);
   CHECK_FALSE(engine.set_server_up("nope", rs1, 5060, false, false));
 }
