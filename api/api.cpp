@@ -1,0 +1,53 @@
+#include "api.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "auth.hpp"
+#include "log.hpp"
+
+namespace sipvsd::api {
+
+struct Api::Impl {
+  Impl(ControlPlane& c, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits)
+      : control(c),
+        token(!config.token_file.empty()),
+        router(make_router(c, rates, std::move(queue_stats),
+                           config.token_file.empty() ? std::string() : load_token(config.token_file))),
+        server(router, config.listen, config.unix_socket, limits),
+        timer(server.context()) {}
+
+  // Rates are counter differences over a fixed interval, sampled on the
+  // server's thread so that handlers read them without locks.
+  void sample() {
+    rates.sample(control.engine().stats(), std::chrono::steady_clock::now());
+    timer.expires_after(Rates::kInterval);
+    timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) sample();
+    });
+  }
+
+  ControlPlane& control;
+  bool token;
+  Rates rates;
+  Router router;
+  HttpServer server;
+  boost::asio::steady_timer timer;  // after server: destroyed before its io_context
+};
+
+Api::Api(ControlPlane& control, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits)
+    : impl_(std::make_unique<Impl>(control, config, std::move(queue_stats), limits)) {}
+
+Api::~Api() { stop(); }
+
+void Api::start() {
+  impl_->sample();
+  impl_->server.start();
+  for (const auto& e : impl_->server.endpoints())
+    LOG_NOTICE("api: listening on %s%s", e.c_str(), impl_->token ? " (bearer token required)" : "");
+}
+
+void Api::stop() { impl_->server.stop(); }
+
+const std::vector<std::string>& Api::endpoints() const { return impl_->server.endpoints(); }
+
+}  // namespace sipvsd::api

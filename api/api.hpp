@@ -1,0 +1,33 @@
+#pragma once
+// The REST API as the daemon runs it: routes, the HTTP server on its own
+// thread, the bearer token and the rate sampler. main() creates one after
+// the control plane and stops it before the workers.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control_plane.hpp"
+#include "http_server.hpp"
+#include "routes.hpp"
+
+namespace sipvsd::api {
+
+class Api {
+ public:
+  // Reads the token file (refusing one that group or others can read) and
+  // binds the listeners; throws std::runtime_error if either fails.
+  Api(ControlPlane& control, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits = {});
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  void start();
+  void stop();
+  const std::vector<std::string>& endpoints() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sipvsd::api

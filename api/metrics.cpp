@@ -1,0 +1,144 @@
+#include "metrics.hpp"
+
+#include "server_id.hpp"
+
+namespace sipvsd::api {
+
+namespace {
+
+// Label values escape backslash, double quote and newline.
+std::string escape(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+using Labels = std::vector<std::pair<const char*, std::string>>;
+
+// The samples of one metric family stay together under its HELP and TYPE.
+class Family {
+ public:
+  Family(std::string& out, const char* name, const char* type, const char* help) : out_(out), name_(name) {
+    out_ += "# HELP sipvsd_" + name_ + " " + help + "\n# TYPE sipvsd_" + name_ + " " + type + "\n";
+  }
+  void add(const Labels& labels, uint64_t value) { line(labels, std::to_string(value)); }
+  void add_signed(const Labels& labels, int64_t value) { line(labels, std::to_string(value)); }
+
+ private:
+  void line(const Labels& labels, const std::string& value) {
+    out_ += "sipvsd_" + name_;
+    if (!labels.empty()) {
+      out_ += '{';
+      for (std::size_t i = 0; i < labels.size(); ++i)
+        out_ += std::string(i ? "," : "") + labels[i].first + "=\"" + escape(labels[i].second) + "\"";
+      out_ += '}';
+    }
+    out_ += " " + value + "\n";
+  }
+  std::string& out_;
+  std::string name_;
+};
+
+Labels service_label(const sipvs::ServiceStats& s) { return {{"service", s.name}}; }
+Labels server_labels(const sipvs::ServiceStats& s, const sipvs::ServerStats& r) {
+  return {{"service", s.name}, {"server", server_id(r.address, r.port)}};
+}
+Labels queue_label(const QueueStats& q) { return {{"queue", std::to_string(q.queue)}}; }
+
+}  // namespace
+
+std::string render_metrics(const MetricsInput& in) {
+  const sipvs::EngineStats& e = in.engine;
+  std::string out;
+  Family(out, "packets_total", "counter", "Packets the engine decided on.").add({}, e.packets);
+  Family(out, "no_service_packets_total", "counter", "Packets that matched no virtual service.").add({}, e.no_service);
+  {
+    Family f(out, "bad_packets_total", "counter", "Packets that could not be parsed, by reason.");
+    for (std::size_t i = 1; i < e.bad_packets.size(); ++i)
+      f.add({{"reason", std::string(sipvs::to_string(static_cast<sipvs::PacketStatus>(i)))}}, e.bad_packets[i]);
+  }
+  Family(out, "templates", "gauge", "Live persistence templates.").add({}, e.templates_live);
+  Family(out, "templates_max", "gauge", "Capacity of the template table.").add({}, e.templates_max);
+  Family(out, "templates_expired_total", "counter", "Templates removed by expiry.").add({}, e.templates_expired);
+  Family(out, "table_full_total", "counter", "New sessions scheduled without a template: the table was full.")
+      .add({}, e.table_full);
+
+  auto per_service = [&](const char* name, const char* help, auto value) {
+    Family f(out, name, "counter", help);
+    for (const auto& s : e.services) f.add(service_label(s), value(s));
+  };
+  per_service("service_packets_total", "Packets of the service.", [](const auto& s) { return s.counters.packets; });
+  per_service("service_bytes_total", "Bytes of the service's packets.", [](const auto& s) { return s.counters.bytes; });
+  per_service("service_templates_created_total", "Templates created for the service.",
+              [](const auto& s) { return s.counters.templates_created; });
+  per_service("service_no_server_packets_total", "Packets of the service with no available real server.",
+              [](const auto& s) { return s.no_server; });
+  per_service("service_table_full_total", "New sessions of the service not stored: the table was full.",
+              [](const auto& s) { return s.table_full; });
+  {
+    Family f(out, "service_pe_fallbacks_total", "counter",
+             "Packets placed without pe data (plain persistence), by the persistence engine's reason.");
+    for (const auto& s : e.services)
+      for (std::size_t i = 1; i < s.fallbacks_by_reason.size(); ++i)
+        f.add({{"service", s.name}, {"reason", std::string(sipvs::to_string(static_cast<sipvs::PeStatus>(i)))}},
+              s.fallbacks_by_reason[i]);
+  }
+
+  auto per_server = [&](const char* name, const char* type, const char* help, auto value) {
+    Family f(out, name, type, help);
+    for (const auto& s : e.services)
+      for (const auto& r : s.servers) f.add_signed(server_labels(s, r), value(r));
+  };
+  per_server("server_packets_total", "counter", "Packets sent to the real server.",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.packets); });
+  per_server("server_bytes_total", "counter", "Bytes sent to the real server.",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.bytes); });
+  per_server("server_templates_created_total", "counter", "Templates created for the real server.",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.templates_created); });
+  per_server("server_pe_fallbacks_total", "counter", "Packets placed on the real server without pe data.",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.pe_fallbacks); });
+  per_server("server_templates", "gauge", "Live templates pointing at the real server.",
+             [](const auto& r) { return r.live_templates; });
+  per_server("server_weight", "gauge", "Configured weight (0: quiesced).",
+             [](const auto& r) { return static_cast<int64_t>(r.weight); });
+  per_server("server_up", "gauge", "1 if the real server takes new sessions, 0 if marked down (SIP OPTIONS health check).",
+             [](const auto& r) { return static_cast<int64_t>(r.up ? 1 : 0); });
+
+  auto per_queue = [&](const char* name, const char* help, auto value) {
+    Family f(out, name, "counter", help);
+    for (const auto& q : in.queues) f.add(queue_label(q), value(q));
+  };
+  per_queue("queue_packets_total", "Packets given a verdict.", [](const auto& q) { return q.packets; });
+  per_queue("queue_bytes_total", "Bytes of the packets given a verdict.", [](const auto& q) { return q.bytes; });
+  per_queue("queue_placed_total", "Packets accepted with a real server's mark.", [](const auto& q) { return q.placed; });
+  {
+    Family f(out, "queue_unplaced_total", "counter", "Packets not placed, by the verdict the policy gave.");
+    for (const auto& q : in.queues) {
+      f.add({{"queue", std::to_string(q.queue)}, {"verdict", "accept"}}, q.unplaced_accepted);
+      f.add({{"queue", std::to_string(q.queue)}, {"verdict", "drop"}}, q.unplaced_dropped);
+    }
+  }
+  per_queue("queue_truncated_total", "Packets longer than the copy range.", [](const auto& q) { return q.truncated; });
+  per_queue("queue_enobufs_total", "Times the queue socket overflowed (packets lost).",
+            [](const auto& q) { return q.enobufs; });
+  {
+    Family f(out, "queue_errors_total", "counter", "Netlink errors, by kind.");
+    for (const auto& q : in.queues) {
+      f.add({{"queue", std::to_string(q.queue)}, {"kind", "receive"}}, q.recv_errors);
+      f.add({{"queue", std::to_string(q.queue)}, {"kind", "verdict_send"}}, q.verdict_send_errors);
+      f.add({{"queue", std::to_string(q.queue)}, {"kind", "kernel"}}, q.kernel_errors);
+    }
+  }
+
+  Family(out, "debug_level", "gauge", "Current debug level (0-10).").add({}, in.debug_level);
+  Family(out, "config_changes_total", "counter", "Configuration changes applied since start (API and reload).")
+      .add({}, in.config_changes);
+  return out;
+}
+
+}  // namespace sipvsd::api

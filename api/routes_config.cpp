@@ -1,0 +1,55 @@
+// /v1/config (the whole configuration in the config file's schema; PUT
+// replaces it, validated first) and /v1/debug-level.
+#include "log.hpp"
+#include "routes.hpp"
+
+namespace sipvsd::api {
+
+void add_config_routes(Router& router, ControlPlane& control) {
+  ControlPlane* cp = &control;
+
+  router.add(http::verb::get, "/v1/config", [cp](const RequestContext&) {
+    nlohmann::json j = to_json(cp->config());
+    // The level in force (signals change it too), so that PUT of this changes nothing.
+    j["debug_level"] = log::debug_level();
+    return json_response(http::status::ok, j);
+  });
+
+  router.add(http::verb::put, "/v1/config", [cp](const RequestContext& ctx) {
+    DaemonConfig candidate;
+    try {
+      candidate = parse_config(ctx.json_body());
+    } catch (const ConfigFieldError& e) {
+      // parse_config also runs the engine's checks; its clashes are conflicts.
+      const bool clash = is_conflict(sipvs::ConfigError{e.field(), e.reason()});
+      throw ApiError(clash ? http::status::conflict : http::status::bad_request, e.reason(), e.field());
+    }
+    const DaemonConfig now = cp->replace(candidate);
+    log::set_debug_level(now.debug_level);
+    LOG_NOTICE("api: configuration replaced (%zu services)", now.engine.services.size());
+    return json_response(http::status::ok, to_json(now));
+  });
+
+  router.add(http::verb::get, "/v1/debug-level", [](const RequestContext&) {
+    return json_response(http::status::ok, {{"level", log::debug_level()}});
+  });
+
+  router.add(http::verb::put, "/v1/debug-level", [cp](const RequestContext& ctx) {
+    const nlohmann::json body = ctx.json_body();
+    if (!body.is_object()) throw ApiError::bad_field("", "must be a JSON object like {\"level\": 3}");
+    for (auto it = body.begin(); it != body.end(); ++it)
+      if (it.key() != "level") throw ApiError::bad_field(it.key(), "unknown key (known keys: level)");
+    const auto it = body.find("level");
+    if (it == body.end()) throw ApiError::bad_field("level", "missing");
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > log::kMaxDebug)
+      throw ApiError::bad_field("level", "must be an integer between 0 and " + std::to_string(log::kMaxDebug));
+    const auto level = static_cast<unsigned>(it->get<uint64_t>());
+    cp->update([&](DaemonConfig& c) { c.debug_level = level; });
+    // Set even when the configuration already said so: a signal may have moved it.
+    log::set_debug_level(level);
+    LOG_NOTICE("api: debug level %u", level);
+    return json_response(http::status::ok, {{"level", level}});
+  });
+}
+
+}  // namespace sipvsd::api

@@ -1,0 +1,110 @@
+// /v1/stats (JSON counters and rates per service and server), /metrics
+// (Prometheus) and /healthz.
+#include "health_check.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "routes.hpp"
+#include "server_id.hpp"
+
+namespace sipvsd::api {
+
+namespace {
+
+using nlohmann::json;
+
+json rate_json(const Rate& r) {
+  return {{"packets_per_second", r.packets_per_second}, {"bytes_per_second", r.bytes_per_second}};
+}
+
+json counters_json(const sipvs::Counters& c) {
+  return {{"packets", c.packets},
+          {"bytes", c.bytes},
+          {"templates_created", c.templates_created},
+          {"pe_fallbacks", c.pe_fallbacks}};
+}
+
+json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queues, const Rates& rates) {
+  const std::vector<HealthStatus> health = HealthChecker::current_statuses();
+  json bad = json::object();
+  for (std::size_t i = 1; i < e.bad_packets.size(); ++i)
+    bad[std::string(sipvs::to_string(static_cast<sipvs::PacketStatus>(i)))] = e.bad_packets[i];
+  json services = json::array();
+  for (const auto& s : e.services) {
+    json fallbacks = json::object();
+    for (std::size_t i = 1; i < s.fallbacks_by_reason.size(); ++i)
+      fallbacks[std::string(sipvs::to_string(static_cast<sipvs::PeStatus>(i)))] = s.fallbacks_by_reason[i];
+    json servers = json::array();
+    for (const auto& r : s.servers) {
+      json j = counters_json(r.counters);
+      j["server"] = server_id(r.address, r.port);
+      j["mark"] = r.mark;
+      j["weight"] = r.weight;
+      j["up"] = r.up;
+      j["live_templates"] = r.live_templates;
+      j["rates"] = rate_json(rates.server(s.name, r));
+      if (const HealthStatus* h = find_status(health, s.name, r.address, r.port))  // only checked servers
+        j["health"] = {{"state", h->up ? "up" : "down"},
+                       {"last_result", h->last_result},
+                       {"last_probe", h->last_probe},
+                       {"last_rtt_ms", h->last_rtt_ms},
+                       {"last_change", h->last_change}};
+      servers.push_back(std::move(j));
+    }
+    json j = counters_json(s.counters);
+    j["name"] = s.name;
+    j["pe_fallbacks_by_reason"] = std::move(fallbacks);
+    j["drops"] = {{"no_server", s.no_server}, {"table_full", s.table_full}};
+    j["rates"] = rate_json(rates.service(s.name));
+    j["servers"] = std::move(servers);
+    services.push_back(std::move(j));
+  }
+  json qs = json::array();
+  for (const auto& q : queues) {
+    qs.push_back({{"queue", q.queue},
+                  {"packets", q.packets},
+                  {"bytes", q.bytes},
+                  {"batches", q.batches},
+                  {"max_batch", q.max_batch},
+                  {"placed", q.placed},
+                  {"unplaced_accepted", q.unplaced_accepted},
+                  {"unplaced_dropped", q.unplaced_dropped},
+                  {"truncated", q.truncated},
+                  {"enobufs", q.enobufs},
+                  {"recv_errors", q.recv_errors},
+                  {"verdict_send_errors", q.verdict_send_errors},
+                  {"kernel_errors", q.kernel_errors}});
+  }
+  return {{"packets", e.packets},
+          {"drops", {{"no_service", e.no_service}, {"bad_packet", std::move(bad)}, {"table_full", e.table_full}}},
+          {"templates", {{"live", e.templates_live}, {"max", e.templates_max}, {"expired", e.templates_expired}}},
+          {"rate_interval_seconds", Rates::kInterval.count()},
+          {"services", std::move(services)},
+          {"queues", std::move(qs)}};
+}
+
+}  // namespace
+
+void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, QueueStatsSource queue_stats) {
+  ControlPlane* cp = &control;
+  const Rates* r = &rates;
+  auto queues = [queue_stats] { return queue_stats ? queue_stats() : std::vector<QueueStats>{}; };
+
+  router.add(http::verb::get, "/v1/stats", [cp, r, queues](const RequestContext&) {
+    return json_response(http::status::ok, stats_json(cp->engine().stats(), queues(), *r));
+  });
+
+  router.add(http::verb::get, "/metrics", [cp, queues](const RequestContext&) {
+    const sipvs::EngineStats stats = cp->engine().stats();
+    const std::vector<QueueStats> qs = queues();
+    return text_response(http::status::ok,
+                         render_metrics(MetricsInput{stats, qs, log::debug_level(), cp->generation()}),
+                         kMetricsContentType);
+  });
+
+  router.add(http::verb::get, "/healthz", [cp](const RequestContext&) {
+    return json_response(http::status::ok,
+                         {{"status", "ok"}, {"services", cp->config().engine.services.size()}});
+  });
+}
+
+}  // namespace sipvsd::api
