@@ -222,7 +222,7 @@ Engine::Engine(EngineConfig config) : runtime_(std::make_unique<Runtime>()) {
 Engine::~Engine() = default;
 
 std::shared_ptr<const Snapshot> Engine::current() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(snapshot_mutex_);
   return snapshot_;
 }
 
@@ -295,8 +295,11 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
   rt.server_slots = std::move(server_slots);
   rt.service_slots = std::move(service_slots);
 
-  snapshot_ = snap;
-  generation_.fetch_add(1, std::memory_order_release);
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_ = snap;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
   if (!gone.empty())
     table_->remove_if([&](const Template& t) { return std::find(gone.begin(), gone.end(), t.server_ref) != gone.end(); });
   return snap;
@@ -351,7 +354,7 @@ Engine::Worker::~Worker() {
 void Engine::Worker::refresh() {
   const uint64_t g = engine_->generation_.load(std::memory_order_acquire);
   if (g == generation_ && snapshot_) return;
-  std::lock_guard lock(engine_->mutex_);
+  std::lock_guard lock(engine_->snapshot_mutex_);
   snapshot_ = engine_->snapshot_;
   generation_ = engine_->generation_.load(std::memory_order_relaxed);
 }

@@ -172,7 +172,10 @@ class Engine {
   std::shared_ptr<const Snapshot> publish(EngineConfig config);
 
   mutable std::mutex mutex_;  // serialises the control plane; never taken per packet
-  std::shared_ptr<const Snapshot> snapshot_;
+  // Guards only the pointer swap, so a worker's refresh() never waits for a
+  // long control-plane change (dropping many templates, say).
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;  // written with both locks held
   std::atomic<uint64_t> generation_{0};
   std::unique_ptr<TemplateTable> table_;
   std::unique_ptr<SourceLimiter> source_limiter_;
