@@ -128,7 +128,7 @@ DaemonConfig ControlPlane::replace(const DaemonConfig& candidate) {
   return update([&](DaemonConfig& c) { c = candidate; });
 }
 
-bool ControlPlane::reload(const DaemonConfig& from_file) {
+bool ControlPlane::reload(const DaemonConfig& from_file, const std::string& path) {
   std::lock_guard lock(mutex_);
   DaemonConfig candidate = from_file;
   for (const auto& r : kRestartOnly) {
@@ -141,10 +141,10 @@ bool ControlPlane::reload(const DaemonConfig& from_file) {
     const DaemonConfig& c = commit(std::move(candidate));
     std::size_t servers = 0;
     for (const auto& s : c.engine.services) servers += s.servers.size();
-    LOG_NOTICE("reloaded: %zu services, %zu real servers", c.engine.services.size(), servers);
+    LOG_NOTICE("reloaded %s: %zu services, %zu real servers", path.c_str(), c.engine.services.size(), servers);
     return true;
   } catch (const std::exception& e) {
-    LOG_ERR("reload: %s; keeping the running configuration", e.what());
+    LOG_ERR("reload: %s: %s; keeping the running configuration", path.c_str(), e.what());
     return false;
   }
 }

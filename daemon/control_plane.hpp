@@ -71,8 +71,9 @@ class ControlPlane {
   DaemonConfig replace(const DaemonConfig& candidate);
   // SIGHUP: takes the config file's services and live settings; settings that
   // need a restart keep their running values (a warning names them). Logs
-  // the outcome; false (nothing changed) if the file's configuration is rejected.
-  bool reload(const DaemonConfig& from_file);
+  // the outcome, naming `path`; false (nothing changed) if the file's
+  // configuration is rejected.
+  bool reload(const DaemonConfig& from_file, const std::string& path);
 
   // Templates across a restart, in "<state_file>.templates". save_templates
   // writes the live ones (call at shutdown, after the workers stopped);

@@ -5,13 +5,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
+#include "api.hpp"
 #include "config_file.hpp"
+#include "control_plane.hpp"
 #include "daemon.hpp"
 #include "log.hpp"
 #include "replay.hpp"
@@ -166,21 +169,24 @@ int run(const Options& o) {
   sipvsd::log::set_debug_level(o.debug ? *o.debug : config->debug_level);
 
   std::optional<sipvsd::Daemon> daemon;
+  // Every configuration change (REST API, SIGHUP) goes through the control
+  // plane: validated, saved in the state file, then applied by the daemon.
+  std::optional<sipvsd::ControlPlane> control;
+  std::optional<sipvsd::api::Api> api;
   try {
-    daemon.emplace(std::move(*config), o.config, o.queues);
+    daemon.emplace(sipvsd::ControlPlane::startup_config(*config), o.config, o.queues);
+    control.emplace(daemon->engine(), daemon->config(),
+                    [&](const sipvsd::DaemonConfig& c) { return daemon->apply(c); });
+    control->restore_templates(std::time(nullptr));
+    api.emplace(*control, daemon->config().api, [&] { return daemon->queue_stats(); });
     daemon->start();
+    api->start();
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
     return 1;
   }
   LOG_NOTICE("sipvsd %s started with %s (debug level %u)", SIPVSD_VERSION, o.config.c_str(),
              sipvsd::log::debug_level());
-
-  // The REST API (issue 4) starts here, on its own threads, with the same
-  // control-plane entry points as the signals below:
-  //   daemon->apply(DaemonConfig) / daemon->config() / daemon->engine() /
-  //   daemon->queue_stats() / sipvsd::log::set_debug_level(n)
-  // and is stopped before daemon->stop().
 
   for (;;) {
     siginfo_t info;
@@ -191,7 +197,13 @@ int run(const Options& o) {
       break;
     }
     if (sig == SIGHUP) {
-      daemon->reload();
+      try {
+        sipvsd::DaemonConfig c = sipvsd::load_config_file(o.config);
+        if (o.queues) c.queues = *o.queues;
+        control->reload(c, o.config);
+      } catch (const sipvsd::ConfigFileError& e) {
+        LOG_ERR("reload: %s; keeping the running configuration", e.what());
+      }
     } else if (sig == SIGUSR1 || sig == SIGUSR2) {
       const unsigned level = sipvsd::log::debug_level();
       sipvsd::log::set_debug_level(sig == SIGUSR1 ? level + 1 : (level > 0 ? level - 1 : 0));
@@ -200,7 +212,14 @@ int run(const Options& o) {
       daemon->log_dump(kDumpTemplates);
     }
   }
+  api->stop();
   daemon->stop();
+  // The workers have stopped: these are the templates of the calls in progress.
+  try {
+    control->save_templates(std::time(nullptr));
+  } catch (const std::exception& e) {
+    LOG_ERR("cannot save the templates: %s", e.what());
+  }
   daemon->log_dump(0);
   LOG_NOTICE("stopped");
   return 0;

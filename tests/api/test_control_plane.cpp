@@ -262,13 +262,13 @@ TEST_CASE("reload takes the file's services and keeps the settings that need a r
   DaemonConfig file = start;
   file.engine.services[0].servers.pop_back();
   file.queues = {3};
-  CHECK(cp.reload(file));
+  CHECK(cp.reload(file, "test.json"));
   CHECK(cp.config().queues == start.queues);
   CHECK(engine.config().services[0].servers.size() == 1);
   CHECK(json::parse(slurp(dir.file("state.json")))["services"][0]["servers"].size() == 1);
 
   file.engine.services[0].scheduler = "nope";
-  CHECK_FALSE(cp.reload(file));
+  CHECK_FALSE(cp.reload(file, "test.json"));
   CHECK(engine.config().services[0].scheduler == "rr");
 }
 
