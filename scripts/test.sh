@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test: installs the dependencies (Debian 12, as root), configures a
 # Debug build (ASan + UBSan) in build/, builds everything and runs CTest but
-# for the long fuzz runs. The end-to-end tests need root (network namespaces).
+# for the long fuzz runs; first, the concurrency tests under ThreadSanitizer.
+# The end-to-end tests need root (network namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# The engine's concurrency tests again under ThreadSanitizer, in a build of
+# their own (TSan cannot share a build with ASan).
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPVSD_TSAN=ON
+cmake --build build-tsan -j"$(nproc)" --target unit_engine unit_sched
+build-tsan/tests/unit/unit_engine --test-case='concurrent*'
+build-tsan/tests/unit/unit_sched
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug
 cmake --build build -j"$(nproc)"
 cd build
