@@ -67,6 +67,9 @@ std::string render_metrics(const MetricsInput& in) {
   Family(out, "templates_expired_total", "counter", "Templates removed by expiry.").add({}, e.templates_expired);
   Family(out, "table_full_total", "counter", "New sessions scheduled without a template: the table was full.")
       .add({}, e.table_full);
+  Family(out, "rate_limited_total", "counter",
+         "New sessions scheduled without a template: their source was over max_new_templates_per_source.")
+      .add({}, e.rate_limited);
 
   auto per_service = [&](const char* name, const char* help, auto value) {
     Family f(out, name, "counter", help);

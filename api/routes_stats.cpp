@@ -53,7 +53,7 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
     json j = counters_json(s.counters);
     j["name"] = s.name;
     j["pe_fallbacks_by_reason"] = std::move(fallbacks);
-    j["drops"] = {{"no_server", s.no_server}, {"table_full", s.table_full}};
+    j["drops"] = {{"no_server", s.no_server}, {"table_full", s.table_full}, {"rate_limited", s.rate_limited}};
     j["rates"] = rate_json(rates.service(s.name));
     j["servers"] = std::move(servers);
     services.push_back(std::move(j));
@@ -75,7 +75,8 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
                   {"kernel_errors", q.kernel_errors}});
   }
   return {{"packets", e.packets},
-          {"drops", {{"no_service", e.no_service}, {"bad_packet", std::move(bad)}, {"table_full", e.table_full}}},
+          {"drops", {{"no_service", e.no_service}, {"bad_packet", std::move(bad)}, {"table_full", e.table_full},
+                     {"rate_limited", e.rate_limited}}},
           {"templates", {{"live", e.templates_live}, {"max", e.templates_max}, {"expired", e.templates_expired}}},
           {"rate_interval_seconds", Rates::kInterval.count()},
           {"services", std::move(services)},

@@ -547,7 +547,8 @@ void check_config(const DaemonConfig& c) {
 DaemonConfig parse_config(const json& j) {
   expect_object(j, "");
   check_keys(j, "",
-             {"queues", "queue_maxlen", "mark_mask", "unplaced", "max_templates", "udp_timeout", "debug_level",
+             {"queues", "queue_maxlen", "mark_mask", "unplaced", "max_templates", "max_new_templates_per_source",
+              "udp_timeout", "debug_level",
               "state_file", "forwarding", "forwarding_options", "api", "services"});
   DaemonConfig c;
   const json* v;
@@ -564,6 +565,9 @@ DaemonConfig parse_config(const json& j) {
       throw ConfigFieldError("unplaced", "\"" + s + "\" is not one of accept, drop");
   }
   if ((v = find(j, "max_templates"))) c.engine.max_templates = get_uint(*v, "max_templates", UINT64_MAX);
+  if ((v = find(j, "max_new_templates_per_source")))
+    c.engine.max_new_templates_per_source =
+        static_cast<uint32_t>(get_uint(*v, "max_new_templates_per_source", 0xffffffffu));
   if ((v = find(j, "udp_timeout"))) c.engine.udp_timeout = static_cast<uint32_t>(get_uint(*v, "udp_timeout", 0xffffffffu));
   if ((v = find(j, "debug_level"))) c.debug_level = static_cast<unsigned>(get_uint(*v, "debug_level", kMaxDebugLevel));
   if ((v = find(j, "state_file"))) c.state_file = get_string(*v, "state_file");
@@ -593,6 +597,7 @@ json to_json(const DaemonConfig& c) {
   j["mark_mask"] = mark_to_string(c.mark_mask);
   j["unplaced"] = std::string(to_string(c.unplaced));
   j["max_templates"] = c.engine.max_templates;
+  j["max_new_templates_per_source"] = c.engine.max_new_templates_per_source;
   j["udp_timeout"] = c.engine.udp_timeout;
   j["debug_level"] = c.debug_level;
   j["state_file"] = c.state_file;
@@ -725,6 +730,7 @@ bool same_service(const sipvs::ServiceConfig& a, const sipvs::ServiceConfig& b) 
 
 bool same_engine_config(const sipvs::EngineConfig& a, const sipvs::EngineConfig& b) {
   return a.max_templates == b.max_templates && a.udp_timeout == b.udp_timeout &&
+         a.max_new_templates_per_source == b.max_new_templates_per_source &&
          std::equal(a.services.begin(), a.services.end(), b.services.begin(), b.services.end(), same_service);
 }
 

@@ -10,6 +10,7 @@ namespace sipvsd {
 
 namespace {
 constexpr auto kReconcileInterval = std::chrono::seconds(10);  // periodic forwarding reconcile
+constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most one warning per interval
 
 DaemonConfig with_queues(DaemonConfig c, const std::optional<std::vector<uint16_t>>& q) {
   if (q) c.queues = *q;
@@ -78,6 +79,7 @@ void Daemon::housekeeping() {
   pthread_setname_np(pthread_self(), "sipvsd-hk");
   std::unique_lock lock(hk_mutex_);
   auto next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
+  auto next_pressure_report = std::chrono::steady_clock::now() + kPressureReportInterval;
   while (!hk_stop_) {
     hk_cv_.wait_for(lock, std::chrono::milliseconds(100));
     if (hk_stop_) break;
@@ -88,8 +90,29 @@ void Daemon::housekeeping() {
     }
     const std::size_t removed = engine_.expire_step(sipvs::monotonic_seconds(), 4096);
     if (removed > 0) LOG_DEBUG(3, "expired %zu templates", removed);
+    if (std::chrono::steady_clock::now() >= next_pressure_report) {
+      report_template_pressure();
+      next_pressure_report = std::chrono::steady_clock::now() + kPressureReportInterval;
+    }
     lock.lock();
   }
+}
+
+// A full table or a source over its limit means calls without affinity: one
+// warning per interval at most, however many sessions it hit.
+void Daemon::report_template_pressure() {
+  const sipvs::EngineStats s = engine_.stats();
+  if (s.table_full > reported_table_full_)
+    LOG_WARN("template table full (%llu of %llu): %llu new sessions scheduled without a template in the last %llds",
+             static_cast<unsigned long long>(s.templates_live), static_cast<unsigned long long>(s.templates_max),
+             static_cast<unsigned long long>(s.table_full - reported_table_full_),
+             static_cast<long long>(kPressureReportInterval.count()));
+  if (s.rate_limited > reported_rate_limited_)
+    LOG_WARN("max_new_templates_per_source: %llu new sessions scheduled without a template in the last %llds",
+             static_cast<unsigned long long>(s.rate_limited - reported_rate_limited_),
+             static_cast<long long>(kPressureReportInterval.count()));
+  reported_table_full_ = s.table_full;
+  reported_rate_limited_ = s.rate_limited;
 }
 
 std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {

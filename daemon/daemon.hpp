@@ -61,6 +61,8 @@ class Daemon {
 
  private:
   void housekeeping();
+  void report_template_pressure();  // housekeeping only
+  uint64_t reported_table_full_ = 0, reported_rate_limited_ = 0;
 
   mutable std::mutex mutex_;  // guards config_ and serialises apply()
   DaemonConfig config_;
