@@ -152,25 +152,6 @@ std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
   return std::nullopt;
 }
 
-bool Daemon::reload() {
-  DaemonConfig next;
-  try {
-    next = load_config_file(config_path_);
-  } catch (const ConfigFileError& e) {
-    LOG_ERR("reload: %s; keeping the running configuration", e.what());
-    return false;
-  }
-  if (auto err = apply(std::move(next))) {
-    LOG_ERR("reload: %s: %s; keeping the running configuration", config_path_.c_str(), err->what());
-    return false;
-  }
-  const DaemonConfig c = config();
-  std::size_t servers = 0;
-  for (const auto& s : c.engine.services) servers += s.servers.size();
-  LOG_NOTICE("reloaded %s: %zu services, %zu real servers", config_path_.c_str(), c.engine.services.size(), servers);
-  return true;
-}
-
 DaemonConfig Daemon::config() const {
   std::lock_guard lock(mutex_);
   return config_;

@@ -46,9 +46,6 @@ class Daemon {
   // mix). Returns the error and changes nothing if it is invalid. Queues and
   // queue_maxlen only change on restart (a warning says so).
   std::optional<ConfigFieldError> apply(DaemonConfig next);
-  // Re-reads the configuration file (SIGHUP); logs and keeps the old
-  // configuration if the file is bad. Returns true if applied.
-  bool reload();
 
   DaemonConfig config() const;
   const std::string& config_path() const { return config_path_; }
