@@ -1,7 +1,8 @@
 // /v1/services and /v1/services/{id}/servers: the virtual services and their
 // real servers, in the config file's schema. Every change goes through the
 // control plane (validated, saved, applied atomically). PATCH is a JSON merge
-// patch (RFC 7396) of the resource as GET shows it.
+// patch (RFC 7396) of the resource as GET shows it. A service's or server's
+// "health_check" (SIP OPTIONS probing) is part of its resource.
 #include "log.hpp"
 #include "routes.hpp"
 #include "server_id.hpp"
@@ -117,6 +118,25 @@ std::string location(const std::string& service, const sipvs::RealServerConfig* 
   return l;
 }
 
+const ServiceHealthChecks* checks_of(const DaemonConfig& c, const std::string& service) {
+  const auto it = c.health_checks.find(service);
+  return it == c.health_checks.end() ? nullptr : &it->second;
+}
+
+ServiceHealthChecks checks_copy(const DaemonConfig& c, const std::string& service) {
+  const ServiceHealthChecks* hc = checks_of(c, service);
+  return hc ? *hc : ServiceHealthChecks{};
+}
+
+// The server's own check, replaced by `check` (none: the service's applies).
+void set_server_check(DaemonConfig& c, const std::string& service, const sipvs::RealServerConfig& r,
+                      const std::optional<HealthCheckConfig>& check) {
+  ServiceHealthChecks hc = checks_copy(c, service);
+  std::erase_if(hc.servers, [&](const ServerHealthCheck& sc) { return sc.address == r.address && sc.port == r.port; });
+  if (check) hc.servers.push_back({r.address, r.port, *check});
+  set_health_checks(c.health_checks, service, std::move(hc));
+}
+
 Response created(const std::string& where, const json& body) {
   Response res = json_response(http::status::created, body);
   res.set(http::field::location, where);
@@ -130,41 +150,47 @@ void add_service_routes(Router& router, ControlPlane& control) {
 
   router.add(http::verb::get, "/v1/services", [cp](const RequestContext&) {
     json list = json::array();
-    for (const auto& s : cp->config().engine.services) list.push_back(service_to_json(s));
+    const DaemonConfig c = cp->config();
+    for (const auto& s : c.engine.services) list.push_back(service_to_json(s, c.health_checks));
     return json_response(http::status::ok, {{"services", std::move(list)}});
   });
 
   router.add(http::verb::post, "/v1/services", [cp](const RequestContext& ctx) {
-    const sipvs::ServiceConfig s = service_from_json(ctx.json_body(), "");
-    change(*cp, [](const DaemonConfig& c) { return service_path(c.engine.services.size() - 1); },
-           [&](DaemonConfig& c) {
-             c.engine.services.push_back(s);
-             check_service_conflicts(c, c.engine.services.size() - 1);
-           });
+    const CheckedService cs = checked_service_from_json(ctx.json_body(), "");
+    const sipvs::ServiceConfig& s = cs.service;
+    const DaemonConfig after = change(*cp, [](const DaemonConfig& c) { return service_path(c.engine.services.size() - 1); },
+                                      [&](DaemonConfig& c) {
+                                        c.engine.services.push_back(s);
+                                        check_service_conflicts(c, c.engine.services.size() - 1);
+                                        set_health_checks(c.health_checks, s.name, cs.checks);
+                                      });
     LOG_NOTICE("api: service %s added", s.name.c_str());
-    return created(location(s.name), service_to_json(s));
+    return created(location(s.name), service_to_json(s, after.health_checks));
   });
 
   router.add(http::verb::get, "/v1/services/{id}", [cp](const RequestContext& ctx) {
     const DaemonConfig c = cp->config();
-    return json_response(http::status::ok, service_to_json(c.engine.services[find_service(c, ctx.param("id"))]));
+    return json_response(http::status::ok,
+                         service_to_json(c.engine.services[find_service(c, ctx.param("id"))], c.health_checks));
   });
 
   router.add(http::verb::put, "/v1/services/{id}", [cp](const RequestContext& ctx) {
     const std::string& id = ctx.param("id");
     json body = ctx.json_body();
     if (body.is_object() && !body.contains("name")) body["name"] = id;
-    sipvs::ServiceConfig s = service_from_json(body, "");
+    const CheckedService cs = checked_service_from_json(body, "");
+    const sipvs::ServiceConfig& s = cs.service;
     if (s.name != id) throw ApiError::bad_field("name", "'" + s.name + "' is not the service in the path ('" + id + "')");
     std::size_t index = 0;
-    change(*cp, [&](const DaemonConfig&) { return service_path(index); },
-           [&](DaemonConfig& c) {
-             index = find_service(c, id);
-             c.engine.services[index] = s;
-             check_service_conflicts(c, index);
-           });
+    const DaemonConfig after = change(*cp, [&](const DaemonConfig&) { return service_path(index); },
+                                      [&](DaemonConfig& c) {
+                                        index = find_service(c, id);
+                                        c.engine.services[index] = s;
+                                        check_service_conflicts(c, index);
+                                        set_health_checks(c.health_checks, id, cs.checks);
+                                      });
     LOG_NOTICE("api: service %s replaced", id.c_str());
-    return json_response(http::status::ok, service_to_json(s));
+    return json_response(http::status::ok, service_to_json(s, after.health_checks));
   });
 
   router.add(http::verb::patch, "/v1/services/{id}", [cp](const RequestContext& ctx) {
@@ -174,18 +200,24 @@ void add_service_routes(Router& router, ControlPlane& control) {
     const DaemonConfig after = change(*cp, [&](const DaemonConfig&) { return service_path(index); },
                                       [&](DaemonConfig& c) {
                                         index = find_service(c, id);
-                                        auto s = service_from_json(patched(service_to_json(c.engine.services[index]), patch), "");
-                                        if (s.name != id) throw ApiError::bad_field("name", "a service cannot be renamed; add a new one");
-                                        c.engine.services[index] = std::move(s);
+                                        CheckedService cs = checked_service_from_json(
+                                            patched(service_to_json(c.engine.services[index], c.health_checks), patch), "");
+                                        if (cs.service.name != id)
+                                          throw ApiError::bad_field("name", "a service cannot be renamed; add a new one");
+                                        c.engine.services[index] = std::move(cs.service);
                                         check_service_conflicts(c, index);
+                                        set_health_checks(c.health_checks, id, std::move(cs.checks));
                                       });
     LOG_NOTICE("api: service %s changed", id.c_str());
-    return json_response(http::status::ok, service_to_json(after.engine.services[index]));
+    return json_response(http::status::ok, service_to_json(after.engine.services[index], after.health_checks));
   });
 
   router.add(http::verb::delete_, "/v1/services/{id}", [cp](const RequestContext& ctx) {
     const std::string& id = ctx.param("id");
-    cp->update([&](DaemonConfig& c) { c.engine.services.erase(c.engine.services.begin() + find_service(c, id)); });
+    cp->update([&](DaemonConfig& c) {
+      c.engine.services.erase(c.engine.services.begin() + find_service(c, id));
+      c.health_checks.erase(id);
+    });
     LOG_NOTICE("api: service %s deleted", id.c_str());
     return empty_response(http::status::no_content);
   });
@@ -193,32 +225,38 @@ void add_service_routes(Router& router, ControlPlane& control) {
   router.add(http::verb::get, "/v1/services/{id}/servers", [cp](const RequestContext& ctx) {
     const DaemonConfig c = cp->config();
     json list = json::array();
-    for (const auto& r : c.engine.services[find_service(c, ctx.param("id"))].servers) list.push_back(server_to_json(r));
+    const std::string& id = ctx.param("id");
+    for (const auto& r : c.engine.services[find_service(c, id)].servers)
+      list.push_back(server_to_json(r, checks_of(c, id)));
     return json_response(http::status::ok, {{"servers", std::move(list)}});
   });
 
   router.add(http::verb::post, "/v1/services/{id}/servers", [cp](const RequestContext& ctx) {
     const std::string& id = ctx.param("id");
-    const sipvs::RealServerConfig r = server_from_json(ctx.json_body(), "");
+    const json body = ctx.json_body();
+    CheckedServer cr;
     std::size_t index = 0;
-    change(*cp,
+    const DaemonConfig after = change(*cp,
            [&](const DaemonConfig& c) {
              return service_path(index) + ".servers[" + std::to_string(c.engine.services[index].servers.size() - 1) + "]";
            },
            [&](DaemonConfig& c) {
              index = find_service(c, id);
+             cr = checked_server_from_json(body, "", checks_copy(c, id));
              auto& servers = c.engine.services[index].servers;
-             servers.push_back(r);
+             servers.push_back(cr.server);
              check_server_conflicts(c, index, servers.size() - 1);
+             set_server_check(c, id, cr.server, cr.check);
            });
+    const sipvs::RealServerConfig& r = cr.server;
     LOG_NOTICE("api: service %s: server %s added", id.c_str(), server_id(r.address, r.port).c_str());
-    return created(location(id, &r), server_to_json(r));
+    return created(location(id, &r), server_to_json(r, checks_of(after, id)));
   });
 
   router.add(http::verb::get, "/v1/services/{id}/servers/{rs}", [cp](const RequestContext& ctx) {
     const DaemonConfig c = cp->config();
     const auto& s = c.engine.services[find_service(c, ctx.param("id"))];
-    return json_response(http::status::ok, server_to_json(s.servers[find_server(s, ctx.param("rs"))]));
+    return json_response(http::status::ok, server_to_json(s.servers[find_server(s, ctx.param("rs"))], checks_of(c, s.name)));
   });
 
   router.add(http::verb::patch, "/v1/services/{id}/servers/{rs}", [cp](const RequestContext& ctx) {
@@ -226,13 +264,15 @@ void add_service_routes(Router& router, ControlPlane& control) {
     const json patch = ctx.json_body();
     std::size_t index = 0, k = 0;
     sipvs::RealServerConfig r;
-    change(*cp,
+    const DaemonConfig after = change(*cp,
            [&](const DaemonConfig&) { return service_path(index) + ".servers[" + std::to_string(k) + "]"; },
            [&](DaemonConfig& c) {
              index = find_service(c, id);
              auto& s = c.engine.services[index];
              k = find_server(s, ctx.param("rs"));
-             r = server_from_json(patched(server_to_json(s.servers[k]), patch), "");
+             const ServiceHealthChecks hc = checks_copy(c, id);
+             CheckedServer cr = checked_server_from_json(patched(server_to_json(s.servers[k], &hc), patch), "", hc);
+             r = cr.server;
              // Address and port are the server's identity: its templates and
              // counters belong to them.
              if (r.address != s.servers[k].address)
@@ -241,10 +281,11 @@ void add_service_routes(Router& router, ControlPlane& control) {
                throw ApiError::bad_field("port", "cannot change; add a new server and delete this one");
              s.servers[k] = r;
              check_server_conflicts(c, index, k);
+             set_server_check(c, id, r, cr.check);
            });
     LOG_NOTICE("api: service %s: server %s changed (weight %u, mark %s)", id.c_str(),
                server_id(r.address, r.port).c_str(), r.weight, mark_to_string(r.mark).c_str());
-    return json_response(http::status::ok, server_to_json(r));
+    return json_response(http::status::ok, server_to_json(r, checks_of(after, id)));
   });
 
   router.add(http::verb::delete_, "/v1/services/{id}/servers/{rs}", [cp](const RequestContext& ctx) {
@@ -254,6 +295,7 @@ void add_service_routes(Router& router, ControlPlane& control) {
       auto& s = c.engine.services[find_service(c, id)];
       const std::size_t k = find_server(s, ctx.param("rs"));
       gone = server_id(s.servers[k].address, s.servers[k].port);
+      set_server_check(c, id, s.servers[k], std::nullopt);
       s.servers.erase(s.servers.begin() + static_cast<std::ptrdiff_t>(k));
     });
     LOG_NOTICE("api: service %s: server %s deleted (its templates dropped)", id.c_str(), gone.c_str());

@@ -469,38 +469,78 @@ json health_check_to_json(const HealthCheckConfig& h) {
               {"local_port", h.local_port},       {"on_down", std::string(to_string(h.on_down))}};
 }
 
-namespace {
-
-// Takes the "health_check" keys out of a service's JSON (and its servers'),
-// which service_from_json does not know, and parses them.
-json take_health_checks(const json& service, const std::string& field, ServiceHealthChecks& out) {
-  if (!service.is_object()) return service;
-  json s = service;
-  if (auto it = s.find("health_check"); it != s.end()) {
-    out.enabled = true;
-    out.service = health_check_from_json(*it, sub(field, "health_check"));
-    s.erase(it);
+CheckedServer checked_server_from_json(const json& j, const std::string& field, const ServiceHealthChecks& service) {
+  CheckedServer out;
+  if (!j.is_object()) {
+    out.server = server_from_json(j, field);  // tells the type error
+    return out;
   }
-  auto servers = s.find("servers");
-  if (servers == s.end() || !servers->is_array()) return s;
-  for (std::size_t i = 0; i < servers->size(); ++i) {
-    json& r = (*servers)[i];
-    if (!r.is_object()) continue;
-    auto it = r.find("health_check");
-    if (it == r.end()) continue;
-    const std::string f = index(sub(field, "servers"), i);
-    ServerHealthCheck sc;
-    sc.check = health_check_from_json(*it, sub(f, "health_check"), out.service);
+  json r = j;
+  if (auto it = r.find("health_check"); it != r.end()) {
+    out.check = health_check_from_json(*it, sub(field, "health_check"), service.service);
     r.erase(it);
-    const sipvs::RealServerConfig parsed = server_from_json(r, f);
-    sc.address = parsed.address;
-    sc.port = parsed.port;
-    out.servers.push_back(std::move(sc));
   }
-  return s;
+  out.server = server_from_json(r, field);
+  return out;
 }
 
-}  // namespace
+CheckedService checked_service_from_json(const json& j, const std::string& field) {
+  CheckedService out;
+  if (!j.is_object()) {
+    out.service = service_from_json(j, field);
+    return out;
+  }
+  json s = j;
+  if (auto it = s.find("health_check"); it != s.end()) {
+    out.checks.enabled = true;
+    out.checks.service = health_check_from_json(*it, sub(field, "health_check"));
+    s.erase(it);
+  }
+  // The servers' own checks first (they start from the service's), then the
+  // service without any "health_check" key, which service_from_json does not know.
+  if (auto servers = s.find("servers"); servers != s.end() && servers->is_array()) {
+    for (std::size_t i = 0; i < servers->size(); ++i) {
+      json& r = (*servers)[i];
+      if (!r.is_object() || !r.contains("health_check")) continue;
+      CheckedServer cs = checked_server_from_json(r, index(sub(field, "servers"), i), out.checks);
+      r.erase("health_check");
+      out.checks.servers.push_back({cs.server.address, cs.server.port, *cs.check});
+    }
+  }
+  out.service = service_from_json(s, field);
+  return out;
+}
+
+ServerHealthCheck* find_server_check(ServiceHealthChecks& checks, const sipvs::RealServerConfig& r) {
+  for (ServerHealthCheck& sc : checks.servers)
+    if (sc.address == r.address && sc.port == r.port) return &sc;
+  return nullptr;
+}
+
+json server_to_json(const sipvs::RealServerConfig& r, const ServiceHealthChecks* checks) {
+  json j = server_to_json(r);
+  if (checks)
+    for (const ServerHealthCheck& sc : checks->servers)
+      if (sc.address == r.address && sc.port == r.port) j["health_check"] = health_check_to_json(sc.check);
+  return j;
+}
+
+json service_to_json(const sipvs::ServiceConfig& s, const HealthChecks& checks) {
+  json j = service_to_json(s);
+  const auto hc = checks.find(s.name);
+  if (hc == checks.end()) return j;
+  if (hc->second.enabled) j["health_check"] = health_check_to_json(hc->second.service);
+  j["servers"] = json::array();
+  for (const auto& r : s.servers) j["servers"].push_back(server_to_json(r, &hc->second));
+  return j;
+}
+
+void set_health_checks(HealthChecks& all, const std::string& name, ServiceHealthChecks checks) {
+  if (checks.enabled || !checks.servers.empty())
+    all[name] = std::move(checks);
+  else
+    all.erase(name);
+}
 
 ApiConfig api_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
@@ -577,10 +617,9 @@ DaemonConfig parse_config(const json& j) {
   if ((v = find(j, "services"))) {
     if (!v->is_array()) throw ConfigFieldError("services", "must be an array");
     for (std::size_t i = 0; i < v->size(); ++i) {
-      ServiceHealthChecks hc;
-      const json s = take_health_checks((*v)[i], index("services", i), hc);
-      c.engine.services.push_back(service_from_json(s, index("services", i)));
-      if (hc.enabled || !hc.servers.empty()) c.health_checks[c.engine.services.back().name] = std::move(hc);
+      CheckedService cs = checked_service_from_json((*v)[i], index("services", i));
+      set_health_checks(c.health_checks, cs.service.name, std::move(cs.checks));
+      c.engine.services.push_back(std::move(cs.service));
     }
   }
   check_config(c);
@@ -607,17 +646,7 @@ json to_json(const DaemonConfig& c) {
                                  {"remove_on_exit", c.forwarding_options.remove_on_exit}};
   j["api"] = api_to_json(c.api);
   j["services"] = json::array();
-  for (const auto& s : c.engine.services) {
-    json js = service_to_json(s);
-    if (auto hc = c.health_checks.find(s.name); hc != c.health_checks.end()) {
-      if (hc->second.enabled) js["health_check"] = health_check_to_json(hc->second.service);
-      for (json& r : js["servers"])
-        for (const ServerHealthCheck& sc : hc->second.servers)
-          if (r["address"] == sc.address.to_string() && r["port"] == sc.port)
-            r["health_check"] = health_check_to_json(sc.check);
-    }
-    j["services"].push_back(std::move(js));
-  }
+  for (const auto& s : c.engine.services) j["services"].push_back(service_to_json(s, c.health_checks));
   return j;
 }
 

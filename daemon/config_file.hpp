@@ -5,6 +5,7 @@
 // function of values: parse_* throws ConfigFieldError naming the field, *_to_json
 // produces what parse_* accepts (parse(to_json(c)) == c).
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -45,8 +46,7 @@ struct DaemonConfig {
   std::string forwarding = "none";  // none | route | ipvs
   ForwardingOptions forwarding_options;
   // SIP OPTIONS probing, from the "health_check" keys of services and servers
-  // (health_check.hpp). Not part of service_from_json: the REST API's service
-  // resources do not carry it.
+  // (health_check.hpp): kept beside the engine's services, which know nothing of it.
   HealthChecks health_checks;
 };
 
@@ -113,6 +113,29 @@ nlohmann::json server_to_json(const sipvs::RealServerConfig& s);
 HealthCheckConfig health_check_from_json(const nlohmann::json& j, const std::string& field,
                                          const HealthCheckConfig& base = {});
 nlohmann::json health_check_to_json(const HealthCheckConfig& h);
+
+// A service or a real server as the config file and the REST API write it:
+// the engine's part and the "health_check" keys (the service's own and its
+// servers').
+struct CheckedService {
+  sipvs::ServiceConfig service;
+  ServiceHealthChecks checks;
+};
+CheckedService checked_service_from_json(const nlohmann::json& j, const std::string& field);
+nlohmann::json service_to_json(const sipvs::ServiceConfig& s, const HealthChecks& checks);
+struct CheckedServer {
+  sipvs::RealServerConfig server;
+  std::optional<HealthCheckConfig> check;  // the server's own, if it has one
+};
+// `service` holds the check whose values the server's own starts from.
+CheckedServer checked_server_from_json(const nlohmann::json& j, const std::string& field,
+                                       const ServiceHealthChecks& service);
+nlohmann::json server_to_json(const sipvs::RealServerConfig& r, const ServiceHealthChecks* checks);
+// Where a server's own check is kept; nullptr if it has none.
+ServerHealthCheck* find_server_check(ServiceHealthChecks& checks, const sipvs::RealServerConfig& r);
+// Sets the checks of service `name`, or forgets them when it has none (so
+// that a service or server added later under the same name starts unchecked).
+void set_health_checks(HealthChecks& all, const std::string& name, ServiceHealthChecks checks);
 ApiConfig api_from_json(const nlohmann::json& j, const std::string& field);
 nlohmann::json api_to_json(const ApiConfig& a);
 

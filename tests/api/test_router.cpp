@@ -9,6 +9,7 @@
 #include "packet_builder.hpp"
 #include "routes.hpp"
 #include "server_id.hpp"
+#include "state_file.hpp"
 
 using namespace sipvsd;
 using namespace sipvsd::api;
@@ -120,6 +121,57 @@ TEST_CASE("servers: add, quiesce, remove; removing drops templates, quiescing ke
   CHECK(status(h.call(http::verb::get, "/v1/services/sip/servers/not-an-ip")) == 404);
 }
 
+TEST_CASE("health checks: part of the service and server resources, saved, forgotten with them") {
+  Harness h;
+  auto r = h.call(http::verb::patch, "/v1/services/sip",
+                  R"({"health_check": {"interval_ms": 200, "timeout_ms": 100, "on_down": "expire"}})");
+  REQUIRE(status(r) == 200);
+  CHECK(json::parse(r.body())["health_check"]["interval_ms"] == 200);
+  CHECK(json::parse(r.body())["health_check"]["failures"] == 3);  // the default
+  CHECK(h.control.config().health_checks.at("sip").service.on_down == HealthCheckConfig::OnDown::expire);
+  CHECK(parse_json_text(*read_file_if_exists(h.dir.file("state.json")))["services"][0]["health_check"]["timeout_ms"] ==
+        100);
+
+  // A server's own check takes what it lacks from the service's.
+  r = h.call(http::verb::post, "/v1/services/sip/servers",
+             R"({"address": "198.18.1.3", "port": 5060, "mark": 3, "health_check": {"failures": 5}})");
+  REQUIRE(status(r) == 201);
+  const json own = h.call_json(http::verb::get, "/v1/services/sip/servers/198.18.1.3:5060")["health_check"];
+  CHECK(own["failures"] == 5);
+  CHECK(own["interval_ms"] == 200);
+  CHECK_FALSE(h.call_json(http::verb::get, "/v1/services/sip/servers/198.18.1.1").contains("health_check"));
+  CHECK(h.call_json(http::verb::get, "/v1/services/sip")["servers"][2]["health_check"]["failures"] == 5);
+
+  // Merge patches: a weight leaves the check alone; null removes it.
+  r = h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.3", R"({"weight": 2})");
+  CHECK(json::parse(r.body())["health_check"]["failures"] == 5);
+  r = h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.3", R"({"health_check": null})");
+  REQUIRE(status(r) == 200);
+  CHECK_FALSE(json::parse(r.body()).contains("health_check"));
+  CHECK(h.control.config().health_checks.at("sip").servers.empty());
+
+  // A server deleted and added again does not inherit its old check.
+  h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.3", R"({"health_check": {"failures": 7}})");
+  CHECK(status(h.call(http::verb::delete_, "/v1/services/sip/servers/198.18.1.3")) == 204);
+  CHECK(status(h.call(http::verb::post, "/v1/services/sip/servers", R"({"address": "198.18.1.3", "port": 5060, "mark": 3})")) ==
+        201);
+  CHECK_FALSE(h.call_json(http::verb::get, "/v1/services/sip/servers/198.18.1.3").contains("health_check"));
+
+  // PUT replaces the whole service: without the key, it is no longer checked.
+  r = h.call(http::verb::put, "/v1/services/sip", R"({"vip": "198.18.2.100", "port": 5060})");
+  REQUIRE(status(r) == 200);
+  CHECK(h.control.config().health_checks.count("sip") == 0);
+
+  // A service deleted and created again under its name starts unchecked too.
+  h.call(http::verb::patch, "/v1/services/sip", R"({"health_check": {}})");
+  CHECK(h.control.config().health_checks.at("sip").enabled);
+  CHECK(status(h.call(http::verb::delete_, "/v1/services/sip")) == 204);
+  CHECK(h.control.config().health_checks.empty());
+  r = h.call(http::verb::post, "/v1/services", R"({"name": "sip", "vip": "198.18.2.100", "port": 5060})");
+  REQUIRE(status(r) == 201);
+  CHECK_FALSE(json::parse(r.body()).contains("health_check"));
+}
+
 TEST_CASE("errors: status, problem body with the field, and nothing changed") {
   Harness h;
   h.call(http::verb::post, "/v1/services",
@@ -155,6 +207,14 @@ TEST_CASE("errors: status, problem body with the field, and nothing changed") {
       {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"address": "198.18.1.9"})", 400, "address"},
       {http::verb::patch, "/v1/services/sip", R"({"name": "zzz"})", 400, "name"},
       {http::verb::patch, "/v1/services/sip", R"([1])", 400, ""},
+      {http::verb::patch, "/v1/services/sip", R"({"health_check": {"timeout_ms": 5000}})", 400,
+       "health_check.timeout_ms"},
+      {http::verb::post, "/v1/services/sip/servers",
+       R"({"address": "198.18.1.8", "mark": 8, "health_check": {"codes": [100]}})", 400, "health_check.codes[0]"},
+      {http::verb::post, "/v1/services",
+       R"({"name": "c", "vip": "198.18.2.9", "port": 5060,
+           "servers": [{"address": "198.18.1.8", "mark": 8, "health_check": {"failures": 0}}]})", 400,
+       "servers[0].health_check.failures"},
       {http::verb::put, "/v1/services/sip", R"({"name": "b", "vip": "198.18.2.9", "port": 5060})", 400, "name"},
       {http::verb::put, "/v1/services/b", R"({"vip": "198.18.2.100", "port": 5060})", 409, "vip"},
       {http::verb::put, "/v1/config", R"({"queues": 7})", 409, "queues"},

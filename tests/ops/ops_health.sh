@@ -16,9 +16,13 @@
 #      alone and completely (INVITE, ACK, BYE), per the backends' own logs;
 #      the UAC's failed calls are at most those placed on b2 before detection;
 #   4. restarted, b2 is UP after `successes` good probes and gets calls again;
-#   5. with on_down "expire" (SIGHUP), killed again: detection within the same
-#      bound, b2's live templates drop to 0 at once, calls in progress on it
-#      move to b1/b3 (seen there), and b1/b3's own calls stay whole.
+#   5. the REST API (curl) tells it: GET /v1/stats has each server's health
+#      (state, last result, last probe, round trip) and "up", /metrics has
+#      sipvsd_server_up, at each of the three stages;
+#   6. with on_down "expire" (set by PATCH of the service's health_check
+#      through the REST API), killed again: detection within the same bound,
+#      b2's live templates drop to 0 at once, calls in progress on it move to
+#      b1/b3 (seen there), and b1/b3's own calls stay whole.
 # Phase 1 has on_down "keep" (IPVS's default): calls placed on b2 before detection keep
 # their template, so their retransmissions (INVITE timer B and BYE: 32 s) wait
 # for b2 and reach the restarted UAS; such calls show up "split" between b2's
@@ -54,9 +58,12 @@ e2e_nfqueue_rules
 CONF=$E2E_DIR/sipvsd.json
 e2e_config "$CONF" wrr 1 1 1
 python3 - "$CONF" "$INTERVAL_MS" "$TIMEOUT_MS" "$FAILURES" "$SUCCESSES" <<'PY'
-import json, sys
+import json, os, sys
 path, interval, timeout, failures, successes = sys.argv[1], *map(int, sys.argv[2:])
 c = json.load(open(path))
+# The API on the director's loopback.
+c["api"] = {"listen": "127.0.0.1:8080"}
+c["state_file"] = os.path.join(os.path.dirname(path), "state.json")
 for s in c["services"]:
     if s["name"] == "sip4":
         s["health_check"] = {"interval_ms": interval, "timeout_ms": timeout, "failures": failures,
@@ -97,6 +104,39 @@ wait_log() {
   done
   return 1
 }
+# api METHOD PATH [JSON]: one request from the director into $E2E_DIR/api-body; anything but 2xx fails.
+api() {
+  local args=(-sS --max-time 5 -X "$1" -o "$E2E_DIR/api-body" -w '%{http_code}')
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  local code
+  code=$(nsx d curl "${args[@]}" "http://127.0.0.1:8080$2") || code=000
+  case $code in
+    2??) ;;
+    *) e2e_die "API $1 $2: $code $(head -c 300 "$E2E_DIR/api-body")" ;;
+  esac
+}
+# expect_health I STATE RESULT: backend I as GET /v1/stats and GET /metrics
+# show it: health state and last result, "up", a probe time and for an
+# answered probe a round trip; sipvsd_server_up agrees.
+expect_health() {
+  local server; server="$(e2e_backend4 "$1"):5060"
+  api GET /v1/stats
+  python3 - "$E2E_DIR/api-body" "$server" "$2" "$3" <<'PY' || e2e_die "GET /v1/stats: b$1's health is not $2/$3"
+import json, sys
+body, server, state, result = sys.argv[1:]
+s = next(s for s in json.load(open(body))["services"] if s["name"] == "sip4")
+r = next(r for r in s["servers"] if r["server"] == server)
+h = r["health"]
+ok = (h["state"] == state and h["last_result"] == result and r["up"] == (state == "up") and h["last_probe"] > 0
+      and (result != "200" or h["last_rtt_ms"] > 0) and (state == "up" or h["last_change"] > 0))
+print("  %s: up=%s health=%s" % (server, r["up"], json.dumps(h)), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+  api GET /metrics
+  grep -E "^sipvsd_server_up\{[^}]*server=\"$server\"" "$E2E_DIR/api-body" | grep -q " $([ "$2" = up ] && echo 1 || echo 0)\$" ||
+    e2e_die "/metrics: sipvsd_server_up of $server is not $2: $(grep "^sipvsd_server_up" "$E2E_DIR/api-body")"
+}
+
 # b2_dump: backend 2's templates_created and live templates in sip4, from a
 # fresh RTMIN dump, into B2_CREATED and B2_LIVE.
 b2_dump() {
@@ -142,6 +182,7 @@ sleep $(( (INTERVAL_MS * (FAILURES + 1)) / 1000 + 1 ))
 grep -q 'is DOWN' "$E2E_DIR/sipvsd.log" && e2e_die "a backend went down before the test: $(grep 'is DOWN' "$E2E_DIR/sipvsd.log")"
 for i in 1 2 3; do
   e2e_received "$E2E_DIR/b$i" | grep -q $'\tOPTIONS\t.*@sipvsd' || e2e_die "b$i received no OPTIONS probe"
+  expect_health "$i" up 200
 done
 
 UAC=$E2E_DIR/uac
@@ -158,6 +199,8 @@ kill -KILL "${UAS_PIDS[2]}"
 DETECT_MS=$(wait_log 'server 198.18.1.2:5060 is DOWN' 1 20) || e2e_die "b2 not marked down within 20 s"
 e2e_log "b2 DOWN after ${DETECT_MS} ms (bound ${DETECT_BOUND_MS} ms)"
 [ "$DETECT_MS" -le $DETECT_BOUND_MS ] || e2e_die "detection took ${DETECT_MS} ms > ${DETECT_BOUND_MS} ms"
+expect_health 2 down timeout
+expect_health 1 up 200
 b2_dump
 CREATED_AT_DOWN=$B2_CREATED LIVE_AT_DOWN=$B2_LIVE
 sleep $DOWN_FOR
@@ -174,6 +217,7 @@ UP_MS=$(wait_log 'server 198.18.1.2:5060 is UP' 1 20) || e2e_die "b2 not marked 
 e2e_log "b2 UP after ${UP_MS} ms"
 UP_BOUND_MS=$((INTERVAL_MS * SUCCESSES + INTERVAL_MS + 1500))  # + the UAS's start
 [ "$UP_MS" -le $UP_BOUND_MS ] || e2e_die "b2 came back after ${UP_MS} ms > ${UP_BOUND_MS} ms"
+expect_health 2 up 200
 
 wait "$UAC_WAITER" || true
 
@@ -199,19 +243,17 @@ MAX_LOST=$(( RATE * (PAUSE_MS + DETECT_MS + 1000) / 1000 ))
 [ "$((TOTAL + FAILED))" = "$CALLS" ] || e2e_die "UAC: $TOTAL + $FAILED != $CALLS calls"
 e2e_log "phase keep: detection ${DETECT_MS} ms (bound ${DETECT_BOUND_MS}), back up ${UP_MS} ms, b2 templates frozen at $CREATED_AT_DOWN while down, ${SURV[complete]}/${SURV[callids]} survivor calls complete, $FAILED lost (bound $MAX_LOST), $B2R calls on b2 after restart"
 
-# Phase 2, on_down "expire" (by SIGHUP): b2 is killed again mid-calls; once
-# down its templates are gone at once, so the rest of its calls in progress
-# (ACK, BYE) goes to b1 or b3, while the survivors' own calls stay whole.
-python3 - "$CONF" <<'PY'
+# Phase 2, on_down "expire" (a merge patch of the service's health_check, so
+# the other keys stay): b2 is killed again mid-calls; once down its templates
+# are gone at once, so the rest of its calls in progress (ACK, BYE) goes to
+# b1 or b3, while the survivors' own calls stay whole.
+api PATCH /v1/services/sip4 '{"health_check": {"on_down": "expire"}}'
+python3 - "$E2E_DIR/api-body" "$INTERVAL_MS" <<'PY' || e2e_die "PATCH on_down: $(cat "$E2E_DIR/api-body")"
 import json, sys
-c = json.load(open(sys.argv[1]))
-for s in c["services"]:
-    if "health_check" in s:
-        s["health_check"]["on_down"] = "expire"
-json.dump(c, open(sys.argv[1], "w"), indent=1)
+h = json.load(open(sys.argv[1]))["health_check"]
+sys.exit(0 if h["on_down"] == "expire" and h["interval_ms"] == int(sys.argv[2]) else 1)
 PY
-kill -HUP "$E2E_SIPVSD_PID"
-wait_log 'reloaded' 1 5 >/dev/null || e2e_die "reload with on_down expire not applied"
+grep -q '"expire"' "$E2E_DIR/state.json" || e2e_die "on_down expire is not in the state file"
 CALLS2=$((RATE * 16))
 UAC2=$E2E_DIR/uac2
 (e2e_uac "$UAC2" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS2 $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
