@@ -375,6 +375,51 @@ TEST_CASE("mh: removing one of five servers moves only its calls; survivors shar
   }
 }
 
+TEST_CASE("wrr, wlc: a server goes down; only its calls move, and survivors share by weight") {
+  for (const char* scheduler : {"wrr", "wlc"}) {
+    CAPTURE(scheduler);
+    ServiceConfig s = sip_service(scheduler);
+    const uint32_t weights[] = {1, 2, 3, 2};  // marks 1-4; mark 2 goes down
+    s.servers.clear();
+    for (uint32_t i = 1; i <= 4; ++i) s.servers.push_back(server("198.18.1." + std::to_string(i), i, weights[i - 1]));
+    EngineConfig c = config_with(s);
+    c.max_templates = 100000;
+    Engine engine(c);
+    auto w = engine.make_worker();
+    constexpr int kCalls = 12000;
+    std::vector<uint32_t> before(kCalls);
+    for (int i = 0; i < kCalls; ++i) before[i] = decide(w, test::invite("w-" + std::to_string(i))).mark;
+
+    REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, false, true));  // on_down expire
+    w.refresh();
+    int moved_from_others = 0;
+    std::map<uint32_t, int> load, moved;
+    for (int i = 0; i < kCalls; ++i) {
+      const uint32_t m = decide(w, test::invite("w-" + std::to_string(i), "BYE")).mark;
+      ++load[m];
+      if (before[i] == 2)
+        ++moved[m];
+      else if (m != before[i])
+        ++moved_from_others;
+    }
+    CHECK(moved_from_others == 0);
+    CHECK(load.count(2) == 0);
+    // Survivors' weights 1:3:2 of 6: the calls in all, the moved ones, and new calls.
+    std::map<uint32_t, int> fresh;
+    for (int i = 0; i < kCalls; ++i) ++fresh[decide(w, test::invite("new-" + std::to_string(i))).mark];
+    int moved_total = 0;
+    for (auto& [mark, n] : moved) moved_total += n;
+    REQUIRE(moved_total > 0);
+    for (uint32_t mark : {1u, 3u, 4u}) {
+      CAPTURE(mark);
+      const double share = weights[mark - 1] / 6.0;
+      CHECK(load[mark] == doctest::Approx(kCalls * share).epsilon(0.1));
+      CHECK(fresh[mark] == doctest::Approx(kCalls * share).epsilon(0.1));
+      CHECK(moved[mark] == doctest::Approx(moved_total * share).epsilon(0.1));
+    }
+  }
+}
+
 TEST_CASE("per-source limit: a flooding source cannot fill the table, others are unaffected") {
   EngineConfig c = config_with(sip_service());
   c.max_new_templates_per_source = 50;
