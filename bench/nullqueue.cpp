@@ -32,6 +32,8 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
+#include "args.hpp"
+
 namespace {
 
 constexpr unsigned kBatch = 64;
@@ -54,16 +56,6 @@ double now_s() {
   std::exit(1);
 }
 
-double number(const char* text, const char* what) {
-  char* end = nullptr;
-  const double v = std::strtod(text, &end);
-  if (!*text || *end || v < 0) {
-    std::fprintf(stderr, "nullqueue: %s: bad number \"%s\"\n", what, text);
-    std::exit(2);
-  }
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,10 +69,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     const char* v = argv[++i];
-    if (a == "--queue") queue = static_cast<uint16_t>(number(v, "--queue"));
-    else if (a == "--mark") mark = static_cast<uint32_t>(number(v, "--mark"));
-    else if (a == "--seconds") seconds = std::min(number(v, "--seconds"), kMaxSeconds);
-    else if (a == "--maxlen") maxlen = static_cast<uint32_t>(number(v, "--maxlen"));
+    if (a == "--queue") queue = static_cast<uint16_t>(bench::number("nullqueue", v, "--queue"));
+    else if (a == "--mark") mark = static_cast<uint32_t>(bench::number("nullqueue", v, "--mark"));
+    else if (a == "--seconds") seconds = std::min(bench::number("nullqueue", v, "--seconds"), kMaxSeconds);
+    else if (a == "--maxlen") maxlen = static_cast<uint32_t>(bench::number("nullqueue", v, "--maxlen"));
     else {
       std::fprintf(stderr, "nullqueue: unknown option %s\n", argv[i - 1]);
       return 2;

@@ -33,6 +33,8 @@
 #include <string_view>
 #include <vector>
 
+#include "args.hpp"
+
 namespace {
 
 // Hard bounds: whatever the command line says, no run goes past these.
@@ -88,16 +90,6 @@ struct Options {
   std::exit(code);
 }
 
-double number(const char* text, const char* what) {
-  char* end = nullptr;
-  const double v = std::strtod(text, &end);
-  if (!*text || *end || v < 0) {
-    std::fprintf(stderr, "sipgen: %s: bad number \"%s\"\n", what, text);
-    std::exit(2);
-  }
-  return v;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -106,15 +98,15 @@ Options parse(int argc, char** argv) {
     if (i + 1 >= argc) usage(2);
     const char* v = argv[++i];
     if (a == "--dst") o.dst = v;
-    else if (a == "--dport") o.dport = static_cast<uint16_t>(number(v, "--dport"));
+    else if (a == "--dport") o.dport = static_cast<uint16_t>(bench::number("sipgen", v, "--dport"));
     else if (a == "--src") o.src = v;
-    else if (a == "--sources") o.sources = static_cast<unsigned>(number(v, "--sources"));
-    else if (a == "--sport") o.sport = static_cast<uint16_t>(number(v, "--sport"));
-    else if (a == "--calls") o.calls = static_cast<uint64_t>(number(v, "--calls"));
-    else if (a == "--count") o.count = static_cast<uint64_t>(number(v, "--count"));
-    else if (a == "--seconds") o.seconds = number(v, "--seconds");
-    else if (a == "--rate") o.rate = number(v, "--rate");
-    else if (a == "--batch") o.batch = static_cast<unsigned>(number(v, "--batch"));
+    else if (a == "--sources") o.sources = static_cast<unsigned>(bench::number("sipgen", v, "--sources"));
+    else if (a == "--sport") o.sport = static_cast<uint16_t>(bench::number("sipgen", v, "--sport"));
+    else if (a == "--calls") o.calls = static_cast<uint64_t>(bench::number("sipgen", v, "--calls"));
+    else if (a == "--count") o.count = static_cast<uint64_t>(bench::number("sipgen", v, "--count"));
+    else if (a == "--seconds") o.seconds = bench::number("sipgen", v, "--seconds");
+    else if (a == "--rate") o.rate = bench::number("sipgen", v, "--rate");
+    else if (a == "--batch") o.batch = static_cast<unsigned>(bench::number("sipgen", v, "--batch"));
     else if (a == "--tag") o.tag = v;
     else usage(2);
   }

@@ -39,6 +39,8 @@
 #include <string_view>
 #include <vector>
 
+#include "args.hpp"
+
 namespace {
 
 constexpr double kMaxSeconds = 600;
@@ -119,16 +121,6 @@ struct Options {
   std::exit(code);
 }
 
-double number(const char* text, const char* what) {
-  char* end = nullptr;
-  const double v = std::strtod(text, &end);
-  if (!*text || *end || v < 0) {
-    std::fprintf(stderr, "sipsink: %s: bad number \"%s\"\n", what, text);
-    std::exit(2);
-  }
-  return v;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -144,15 +136,15 @@ Options parse(int argc, char** argv) {
         list.remove_prefix(std::min(comma + 1, list.size()));
       }
     } else if (a == "--port") {
-      o.port = static_cast<uint16_t>(number(v, "--port"));
+      o.port = static_cast<uint16_t>(bench::number("sipsink", v, "--port"));
     } else if (a == "--seconds") {
-      o.seconds = std::min(number(v, "--seconds"), kMaxSeconds);
+      o.seconds = std::min(bench::number("sipsink", v, "--seconds"), kMaxSeconds);
     } else if (a == "--idle") {
-      o.idle = number(v, "--idle");
+      o.idle = bench::number("sipsink", v, "--idle");
     } else if (a == "--skip") {
-      o.skip = number(v, "--skip");
+      o.skip = bench::number("sipsink", v, "--skip");
     } else if (a == "--calls") {
-      o.calls = std::min<uint64_t>(static_cast<uint64_t>(number(v, "--calls")), kMaxCalls);
+      o.calls = std::min<uint64_t>(static_cast<uint64_t>(bench::number("sipsink", v, "--calls")), kMaxCalls);
     } else {
       usage(2);
     }
