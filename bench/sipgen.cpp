@@ -44,6 +44,7 @@ constexpr uint64_t kMaxCalls = 10'000'000;
 constexpr unsigned kMaxSources = 256;
 constexpr unsigned kMaxBatch = 256;
 constexpr std::size_t kMsgMax = 1400;
+constexpr std::size_t kMaxCallIdLen = 300;  // past sipvsd's 255, to reach its limit too
 
 // Fixed-width fields patched into prebuilt messages.
 constexpr int kCallDigits = 8;    // call number in the Call-ID
@@ -75,18 +76,21 @@ struct Options {
   double rate = 0;  // packets per second, 0 = as fast as possible
   unsigned batch = 32;
   std::string tag = "b";  // part of every Call-ID, so that runs do not share calls
+  std::size_t callid_len = 0;  // pad Call-IDs to this many bytes (a memory-hungry flood)
 };
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "usage: sipgen [--dst IP] [--dport N] [--src IP] [--sources S] [--sport N]\n"
                "              [--calls N] [--count N] [--seconds S] [--rate PPS] [--batch B] [--tag T]\n"
+               "              [--callid-len L]\n"
                "  sends to --dst:--dport (default 198.18.2.100:5060) from S consecutive source\n"
                "  addresses starting at --src (default 198.18.0.1, S=1), port --sport (5060);\n"
                "  N calls (default 10000, 1..%llu), stops after --count packets (default 1e6,\n"
-               "  at most %llu) or --seconds (default 5, at most %.0f); --rate 0 = flat out.\n",
+               "  at most %llu) or --seconds (default 5, at most %.0f); --rate 0 = flat out;\n"
+               "  --callid-len: Call-IDs padded to L bytes (at most %zu; shorter ones stay as they are).\n",
                static_cast<unsigned long long>(kMaxCalls), static_cast<unsigned long long>(kMaxPackets),
-               kMaxSeconds);
+               kMaxSeconds, kMaxCallIdLen);
   std::exit(code);
 }
 
@@ -108,6 +112,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--rate") o.rate = bench::number("sipgen", v, "--rate");
     else if (a == "--batch") o.batch = static_cast<unsigned>(bench::number("sipgen", v, "--batch"));
     else if (a == "--tag") o.tag = v;
+    else if (a == "--callid-len") o.callid_len = static_cast<std::size_t>(bench::number("sipgen", v, "--callid-len"));
     else usage(2);
   }
   o.sources = std::clamp(o.sources, 1u, kMaxSources);
@@ -117,6 +122,10 @@ Options parse(int argc, char** argv) {
   o.batch = std::clamp(o.batch, 1u, kMaxBatch);
   if (o.tag.size() > 16 || o.tag.find_first_of("\r\n @") != std::string::npos) {
     std::fprintf(stderr, "sipgen: --tag: at most 16 characters, no spaces or '@'\n");
+    std::exit(2);
+  }
+  if (o.callid_len > kMaxCallIdLen) {
+    std::fprintf(stderr, "sipgen: --callid-len: at most %zu\n", kMaxCallIdLen);
     std::exit(2);
   }
   return o;
@@ -146,7 +155,10 @@ Template make_template(int method, const std::string& src, const Options& o) {
   const std::string dst = o.dst + ":" + std::to_string(o.dport);
   const std::string from = src + ":" + std::to_string(o.sport);
   const std::string call = "CCCCCCCC";
-  const std::string callid = "Call-ID: " + o.tag + "-" + call + "-5f3a9c1e77b2d48a@" + src + "\r\n";
+  std::string word = "5f3a9c1e77b2d48a";  // the Call-ID's constant part, padded to --callid-len
+  const std::size_t natural = o.tag.size() + call.size() + word.size() + src.size() + 3;
+  for (std::size_t i = natural; i < o.callid_len; ++i) word += "0123456789abcdef"[i % 16];
+  const std::string callid = "Call-ID: " + o.tag + "-" + call + "-" + word + "@" + src + "\r\n";
   const std::string via = "Via: SIP/2.0/UDP " + from + ";branch=z9hG4bK" + o.tag + "SSSSSSSSSS;rport\r\n";
   const std::string ts = "X-Ts: TTTTTTTTTTTTTTTTTTT\r\n";
   const std::string ruri = "sip:service@" + dst;
