@@ -1,6 +1,7 @@
 // The `sip-header` persistence engine: like `sip`, but keyed on any SIP header
 // named by the parameter ("X-Session-ID", or "Call-ID/i" to add a compact
 // form). A second PE that exercises the framework.
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -10,12 +11,7 @@ namespace sipvs {
 namespace {
 
 bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("-.!%*_+`'~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
+  return !s.empty() && std::ranges::all_of(s, is_sip_token_char);
 }
 
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }

@@ -22,15 +22,6 @@ constexpr std::array<char, 256> kLower = [] {
 }();
 constexpr char lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
 
-// RFC 3261 §25.1 token characters.
-constexpr std::array<bool, 256> kTokenChar = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c)
-    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  for (const char c : std::string_view("-.!%*_+`'~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-
 bool iequal(const char* a, std::string_view b) {
   for (std::size_t i = 0; i < b.size(); ++i)
     if (lower(a[i]) != lower(b[i])) return false;
@@ -74,7 +65,7 @@ bool is_status_line(std::string_view l) {
 // grammar check): this tells SIP from other traffic, it does not validate.
 bool is_request_line(std::string_view l) {
   std::size_t i = 0;
-  while (i < l.size() && kTokenChar[static_cast<unsigned char>(l[i])]) ++i;
+  while (i < l.size() && is_sip_token_char(l[i])) ++i;
   if (i == 0 || i == l.size() || l[i] != ' ') return false;
   // What follows the method: a non-empty URI, SP, the version.
   const std::size_t uri = i + 1;

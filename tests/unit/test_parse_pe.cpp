@@ -1,6 +1,7 @@
 // The persistence engines `sip` and `sip-header`, built through the registry.
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,6 +75,15 @@ TEST_CASE("registry errors") {
   CHECK(make_error("sip-header", "Call-ID/ii") == header_error + "Call-ID/ii')");
   CHECK(make_error("sip-header", "Call-ID/1") == header_error + "Call-ID/1')");
   CHECK(make_error("sip-header", "Call-ID/i/j") == header_error + "Call-ID/i/j')");
+}
+
+TEST_CASE("sip-header PE: a name may use every RFC 3261 token character") {
+  CHECK(make("sip-header", "aZ09-.!%*_+`'~")->name() == "sip-header");
+  for (int c = 0; c < 256; ++c) {
+    const bool alnum = c < 128 && std::isalnum(c) != 0;
+    const bool mark = c != 0 && std::string_view("-.!%*_+`'~").find(static_cast<char>(c)) != std::string_view::npos;
+    CHECK(is_sip_token_char(static_cast<char>(c)) == (alnum || mark));
+  }
 }
 
 TEST_CASE("sip PE: pe data is the Call-ID") {
