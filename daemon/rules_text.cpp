@@ -21,6 +21,13 @@ const char* proto_name(uint8_t p) {
   }
 }
 
+// A first dr server of the service: the only kind policy routing can reach.
+const sipvs::RealServerConfig* first_direct(const sipvs::ServiceConfig& s) {
+  for (const auto& r : s.servers)
+    if (r.forward == sipvs::Forward::dr) return &r;
+  return nullptr;
+}
+
 }  // namespace
 
 std::string nfqueue_target_option(const std::vector<uint16_t>& queues) {
@@ -75,6 +82,11 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
   unsigned table = 100;
   for (const auto& s : c.engine.services) {
     for (const auto& r : s.servers) {
+      if (r.forward != sipvs::Forward::dr) {
+        o << "# service " << s.name << ", real server " << r.address.to_string() << ": " << to_string(r.forward)
+          << " is not direct routing, see section 3\n";
+        continue;
+      }
       ++table;
       const char* ip = r.address.is_v4() ? "ip" : "ip -6";
       const std::string dst = s.is_fwmark() ? std::string("default")
@@ -87,9 +99,10 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
   o << "# Fallback for unmarked packets (sipvsd down with --queue-bypass, fail-open, or\n"
     << "# unplaced packets with unplaced=accept): without it they get ICMP unreachable.\n";
   for (const auto& s : c.engine.services) {
-    if (s.is_fwmark() || s.servers.empty()) continue;
+    const sipvs::RealServerConfig* r = first_direct(s);
+    if (s.is_fwmark() || !r) continue;
     o << (s.vip.is_v4() ? "ip" : "ip -6") << " route replace " << s.vip.to_string()
-      << (s.vip.is_v4() ? "/32" : "/128") << " via " << s.servers.front().address.to_string() << "\n";
+      << (s.vip.is_v4() ? "/32" : "/128") << " via " << r->address.to_string() << "\n";
   }
   o << "# On each real server: the VIP on loopback, never answered in ARP, e.g.\n";
   for (const auto& s : c.engine.services) {
@@ -108,8 +121,15 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
       const char* six = r.address.is_v4() ? "" : " -6";
       std::string rs = r.address.to_string();
       if (!r.address.is_v4()) rs = '[' + rs + ']';
+      // The configuration refuses masq (config_file.cpp): -o keeps no
+      // connection entry, so NAT replies would not be translated back.
+      if (r.forward == sipvs::Forward::masq) {
+        o << "# mark " << r.mark << ", real server " << rs << ": masq does not work with -o; use dr or tun\n";
+        continue;
+      }
       o << "# ipvsadm -A -f " << r.mark << six << " -s rr -o\n"
-        << "# ipvsadm -a -f " << r.mark << six << " -r " << rs << " -g\n";
+        << "# ipvsadm -a -f " << r.mark << six << " -r " << rs
+        << (r.forward == sipvs::Forward::tun ? " -i" : " -g") << "\n";
     }
   }
   return o.str();

@@ -35,6 +35,26 @@ TEST_CASE("rules: NFQUEUE rule, policy routing, fallback and ipvsadm for the con
   CHECK(has(r, "/etc/sipvsd/sipvsd.json"));
 }
 
+TEST_CASE("rules: each real server gets its forwarding method; tun is not policy-routed") {
+  sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({
+    "forwarding": "ipvs", "services": [
+      {"name": "sip", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr",
+       "servers": [{"address": "198.18.1.1", "mark": 1, "forward": "tun"},
+                   {"address": "198.18.1.2", "mark": 2, "forward": "dr"}]}]})"));
+  std::string r = sipvsd::render_rules(c, "x");
+  CHECK(has(r, "# ipvsadm -a -f 1 -r 198.18.1.1 -i\n"));
+  CHECK(has(r, "# ipvsadm -a -f 2 -r 198.18.1.2 -g\n"));
+  CHECK(has(r, "real server 198.18.1.1: tun is not direct routing, see section 3\n"));
+  CHECK_FALSE(has(r, "via 198.18.1.1"));
+  CHECK(has(r, "ip rule add fwmark 0x2/0xffffffff lookup 101 pref 101\n"));
+  CHECK(has(r, "\nip route replace 198.18.2.100/32 via 198.18.1.2\n"));  // fallback: the first dr server
+  // The configuration refuses masq; a config built in code gets a note, not a command.
+  c.engine.services[0].servers[1].forward = sipvs::Forward::masq;
+  r = sipvsd::render_rules(c, "x");
+  CHECK(has(r, "# mark 2, real server 198.18.1.2: masq does not work with -o; use dr or tun\n"));
+  CHECK_FALSE(has(r, "-r 198.18.1.2 -"));
+}
+
 TEST_CASE("rules: the NFQUEUE target follows the queues") {
   CHECK(sipvsd::nfqueue_target_option({3}) == "--queue-num 3");
   CHECK(sipvsd::nfqueue_target_option({0, 1, 2, 3}) == "--queue-balance 0:3");
