@@ -103,14 +103,19 @@ std::string server_key(const std::string& service, const RealServerConfig& r) {
   return service + "|" + r.address.to_string() + "|" + std::to_string(r.port);
 }
 
-template <class T>
-uint32_t free_slot(const std::vector<std::unique_ptr<T>>& slots, const std::map<std::string, uint32_t>& used,
-                   const char* what) {
-  std::vector<bool> taken(slots.size());
-  for (const auto& [key, slot] : used) taken[slot] = true;
-  for (uint32_t i = 0; i < slots.size(); ++i)
-    if (!taken[i]) return i;
-  throw std::length_error(std::string("too many ") + what);
+// The slots a running configuration holds; publish() marks the ones it hands out.
+std::vector<bool> held(const std::map<std::string, uint32_t>& slots, std::size_t size) {
+  std::vector<bool> taken(size);
+  for (const auto& [key, slot] : slots) taken[slot] = true;
+  return taken;
+}
+
+// Throws std::length_error when every slot is taken.
+uint32_t take_free_slot(std::vector<bool>& taken, const char* what) {
+  const auto it = std::find(taken.begin(), taken.end(), false);
+  if (it == taken.end()) throw std::length_error(std::string("too many ") + what);
+  *it = true;
+  return static_cast<uint32_t>(it - taken.begin());
 }
 
 }  // namespace
@@ -235,12 +240,16 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
   Runtime& rt = *runtime_;
 
   std::map<std::string, uint32_t> server_slots, service_slots;
+  // New servers and services never get a slot that a running one holds, even
+  // one the new configuration drops (workers may still use the old snapshot).
+  std::vector<bool> server_taken = held(rt.server_slots, rt.servers.size());
+  std::vector<bool> service_taken = held(rt.service_slots, rt.services.size());
   snap->services.reserve(snap->config.services.size());
   for (const ServiceConfig& c : snap->config.services) {
     ServiceEntry& e = snap->services.emplace_back();
     e.config = &c;
     auto old = rt.service_slots.find(c.name);
-    e.slot = old != rt.service_slots.end() ? old->second : free_slot(rt.services, service_slots, "services");
+    e.slot = old != rt.service_slots.end() ? old->second : take_free_slot(service_taken, "services");
     service_slots[c.name] = e.slot;
     if (!rt.services[e.slot]) rt.services[e.slot] = std::make_unique<Runtime::Service>();
     e.persistent = c.persistence_timeout > 0;
@@ -258,9 +267,7 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
         slot = it->second;
       } else {
         // A new server, or a slot freed earlier: a new generation disowns old templates.
-        std::map<std::string, uint32_t> taken = rt.server_slots;
-        taken.insert(server_slots.begin(), server_slots.end());
-        slot = free_slot(rt.servers, taken, "real servers");
+        slot = take_free_slot(server_taken, "real servers");
         if (!rt.servers[slot]) rt.servers[slot] = std::make_unique<Runtime::Server>();
         Runtime::Server& s = *rt.servers[slot];
         s.generation.store((s.generation.load() + 1) & 0xffff);

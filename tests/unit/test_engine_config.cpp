@@ -1,6 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <string>
+#include <vector>
+
 #include "engine.hpp"
+#include "packet_builder.hpp"
 
 using namespace sipvs;
 
@@ -115,4 +119,24 @@ TEST_CASE("netmasks: dotted IPv4 masks and prefix lengths") {
   CHECK(IpAddress::parse("198.18.7.9")->masked(24).to_string() == "198.18.7.0");
   CHECK(IpAddress::parse("198.18.7.9")->masked(20).to_string() == "198.18.0.0");
   CHECK(IpAddress::parse("2001:2::1:2")->masked(64).to_string() == "2001:2::");
+}
+
+TEST_CASE("a new service listed before a running one gets a slot of its own") {
+  EngineConfig one = valid();
+  Engine engine(one);
+  EngineConfig two = one;
+  two.services.insert(two.services.begin(), one.services[0]);
+  two.services[0].name = "new";
+  two.services[0].port = 5070;
+  for (auto& r : two.services[0].servers) r.mark += 10;
+  REQUIRE_FALSE(engine.apply(two));
+  auto w = engine.make_worker();
+  const std::vector<uint8_t> packet =
+      test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("call@198.18.0.1"));
+  REQUIRE(w.decide(packet, 0, 1000).outcome == Outcome::placed);
+  const EngineStats s = engine.stats();
+  REQUIRE(s.services.size() == 2);
+  CHECK(s.services[0].name == "new");
+  CHECK(s.services[0].counters.packets == 0);
+  CHECK(s.services[1].counters.packets == 1);
 }
