@@ -163,13 +163,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
   const std::string state = candidate.state_file.empty() ? std::string() : state_text(candidate);
   const bool write = !candidate.state_file.empty() && state != state_written_;
   if (write) write_file_atomically(candidate.state_file, state);
-  std::optional<ConfigFieldError> err;
-  try {
-    err = apply_(candidate);
-  } catch (const std::length_error& e) {  // the engine's service or server slots ran out
-    err = ConfigFieldError("services", e.what());
-  }
-  if (err) {
+  if (const std::optional<ConfigFieldError> err = apply_(candidate)) {
     if (write) {
       if (state_written_.empty())
         ::unlink(candidate.state_file.c_str());

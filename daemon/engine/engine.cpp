@@ -33,9 +33,6 @@ std::string_view to_string(Outcome o) {
 
 namespace {
 
-constexpr std::size_t kMaxServers = 4096;  // real servers over all services
-constexpr std::size_t kMaxServices = 1024;
-
 // Each worker writes only its own slot, so a relaxed load+store is enough and
 // no two threads write one cache line; readers add the slots up.
 using Counter = std::atomic<uint64_t>;
@@ -79,7 +76,7 @@ struct Engine::Runtime final : TemplateListener {
 
   // Slots are allocated once and reused, never freed while the engine lives:
   // workers may still read a slot that a newer snapshot no longer has.
-  std::vector<std::unique_ptr<Server>> servers = std::vector<std::unique_ptr<Server>>(kMaxServers);
+  std::vector<std::unique_ptr<Server>> servers = std::vector<std::unique_ptr<Server>>(kMaxRealServers);
   std::vector<std::unique_ptr<Service>> services = std::vector<std::unique_ptr<Service>>(kMaxServices);
   std::map<std::string, uint32_t> server_slots;   // "service|address|port" -> slot
   std::map<std::string, uint32_t> service_slots;  // service name -> slot
@@ -110,7 +107,7 @@ std::vector<bool> held(const std::map<std::string, uint32_t>& slots, std::size_t
   return taken;
 }
 
-// Throws std::length_error when every slot is taken.
+// validate() and Engine::apply() made sure that there is one.
 uint32_t take_free_slot(std::vector<bool>& taken, const char* what) {
   const auto it = std::find(taken.begin(), taken.end(), false);
   if (it == taken.end()) throw std::length_error(std::string("too many ") + what);
@@ -317,6 +314,22 @@ std::optional<ConfigError> Engine::apply(EngineConfig config) {
   std::lock_guard lock(mutex_);
   if (config.max_templates != snapshot_->config.max_templates)
     return ConfigError{"max_templates", "cannot change while running (restart to resize the table)"};
+  // validate() saw the new configuration alone. publish() gives new servers
+  // and services slots that no running one holds, even one this change drops
+  // (its slot is free for the next change), so both must fit at once.
+  const Runtime& rt = *runtime_;
+  std::size_t services = rt.service_slots.size(), servers = rt.server_slots.size();
+  for (const ServiceConfig& c : config.services) {
+    services += rt.service_slots.count(c.name) == 0;
+    for (const RealServerConfig& r : c.servers) servers += rt.server_slots.count(server_key(c.name, r)) == 0;
+  }
+  const auto too_many = [](std::size_t need, std::size_t limit, const char* what) {
+    return ConfigError{"services", "with the running ones it replaces, this change needs " + std::to_string(need) +
+                                       " " + what + " of the engine's " + std::to_string(limit) +
+                                       ": remove in one change, add in the next"};
+  };
+  if (services > kMaxServices) return too_many(services, kMaxServices, "services");
+  if (servers > kMaxRealServers) return too_many(servers, kMaxRealServers, "real servers");
   publish(std::move(config));
   return std::nullopt;
 }

@@ -31,6 +31,17 @@ std::string scheduler_list() {
 std::optional<ConfigError> validate(const EngineConfig& config) {
   if (config.max_templates < 1) return ConfigError{"max_templates", "must be at least 1"};
   if (config.udp_timeout < 1) return ConfigError{"udp_timeout", "must be at least 1 second"};
+  // The configuration alone. A change to a running engine also needs room for
+  // what it replaces (Engine::apply() checks that against what runs).
+  std::size_t servers = 0;
+  for (const ServiceConfig& s : config.services) servers += s.servers.size();
+  if (config.services.size() > kMaxServices)
+    return ConfigError{"services", std::to_string(config.services.size()) + " services, the engine holds at most " +
+                                       std::to_string(kMaxServices)};
+  if (servers > kMaxRealServers)
+    return ConfigError{"services", std::to_string(servers) +
+                                       " real servers over all services, the engine holds at most " +
+                                       std::to_string(kMaxRealServers)};
 
   std::map<std::string, std::size_t> names;
   std::map<std::tuple<uint8_t, std::array<uint8_t, 16>, uint16_t>, std::size_t> vips;

@@ -1,6 +1,7 @@
 #pragma once
 // What an operator configures: virtual services with their real servers, and
 // the engine's limits. Plain values; validate() says what is wrong and where.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,6 +50,12 @@ struct EngineConfig {
   uint32_t max_new_templates_per_source = 0;
 };
 
+// What one engine holds: each service and real server (over all services)
+// has a fixed slot for its counters and health (engine.cpp); a server's slot
+// is the low 16 bits of its templates' server reference.
+inline constexpr std::size_t kMaxServices = 1024;
+inline constexpr std::size_t kMaxRealServers = 4096;
+
 // ipvsadm's default persistence timeout when persistence is asked for without one.
 inline constexpr uint32_t kDefaultPersistenceTimeout = 300;
 
@@ -59,7 +66,8 @@ struct ConfigError {
 };
 
 // Checks everything the engine relies on: unique names and marks, known
-// schedulers and PEs, weights 0..65535, netmask within the family...
+// schedulers and PEs, weights 0..65535, netmask within the family, at most
+// kMaxServices and kMaxRealServers...
 std::optional<ConfigError> validate(const EngineConfig& config);
 
 }  // namespace sipvs

@@ -121,6 +121,62 @@ TEST_CASE("netmasks: dotted IPv4 masks and prefix lengths") {
   CHECK(IpAddress::parse("2001:2::1:2")->masked(64).to_string() == "2001:2::");
 }
 
+namespace {
+
+// `count` servers with distinct addresses and marks starting at `first`.
+std::vector<RealServerConfig> many_servers(std::size_t count, uint32_t first = 1) {
+  std::vector<RealServerConfig> out(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const uint32_t n = first + static_cast<uint32_t>(i);
+    out[i].address = *IpAddress::parse("198.18." + std::to_string(n >> 8 & 0xff) + "." + std::to_string(n & 0xff));
+    out[i].mark = n;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the engine's service and real server limits are validation errors") {
+  EngineConfig c = valid();
+  c.services[0].servers = many_servers(kMaxRealServers);
+  CHECK(error_of(c) == "");
+  c.services[0].servers = many_servers(kMaxRealServers + 1);
+  CHECK(error_of(c) == "services: 4097 real servers over all services, the engine holds at most 4096");
+
+  c = valid();
+  c.services.resize(kMaxServices + 1, c.services[0]);
+  for (std::size_t i = 1; i < c.services.size(); ++i) {
+    c.services[i].name = "s" + std::to_string(i);
+    c.services[i].port = static_cast<uint16_t>(i);
+    c.services[i].servers.clear();
+  }
+  CHECK(error_of(c) == "services: 1025 services, the engine holds at most 1024");
+  c.services.pop_back();
+  CHECK(error_of(c) == "");
+  CHECK_NOTHROW(Engine{c});
+}
+
+TEST_CASE("apply(): the servers a change replaces still hold their slots while it is published") {
+  EngineConfig full = valid();
+  full.services[0].servers = many_servers(kMaxRealServers);
+  Engine engine(full);
+  EngineConfig other = full;
+  other.services[0].servers = many_servers(kMaxRealServers, 10000);  // no server in common
+  REQUIRE(error_of(other) == "");
+  const auto e = engine.apply(other);
+  REQUIRE(e);
+  CHECK(e->message() ==
+        "services: with the running ones it replaces, this change needs 8192 real servers of the engine's 4096: "
+        "remove in one change, add in the next");
+  CHECK(engine.config().services[0].servers[0].mark == 1);  // unchanged
+
+  EngineConfig none = full;
+  none.services[0].servers.clear();
+  CHECK_FALSE(engine.apply(none));
+  CHECK_FALSE(engine.apply(other));
+  CHECK(engine.config().services[0].servers[0].mark == 10000);
+}
+
 TEST_CASE("a new service listed before a running one gets a slot of its own") {
   EngineConfig one = valid();
   Engine engine(one);
