@@ -177,9 +177,13 @@ int run(const Options& o) {
     daemon.emplace(sipvsd::ControlPlane::startup_config(*config), o.config, o.queues);
     control.emplace(daemon->engine(), daemon->config(),
                     [&](const sipvsd::DaemonConfig& c) { return daemon->apply(c); });
-    control->restore_templates(std::time(nullptr));
     api.emplace(*control, daemon->config().api, [&] { return daemon->queue_stats(); });
-    daemon->start();
+    // restore_templates consumes the templates file: only once everything
+    // that can fail at start (API listeners, forwarding, queue binding) has
+    // succeeded, else a failed start (restarted by systemd) would lose the
+    // calls in progress; and before the workers decide, so that no packet of
+    // a call in progress is scheduled anew.
+    daemon->start([&] { control->restore_templates(std::time(nullptr)); });
     api->start();
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
