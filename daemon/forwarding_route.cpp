@@ -7,6 +7,8 @@
 #include <netlink/addr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
@@ -15,6 +17,7 @@
 
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include "forwarding.hpp"
 #include "forwarding_netlink.hpp"
@@ -75,32 +78,77 @@ std::vector<Rule> dump_rules(nl_sock* sock) {
   return out;
 }
 
-std::vector<Route> dump_routes(nl_sock* sock, const ForwardingOptions& o) {
-  nl_cache* raw = nullptr;
-  if (int err = rtnl_route_alloc_cache(sock, AF_UNSPEC, 0, &raw); err < 0)
-    throw ForwardingError(std::string("cannot list routes: ") + nl_geterror(err));
-  CachePtr cache(raw);
-  std::vector<Route> out;
-  for (nl_object* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
-    auto* r = reinterpret_cast<rtnl_route*>(obj);
-    const uint32_t table = rtnl_route_get_table(r);
-    if (table < o.table_base || table - o.table_base >= kForwardingSlots) continue;  // only our range matters
-    const uint8_t family = rtnl_route_get_family(r);
-    if (family != AF_INET && family != AF_INET6) continue;
-    Route x;
-    x.family = family;
-    x.table = table;
-    nl_addr* dst = rtnl_route_get_dst(r);
-    x.dst = from_nl(dst, family);
-    x.dst_len = dst ? static_cast<uint8_t>(nl_addr_get_prefixlen(dst)) : 0;
-    x.protocol = rtnl_route_get_protocol(r);
-    x.metric = rtnl_route_get_priority(r);
-    if (rtnl_route_get_nnexthops(r) == 1) {
-      if (nl_addr* gw = rtnl_route_nh_get_gateway(rtnl_route_nexthop_n(r, 0))) x.gateway = from_nl(gw, family);
-    }
-    out.push_back(x);
+Route to_route(rtnl_route* r) {
+  const uint8_t family = rtnl_route_get_family(r);
+  Route x;
+  x.family = family;
+  x.table = rtnl_route_get_table(r);
+  nl_addr* dst = rtnl_route_get_dst(r);
+  x.dst = from_nl(dst, family);
+  x.dst_len = dst ? static_cast<uint8_t>(nl_addr_get_prefixlen(dst)) : 0;
+  x.protocol = rtnl_route_get_protocol(r);
+  x.metric = rtnl_route_get_priority(r);
+  if (rtnl_route_get_nnexthops(r) == 1) {
+    if (nl_addr* gw = rtnl_route_nh_get_gateway(rtnl_route_nexthop_n(r, 0))) x.gateway = from_nl(gw, family);
   }
-  return out;
+  return x;
+}
+
+struct RouteDump {
+  const ForwardingOptions& options;
+  std::vector<Route> routes;
+  int error = 0;
+};
+
+// Runs for every route of every table, every reconcile: a router's full
+// tables are skipped on the message's table number alone, only routes in our
+// range become libnl objects.
+int on_route(nl_msg* msg, void* arg) {
+  auto& d = *static_cast<RouteDump*>(arg);
+  nlmsghdr* nlh = nlmsg_hdr(msg);
+  if (nlh->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(nlh, sizeof(rtmsg))) return NL_SKIP;
+  const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(nlh));
+  if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return NL_SKIP;
+  const nlattr* t = nlmsg_find_attr(nlh, sizeof(rtmsg), RTA_TABLE);  // tables above 255
+  const uint32_t table = t && nla_len(t) >= 4 ? nla_get_u32(t) : rtm->rtm_table;
+  if (table < d.options.table_base || table - d.options.table_base >= kForwardingSlots) return NL_SKIP;
+  rtnl_route* raw = nullptr;
+  if (int err = rtnl_route_parse(nlh, &raw); err < 0) {
+    d.error = err;
+    return NL_STOP;
+  }
+  RoutePtr route(raw);
+  try {
+    d.routes.push_back(to_route(route.get()));
+  } catch (const std::bad_alloc&) {  // never through libnl's C frames
+    d.error = -NLE_NOMEM;
+    return NL_STOP;
+  }
+  return NL_OK;
+}
+
+// The kernel cannot filter a dump by a range of tables (strict checking
+// takes one table), so it sends all routes; on_route drops foreign ones early.
+std::vector<Route> dump_routes(nl_sock* sock, const ForwardingOptions& o) {
+  using CbPtr = std::unique_ptr<nl_cb, Deleter<nl_cb, nl_cb_put>>;
+  RouteDump d{o, {}, 0};
+  const CbPtr own(nl_socket_get_cb(sock));
+  const CbPtr cb(nl_cb_clone(own.get()));  // the socket's own handlers stay as they are for the changes
+  if (!cb) throw ForwardingError("out of memory");
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_route, &d);
+  for (int attempt = 1;; ++attempt) {
+    d.routes.clear();
+    d.error = 0;
+    rtmsg request{};
+    request.rtm_family = AF_UNSPEC;
+    int err = nl_send_simple(sock, RTM_GETROUTE, NLM_F_DUMP, &request, sizeof request);
+    if (err >= 0) err = nl_recvmsgs(sock, cb.get());
+    if (err >= 0) err = d.error;
+    // Interrupted: the tables changed during the dump (libnl read it to its end).
+    if (err == -NLE_DUMP_INTR && attempt < 3) continue;
+    if (err < 0) throw ForwardingError(std::string("cannot list routes: ") + nl_geterror(err));
+    return std::move(d.routes);
+  }
 }
 
 RulePtr make_rule(const Rule& x) {
