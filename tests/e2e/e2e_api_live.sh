@@ -43,17 +43,6 @@ for i in 1 2 3; do e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"
 UAS=("$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3")
 SERVERS=/v1/services/sip4/servers
 
-# api METHOD PATH [JSON]: one request from the director; anything but 2xx fails.
-api() {
-  local args=(-sS --max-time 5 -X "$1" -o "$E2E_DIR/api-body" -w '%{http_code}')
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  local code
-  code=$(nsx d curl "${args[@]}" "http://127.0.0.1:8080$2") || code=000
-  case $code in
-    2??) ;;
-    *) e2e_die "API $1 $2: $code $(cat "$E2E_DIR/api-body")" ;;
-  esac
-}
 
 # calls UAC_PID: one line per Call-ID of that SIPp process: the backend and
 # time of its INVITE, how many backends saw the call, and whether INVITE, ACK
@@ -85,24 +74,24 @@ count() { awk "$2 { n++ } END { print n + 0 }" "$1"; }
 stamp() { e2e_now | tr ' ' T; }
 
 # b3 starts outside the service: phase 1 adds it.
-api DELETE $SERVERS/198.18.1.3:5060
+e2e_api DELETE $SERVERS/198.18.1.3:5060
 
 # ---- 1: add, quiesce, remove while calls run ----
 e2e_uac "$E2E_DIR/uac-live" "$E2E_VIP4:5060" "$E2E_CLIENT4" $LCALLS $RATE 3000 &
 LUAC=$!
 sleep 3
 ADD_BEFORE=$(stamp)
-api POST $SERVERS '{"address": "198.18.1.3", "port": 5060, "mark": 3}'
+e2e_api POST $SERVERS '{"address": "198.18.1.3", "port": 5060, "mark": 3}'
 # Packets decided just before a change may still be on their way: judge new
 # calls from a moment after the response.
 sleep 0.2
 ADD_AT=$(stamp)
 sleep 3
-api PATCH $SERVERS/198.18.1.1:5060 '{"weight": 0}'
+e2e_api PATCH $SERVERS/198.18.1.1:5060 '{"weight": 0}'
 sleep 0.2
 QUIESCE_AT=$(stamp)
 sleep 3
-api DELETE $SERVERS/198.18.1.2:5060
+e2e_api DELETE $SERVERS/198.18.1.2:5060
 sleep 0.2
 REMOVE_AT=$(stamp)
 rc=0
@@ -131,9 +120,9 @@ e2e_log "live: b3 new calls before/after its addition $b3_before/$b3_after; b1 n
 SUMMARY=("live: $LCALLS calls; b3 added: $b3_after new calls after, 0 before; b1 quiesced: 0 new calls, $b1_across in progress completed there; b2 removed: 0 new calls, $b2_moved of its calls in progress moved; 0 broken calls on b1 and b3")
 
 # ---- 2: restart with calls in progress ----
-api PATCH $SERVERS/198.18.1.1:5060 '{"weight": 1}'
-api POST $SERVERS '{"address": "198.18.1.2", "port": 5060, "mark": 2}'
-api GET /v1/services
+e2e_api PATCH $SERVERS/198.18.1.1:5060 '{"weight": 1}'
+e2e_api POST $SERVERS '{"address": "198.18.1.2", "port": 5060, "mark": 2}'
+e2e_api GET /v1/services
 cp "$E2E_DIR/api-body" "$E2E_DIR/services-before"
 e2e_uac "$E2E_DIR/uac-restart" "$E2E_VIP4:5060" "$E2E_CLIENT4" $RCALLS $RATE 8000 &
 RUAC=$!
@@ -145,7 +134,7 @@ export E2E_SIPVSD_STARTS=2  # read by lib.sh
 e2e_start_sipvsd "$SIPVSD" "$CONF"
 UP_AT=$(stamp)
 restored=$(grep -o 'restored [0-9]* templates' "$E2E_DIR/sipvsd.log" | tail -1 | cut -d' ' -f2)
-api GET /v1/services
+e2e_api GET /v1/services
 cmp -s "$E2E_DIR/api-body" "$E2E_DIR/services-before" || e2e_die "restart: the services differ: $(diff "$E2E_DIR/services-before" "$E2E_DIR/api-body")"
 rc=0
 wait $RUAC || rc=$?

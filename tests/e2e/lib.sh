@@ -226,6 +226,20 @@ e2e_start_sipvsd() {
 }
 e2e_bound_count() { echo $((2 * ${E2E_SIPVSD_STARTS:=1})); }
 
+# e2e_api METHOD PATH [JSON]: one request to sipvsd's REST API on the
+# director's loopback (127.0.0.1:8080, as the tests configure it), bounded by
+# curl's --max-time; the body goes to $E2E_DIR/api-body. Anything but 2xx fails.
+e2e_api() {
+  local args=(-sS --max-time 5 -X "$1" -o "$E2E_DIR/api-body" -w '%{http_code}')
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  local code
+  code=$(nsx d curl "${args[@]}" "http://127.0.0.1:8080$2") || code=000
+  case $code in
+    2??) ;;
+    *) e2e_die "API $1 $2: $code $(head -c 300 "$E2E_DIR/api-body")" ;;
+  esac
+}
+
 # e2e_stop_pid PID [SIGNAL]: signal, then wait at most 10 s.
 e2e_stop_pid() {
   local pid=$1 sig=${2:-TERM} i
@@ -280,6 +294,19 @@ e2e_uac() {
   E2E_PIDS+=("$E2E_UAC_PID")
   echo "$E2E_UAC_PID" >"$dir/pid"  # for callers that run e2e_uac in the background
   wait "$E2E_UAC_PID"
+}
+
+# e2e_uac_start DIR TARGET LOCAL_IP CALLS RATE PAUSE_MS [...]: e2e_uac in the
+# background. Sets E2E_UAC_WAITER (wait for it) and E2E_UAC_SIPP (SIPp's pid,
+# which its Call-IDs carry: "N-PID@host").
+e2e_uac_start() {
+  (e2e_uac "$@" >/dev/null 2>&1 || true) &
+  E2E_UAC_WAITER=$!
+  E2E_PIDS+=("$E2E_UAC_WAITER")
+  local i
+  for i in $(seq 1 50); do [ -s "$1/pid" ] && break; sleep 0.1; done
+  [ -s "$1/pid" ] || e2e_die "the SIPp UAC in $1 did not start"
+  E2E_UAC_SIPP=$(cat "$1/pid")
 }
 
 # Successful calls in a SIPp screen log.

@@ -104,23 +104,12 @@ wait_log() {
   done
   return 1
 }
-# api METHOD PATH [JSON]: one request from the director into $E2E_DIR/api-body; anything but 2xx fails.
-api() {
-  local args=(-sS --max-time 5 -X "$1" -o "$E2E_DIR/api-body" -w '%{http_code}')
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  local code
-  code=$(nsx d curl "${args[@]}" "http://127.0.0.1:8080$2") || code=000
-  case $code in
-    2??) ;;
-    *) e2e_die "API $1 $2: $code $(head -c 300 "$E2E_DIR/api-body")" ;;
-  esac
-}
 # expect_health I STATE RESULT: backend I as GET /v1/stats and GET /metrics
 # show it: health state and last result, "up", a probe time and for an
 # answered probe a round trip; sipvsd_server_up agrees.
 expect_health() {
   local server; server="$(e2e_backend4 "$1"):5060"
-  api GET /v1/stats
+  e2e_api GET /v1/stats
   python3 - "$E2E_DIR/api-body" "$server" "$2" "$3" <<'PY' || e2e_die "GET /v1/stats: b$1's health is not $2/$3"
 import json, sys
 body, server, state, result = sys.argv[1:]
@@ -132,7 +121,7 @@ ok = (h["state"] == state and h["last_result"] == result and r["up"] == (state =
 print("  %s: up=%s health=%s" % (server, r["up"], json.dumps(h)), file=sys.stderr)
 sys.exit(0 if ok else 1)
 PY
-  api GET /metrics
+  e2e_api GET /metrics
   grep -E "^sipvsd_server_up\{[^}]*server=\"$server\"" "$E2E_DIR/api-body" | grep -q " $([ "$2" = up ] && echo 1 || echo 0)\$" ||
     e2e_die "/metrics: sipvsd_server_up of $server is not $2: $(grep "^sipvsd_server_up" "$E2E_DIR/api-body")"
 }
@@ -186,11 +175,8 @@ for i in 1 2 3; do
 done
 
 UAC=$E2E_DIR/uac
-(e2e_uac "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
-UAC_WAITER=$!
-E2E_PIDS+=("$UAC_WAITER")
-for i in $(seq 1 50); do [ -s "$UAC/pid" ] && break; sleep 0.1; done
-UAC_PID=$(cat "$UAC/pid")
+e2e_uac_start "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS
+UAC_WAITER=$E2E_UAC_WAITER UAC_PID=$E2E_UAC_SIPP
 sleep $WARMUP
 
 e2e_log "killing the UAS of b2"
@@ -247,7 +233,7 @@ e2e_log "phase keep: detection ${DETECT_MS} ms (bound ${DETECT_BOUND_MS}), back 
 # the other keys stay): b2 is killed again mid-calls; once down its templates
 # are gone at once, so the rest of its calls in progress (ACK, BYE) goes to
 # b1 or b3, while the survivors' own calls stay whole.
-api PATCH /v1/services/sip4 '{"health_check": {"on_down": "expire"}}'
+e2e_api PATCH /v1/services/sip4 '{"health_check": {"on_down": "expire"}}'
 python3 - "$E2E_DIR/api-body" "$INTERVAL_MS" <<'PY' || e2e_die "PATCH on_down: $(cat "$E2E_DIR/api-body")"
 import json, sys
 h = json.load(open(sys.argv[1]))["health_check"]
@@ -256,11 +242,8 @@ PY
 grep -q '"expire"' "$E2E_DIR/state.json" || e2e_die "on_down expire is not in the state file"
 CALLS2=$((RATE * 16))
 UAC2=$E2E_DIR/uac2
-(e2e_uac "$UAC2" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS2 $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
-UAC2_WAITER=$!
-E2E_PIDS+=("$UAC2_WAITER")
-for i in $(seq 1 50); do [ -s "$UAC2/pid" ] && break; sleep 0.1; done
-UAC2_PID=$(cat "$UAC2/pid")
+e2e_uac_start "$UAC2" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS2 $RATE $PAUSE_MS
+UAC2_WAITER=$E2E_UAC_WAITER UAC2_PID=$E2E_UAC_SIPP
 sleep 5
 e2e_log "killing the UAS of b2 again (on_down expire)"
 kill -KILL "$UAS_PID"

@@ -53,11 +53,8 @@ for i in 1 2 3; do e2e_start_uas "b$i" $E2E_VIP4 "$E2E_DIR/b$i"; done
 for i in 1 2 3; do e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"; done
 
 UAC=$E2E_DIR/uac
-(e2e_uac "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
-UAC_WAITER=$!
-E2E_PIDS+=("$UAC_WAITER")
-for i in $(seq 1 50); do [ -s "$UAC/pid" ] && break; sleep 0.1; done
-UAC_PID=$(cat "$UAC/pid")
+e2e_uac_start "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS
+UAC_WAITER=$E2E_UAC_WAITER UAC_PID=$E2E_UAC_SIPP
 sleep 2
 
 # The sender: interleaved kinds, paced to about 4000 packets/s so that the
@@ -115,11 +112,11 @@ done
 ARRIVED=$(arrived)
 wait "$UAC_WAITER" || true
 kill -0 "$E2E_SIPVSD_PID" 2>/dev/null || e2e_die "sipvsd died: $(tail -5 "$E2E_DIR/sipvsd.log")"
-nsx d curl -fsS -m 5 -o /dev/null http://127.0.0.1:8080/healthz || e2e_die "no /healthz after the hostile traffic"
-nsx d curl -fsS -m 5 -o "$E2E_DIR/stats.json" http://127.0.0.1:8080/v1/stats || e2e_die "GET /v1/stats failed"
+e2e_api GET /healthz
+e2e_api GET /v1/stats
 
 # Expected fallbacks by reason, from the kinds sent.
-python3 - "$E2E_DIR/stats.json" "$PER_KIND" <<'PY' || e2e_die "fallbacks by reason differ from what was sent"
+python3 - "$E2E_DIR/api-body" "$PER_KIND" <<'PY' || e2e_die "fallbacks by reason differ from what was sent"
 import json, sys
 stats, per_kind = json.load(open(sys.argv[1])), int(sys.argv[2])
 want = {"absent": 2 * per_kind, "empty": per_kind, "too_long": per_kind, "conflicting": per_kind,

@@ -147,11 +147,8 @@ for i in 1 2 3 4; do e2e_start_uas "b$i" $E2E_VIP4 "$E2E_DIR/b$i"; done
 for i in 1 2 3 4; do e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"; done
 
 UAC=$E2E_DIR/uac
-(e2e_uac "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS >/dev/null 2>&1 || true) &
-UAC_WAITER=$!
-E2E_PIDS+=("$UAC_WAITER")
-for i in $(seq 1 50); do [ -s "$UAC/pid" ] && break; sleep 0.1; done
-UAC_PID=$(cat "$UAC/pid")
+e2e_uac_start "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $CALLS $RATE $PAUSE_MS
+UAC_WAITER=$E2E_UAC_WAITER UAC_PID=$E2E_UAC_SIPP
 
 T0=$SECONDS
 RSS_START=""
