@@ -203,6 +203,18 @@ HttpServer::HttpServer(const Router& router, const std::string& listen, const st
                        ServerLimits limits)
     : io_(std::make_unique<asio::io_context>(1)) {
   shared_ = std::make_shared<Shared>(Shared{router, limits, 0, 0, std::nullopt, std::nullopt});
+  try {
+    bind(listen, unix_path);
+  } catch (...) {
+    // The destructor does not run for a constructor that throws, and the
+    // members' own order would destroy the io_context before the acceptors.
+    shared_->tcp_acceptor.reset();
+    shared_->unix_acceptor.reset();
+    throw;
+  }
+}
+
+void HttpServer::bind(const std::string& listen, const std::string& unix_path) {
   beast::error_code ec;
   auto check = [&](const std::string& what) {
     if (ec) throw std::runtime_error("api: cannot " + what + ": " + ec.message());

@@ -50,6 +50,8 @@ class HttpServer {
   struct Shared;
 
  private:
+  void bind(const std::string& listen, const std::string& unix_path);  // throws std::runtime_error
+
   std::vector<std::string> endpoints_;
   std::string unix_path_;
   std::thread thread_;
