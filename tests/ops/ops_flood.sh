@@ -4,8 +4,10 @@
 # max_templates and a persistence timeout longer than the test, so templates
 # only ever leave by the cap. SIPp first establishes EST_CALLS long calls
 # (service "sip4", port 5060); bench/sipgen then fills the table to its cap
-# at a rate sipvsd keeps up with, then sends FLOOD_CALLS INVITEs, each with a
-# Call-ID of its own, flat out; sipgen's traffic goes to service "flood" (the
+# at a rate sipvsd keeps up with, then floods: rounds of FLOOD_CALLS INVITEs,
+# each with a Call-ID of its own, flat out, until sipvsd itself has seen
+# FLOOD_CALLS of them (a flat-out flood outruns a Debug build; what the queue
+# cannot hold passes unqueued, fail-open); sipgen's traffic goes to service "flood" (the
 # same VIP, port 5062, the same template table), where bench/sipsink counts
 # what the backends get; the SIPp UAS never sees it. The flood's Call-IDs have
 # the longest length sipvsd keeps (255 bytes), the costliest templates an
@@ -27,8 +29,9 @@
 #      was placed with or without a template (packets = templates created +
 #      table_full) and the backends received the flood.
 # Performance figures (sipgen's rate, the share sipvsd saw before the rest
-# passed unqueued, delivery) are reported, not judged. Bounded: sipgen stops
-# after FLOOD_SECONDS at most, every wait has a limit.
+# passed unqueued, delivery) are reported, not judged. Bounded: each sipgen
+# round stops after FLOOD_SECONDS at most, the rounds after MAX_ROUNDS or
+# FLOOD_BUDGET seconds, every wait has a limit.
 # Usage: ops_flood.sh PATH/TO/sipvsd PATH/TO/sipgen PATH/TO/sipsink   (as root; exit 77 = skipped)
 # Conditions read "A && B || die": die is meant to run when either fails.
 # shellcheck disable=SC2015
@@ -44,7 +47,9 @@ for tool in sipp curl iptables python3; do
 done
 
 FLOOD_CALLS=${FLOOD_CALLS:-1000000}  # the issue's number; lower it for a quick local run
-FLOOD_SECONDS=${FLOOD_SECONDS:-30}   # sipgen's time bound
+FLOOD_SECONDS=${FLOOD_SECONDS:-30}   # one sipgen round's time bound
+FLOOD_BUDGET=${FLOOD_BUDGET:-150}    # seconds for all rounds
+MAX_ROUNDS=12
 MAX_TEMPLATES=20000
 EST_CALLS=300
 EST_RATE=100
@@ -54,7 +59,7 @@ CALLID_LEN=255    # sipvsd's longest Call-ID (kMaxSipValue)
 TEMPLATE_MIN_BYTES=320  # a template: its node (68 bytes) and a 255-byte Call-ID, rounded down
 # The established calls last until well after the flood: their BYEs must come
 # once sipvsd is idle again, whatever the flood's speed.
-PAUSE_MS=$(((FLOOD_SECONDS + 30) * 1000))
+PAUSE_MS=$(((FLOOD_BUDGET + FLOOD_SECONDS + 20) * 1000))
 FLOOD_PORT=5062
 REPORT_PERIOD=10  # the daemon's kPressureReportInterval
 RSS_MARGIN_KB=6144
@@ -117,19 +122,16 @@ for i in 1 2 3; do e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"
 # it stops by itself 15 s after the last packet (longer than the pause
 # between filling and flooding).
 "$SIPSINK" --netns "$(e2e_ns b1),$(e2e_ns b2),$(e2e_ns b3)" --port $FLOOD_PORT --idle 15 \
-  --seconds $((FLOOD_SECONDS + 120)) >"$E2E_DIR/sipsink.out" 2>"$E2E_DIR/sipsink.log" &
+  --seconds $((FLOOD_BUDGET + FLOOD_SECONDS + 120)) >"$E2E_DIR/sipsink.out" 2>"$E2E_DIR/sipsink.log" &
 SINK_PID=$!
 E2E_PIDS+=("$SINK_PID")
-for i in $(seq 1 50); do grep -q ready "$E2E_DIR/sipsink.log" && break; sleep 0.1; done
+for i in $(seq 1 50); do grep -qs ready "$E2E_DIR/sipsink.log" && break; sleep 0.1; done
 grep -q ready "$E2E_DIR/sipsink.log" || e2e_die "sipsink did not start: $(cat "$E2E_DIR/sipsink.log")"
 
 # ---- 1: calls established before the flood ----
 UAC=$E2E_DIR/uac
-(e2e_uac "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $EST_CALLS $EST_RATE $PAUSE_MS >/dev/null 2>&1 || true) &
-UAC_WAITER=$!
-E2E_PIDS+=("$UAC_WAITER")
-for i in $(seq 1 50); do [ -s "$UAC/pid" ] && break; sleep 0.1; done
-UAC_PID=$(cat "$UAC/pid")
+e2e_uac_start "$UAC" $E2E_VIP4:5060 $E2E_CLIENT4 $EST_CALLS $EST_RATE $PAUSE_MS
+UAC_WAITER=$E2E_UAC_WAITER UAC_PID=$E2E_UAC_SIPP
 live=0
 for i in $(seq 1 $((EST_CALLS / EST_RATE * 10 + 100))); do
   read -r _ live _ < <(api_get /v1/stats | stats_fields) || live=0
@@ -178,7 +180,7 @@ e2e_log "table at its cap: templates $live of $max ($fpackets fill packets, $ffu
 # ---- 3: the flood, with VmRSS and the table sampled every 0.5 s ----
 SAMPLES=$E2E_DIR/samples.txt
 (
-  for _ in $(seq 1 $((2 * (FLOOD_SECONDS + 60)))); do
+  for _ in $(seq 1 $((2 * (FLOOD_BUDGET + FLOOD_SECONDS + 60)))); do
     [ -e "$SAMPLES.stop" ] && break
     r=$(rss_kb) || break
     s=$(api_get /v1/stats 2>/dev/null | stats_fields 2>/dev/null) || s=""
@@ -188,15 +190,22 @@ SAMPLES=$E2E_DIR/samples.txt
 ) &
 SAMPLER=$!
 E2E_PIDS+=("$SAMPLER")
-sipgen "$E2E_DIR/sipgen.out" --calls "$FLOOD_CALLS" --count "$FLOOD_CALLS" --seconds "$FLOOD_SECONDS" --tag flood
-SENT=$(gen sent) PPS=$(gen pps) GEN_SECONDS=$(gen seconds) INVITES=$(gen invite)
-e2e_log "sipgen: $SENT INVITEs of distinct calls in $GEN_SECONDS s, $PPS pps ($(cat "$E2E_DIR/sipgen.out"))"
-[ "$INVITES" = "$FLOOD_CALLS" ] ||
-  e2e_die "sipgen sent $INVITES of $FLOOD_CALLS calls within $FLOOD_SECONDS s (FLOOD_SECONDS to raise)"
-idle_stats
+T_FLOOD=$SECONDS ROUNDS=0 SENT=0 SEEN=0 PPS_ALL=""
+while [ "$SEEN" -lt "$FLOOD_CALLS" ] && [ $ROUNDS -lt $MAX_ROUNDS ] && [ $((SECONDS - T_FLOOD)) -lt "$FLOOD_BUDGET" ]; do
+  ROUNDS=$((ROUNDS + 1))
+  sipgen "$E2E_DIR/sipgen.out" --calls "$FLOOD_CALLS" --count "$FLOOD_CALLS" --seconds "$FLOOD_SECONDS" --tag "flood$ROUNDS"
+  [ "$(gen invite)" = "$FLOOD_CALLS" ] ||
+    e2e_die "sipgen sent $(gen invite) of $FLOOD_CALLS calls within $FLOOD_SECONDS s (FLOOD_SECONDS to raise)"
+  SENT=$((SENT + $(gen sent))) PPS_ALL="$PPS_ALL $(gen pps)"
+  idle_stats
+  kill -0 "$E2E_SIPVSD_PID" 2>/dev/null || e2e_die "sipvsd died: $(tail -5 "$E2E_DIR/sipvsd.log")"
+  SEEN=$((fpackets - FPACKETS_AT_CAP))
+  e2e_log "round $ROUNDS: sipgen $(gen sent) INVITEs of distinct calls at $(gen pps) pps in $(gen seconds) s; sipvsd has seen $SEEN flood Call-IDs"
+done
+GEN_SECONDS=$((SECONDS - T_FLOOD)) PPS=${PPS_ALL# }
 AFTER_FLOOD=$(e2e_now)  # the established calls' BYEs must come after this
-kill -0 "$E2E_SIPVSD_PID" 2>/dev/null || e2e_die "sipvsd died: $(tail -5 "$E2E_DIR/sipvsd.log")"
-SEEN=$((fpackets - FPACKETS_AT_CAP))
+[ "$SEEN" -ge "$FLOOD_CALLS" ] ||
+  e2e_die "sipvsd saw $SEEN of $FLOOD_CALLS flood Call-IDs in $ROUNDS rounds, $GEN_SECONDS s (FLOOD_BUDGET to raise)"
 e2e_log "after the flood: templates $live of $max, table_full $full; sipvsd saw $SEEN flood packets, $((fcreated - FCREATED_AT_CAP)) templates created, $((ffull - FULL_AT_CAP)) table_full"
 [ "$live" = "$max" ] || e2e_die "the table left its cap: $live of $max"
 [ "$fcreated" = "$FCREATED_AT_CAP" ] || e2e_die "the flood created $((fcreated - FCREATED_AT_CAP)) templates at the cap"
@@ -262,4 +271,4 @@ e2e_log "flood: sipgen sent $SENT, sipvsd saw $SEEN ($(e2e_pct "$SEEN" "$SENT") 
 [ "$SPANNING" = $EST_CALLS ] || e2e_die "only $SPANNING of $EST_CALLS calls sent their BYE after the flood"
 [ "$DELIVERED" -gt 0 ] && [ "$DELIVERED" -le $((SENT + FILL_SENT)) ] ||
   e2e_die "backends received $DELIVERED of $((SENT + FILL_SENT)) fill and flood packets"
-e2e_log "PASS: flood of $SENT Call-IDs at $PPS pps in $GEN_SECONDS s, sipvsd saw $SEEN; templates $live/$max, table_full $ffull; RSS $RSS_CAP kB at the cap, $RSS_PEAK kB peak, $RSS_END kB at the end (limit $RSS_LIMIT; uncapped > $((RSS_CAP + UNCAPPED_KB))); $LOG_LINES warning line(s) in $((T_END - T_FILL)) s; $EST_CALLS of $EST_CALLS established calls kept their backend across the flood; backends received $DELIVERED"
+e2e_log "PASS: flood of $SENT Call-IDs in $ROUNDS flat-out rounds (pps: $PPS) in $GEN_SECONDS s, sipvsd saw $SEEN; templates $live/$max, table_full $ffull; RSS $RSS_CAP kB at the cap, $RSS_PEAK kB peak, $RSS_END kB at the end (limit $RSS_LIMIT; uncapped > $((RSS_CAP + UNCAPPED_KB))); $LOG_LINES warning line(s) in $((T_END - T_FILL)) s; $EST_CALLS of $EST_CALLS established calls kept their backend across the flood; backends received $DELIVERED"
