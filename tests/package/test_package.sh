@@ -6,13 +6,15 @@
 #      installed configuration, check the unit with `systemd-analyze verify`;
 #   3. start the installed binary the way the unit does (its ExecStartPre and
 #      ExecStart, as its User with its capabilities only) in a network namespace
-#      of its own, and call GET /healthz there; SIGHUP, then SIGTERM;
+#      of its own, and call GET /healthz there; add a service through the API
+#      (written to the state file in /var/lib/sipvsd); SIGHUP, then SIGTERM;
 #   3b. the unit itself under systemd as PID 1: this machine's root booted in a
 #      container (systemd-nspawn --boot on an overlay, private network): the
 #      unit starts at boot, answers /healthz, reloads, is restarted after a
 #      crash and stops cleanly (skipped if the container cannot boot here);
 #   4. upgrade to a rebuilt package with a higher version over a changed
-#      conffile and a file in the state directory: both kept; it still starts;
+#      conffile and a file in the state directory: both kept; it still starts
+#      and still has the service added through the API before the upgrade;
 #   5. remove (configuration kept), purge: nothing of the package is left.
 #
 # Why this machine and not a debootstrap chroot: CI runs as root on a machine
@@ -184,6 +186,18 @@ alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# The README's example service, through the REST API in namespace/container $1.
+api_add_service() {  # $1: nsenter target pid or "" for $ns; $2: name; $3: VIP; $4: mark
+  local code
+  local body='{"name": "'"$2"'", "vip": "'"$3"'", "port": 5060, "scheduler": "wrr",
+    "persistence_timeout": 300, "pe": "sip", "servers": [ { "address": "198.18.1.21", "mark": '"$4"' } ] }'
+  local run=(ip netns exec "$ns")
+  [ -z "$1" ] || run=(nsenter -t "$1" -n)
+  code="$("${run[@]}" curl -sS -m 5 -o "$work/api.out" -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' -d "$body" "http://$listen/v1/services")" || code="curl failed"
+  [ "$code" = 201 ] || fail "POST /v1/services ($2) answered $code: $(head -c 300 "$work/api.out")"
+}
+
 start_and_check() {  # $1: log name
   local logf="$work/$1.log"
   "${as_unit[@]}" "${exec_pre[@]}" >"$logf" 2>&1 || fail "ExecStartPre (${exec_pre[*]}) failed"
@@ -199,15 +213,29 @@ start_and_check() {  # $1: log name
     sleep 0.1
   done
   [ "$up" = 1 ] || fail "GET http://$listen/healthz did not answer 2xx within 10 s ($1.log)"
-  log "GET /healthz: $(head -c 200 "$work/healthz.out")"
+  log "GET /healthz: $(tr -s ' \n' ' ' <"$work/healthz.out" | head -c 200)"
   [ "$(stat -c %U "/proc/$daemon_pid")" = "$svc_user" ] || fail "sipvsd does not run as $svc_user"
   grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$daemon_pid/status" ||
     fail "sipvsd's effective capabilities are not CAP_NET_ADMIN alone: $(grep CapEff "/proc/$daemon_pid/status")"
+
+  # SIGHUP replaces the services with the configuration file's (none), so the
+  # service is added after it, and looked for before it after the upgrade.
+  if [ "$1" != run1 ]; then
+    ip netns exec "$ns" curl -fsS -m 5 -o /dev/null "http://$listen/v1/services/sip" ||
+      fail "the service added through the API before the upgrade is gone"
+    log "GET /v1/services/sip: the service added before the upgrade is still there"
+  fi
 
   kill -HUP "$daemon_pid"   # ExecReload
   sleep 0.5
   alive "$daemon_pid" || fail "sipvsd died on SIGHUP ($1.log)"
   ip netns exec "$ns" curl -fsS -m 2 -o /dev/null "http://$listen/healthz" || fail "no /healthz after SIGHUP"
+  if [ "$1" = run1 ]; then
+    api_add_service "" sip 198.18.2.10 1
+    grep -q '"sip"' /var/lib/sipvsd/state.json 2>/dev/null ||
+      fail "the service added through the API is not in /var/lib/sipvsd/state.json"
+    log "POST /v1/services: added, saved in /var/lib/sipvsd/state.json"
+  fi
 
   kill -TERM "$daemon_pid"
   local rc=0
@@ -300,6 +328,11 @@ systemd_stage() {
   done
   [ "$up" = 1 ] || { in_ct journalctl -u sipvsd --no-pager -n 30; fail "under systemd: no answer from /healthz"; }
   log "systemd: sipvsd.service active at boot as $svc_user, CAP_NET_ADMIN only, seccomp on, /healthz answers"
+  # The state directory is writable inside the sandbox (ProtectSystem=strict).
+  api_add_service "$ct_init" sip-ct 198.18.2.11 2
+  in_ct grep -q '"sip-ct"' /var/lib/sipvsd/state.json ||
+    fail "under systemd, the API's change did not reach /var/lib/sipvsd/state.json"
+  log "systemd: POST /v1/services saved in /var/lib/sipvsd/state.json through the sandbox"
 
   in_ct systemctl reload sipvsd.service || fail "systemctl reload sipvsd failed"
   sleep 0.5
