@@ -370,6 +370,34 @@ e2e_affinity() {
     }'
 }
 
+# e2e_judge PID MOVING DIR...: for the calls of SIPp process PID, from the
+# backends' logs (directories named for the backend): "stayed broken moved" —
+# calls whose INVITE reached a backend other than MOVING, how many of those
+# were not seen whole (INVITE, ACK, BYE) by that backend alone (the first 5
+# named on stderr), and calls whose INVITE reached MOVING and whose later
+# messages reached another backend.
+e2e_judge() {
+  local pid=$1 moving=$2 d; shift 2
+  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$pid" -v moving="$moving" '
+    index($4, "-" pid "@") == 0 { next }
+    { id = $4; b = $1; m = $3
+      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++ }
+      if (m == "INVITE" && !(id in inv)) inv[id] = b
+      got[id, m] = 1; ids[id] = 1 }
+    END {
+      for (id in ids) {
+        if (!(id in inv)) continue
+        if (inv[id] == moving) { if (nb[id] > 1) moved++; continue }
+        stayed++
+        if (nb[id] != 1 || !((id, "ACK") in got) || !((id, "BYE") in got)) {
+          broken++
+          if (shown++ < 5) print "broken " id " (on " nb[id] " backends)" > "/dev/stderr"
+        }
+      }
+      print stayed + 0, broken + 0, moved + 0
+    }'
+}
+
 # e2e_pct PART TOTAL: PART/TOTAL in percent, one decimal.
 e2e_pct() { awk -v p="$1" -v t="$2" 'BEGIN { printf "%.1f", t ? 100 * p / t : 0 }'; }
 

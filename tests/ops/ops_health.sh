@@ -142,30 +142,6 @@ b2_dump() {
   [ -n "$B2_CREATED" ] && [ -n "$B2_LIVE" ] || e2e_die "no counters in sipvsd's RTMIN dump"
 }
 
-# judge PID MOVING DIR...: for the calls of SIPp process PID, from the backends'
-# logs (directories named for the backend): "stayed broken moved" — calls
-# whose INVITE reached a backend other than MOVING, how many of those were not
-# seen whole (INVITE, ACK, BYE) by that backend alone, and calls whose INVITE
-# reached MOVING and whose later messages reached another backend.
-judge() {
-  local pid=$1 moving=$2 d; shift 2
-  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$pid" -v moving="$moving" '
-    index($4, "-" pid "@") == 0 { next }
-    { id = $4; b = $1; m = $3
-      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++ }
-      if (m == "INVITE" && !(id in inv)) inv[id] = b
-      got[id, m] = 1; ids[id] = 1 }
-    END {
-      for (id in ids) {
-        if (!(id in inv)) continue
-        if (inv[id] == moving) { if (nb[id] > 1) moved++; continue }
-        stayed++
-        if (nb[id] != 1 || !((id, "ACK") in got) || !((id, "BYE") in got)) broken++
-      }
-      print stayed + 0, broken + 0, moved + 0
-    }'
-}
-
 # Probes answered: nothing is DOWN, and each backend saw OPTIONS from the director.
 sleep $(( (INTERVAL_MS * (FAILURES + 1)) / 1000 + 1 ))
 grep -q 'is DOWN' "$E2E_DIR/sipvsd.log" && e2e_die "a backend went down before the test: $(grep 'is DOWN' "$E2E_DIR/sipvsd.log")"
@@ -254,7 +230,7 @@ e2e_log "b2 DOWN after ${DETECT2_MS} ms; live templates right after: $B2_LIVE"
 [ "$B2_LIVE" -le 0 ] || e2e_die "on_down expire, yet b2 still has $B2_LIVE templates"
 wait "$UAC2_WAITER" || true
 e2e_stop_pid "$E2E_SIPVSD_PID" TERM || true
-read -r STAYED2 BROKEN2 MOVED2 < <(judge "$UAC2_PID" b2r "$E2E_DIR/b1" "$E2E_DIR/b3" "$E2E_DIR/b2r")
+read -r STAYED2 BROKEN2 MOVED2 < <(e2e_judge "$UAC2_PID" b2r "$E2E_DIR/b1" "$E2E_DIR/b3" "$E2E_DIR/b2r")
 e2e_log "phase expire: calls on b1/b3: $STAYED2, broken: $BROKEN2; calls of b2 whose rest moved to b1/b3: $MOVED2"
 [ "$STAYED2" -gt 0 ] || e2e_die "the survivors saw no calls in phase 2"
 [ "$BROKEN2" = 0 ] || e2e_die "$BROKEN2 survivor calls disturbed in phase 2"

@@ -181,23 +181,7 @@ e2e_stop_pid "$E2E_SIPVSD_PID" TERM || true
 
 OK=$(e2e_sipp_count "$UAC/screen.log" "Successful call")
 FAILED=$(e2e_sipp_count "$UAC/screen.log" "Failed call")
-# Per Call-ID of our UAC: the backend of its INVITE, where it was seen, and what.
-read -r STAYED BROKEN MOVED < <(
-  for d in b1 b2 b3 b4; do e2e_received "$E2E_DIR/$d" | sed "s|^|$d\t|"; done | awk -F'\t' -v pid="$UAC_PID" '
-    index($4, "-" pid "@") == 0 { next }
-    { id = $4; b = $1; m = $3
-      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++ }
-      if (m == "INVITE" && !(id in inv)) inv[id] = b
-      got[id, m] = 1; ids[id] = 1 }
-    END {
-      for (id in ids) {
-        if (!(id in inv)) continue
-        if (inv[id] == "b4") { if (nb[id] > 1) moved++; continue }
-        stayed++
-        if (nb[id] != 1 || !((id, "ACK") in got) || !((id, "BYE") in got)) { broken++; if (shown++ < 5) print "broken " id " (on " nb[id] " backends)" > "/dev/stderr" }
-      }
-      print stayed + 0, broken + 0, moved + 0
-    }')
+read -r STAYED BROKEN MOVED < <(e2e_judge "$UAC_PID" b4 "$E2E_DIR"/b{1,2,3,4})
 RSS_LIMIT=$((RSS_START + RSS_START * RSS_MARGIN_PCT / 100 + RSS_MARGIN_KB))
 e2e_log "$CHANGES API changes in $STEPNO steps, $BAD bad requests refused; UAC: $OK successful, $FAILED failed of $CALLS"
 e2e_log "calls on b1-b3 (kept): $STAYED, broken: $BROKEN; calls on b4 moved by its removal: $MOVED"
