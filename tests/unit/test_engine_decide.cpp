@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine.hpp"
 #include "packet_builder.hpp"
@@ -46,6 +47,27 @@ Decision decide(Engine::Worker& w, std::string_view payload, Seconds now = 1000,
   static std::vector<uint8_t> packet;
   packet = test::udp_packet(src, sport, "198.18.2.100", 5060, payload);
   return w.decide(packet, 0, now);
+}
+
+// One service over 198.18.1.1, .2, ... (marks 1, 2, ...) with these weights,
+// room for many calls.
+EngineConfig weighted(std::string scheduler, const std::vector<uint32_t>& weights) {
+  ServiceConfig s = sip_service(std::move(scheduler));
+  s.servers.clear();
+  for (const uint32_t w : weights) {
+    const auto i = static_cast<uint32_t>(s.servers.size() + 1);
+    s.servers.push_back(server("198.18.1." + std::to_string(i), i, w));
+  }
+  EngineConfig c = config_with(s);
+  c.max_templates = 100000;
+  return c;
+}
+
+// The marks of `n` new calls "<prefix>-<i>".
+std::vector<uint32_t> place_calls(Engine::Worker& w, const std::string& prefix, int n) {
+  std::vector<uint32_t> marks(n);
+  for (int i = 0; i < n; ++i) marks[i] = decide(w, test::invite(prefix + "-" + std::to_string(i))).mark;
+  return marks;
 }
 
 }  // namespace
@@ -334,16 +356,11 @@ TEST_CASE("no available server: outcome no_server, counted") {
 }
 
 TEST_CASE("mh: removing one of five servers moves only its calls; survivors share evenly") {
-  ServiceConfig s = sip_service("mh");
-  s.servers.clear();
-  for (uint32_t i = 1; i <= 5; ++i) s.servers.push_back(server("198.18.1." + std::to_string(i), i));
-  EngineConfig c = config_with(s);
-  c.max_templates = 100000;
+  EngineConfig c = weighted("mh", {1, 1, 1, 1, 1});
   Engine engine(c);
   auto w = engine.make_worker();
   constexpr int kCalls = 20000;
-  std::vector<uint32_t> before(kCalls);
-  for (int i = 0; i < kCalls; ++i) before[i] = decide(w, test::invite("mh-" + std::to_string(i))).mark;
+  const std::vector<uint32_t> before = place_calls(w, "mh", kCalls);
 
   c.services[0].servers.erase(c.services[0].servers.begin() + 2);  // mark 3 goes
   REQUIRE_FALSE(engine.apply(c));
@@ -368,7 +385,7 @@ TEST_CASE("mh: removing one of five servers moves only its calls; survivors shar
   }
   // New calls spread evenly over the four survivors too.
   std::map<uint32_t, int> fresh;
-  for (int i = 0; i < kCalls; ++i) ++fresh[decide(w, test::invite("new-" + std::to_string(i))).mark];
+  for (const uint32_t m : place_calls(w, "new", kCalls)) ++fresh[m];
   for (auto& [mark, n] : fresh) {
     CHECK(n >= kCalls / 4 * 0.9);
     CHECK(n <= kCalls / 4 * 1.1);
@@ -378,17 +395,11 @@ TEST_CASE("mh: removing one of five servers moves only its calls; survivors shar
 TEST_CASE("wrr, wlc: a server goes down; only its calls move, and survivors share by weight") {
   for (const char* scheduler : {"wrr", "wlc"}) {
     CAPTURE(scheduler);
-    ServiceConfig s = sip_service(scheduler);
-    const uint32_t weights[] = {1, 2, 3, 2};  // marks 1-4; mark 2 goes down
-    s.servers.clear();
-    for (uint32_t i = 1; i <= 4; ++i) s.servers.push_back(server("198.18.1." + std::to_string(i), i, weights[i - 1]));
-    EngineConfig c = config_with(s);
-    c.max_templates = 100000;
-    Engine engine(c);
+    const std::vector<uint32_t> weights{1, 2, 3, 2};  // marks 1-4; mark 2 goes down
+    Engine engine(weighted(scheduler, weights));
     auto w = engine.make_worker();
     constexpr int kCalls = 12000;
-    std::vector<uint32_t> before(kCalls);
-    for (int i = 0; i < kCalls; ++i) before[i] = decide(w, test::invite("w-" + std::to_string(i))).mark;
+    const std::vector<uint32_t> before = place_calls(w, "w", kCalls);
 
     REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, false, true));  // on_down expire
     w.refresh();
@@ -406,7 +417,7 @@ TEST_CASE("wrr, wlc: a server goes down; only its calls move, and survivors shar
     CHECK(load.count(2) == 0);
     // Survivors' weights 1:3:2 of 6: the calls in all, the moved ones, and new calls.
     std::map<uint32_t, int> fresh;
-    for (int i = 0; i < kCalls; ++i) ++fresh[decide(w, test::invite("new-" + std::to_string(i))).mark];
+    for (const uint32_t m : place_calls(w, "new", kCalls)) ++fresh[m];
     int moved_total = 0;
     for (auto& [mark, n] : moved) moved_total += n;
     REQUIRE(moved_total > 0);

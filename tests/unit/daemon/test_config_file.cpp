@@ -7,11 +7,15 @@
 #include <fstream>
 #include <string>
 
+#include "config_errors.hpp"
 #include "config_file.hpp"
 
 using nlohmann::json;
 using sipvsd::ConfigFieldError;
 using sipvsd::DaemonConfig;
+
+using test::error_field;
+using test::error_reason;
 
 namespace {
 
@@ -26,25 +30,6 @@ const char* kExample = R"({ "queues": "0-1", "queue_maxlen": 8192, "mark_mask": 
     { "name": "by-mark", "fwmark": 7, "scheduler": "rr", "servers": [] } ] })";
 
 json example() { return json::parse(kExample); }
-
-// The field a parse of `j` complains about (empty if it parses).
-std::string error_field(const json& j) {
-  try {
-    sipvsd::parse_config(j);
-  } catch (const ConfigFieldError& e) {
-    return e.field();
-  }
-  return "";
-}
-
-std::string error_reason(const json& j) {
-  try {
-    sipvsd::parse_config(j);
-  } catch (const ConfigFieldError& e) {
-    return e.reason();
-  }
-  return "";
-}
 
 json minimal_service() {
   return json{{"name", "s"},       {"vip", "198.18.2.100"}, {"port", 5060},

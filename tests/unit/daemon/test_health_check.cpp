@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "config_errors.hpp"
 #include "config_file.hpp"
 #include "engine.hpp"
 #include "health_check.hpp"
@@ -20,6 +21,8 @@
 using nlohmann::json;
 using sipvsd::ConfigFieldError;
 using sipvsd::HealthCheckConfig;
+
+using test::error_field;
 
 namespace {
 
@@ -30,15 +33,6 @@ json service_with(const json& check, const json& server_check = nullptr) {
          {"servers", json::array({server, json{{"address", "127.0.0.2"}, {"mark", 2}}})}};
   if (!check.is_null()) s["health_check"] = check;
   return json{{"services", json::array({s})}};
-}
-
-std::string error_field(const json& j) {
-  try {
-    sipvsd::parse_config(j);
-  } catch (const ConfigFieldError& e) {
-    return e.field();
-  }
-  return "";
 }
 
 }  // namespace
