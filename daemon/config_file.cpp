@@ -511,12 +511,6 @@ CheckedService checked_service_from_json(const json& j, const std::string& field
   return out;
 }
 
-ServerHealthCheck* find_server_check(ServiceHealthChecks& checks, const sipvs::RealServerConfig& r) {
-  for (ServerHealthCheck& sc : checks.servers)
-    if (sc.address == r.address && sc.port == r.port) return &sc;
-  return nullptr;
-}
-
 json server_to_json(const sipvs::RealServerConfig& r, const ServiceHealthChecks* checks) {
   json j = server_to_json(r);
   if (checks)

@@ -131,8 +131,6 @@ struct CheckedServer {
 CheckedServer checked_server_from_json(const nlohmann::json& j, const std::string& field,
                                        const ServiceHealthChecks& service);
 nlohmann::json server_to_json(const sipvs::RealServerConfig& r, const ServiceHealthChecks* checks);
-// Where a server's own check is kept; nullptr if it has none.
-ServerHealthCheck* find_server_check(ServiceHealthChecks& checks, const sipvs::RealServerConfig& r);
 // Sets the checks of service `name`, or forgets them when it has none (so
 // that a service or server added later under the same name starts unchecked).
 void set_health_checks(HealthChecks& all, const std::string& name, ServiceHealthChecks checks);
