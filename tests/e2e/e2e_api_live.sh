@@ -22,9 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SIPVSD=$(realpath "${1:?usage: e2e_api_live.sh PATH/TO/sipvsd}")
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-for tool in sipp curl iptables; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+e2e_require sipp curl iptables
 
 RATE=50
 LCALLS=600   # phase 1: 12 s of new calls, 3 s each
@@ -35,7 +33,7 @@ e2e_nfqueue_rules
 CONF=$E2E_DIR/sipvsd.json
 e2e_config "$CONF" rr 1 1 1
 # The API on the director's loopback, and a state file for the restart.
-sed -i "1s|^{|{ \"state_file\": \"$E2E_DIR/state.json\", \"api\": { \"listen\": \"127.0.0.1:8080\" },|" "$CONF"
+e2e_config_api "$CONF"
 "$SIPVSD" --check-config "$CONF" >/dev/null || e2e_die "generated configuration rejected"
 e2e_start_sipvsd "$SIPVSD" "$CONF"
 for i in 1 2 3; do e2e_start_uas "b$i" "$E2E_VIP4" "$E2E_DIR/b$i"; done

@@ -20,8 +20,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SIPVSD=$(realpath "${1:?usage: e2e_route.sh PATH/TO/sipvsd}")
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-command -v sipp >/dev/null || { echo "SKIP: sipp (package sip-tester) is not installed"; exit 77; }
-command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; exit 77; }
+e2e_require sipp iptables
 
 CALLS=200
 RATE=100

@@ -31,6 +31,17 @@ e2e_backend6() { echo "2001:2:0:1::$1"; }
 e2e_mark4() { echo "$1"; }
 e2e_mark6() { echo $((10 + $1)); }
 
+# e2e_require TOOL...: skips the test (exit 77) unless every TOOL is installed.
+e2e_require() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null && continue
+    [ "$tool" = sipp ] && tool="sipp (package sip-tester)"
+    echo "SKIP: $tool is not installed"
+    exit 77
+  done
+}
+
 # e2e_init [NAME]: a fresh prefix and work directory, cleanup traps.
 e2e_init() {
   local name=${1:-e2e}
@@ -199,6 +210,12 @@ e2e_config() {
     done
     printf '  ] }\n'
   } >"$file"
+}
+
+# e2e_config_api FILE: the REST API on the director's loopback (where e2e_api
+# calls it) and a state file in the test's directory, added to a configuration.
+e2e_config_api() {
+  sed -i "1s|^{|{ \"state_file\": \"$E2E_DIR/state.json\", \"api\": { \"listen\": \"127.0.0.1:8080\" },|" "$1"
 }
 
 # e2e_start_sipvsd BINARY CONFIG [ARGS...]: starts sipvsd in the director and

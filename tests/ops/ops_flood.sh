@@ -42,9 +42,7 @@ SIPGEN=$(realpath "${2:?usage: ops_flood.sh PATH/TO/sipvsd PATH/TO/sipgen PATH/T
 SIPSINK=$(realpath "${3:?usage: ops_flood.sh PATH/TO/sipvsd PATH/TO/sipgen PATH/TO/sipsink}")
 # shellcheck source=../e2e/lib.sh
 source "$HERE/../e2e/lib.sh"
-for tool in sipp curl iptables python3; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+e2e_require sipp curl iptables python3
 
 FLOOD_CALLS=${FLOOD_CALLS:-1000000}  # the issue's number; lower it for a quick local run
 FLOOD_SECONDS=${FLOOD_SECONDS:-30}   # one sipgen round's time bound

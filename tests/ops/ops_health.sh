@@ -33,9 +33,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SIPVSD=$(realpath "${1:?usage: ops_health.sh PATH/TO/sipvsd}")
 # shellcheck source=../e2e/lib.sh
 source "$HERE/../e2e/lib.sh"
-command -v sipp >/dev/null || { echo "SKIP: sipp (package sip-tester) is not installed"; exit 77; }
-command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+e2e_require sipp curl iptables python3
 
 INTERVAL_MS=500
 TIMEOUT_MS=400
@@ -57,13 +55,11 @@ e2e_topology 3
 e2e_nfqueue_rules
 CONF=$E2E_DIR/sipvsd.json
 e2e_config "$CONF" wrr 1 1 1
+e2e_config_api "$CONF"
 python3 - "$CONF" "$INTERVAL_MS" "$TIMEOUT_MS" "$FAILURES" "$SUCCESSES" <<'PY'
-import json, os, sys
+import json, sys
 path, interval, timeout, failures, successes = sys.argv[1], *map(int, sys.argv[2:])
 c = json.load(open(path))
-# The API on the director's loopback.
-c["api"] = {"listen": "127.0.0.1:8080"}
-c["state_file"] = os.path.join(os.path.dirname(path), "state.json")
 for s in c["services"]:
     if s["name"] == "sip4":
         s["health_check"] = {"interval_ms": interval, "timeout_ms": timeout, "failures": failures,

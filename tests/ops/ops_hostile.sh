@@ -24,9 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SIPVSD=$(realpath "${1:?usage: ops_hostile.sh PATH/TO/sipvsd}")
 # shellcheck source=../e2e/lib.sh
 source "$HERE/../e2e/lib.sh"
-command -v sipp >/dev/null || { echo "SKIP: sipp (package sip-tester) is not installed"; exit 77; }
-command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+e2e_require sipp curl iptables python3
 
 PER_KIND=${PER_KIND:-2000}
 KINDS=(truncated huge_header empty_callid long_callid many_callids non_sip empty_udp nul_callid)
@@ -41,7 +39,7 @@ e2e_topology 3
 e2e_nfqueue_rules
 CONF=$E2E_DIR/sipvsd.json
 e2e_config "$CONF" wrr 1 1 1
-sed -i "1s|^{|{ \"state_file\": \"$E2E_DIR/state.json\", \"api\": { \"listen\": \"127.0.0.1:8080\" },|" "$CONF"
+e2e_config_api "$CONF"
 "$SIPVSD" --check-config "$CONF" >/dev/null || e2e_die "generated configuration rejected"
 LAST_PORT=$((BASE_PORT + ${#KINDS[@]} - 1))
 for i in 1 2 3; do

@@ -26,9 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SIPVSD=$(realpath "${1:?usage: ops_soak.sh PATH/TO/sipvsd}")
 # shellcheck source=../e2e/lib.sh
 source "$HERE/../e2e/lib.sh"
-for tool in sipp curl iptables; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+e2e_require sipp curl iptables
 
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 STEP=${STEP:-4}            # seconds between steps of API changes
