@@ -40,7 +40,8 @@ std::size_t shard_count(uint64_t max_templates) {
 
 TemplateTable::TemplateTable(uint64_t max_templates, const HashKey& secret, TemplateListener& listener)
     : secret_(secret), listener_(listener), shards_(shard_count(max_templates)) {
-  per_shard_max_ = (max_templates + shards_.size() - 1) / shards_.size();
+  // Rounded up without adding first: max_templates may be near UINT64_MAX.
+  per_shard_max_ = max_templates / shards_.size() + (max_templates % shards_.size() != 0);
   max_buckets_ = std::bit_ceil(std::max<uint64_t>(16, per_shard_max_));
   // Buckets grow with the live count rather than being sized for the cap:
   // a small array stays in cache, where one sized for a million would make

@@ -98,7 +98,10 @@ class TemplateTable {
   std::size_t remove_if(Pred&& pred);
 
   uint64_t size() const;
-  uint64_t max_size() const { return per_shard_max_ * shards_.size(); }
+  // The shards' caps added up, saturated: a cap near UINT64_MAX must not wrap.
+  uint64_t max_size() const {
+    return per_shard_max_ > UINT64_MAX / shards_.size() ? UINT64_MAX : per_shard_max_ * shards_.size();
+  }
   uint64_t expired_total() const { return expired_.load(std::memory_order_relaxed); }
 
  private:

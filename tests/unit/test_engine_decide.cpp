@@ -451,3 +451,14 @@ TEST_CASE("per-source limit: a flooding source cannot fill the table, others are
   CHECK(s.rate_limited == 450);
   CHECK(s.services[0].rate_limited == 450);
 }
+
+TEST_CASE("max_templates of UINT64_MAX stores templates and reports its cap unwrapped") {
+  EngineConfig c = config_with(sip_service());
+  c.max_templates = UINT64_MAX;
+  Engine engine(c);
+  auto w = engine.make_worker();
+  const Decision d = decide(w, test::invite("huge-cap"));
+  CHECK(d.template_created);
+  CHECK_FALSE(d.table_full);
+  CHECK(engine.stats().templates_max == UINT64_MAX);
+}

@@ -155,3 +155,15 @@ TEST_CASE("the hash is keyed: another secret gives other hashes") {
   CHECK(a.hash(k, nullptr, "call") != b.hash(k, nullptr, "call"));
   CHECK(a.hash(k, nullptr, "call") == a.hash(k, nullptr, "call"));
 }
+
+TEST_CASE("a cap near UINT64_MAX is no cap: it does not wrap to a full table") {
+  for (const uint64_t cap : {UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 62, uint64_t{1} << 63}) {
+    CAPTURE(cap);
+    Fixture f(cap);
+    CHECK(f.table.max_size() >= cap);
+    const LookupResult r = f.lookup("call", 10, 1);
+    CHECK(r.created);
+    CHECK_FALSE(r.full);
+    CHECK(f.table.size() == 1);
+  }
+}
