@@ -1,32 +1,25 @@
 #include "template_table.hpp"
 
 #include <bit>
-#include <new>
+#include <memory>
 
 namespace sipvs {
 
-TemplateTable::NodePool::~NodePool() = default;
-
-Template* TemplateTable::NodePool::allocate(std::size_t pe_len) {
-  const std::size_t cls = size_class(pe_len);
-  if (Template* t = free_lists_[cls]) {
-    free_lists_[cls] = t->next;
+Template* TemplateTable::NodePool::allocate() {
+  if (Template* t = free_list_) {
+    free_list_ = t->next;
     return t;
   }
-  const std::size_t bytes = cls * kGrain;
-  if (chunk_used_ + bytes > kChunk) {
-    chunks_.push_back(std::make_unique<std::byte[]>(kChunk));
+  if (chunk_used_ == kNodesPerChunk) {
+    chunks_.push_back(std::make_unique_for_overwrite<Template[]>(kNodesPerChunk));
     chunk_used_ = 0;
   }
-  void* p = chunks_.back().get() + chunk_used_;
-  chunk_used_ += bytes;
-  return static_cast<Template*>(p);
+  return &chunks_.back()[chunk_used_++];
 }
 
 void TemplateTable::NodePool::free(Template* t) {
-  const std::size_t cls = size_class(t->key.pe_len);
-  t->next = free_lists_[cls];
-  free_lists_[cls] = t;
+  t->next = free_list_;
+  free_list_ = t;
 }
 
 namespace {
@@ -80,7 +73,7 @@ uint64_t TemplateTable::hash(const TemplateKey& key, const PersistenceEngine* pe
 
 Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data,
                                 uint32_t server_ref, uint32_t expires) {
-  Template* t = s.pool.allocate(key.pe_len);
+  Template* t = s.pool.allocate();
   Template** head = &s.buckets[bucket_of(s, hash)];
   t->next = *head;
   t->hash = hash;
@@ -144,6 +137,15 @@ std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
     removed += sweep(s, now, std::min(per_shard, s.buckets.size()));
   }
   return removed;
+}
+
+uint64_t TemplateTable::bytes_reserved() const {
+  uint64_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    n += s.pool.bytes_reserved();
+  }
+  return n;
 }
 
 uint64_t TemplateTable::size() const {

@@ -41,10 +41,11 @@ struct Template {
   TemplateKey key;
   uint32_t server_ref;  // the engine's handle of the real server
   uint32_t expires;     // monotonic seconds
-  char pe_data[];       // key.pe_len bytes
+  char pe_data[kMaxSipValue];  // key.pe_len bytes used; room for the longest (see NodePool)
 
   std::string_view pe() const { return {pe_data, key.pe_len}; }
 };
+static_assert(sizeof(Template) == 328, "the memory bound documented at NodePool");
 
 // The engine learns which server each template holds, for lc/wlc's counts.
 class TemplateListener {
@@ -103,26 +104,29 @@ class TemplateTable {
     return per_shard_max_ > UINT64_MAX / shards_.size() ? UINT64_MAX : per_shard_max_ * shards_.size();
   }
   uint64_t expired_total() const { return expired_.load(std::memory_order_relaxed); }
+  // Bytes the node pools hold, in use or free (the buckets not counted).
+  uint64_t bytes_reserved() const;
 
  private:
-  // Nodes of 16-byte size classes, carved from 64 KiB chunks and recycled
-  // through per-class free lists: memory is bounded by the cap, and steady
-  // traffic reuses nodes instead of calling malloc.
+  // Nodes of one size, with room for the longest pe data, carved from 64 KiB
+  // chunks and recycled through a free list: steady traffic reuses nodes
+  // instead of calling malloc, and any freed node serves any later template,
+  // so a shard never holds more nodes than its cap. Memory is thus at most
+  // max_templates x sizeof(Template) (328 B) plus one partly carved chunk per
+  // shard, whatever the mix of Call-ID lengths. Size classes would save memory
+  // on short Call-IDs but let each class keep a cap's worth of free nodes:
+  // cycling the lengths drove the 1 M default to 3.5 GB.
   class NodePool {
    public:
-    ~NodePool();
-    Template* allocate(std::size_t pe_len);
+    Template* allocate();
     void free(Template* t);
+    std::size_t bytes_reserved() const { return chunks_.size() * kNodesPerChunk * sizeof(Template); }
 
    private:
-    static constexpr std::size_t kGrain = 16;
-    static constexpr std::size_t kChunk = 64 * 1024;
-    static std::size_t size_class(std::size_t pe_len) {
-      return (sizeof(Template) + pe_len + kGrain - 1) / kGrain;
-    }
-    std::vector<Template*> free_lists_ = std::vector<Template*>(size_class(kMaxSipValue) + 1);
-    std::vector<std::unique_ptr<std::byte[]>> chunks_;
-    std::size_t chunk_used_ = kChunk;
+    static constexpr std::size_t kNodesPerChunk = 64 * 1024 / sizeof(Template);
+    Template* free_list_ = nullptr;
+    std::vector<std::unique_ptr<Template[]>> chunks_;
+    std::size_t chunk_used_ = kNodesPerChunk;  // nodes carved from the last chunk
   };
 
   struct alignas(64) Shard {

@@ -167,3 +167,35 @@ TEST_CASE("a cap near UINT64_MAX is no cap: it does not wrap to a full table") {
     CHECK(f.table.size() == 1);
   }
 }
+
+// Every round fills the table to its cap with Call-IDs of one length, then
+// lets them expire: nodes freed by one length must serve the next, so the
+// pool never holds more than a cap's worth of the largest node.
+TEST_CASE("template memory stays under cap x node size while Call-ID lengths cycle 1-255 at the cap") {
+  constexpr uint64_t kCap = 2000;  // one shard
+  constexpr uint64_t kBound = kCap * sizeof(Template) + 64 * 1024;  // plus one partly carved chunk
+  Fixture f(kCap);
+  uint32_t now = 100;
+  std::string id;
+  const auto fill = [&](auto length_of) {
+    uint64_t created = 0;
+    for (uint64_t i = 0; i < kCap; ++i) {  // distinct keys even of one byte: 256 clients x 8 Call-IDs
+      id.assign(length_of(i), 'x');
+      id[0] = static_cast<char>('a' + i / 256);
+      created += f.lookup(id, now, 1, 5, static_cast<uint8_t>(i % 256)).created;
+    }
+    REQUIRE(created == kCap);
+    now += 10;
+    f.table.expire_step(now, 1 << 20);
+    REQUIRE(f.table.size() == 0);
+  };
+  for (std::size_t length = 1; length <= kMaxSipValue; ++length) {
+    fill([length](uint64_t) { return length; });
+    CHECK(f.table.bytes_reserved() <= kBound);
+  }
+  for (std::size_t round = 0; round < 20; ++round) {  // mixed lengths within each round
+    fill([round](uint64_t i) { return 1 + (i * 7 + round) % kMaxSipValue; });
+    CHECK(f.table.bytes_reserved() <= kBound);
+  }
+  CHECK(f.table.bytes_reserved() > 0);
+}
