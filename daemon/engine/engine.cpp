@@ -428,11 +428,12 @@ Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet
   if (svc->persistent || svc->per_flow) {
     const TemplateKey key = make_key(*svc, pv.src, pv.sport, pe_data);
     TemplateTable& table = *engine_->table_;
-    const uint32_t per_source = snapshot_->config.max_new_templates_per_source;
+    const EngineConfig& config = snapshot_->config;
+    const unsigned source_prefix = pv.src.is_v4() ? config.per_source_prefix_v4 : config.per_source_prefix_v6;
     const LookupResult r = table.lookup(
         key, table.hash(key, svc->pe.get(), pe_data), svc->pe.get(), pe_data, now, svc->timeout,
         [svc](uint32_t ref) { return svc->server(ref) != nullptr; }, schedule,
-        [&] { return engine_->source_limiter_->allow(pv.src, now, per_source); });
+        [&] { return engine_->source_limiter_->allow(pv.src, source_prefix, now, config.max_new_templates_per_source); });
     ref = r.server_ref;
     d.template_hit = r.hit;
     d.template_created = r.created;

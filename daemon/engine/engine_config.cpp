@@ -31,6 +31,8 @@ std::string scheduler_list() {
 std::optional<ConfigError> validate(const EngineConfig& config) {
   if (config.max_templates < 1) return ConfigError{"max_templates", "must be at least 1"};
   if (config.udp_timeout < 1) return ConfigError{"udp_timeout", "must be at least 1 second"};
+  if (config.per_source_prefix_v4 > 32) return ConfigError{"per_source_prefix_v4", "must be 0-32"};
+  if (config.per_source_prefix_v6 > 128) return ConfigError{"per_source_prefix_v6", "must be 0-128"};
   // The configuration alone. A change to a running engine also needs room for
   // what it replaces (Engine::apply() checks that against what runs).
   std::size_t servers = 0;

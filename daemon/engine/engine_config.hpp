@@ -48,6 +48,10 @@ struct EngineConfig {
   // New templates one client address may create per second; beyond it new
   // sessions are still scheduled, without a template. 0 = no limit.
   uint32_t max_new_templates_per_source = 0;
+  // What makes one source for that limit: the client address's first bits,
+  // a host for IPv4, a /64 (one site or host, RFC 6177) for IPv6.
+  unsigned per_source_prefix_v4 = 32;  // 0..32
+  unsigned per_source_prefix_v6 = 64;  // 0..128
 };
 
 // What one engine holds: each service and real server (over all services)

@@ -6,8 +6,9 @@ SourceLimiter::SourceLimiter(const HashKey& key) : key_(key), slots_(new std::at
   for (std::size_t i = 0; i < kSlots; ++i) slots_[i].store(0, std::memory_order_relaxed);
 }
 
-bool SourceLimiter::allow(const IpAddress& source, uint32_t now, uint32_t per_second) {
+bool SourceLimiter::allow(const IpAddress& address, unsigned prefix, uint32_t now, uint32_t per_second) {
   if (per_second == 0) return true;
+  const IpAddress source = address.masked(prefix);
   SipHasher h(key_);
   h.update(source.bytes.data(), source.bytes.size());
   std::atomic<uint64_t>& slot = slots_[h.finish() & (kSlots - 1)];

@@ -196,3 +196,17 @@ TEST_CASE("a new service listed before a running one gets a slot of its own") {
   CHECK(s.services[0].counters.packets == 0);
   CHECK(s.services[1].counters.packets == 1);
 }
+
+TEST_CASE("the per-source prefixes: /32 and /64 by default, within the family") {
+  EngineConfig c = valid();
+  CHECK(c.per_source_prefix_v4 == 32);
+  CHECK(c.per_source_prefix_v6 == 64);
+  c.per_source_prefix_v4 = 0;
+  c.per_source_prefix_v6 = 128;
+  CHECK(error_of(c) == "");
+  c.per_source_prefix_v4 = 33;
+  CHECK(error_of(c) == "per_source_prefix_v4: must be 0-32");
+  c = valid();
+  c.per_source_prefix_v6 = 129;
+  CHECK(error_of(c) == "per_source_prefix_v6: must be 0-128");
+}

@@ -462,3 +462,62 @@ TEST_CASE("max_templates of UINT64_MAX stores templates and reports its cap unwr
   CHECK_FALSE(d.table_full);
   CHECK(engine.stats().templates_max == UINT64_MAX);
 }
+
+namespace {
+
+// An IPv6 service with a per-source limit of 10 new templates a second.
+EngineConfig v6_limited() {
+  ServiceConfig s = sip_service();
+  s.vip = *IpAddress::parse("2001:2::100");
+  s.netmask = 128;
+  s.servers = {server("2001:2::1:1", 1), server("2001:2::1:2", 2)};
+  EngineConfig c = config_with(s);
+  c.max_new_templates_per_source = 10;
+  return c;
+}
+
+// New calls, one from each of `n` addresses "<prefix><i>"; how many got a template.
+int created_from(Engine::Worker& w, const std::string& prefix, int n, const std::string& tag) {
+  int created = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto p = test::udp_packet(prefix + std::to_string(i + 1), 5060, "2001:2::100", 5060,
+                                    test::invite(tag + std::to_string(i)));
+    created += w.decide(p, 0, 1000).template_created;
+  }
+  return created;
+}
+
+}  // namespace
+
+TEST_CASE("per-source limit: one IPv6 /64 is one source, whatever address each packet comes from") {
+  Engine engine(v6_limited());
+  auto w = engine.make_worker();
+  CHECK(created_from(w, "2001:db8:0:1::", 100, "a") == 10);       // 100 addresses of one /64
+  CHECK(created_from(w, "2001:db8:0:2::", 5, "b") == 5);          // another /64 has its own budget
+  CHECK(created_from(w, "2001:db8:0:1:ffff::", 5, "c") == 0);     // the first /64 is spent
+}
+
+TEST_CASE("per-source limit: the prefixes that make a source are configurable") {
+  EngineConfig c = v6_limited();
+  c.per_source_prefix_v6 = 128;  // every address its own source
+  Engine engine(c);
+  auto w = engine.make_worker();
+  CHECK(created_from(w, "2001:db8:0:1::", 30, "a") == 30);
+  c.per_source_prefix_v6 = 48;
+  REQUIRE_FALSE(engine.apply(c));
+  w.refresh();
+  CHECK(created_from(w, "2001:db8:0:2::", 8, "b") == 8);
+  CHECK(created_from(w, "2001:db8:0:3::", 8, "c") == 2);  // one /48 with the /64 before it
+
+  EngineConfig v4 = config_with(sip_service());
+  v4.max_new_templates_per_source = 10;
+  v4.per_source_prefix_v4 = 24;
+  Engine by_24(v4);
+  auto w4 = by_24.make_worker();
+  int created = 0;
+  for (int i = 1; i <= 30; ++i)
+    created += decide(w4, test::invite("v4-" + std::to_string(i)), 1000, "198.18.0." + std::to_string(i))
+                   .template_created;
+  CHECK(created == 10);
+  CHECK(decide(w4, test::invite("other-24"), 1000, "198.18.7.1").template_created);
+}
