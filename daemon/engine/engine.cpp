@@ -117,9 +117,12 @@ uint32_t take_free_slot(std::vector<bool>& taken, const char* what) {
 
 }  // namespace
 
+struct ServiceEntry;
+
 struct ServerEntry {
   const RealServerConfig* config;
   uint32_t ref;
+  const ServiceEntry* service;
 };
 
 struct ServiceEntry {
@@ -132,12 +135,6 @@ struct ServiceEntry {
   std::unique_ptr<PersistenceEngine> pe;
   std::unique_ptr<Scheduler> scheduler;
   std::vector<ServerEntry> servers;
-
-  const ServerEntry* server(uint32_t ref) const {
-    for (const ServerEntry& s : servers)
-      if (s.ref == ref) return &s;
-    return nullptr;
-  }
 };
 
 class Snapshot {
@@ -146,6 +143,16 @@ class Snapshot {
   std::vector<ServiceEntry> services;
   std::unordered_map<uint64_t, std::vector<std::size_t>> by_vip;  // hash of (vip, port) -> candidates
   std::unordered_map<uint32_t, std::size_t> by_fwmark;
+  // Every service's servers by their slot: templates name servers by
+  // reference, and each packet that hits one looks its server up.
+  std::vector<const ServerEntry*> by_server_slot = std::vector<const ServerEntry*>(kMaxRealServers);
+
+  // The server `ref` names, if it is still one of `service`'s.
+  const ServerEntry* server(const ServiceEntry& service, uint32_t ref) const {
+    const uint32_t slot = ref_slot(ref);
+    const ServerEntry* s = slot < by_server_slot.size() ? by_server_slot[slot] : nullptr;
+    return s && s->ref == ref && s->service == &service ? s : nullptr;
+  }
 
   // Not keyed: the map holds only configured services, so a crafted
   // destination can at worst land in a bucket of those few.
@@ -273,13 +280,14 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
       }
       server_slots[key] = slot;
       Runtime::Server& s = *rt.servers[slot];
-      e.servers.push_back({&r, make_ref(slot, s.generation.load())});
+      e.servers.push_back({&r, make_ref(slot, s.generation.load()), &e});
       sched.push_back({r.address, r.port, r.weight, s.up.load(), &s.live});
     }
     e.scheduler = make_scheduler(c.scheduler, std::move(sched));
   }
 
   for (std::size_t i = 0; i < snap->services.size(); ++i) {
+    for (const ServerEntry& r : snap->services[i].servers) snap->by_server_slot[ref_slot(r.ref)] = &r;
     const ServiceConfig& c = *snap->services[i].config;
     if (c.is_fwmark())
       snap->by_fwmark[c.fwmark] = i;
@@ -432,7 +440,7 @@ Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet
     const unsigned source_prefix = pv.src.is_v4() ? config.per_source_prefix_v4 : config.per_source_prefix_v6;
     const LookupResult r = table.lookup(
         key, table.hash(key, svc->pe.get(), pe_data), svc->pe.get(), pe_data, now, svc->timeout,
-        [svc](uint32_t ref) { return svc->server(ref) != nullptr; }, schedule,
+        [&](uint32_t ref) { return snapshot_->server(*svc, ref) != nullptr; }, schedule,
         [&] { return engine_->source_limiter_->allow(pv.src, source_prefix, now, config.max_new_templates_per_source); });
     ref = r.server_ref;
     d.template_hit = r.hit;
@@ -451,7 +459,7 @@ Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet
     ref = schedule();  // one-packet scheduling: no entry kept
   }
 
-  const ServerEntry* server = ref ? svc->server(*ref) : nullptr;
+  const ServerEntry* server = ref ? snapshot_->server(*svc, *ref) : nullptr;
   if (!server) {
     d.outcome = Outcome::no_server;
     bump(sc.no_server);
@@ -493,7 +501,7 @@ std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Second
   table_->for_each([&](const Template& t) {
     if (out.size() >= filter.limit || expired(t, now)) return;
     const ServiceEntry* svc = snap->owner(t.key);
-    const ServerEntry* server = svc ? svc->server(t.server_ref) : nullptr;
+    const ServerEntry* server = svc ? snap->server(*svc, t.server_ref) : nullptr;
     if (!matches(filter, svc, server, t)) return;
     if (skipped++ < filter.offset) return;
     TemplateInfo& i = out.emplace_back();
@@ -525,7 +533,7 @@ std::size_t Engine::flush_templates(const TemplateFilter& filter) {
   auto snap = current();
   return table_->remove_if([&](const Template& t) {
     const ServiceEntry* svc = snap->owner(t.key);
-    return matches(filter, svc, svc ? svc->server(t.server_ref) : nullptr, t);
+    return matches(filter, svc, svc ? snap->server(*svc, t.server_ref) : nullptr, t);
   });
 }
 

@@ -521,3 +521,35 @@ TEST_CASE("per-source limit: the prefixes that make a source are configurable") 
   CHECK(created == 10);
   CHECK(decide(w4, test::invite("other-24"), 1000, "198.18.7.1").template_created);
 }
+
+TEST_CASE("a template's server is found by its slot, never in another service that reuses the slot") {
+  ServiceConfig a = sip_service();
+  a.servers = {server("198.18.1.1", 1), server("198.18.1.2", 2)};
+  ServiceConfig b = sip_service();
+  b.name = "other";
+  b.vip = *IpAddress::parse("198.18.2.101");
+  b.servers = {server("198.18.1.3", 3)};
+  EngineConfig c = config_with(a);
+  c.services.push_back(b);
+  Engine engine(c);
+  auto w = engine.make_worker();
+  const auto call = [&](const std::string& id) {
+    static std::vector<uint8_t> packet;
+    packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(id));
+    return w.decide(packet, 0, 1000);
+  };
+  const std::vector<uint32_t> before = {call("s0").mark, call("s1").mark};
+  REQUIRE(before == std::vector<uint32_t>{1, 2});
+
+  c.services[0].servers.erase(c.services[0].servers.begin());  // mark 1's slot is freed...
+  REQUIRE_FALSE(engine.apply(c));
+  c.services[1].servers.push_back(server("198.18.1.4", 4));  // ...and taken by the other service
+  REQUIRE_FALSE(engine.apply(c));
+  w.refresh();
+  CHECK(call("s0").mark == 2);  // rescheduled within its own service
+  CHECK(call("s1").mark == 2);
+  for (const TemplateInfo& t : engine.templates({}, 1000)) {
+    CHECK(t.service == "sip");
+    CHECK(t.mark == 2);
+  }
+}
