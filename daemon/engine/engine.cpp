@@ -107,6 +107,14 @@ std::vector<bool> held(const std::map<std::string, uint32_t>& slots, std::size_t
   return taken;
 }
 
+// A scheduler built from `a` picks as one built from `b` would.
+bool same_servers(const std::vector<SchedServer>& a, const std::vector<SchedServer>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const SchedServer& x, const SchedServer& y) {
+    return x.address == y.address && x.port == y.port && x.weight == y.weight && x.up == y.up &&
+           x.live_templates == y.live_templates;
+  });
+}
+
 // validate() and Engine::apply() made sure that there is one.
 uint32_t take_free_slot(std::vector<bool>& taken, const char* what) {
   const auto it = std::find(taken.begin(), taken.end(), false);
@@ -133,7 +141,11 @@ struct ServiceEntry {
   bool per_flow;     // non-persistent without one-packet: entries keyed by client port too
   uint32_t timeout;  // seconds a template lives after its last packet
   std::unique_ptr<PersistenceEngine> pe;
-  std::unique_ptr<Scheduler> scheduler;
+  // Shared with the service's entries in later snapshots while what it was
+  // built from stays the same: a change elsewhere neither rebuilds it (an mh
+  // table is 65521 slots) nor moves its position.
+  std::shared_ptr<Scheduler> scheduler;
+  std::vector<SchedServer> scheduled;  // what `scheduler` was built from
   std::vector<ServerEntry> servers;
 };
 
@@ -249,6 +261,9 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
   std::vector<bool> server_taken = held(rt.server_slots, rt.servers.size());
   std::vector<bool> service_taken = held(rt.service_slots, rt.services.size());
   snap->services.reserve(snap->config.services.size());
+  std::unordered_map<std::string_view, const ServiceEntry*> running_by_name;
+  if (snapshot_)
+    for (const ServiceEntry& e : snapshot_->services) running_by_name[e.config->name] = &e;
   for (const ServiceConfig& c : snap->config.services) {
     ServiceEntry& e = snap->services.emplace_back();
     e.config = &c;
@@ -283,7 +298,15 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
       e.servers.push_back({&r, make_ref(slot, s.generation.load()), &e});
       sched.push_back({r.address, r.port, r.weight, s.up.load(), &s.live});
     }
-    e.scheduler = make_scheduler(c.scheduler, std::move(sched));
+    const auto running = running_by_name.find(c.name);
+    const ServiceEntry* before = running != running_by_name.end() ? running->second : nullptr;
+    if (before && before->config->scheduler == c.scheduler && same_servers(before->scheduled, sched)) {
+      e.scheduler = before->scheduler;
+    } else {
+      e.scheduler = make_scheduler(c.scheduler, sched);
+      schedulers_built_.fetch_add(1, std::memory_order_relaxed);
+    }
+    e.scheduled = std::move(sched);
   }
 
   for (std::size_t i = 0; i < snap->services.size(); ++i) {
@@ -354,7 +377,7 @@ bool Engine::set_server_up(std::string_view service, const IpAddress& address, u
     if (e.config->address != address || e.config->port != port) continue;
     const uint32_t ref = e.ref;
     const bool changed = runtime_->server_for(ref)->up.exchange(up) != up;
-    if (changed) publish(snap->config);  // schedulers are rebuilt with the new health
+    if (changed) publish(snap->config);  // this service's scheduler is rebuilt with the new health
     if (!up && drop_templates) table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
     return true;
   }
@@ -596,6 +619,7 @@ EngineStats Engine::stats() const {
   out.templates_live = table_->size();
   out.templates_max = table_->max_size();
   out.templates_expired = table_->expired_total();
+  out.schedulers_built = schedulers_built_.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -108,6 +108,7 @@ struct EngineStats {
   uint64_t templates_expired = 0;
   uint64_t table_full = 0;
   uint64_t rate_limited = 0;
+  uint64_t schedulers_built = 0;  // by changes; a service whose servers did not change keeps its scheduler
 };
 
 class Snapshot;
@@ -177,6 +178,7 @@ class Engine {
   mutable std::mutex snapshot_mutex_;
   std::shared_ptr<const Snapshot> snapshot_;  // written with both locks held
   std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> schedulers_built_{0};
   std::unique_ptr<TemplateTable> table_;
   std::unique_ptr<SourceLimiter> source_limiter_;
   std::array<std::atomic<bool>, kMaxWorkers> slots_used_{};

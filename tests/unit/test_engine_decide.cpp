@@ -553,3 +553,25 @@ TEST_CASE("a template's server is found by its slot, never in another service th
     CHECK(t.mark == 2);
   }
 }
+
+TEST_CASE("a health change rebuilds the scheduler of its own service only; an unrelated change none") {
+  EngineConfig c = weighted("mh", {1, 1, 1});
+  ServiceConfig other = c.services[0];
+  other.name = "other";
+  other.vip = *IpAddress::parse("198.18.2.101");
+  for (RealServerConfig& r : other.servers) r.mark += 10;
+  c.services.push_back(other);
+  Engine engine(c);
+  const uint64_t at_start = engine.stats().schedulers_built;
+  CHECK(at_start == 2);
+  REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, false, false));
+  CHECK(engine.stats().schedulers_built == at_start + 1);
+  REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, true, false));
+  CHECK(engine.stats().schedulers_built == at_start + 2);
+  c.udp_timeout = 60;  // touches no service's servers
+  REQUIRE_FALSE(engine.apply(c));
+  CHECK(engine.stats().schedulers_built == at_start + 2);
+  c.services[1].servers[0].weight = 5;
+  REQUIRE_FALSE(engine.apply(c));
+  CHECK(engine.stats().schedulers_built == at_start + 3);
+}
