@@ -304,6 +304,7 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
       e.scheduler = before->scheduler;
     } else {
       e.scheduler = make_scheduler(c.scheduler, sched);
+      if (before) e.scheduler->continue_from(*before->scheduler);
       schedulers_built_.fetch_add(1, std::memory_order_relaxed);
     }
     e.scheduled = std::move(sched);

@@ -38,6 +38,11 @@ class Scheduler {
   virtual std::string_view name() const = 0;
   // Index into the servers given at construction, or nullopt if none is available.
   virtual std::optional<std::size_t> pick(const SchedRequest& request) = 0;
+  // Takes up the position of `previous`, the scheduler this one replaces
+  // after a change to the service's servers, before any pick: IPVS keeps a
+  // round robin's cursor across such changes. Schedulers without a position
+  // (hashing, least connections) have nothing to take up.
+  virtual void continue_from(const Scheduler& previous) { (void)previous; }
 };
 
 // nullptr when `name` is not a scheduler.

@@ -31,6 +31,11 @@ inline std::vector<uint32_t> available_indices(std::span<const SchedServer> serv
   return out;
 }
 
+// A server's identity across configuration changes (its index may move).
+inline bool same_endpoint(const SchedServer& a, const SchedServer& b) {
+  return a.address == b.address && a.port == b.port;
+}
+
 // A server without a counter has no live templates.
 inline int64_t live_count(const std::atomic<int64_t>* live) {
   return live ? live->load(std::memory_order_relaxed) : 0;

@@ -575,3 +575,30 @@ TEST_CASE("a health change rebuilds the scheduler of its own service only; an un
   REQUIRE_FALSE(engine.apply(c));
   CHECK(engine.stats().schedulers_built == at_start + 3);
 }
+
+TEST_CASE("rr keeps its position across changes and health flaps, as IPVS does") {
+  EngineConfig c = weighted("rr", {1, 1, 1});
+  Engine engine(c);
+  auto w = engine.make_worker();
+  auto next_call = [&, n = 0]() mutable {
+    w.refresh();
+    return decide(w, test::invite("rr-" + std::to_string(n++))).mark;
+  };
+  const IpAddress third = *IpAddress::parse("198.18.1.3");
+  CHECK(next_call() == 1);
+  c.udp_timeout = 60;  // unrelated to the service's servers
+  REQUIRE_FALSE(engine.apply(c));
+  CHECK(next_call() == 2);
+  REQUIRE(engine.set_server_up("sip", third, 5060, false, false));  // another server's health
+  CHECK(next_call() == 1);
+  REQUIRE(engine.set_server_up("sip", third, 5060, true, false));
+  CHECK(next_call() == 2);
+  CHECK(next_call() == 3);
+  c.services[0].servers[0].weight = 2;  // a change to the service itself
+  REQUIRE_FALSE(engine.apply(c));
+  CHECK(next_call() == 1);
+  CHECK(next_call() == 2);
+  c.services[0].servers.erase(c.services[0].servers.begin() + 1);  // the server picked last goes
+  REQUIRE_FALSE(engine.apply(c));
+  CHECK(next_call() == 3);
+}

@@ -45,3 +45,36 @@ TEST_CASE("rr and wrr: 4 threads x 100k picks give an exact distribution") {
   auto wrr = make_scheduler("wrr", {server(1, 1), server(2, 1), server(3, 2)});
   CHECK(concurrent_counts(*wrr, 3) == std::vector<std::size_t>{100'000, 100'000, 200'000});
 }
+
+// The scheduler that replaces `before` after a change to the servers.
+static std::unique_ptr<Scheduler> rebuilt(const Scheduler& before, std::vector<SchedServer> servers) {
+  auto s = make_scheduler(before.name(), std::move(servers));
+  s->continue_from(before);
+  return s;
+}
+
+TEST_CASE("rr: a rebuilt scheduler continues after the server picked last, as ip_vs_rr's cursor") {
+  auto s = make_scheduler("rr", equal_servers(4));
+  CHECK(s->pick({}) == 0u);
+  CHECK(s->pick({}) == 1u);
+  // Same servers: the rotation goes on.
+  auto same = rebuilt(*s, equal_servers(4));
+  CHECK(same->pick({}) == 2u);
+  // The next one goes down: skipped, the one after it follows.
+  auto down = rebuilt(*same, {server(1), server(2), server(3), server(4, 1, false)});
+  CHECK(down->pick({}) == 0u);
+  CHECK(down->pick({}) == 1u);
+  // The server picked last is removed: the cursor falls back to the one
+  // before it, so the one after it is next; indices moved with the removal.
+  auto removed = rebuilt(*down, {server(1), server(3), server(4)});
+  CHECK(removed->pick({}) == 1u);  // 10.0.0.3
+  // A server added before the cursor does not move it.
+  auto added = rebuilt(*removed, {server(9), server(1), server(3), server(4)});
+  CHECK(added->pick({}) == 3u);  // 10.0.0.4
+  CHECK(added->pick({}) == 0u);  // then the new one
+  // Nothing to take up from another scheduler, or from one with no server.
+  auto from_wrr = make_scheduler("rr", equal_servers(3));
+  from_wrr->continue_from(*make_scheduler("wrr", equal_servers(3)));
+  CHECK(from_wrr->pick({}) == 0u);
+  CHECK(rebuilt(*make_scheduler("rr", {}), equal_servers(3))->pick({}) == 0u);
+}

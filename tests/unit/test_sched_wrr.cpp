@@ -45,3 +45,30 @@ TEST_CASE("wrr: a period longer than 65536 is scaled down, every server kept") {
   auto s = make_scheduler("wrr", {server(1, UINT32_MAX), server(2, 1)});
   CHECK(pick_counts(*s, 2, 3 * 65534) == std::vector<std::size_t>{3 * 65533, 3});
 }
+
+static std::unique_ptr<Scheduler> rebuilt(const Scheduler& before, std::vector<SchedServer> servers) {
+  auto s = make_scheduler(before.name(), std::move(servers));
+  s->continue_from(before);
+  return s;
+}
+
+TEST_CASE("wrr: a rebuilt scheduler keeps its position, or its round when the rotation changed") {
+  auto s = make_scheduler("wrr", {server(1, 4), server(2, 3), server(3, 2)});
+  CHECK(first_picks(*s, 4) == std::vector<std::size_t>{0, 0, 1, 0});  // a a b | a
+  // Same rotation: the next picks are the rest of the period.
+  auto same = rebuilt(*s, {server(1, 4), server(2, 3), server(3, 2)});
+  CHECK(first_picks(*same, 5) == std::vector<std::size_t>{1, 2, 0, 1, 2});
+  CHECK(first_picks(*same, 2) == std::vector<std::size_t>{0, 0});  // next period: cw=4, 3
+  // c goes down in round cw=3 (weights 4,3: a | a b | a b | a b): that round
+  // starts again from the first server.
+  auto down = rebuilt(*same, {server(1, 4), server(2, 3), server(3, 2, false)});
+  CHECK(first_picks(*down, 6) == std::vector<std::size_t>{0, 1, 0, 1, 0, 1});
+  CHECK(first_picks(*down, 3) == std::vector<std::size_t>{0, 0, 1});
+  // The round is kept as a weight. a=40, b=30 go a | a b | a b | a b, cw
+  // stepping by the gcd 10; after a a, cw is 30. In a=60, b=45, c=30 (steps of
+  // 15: a | a b | a b c | a b c) that is the round of cw 30, the third.
+  auto tens = make_scheduler("wrr", {server(1, 40), server(2, 30)});
+  CHECK(first_picks(*tens, 2) == std::vector<std::size_t>{0, 0});
+  auto fifteens = rebuilt(*tens, {server(1, 60), server(2, 45), server(3, 30)});
+  CHECK(first_picks(*fifteens, 9) == std::vector<std::size_t>{0, 1, 2, 0, 1, 2, 0, 0, 1});
+}
