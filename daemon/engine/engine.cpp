@@ -64,10 +64,16 @@ constexpr uint32_t ref_generation(uint32_t ref) { return ref >> 16; }
 // What outlives configuration snapshots: per-server live counts and health,
 // counters, and which slot each server and service holds.
 struct Engine::Runtime final : TemplateListener {
+  enum class Health : uint8_t {
+    up,
+    down,           // its templates stay (on_down keep)
+    down_expiring,  // its templates are rescheduled (on_down expire)
+  };
   struct Server {
     std::atomic<uint32_t> generation{0};
     std::atomic<int64_t> live{0};
-    std::atomic<bool> up{true};
+    // Read live by every lookup, whatever snapshot the worker holds.
+    std::atomic<Health> health{Health::up};
     std::array<ServerSlotCounters, kMaxWorkers> counters;
   };
   struct Service {
@@ -91,6 +97,20 @@ struct Engine::Runtime final : TemplateListener {
   }
   void released(uint32_t ref) override {
     if (Server* s = server_for(ref)) s->live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // A worker's snapshot may predate a health change, so its scheduler may
+  // still pick a server that went down; the lookup asks here, as IPVS's
+  // ip_vs_check_template looks at the server itself rather than at the
+  // template. `known` says whether the worker's snapshot has the server.
+  ServerFit fit(uint32_t ref, bool known) const {
+    const Server* s = known ? server_for(ref) : nullptr;
+    if (!s) return ServerFit::gone;
+    switch (s->health.load(std::memory_order_relaxed)) {
+      case Health::up: return ServerFit::take;
+      case Health::down: return ServerFit::keep;
+      case Health::down_expiring: break;
+    }
+    return ServerFit::gone;
   }
 };
 
@@ -291,12 +311,12 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
         Runtime::Server& s = *rt.servers[slot];
         s.generation.store((s.generation.load() + 1) & 0xffff);
         s.live.store(0);
-        s.up.store(true);
+        s.health.store(Runtime::Health::up);
       }
       server_slots[key] = slot;
       Runtime::Server& s = *rt.servers[slot];
       e.servers.push_back({&r, make_ref(slot, s.generation.load()), &e});
-      sched.push_back({r.address, r.port, r.weight, s.up.load(), &s.live});
+      sched.push_back({r.address, r.port, r.weight, s.health.load() == Runtime::Health::up, &s.live});
     }
     const auto running = running_by_name.find(c.name);
     const ServiceEntry* before = running != running_by_name.end() ? running->second : nullptr;
@@ -377,7 +397,9 @@ bool Engine::set_server_up(std::string_view service, const IpAddress& address, u
   for (const ServerEntry& e : s->servers) {
     if (e.config->address != address || e.config->port != port) continue;
     const uint32_t ref = e.ref;
-    const bool changed = runtime_->server_for(ref)->up.exchange(up) != up;
+    using Health = Runtime::Health;
+    const Health health = up ? Health::up : drop_templates ? Health::down_expiring : Health::down;
+    const bool changed = (runtime_->server_for(ref)->health.exchange(health) == Health::up) != up;
     if (changed) publish(snap->config);  // this service's scheduler is rebuilt with the new health
     if (!up && drop_templates) table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
     return true;
@@ -464,7 +486,7 @@ Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet
     const unsigned source_prefix = pv.src.is_v4() ? config.per_source_prefix_v4 : config.per_source_prefix_v6;
     const LookupResult r = table.lookup(
         key, table.hash(key, svc->pe.get(), pe_data), svc->pe.get(), pe_data, now, svc->timeout,
-        [&](uint32_t ref) { return snapshot_->server(*svc, ref) != nullptr; }, schedule,
+        [&](uint32_t ref) { return rt.fit(ref, snapshot_->server(*svc, ref) != nullptr); }, schedule,
         [&] { return engine_->source_limiter_->allow(pv.src, source_prefix, now, config.max_new_templates_per_source); });
     ref = r.server_ref;
     d.template_hit = r.hit;
@@ -606,7 +628,7 @@ EngineStats Engine::stats() const {
       v.mark = se.config->mark;
       v.weight = se.config->weight;
       if (const Runtime::Server* rs = rt.server_for(se.ref)) {
-        v.up = rs->up.load();
+        v.up = rs->health.load() == Runtime::Health::up;
         v.live_templates = rs->live.load();
         for (const ServerSlotCounters& c : rs->counters) {
           v.counters.packets += read(c.packets);

@@ -57,6 +57,15 @@ class TemplateListener {
   ~TemplateListener() = default;
 };
 
+// What a template may do with its real server; asked at every lookup, under
+// the shard's lock, so that a health change and the removal of the server's
+// templates leave no template behind.
+enum class ServerFit : uint8_t {
+  gone,  // removed, or down with its templates expiring: they are rescheduled
+  keep,  // keeps its templates, takes no new ones (down, its templates kept)
+  take,  // keeps its templates and takes new ones
+};
+
 struct LookupResult {
   std::optional<uint32_t> server_ref;  // nullopt: no server could be scheduled
   bool hit = false;
@@ -77,10 +86,11 @@ class TemplateTable {
   // The live template for this key, refreshed to now + timeout; if none,
   // `schedule()` -> optional<uint32_t> picks a server and a template is stored
   // unless the table is full or `may_create()` says no. A template whose
-  // server `valid(ref)` denies is rescheduled in place.
-  template <class Valid, class Schedule, class MayCreate>
+  // server `fit(ref)` calls gone is rescheduled in place. A server picked
+  // that does not take new templates gets the packet, but no template.
+  template <class Fit, class Schedule, class MayCreate>
   LookupResult lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
-                      std::string_view pe_data, uint32_t now, uint32_t timeout, Valid&& valid,
+                      std::string_view pe_data, uint32_t now, uint32_t timeout, Fit&& fit,
                       Schedule&& schedule, MayCreate&& may_create);
 
   // Stores a template as given (a restored one); false if one exists or no room.
@@ -159,9 +169,9 @@ class TemplateTable {
 
 inline bool expired(const Template& t, uint32_t now) { return static_cast<int32_t>(t.expires - now) <= 0; }
 
-template <class Valid, class Schedule, class MayCreate>
+template <class Fit, class Schedule, class MayCreate>
 LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
-                                   std::string_view pe_data, uint32_t now, uint32_t timeout, Valid&& valid,
+                                   std::string_view pe_data, uint32_t now, uint32_t timeout, Fit&& fit,
                                    Schedule&& schedule, MayCreate&& may_create) {
   Shard& s = shard_of(hash);
   std::lock_guard lock(s.mutex);
@@ -178,9 +188,13 @@ LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const 
       break;
     }
     LookupResult r;
-    if (!valid(t->server_ref)) {  // its server was removed: reschedule this session
+    if (fit(t->server_ref) == ServerFit::gone) {  // reschedule this session
       r.server_ref = schedule();
       if (!r.server_ref) return r;
+      if (fit(*r.server_ref) != ServerFit::take) {  // the scheduler's view predates a health change
+        erase(s, link);
+        return r;
+      }
       listener_.released(t->server_ref);
       listener_.bound(*r.server_ref);
       t->server_ref = *r.server_ref;
@@ -192,7 +206,7 @@ LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const 
   }
   LookupResult r;
   r.server_ref = schedule();
-  if (!r.server_ref) return r;
+  if (!r.server_ref || fit(*r.server_ref) != ServerFit::take) return r;
   // At the cap, look for expired templates to make room, a bounded number of
   // buckets per packet so that a flood at the cap costs little.
   if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) sweep(s, now, 64);

@@ -602,3 +602,34 @@ TEST_CASE("rr keeps its position across changes and health flaps, as IPVS does")
   REQUIRE_FALSE(engine.apply(c));
   CHECK(next_call() == 3);
 }
+
+// A worker decides with the snapshot of its last refresh(); a health change
+// that comes between makes its scheduler pick a server that is now down.
+TEST_CASE("on_down expire: a worker not yet refreshed keeps no template on the server that went down") {
+  Engine engine(weighted("rr", {1, 1, 1}));
+  auto w = engine.make_worker();
+  const IpAddress first = *IpAddress::parse("198.18.1.1");
+  REQUIRE(engine.set_server_up("sip", first, 5060, false, true));
+  const Decision stale = decide(w, test::invite("raced"));
+  CHECK(stale.mark == 1);  // its snapshot's rr still has the server
+  CHECK_FALSE(stale.template_created);
+  CHECK(engine.template_count() == 0);
+  w.refresh();
+  const Decision next = decide(w, test::invite("raced"));
+  CHECK(next.mark != 1);
+  CHECK(next.template_created);
+  CHECK(engine.stats().services[0].servers[0].live_templates == 0);
+}
+
+TEST_CASE("on_down keep: a worker not yet refreshed creates no template on the down server, keeps the old ones") {
+  Engine engine(weighted("rr", {1, 1, 1}));
+  auto w = engine.make_worker();
+  REQUIRE(decide(w, test::invite("before")).mark == 1);
+  REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.1"), 5060, false, false));
+  for (int i = 0; i < 3; ++i) decide(w, test::invite("after-" + std::to_string(i)));  // rr: 2, 3, 1
+  CHECK(engine.stats().services[0].servers[0].live_templates == 1);
+  CHECK(engine.template_count() == 3);
+  w.refresh();
+  CHECK(decide(w, test::invite("before")).mark == 1);  // kept
+  CHECK(decide(w, test::invite("after-2")).mark != 1);
+}

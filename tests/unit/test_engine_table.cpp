@@ -39,7 +39,7 @@ struct Fixture {
                       uint8_t client = 1) {
     const TemplateKey k = key_for(client, pe);
     return table.lookup(k, table.hash(k, nullptr, pe), nullptr, pe, now, timeout,
-                        [](uint32_t) { return true; }, [server] { return std::optional<uint32_t>(server); },
+                        [](uint32_t) { return ServerFit::take; }, [server] { return std::optional<uint32_t>(server); },
                         [] { return true; });
   }
 };
@@ -91,7 +91,8 @@ TEST_CASE("a template whose server is no longer valid is rescheduled in place") 
   f.lookup("x", 100, 1);
   const TemplateKey k = key_for(1, "x");
   auto r = f.table.lookup(k, f.table.hash(k, nullptr, "x"), nullptr, "x", 101, 60,
-                          [](uint32_t ref) { return ref != 1; }, [] { return std::optional<uint32_t>(5); },
+                          [](uint32_t ref) { return ref == 1 ? ServerFit::gone : ServerFit::take; },
+                          [] { return std::optional<uint32_t>(5); },
                           [] { return true; });
   CHECK(r.hit);
   CHECK(*r.server_ref == 5);
@@ -198,4 +199,32 @@ TEST_CASE("template memory stays under cap x node size while Call-ID lengths cyc
     CHECK(f.table.bytes_reserved() <= kBound);
   }
   CHECK(f.table.bytes_reserved() > 0);
+}
+
+TEST_CASE("a server that takes no new templates gets the packet, but no template") {
+  Fixture f(100);
+  for (const ServerFit fit : {ServerFit::keep, ServerFit::gone}) {
+    const TemplateKey k = key_for(1, "late");
+    const LookupResult r = f.table.lookup(k, f.table.hash(k, nullptr, "late"), nullptr, "late", 10, 60,
+                                          [fit](uint32_t) { return fit; }, [] { return std::optional<uint32_t>(3); },
+                                          [] { return true; });
+    CHECK(*r.server_ref == 3);
+    CHECK_FALSE(r.created);
+    CHECK_FALSE(r.hit);
+    CHECK(f.table.size() == 0);
+  }
+}
+
+TEST_CASE("a template rescheduled onto a server that takes no new ones is dropped, not kept") {
+  Fixture f(100);
+  f.lookup("x", 100, 1);
+  const TemplateKey k = key_for(1, "x");
+  const auto fit = [](uint32_t ref) { return ref == 1 ? ServerFit::gone : ServerFit::keep; };
+  const LookupResult r = f.table.lookup(k, f.table.hash(k, nullptr, "x"), nullptr, "x", 101, 60, fit,
+                                        [] { return std::optional<uint32_t>(2); }, [] { return true; });
+  CHECK(*r.server_ref == 2);
+  CHECK_FALSE(r.hit);
+  CHECK(f.table.size() == 0);
+  CHECK(f.listener.live[1] == 0);
+  CHECK(f.listener.live[2] == 0);
 }
