@@ -89,3 +89,59 @@ TEST_CASE("concurrent workers agree on every Call-ID's server") {
   for (const ServerStats& r : stats.services[0].servers) live += r.live_templates;
   CHECK(live == kCalls);
 }
+
+// Workers decide new calls in batches, refreshing between them, while a
+// health check flaps one server with on_down expire and leaves it down: a
+// worker whose snapshot predates a change must not leave a template on it.
+TEST_CASE("concurrent workers leave no template on a server that went down with on_down expire") {
+  EngineConfig c;
+  ServiceConfig s;
+  s.name = "sip";
+  s.vip = *IpAddress::parse("198.18.2.100");
+  s.port = 5060;
+  s.scheduler = "mh";
+  s.persistence_timeout = 300;
+  s.netmask = 0;
+  s.pe = "sip";
+  for (uint32_t i = 1; i <= 3; ++i) {
+    RealServerConfig r;
+    r.address = *IpAddress::parse("198.18.1." + std::to_string(i));
+    r.mark = i;
+    s.servers.push_back(r);
+  }
+  c.services.push_back(s);
+  Engine engine(c);
+  const IpAddress flapping = *IpAddress::parse("198.18.1.2");
+
+  constexpr int kThreads = 3, kCallsPerRound = 300, kBatch = 100, kMaxRounds = 1000;
+  std::atomic<bool> left_down{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto w = engine.make_worker();
+      int rounds_after = 0;
+      for (int round = 0; round < kMaxRounds && rounds_after < 2; ++round) {
+        if (left_down) ++rounds_after;
+        for (int i = 0; i < kCallsPerRound; ++i) {
+          if (i % kBatch == 0) w.refresh();
+          const std::string id = std::to_string(t) + "-" + std::to_string(round) + "-" + std::to_string(i);
+          w.decide(test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(id)), 0, 100);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE(engine.set_server_up("sip", flapping, 0, false, true));
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    REQUIRE(engine.set_server_up("sip", flapping, 0, true, false));
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  REQUIRE(engine.set_server_up("sip", flapping, 0, false, true));
+  left_down = true;
+  for (auto& th : threads) th.join();
+
+  CHECK(engine.stats().services[0].servers[1].live_templates == 0);
+  TemplateFilter on_flapping;
+  on_flapping.server = flapping;
+  CHECK(engine.templates(on_flapping, 100).empty());
+}
