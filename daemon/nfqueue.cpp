@@ -118,13 +118,13 @@ void QueueWorker::configure() {
   nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, static_cast<int>(options_.copy_range));
   nfq_nlmsg_cfg_put_qmaxlen(nlh, options_.maxlen);
   // FAIL_OPEN: when the queue is full the kernel accepts (unmarked) instead of
-  // dropping. GSO: GSO packets come whole instead of being segmented for us;
-  // their checksums are then not computed yet (NFQA_SKB_CSUMNOTREADY), which
-  // is fine because sipvsd never verifies UDP checksums — the kernel
-  // completes them on output.
-  const uint32_t flags = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
-  mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
-  mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
+  // dropping. GSO stays off: with it a GSO packet would come whole — e.g.
+  // several datagrams of one trunk coalesced by UDP GRO forwarding on the
+  // ingress device — and get one verdict and one mark for all their calls.
+  // Without it the kernel segments GSO packets before queueing them, so every
+  // SIP datagram is decided on its own.
+  mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_FAIL_OPEN));
+  mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO));
   if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
     throw sys_error(errno, "sending the configuration of queue " + std::to_string(options_.queue));
 
@@ -149,7 +149,7 @@ void QueueWorker::configure() {
   if (*ack_error_ == EBUSY) throw sys_error(EBUSY, "binding " + q + ": another process holds it (another sipvsd?)");
   if (*ack_error_ == EPERM) throw sys_error(EPERM, "binding " + q + ": needs CAP_NET_ADMIN (run as root)");
   if (*ack_error_ != 0) throw sys_error(*ack_error_, "binding " + q);
-  LOG_INFO("queue %u bound (copy %u bytes, maxlen %u, fail-open, gso)", options_.queue, options_.copy_range,
+  LOG_INFO("queue %u bound (copy %u bytes, maxlen %u, fail-open)", options_.queue, options_.copy_range,
            options_.maxlen);
 }
 
@@ -284,7 +284,7 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
   const uint32_t packet_mark = attr[NFQA_MARK] ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
 
   // The payload starts at the IP header. Its UDP checksum is never verified
-  // here: with GSO on veth it is not even computed yet (CSUMNOTREADY).
+  // here: the director forwards, the real server checks.
   const sipvs::Decision d = worker_.decide({payload, plen}, packet_mark, batch.now);
 
   if (tx_len_ + kVerdictSpace > kTxSize) send_verdicts(batch);
