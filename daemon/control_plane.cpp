@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <system_error>
 
 #include "log.hpp"
@@ -42,6 +43,16 @@ std::string state_text(const DaemonConfig& c) {
   nlohmann::json state = nlohmann::json::object();
   for (const char* key : kStateKeys) state[key] = all.at(key);
   return state.dump(2) + "\n";
+}
+
+// write_file_atomically, for a caller to whom a replaced file is a written
+// one: a failed directory sync is worth a warning, not a failed change.
+void write_and_warn_if_not_synced(const std::string& path, std::string_view content) {
+  try {
+    write_file_atomically(path, content);
+  } catch (const WrittenNotSynced& e) {
+    LOG_WARN("%s", e.what());
+  }
 }
 
 }  // namespace
@@ -162,17 +173,26 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
   // Persist before applying: a change that cannot be saved is not made.
   const std::string state = candidate.state_file.empty() ? std::string() : state_text(candidate);
   const bool write = !candidate.state_file.empty() && state != state_written_;
-  if (write) write_file_atomically(candidate.state_file, state);
+  const std::string previous = state_written_;
+  if (write) {
+    write_and_warn_if_not_synced(candidate.state_file, state);  // std::system_error: not written
+    state_written_ = state;
+  }
   if (const std::optional<ConfigFieldError> err = apply_(candidate)) {
     if (write) {
-      if (state_written_.empty())
-        ::unlink(candidate.state_file.c_str());
-      else
-        write_file_atomically(candidate.state_file, state_written_);
+      try {
+        if (previous.empty())
+          ::unlink(candidate.state_file.c_str());
+        else
+          write_and_warn_if_not_synced(candidate.state_file, previous);
+        state_written_ = previous;
+      } catch (const std::system_error& e) {
+        LOG_ERR("cannot put back the state file after a change that could not be applied: %s; it holds the refused change",
+                e.what());
+      }
     }
     throw ChangeRejected(ChangeRejected::Kind::invalid, err->field(), err->reason());
   }
-  if (write) state_written_ = state;
   current_ = std::move(candidate);
   ++generation_;
   return current_;

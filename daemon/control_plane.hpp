@@ -66,6 +66,8 @@ class ControlPlane {
   // persists and applies the result; returns it. Throws ChangeRejected, or
   // whatever `edit` throws; either way nothing changed. Throws
   // std::system_error if the state file cannot be written (nothing changed).
+  // A state file replaced but whose directory could not be synced is a
+  // written one: the change is made, with a warning in the log.
   DaemonConfig update(const std::function<void(DaemonConfig&)>& edit);
   // Replaces everything; settings that need a restart must stay the same.
   DaemonConfig replace(const DaemonConfig& candidate);

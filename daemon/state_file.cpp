@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "config_file.hpp"
@@ -34,6 +35,11 @@ std::string directory_of(const std::string& path) {
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 }  // namespace
+
+WrittenNotSynced::WrittenNotSynced(const std::string& path, const std::string& directory, int error)
+    : std::runtime_error(path + " written, but its directory " + directory + " could not be synced (" +
+                         std::strerror(error) + "): the change may not survive a power loss"),
+      error_(error) {}
 
 void write_file_atomically(const std::string& path, std::string_view content) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -65,10 +71,10 @@ void write_file_atomically(const std::string& path, std::string_view content) {
     errno = saved;
     fail("cannot rename " + tmp + " to", path);
   }
+  // From here on `path` has the new content, whatever happens.
   const std::string dir = directory_of(path);
   Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (d.fd < 0) fail("cannot open directory", dir);
-  if (::fsync(d.fd) != 0) fail("cannot fsync directory", dir);
+  if (d.fd < 0 || ::fsync(d.fd) != 0) throw WrittenNotSynced(path, dir, errno);
 }
 
 std::optional<std::string> read_file_if_exists(const std::string& path) {

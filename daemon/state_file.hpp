@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ctime>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,9 +17,24 @@
 
 namespace sipvsd {
 
+// The file was replaced, but its directory could not be synced afterwards:
+// the new content is what any reader sees now, yet a power loss may bring
+// the old file back. Not a std::system_error, whose catchers take it to mean
+// that nothing was written.
+class WrittenNotSynced : public std::runtime_error {
+ public:
+  WrittenNotSynced(const std::string& path, const std::string& directory, int error);
+  int error() const { return error_; }  // errno
+
+ private:
+  int error_;
+};
+
 // Writes `content` to a temporary file in the same directory, fsyncs it,
 // renames it over `path` and fsyncs the directory, so that the rename itself
-// survives a power loss. Mode 0600. Throws std::system_error naming the path.
+// survives a power loss. Mode 0600. Throws std::system_error naming the path
+// if `path` still has its old content (or still does not exist), and
+// WrittenNotSynced if it was replaced but the directory sync failed.
 void write_file_atomically(const std::string& path, std::string_view content);
 
 // Reads a whole file; nullopt if it does not exist. Throws std::system_error

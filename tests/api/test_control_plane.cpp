@@ -1,9 +1,14 @@
 #include <doctest/doctest.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "control_plane.hpp"
 #include "fixtures.hpp"
@@ -38,6 +43,37 @@ void make_calls(sipvs::Engine& engine, int calls, sipvs::Seconds now) {
                                     test::invite("call-" + std::to_string(i) + "@198.18.0.1"));
     REQUIRE(w.decide(p, 0, now).template_created);
   }
+}
+
+// Runs `f` on a thread of its own without CAP_DAC_OVERRIDE and
+// CAP_DAC_READ_SEARCH (capabilities belong to a thread), so that a
+// directory's permissions hold for root too; rethrows what `f` throws.
+void without_dac_override(const std::function<void()>& f) {
+  std::exception_ptr thrown;
+  std::thread t([&] {
+    try {
+      __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+      if (::syscall(SYS_capget, &header, data) != 0) throw std::runtime_error("capget failed");
+      for (int cap : {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH}) data[cap / 32].effective &= ~(1u << (cap % 32));
+      if (::syscall(SYS_capset, &header, data) != 0) throw std::runtime_error("capset failed");
+      f();
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+  });
+  t.join();
+  if (thrown) std::rethrow_exception(thrown);
+}
+
+// A directory where files can be created and renamed but that cannot be
+// opened for reading, so not fsynced: write_file_atomically's rename works,
+// its directory sync fails.
+std::string unsyncable_directory(const test::TempDir& dir) {
+  const std::string d = dir.file("no-read");
+  std::filesystem::create_directory(d);
+  std::filesystem::permissions(d, std::filesystem::perms::owner_write | std::filesystem::perms::owner_exec);
+  return d;
 }
 
 std::map<std::string, std::string> server_by_call(const sipvs::Engine& engine) {
@@ -252,6 +288,45 @@ TEST_CASE("startup: the state file's services win over the config file's, its ot
                                       "servers": [{"address": "198.18.1.1", "mark": 1}]}]})");
     CHECK(ControlPlane::startup_config(masked) == masked);
   }
+}
+
+// IPVS-style durability: the rename is the change; a directory that cannot
+// be synced afterwards leaves the new file in place, and says so.
+TEST_CASE("a directory sync failing after the rename: the file was replaced, and that is what is reported") {
+  test::TempDir dir;
+  const std::string locked = unsyncable_directory(dir);
+  const std::string path = locked + "/file";
+  spit(path, "old\n");
+  without_dac_override([&] {
+    try {
+      write_file_atomically(path, "new\n");
+      FAIL("the directory sync did not fail: the test's premise is broken");
+    } catch (const WrittenNotSynced& e) {
+      CHECK(std::string(e.what()).find(path + " written, but its directory " + locked + " could not be synced") == 0);
+      CHECK(std::string(e.what()).find("may not survive a power loss") != std::string::npos);
+      CHECK(e.error() == EACCES);
+    }
+  });
+  CHECK(slurp(path) == "new\n");
+}
+
+TEST_CASE("a change whose state file was replaced but not synced is made, and the control plane knows the file") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(unsyncable_directory(dir) + "/state.json");
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  without_dac_override([&] {
+    // Made: in the engine, the configuration and the file.
+    cp.update([](DaemonConfig& c) { c.engine.services[0].servers.pop_back(); });
+    CHECK(engine.config().services[0].servers.size() == 1);
+    CHECK(cp.config().engine.services[0].servers.size() == 1);
+    CHECK(cp.generation() == 1);
+    CHECK(json::parse(slurp(start.state_file))["services"][0]["servers"].size() == 1);
+    // Back to the start: the file must follow (it holds the change above,
+    // whatever the control plane thought it held).
+    cp.update([&](DaemonConfig& c) { c.engine.services = start.engine.services; });
+    CHECK(json::parse(slurp(start.state_file))["services"][0]["servers"].size() == 2);
+  });
 }
 
 TEST_CASE("reload takes the file's services and keeps the settings that need a restart") {
