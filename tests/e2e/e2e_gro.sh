@@ -53,6 +53,14 @@ for i in 1 2 3; do
   grep -q 'listening on' "$E2E_DIR/b$i.tcpdump.log" || e2e_die "tcpdump in b$i did not start"
 done
 
+# The trunk's flow first, alone: a running trunk has a confirmed conntrack
+# entry. Before the first verdict confirms it, every packet of the flow gets
+# an unconfirmed entry of its own, shared by the segments of a GRO packet,
+# and the kernel forwards only one of those segments.
+nsx c "$SIPGEN" --dst $E2E_VIP4 --src $E2E_CLIENT4 --sport 5061 --calls 1 --count 1 --tag warm >/dev/null ||
+  e2e_die "sipgen (the first datagram) failed"
+sleep 1
+
 # The NFQUEUE rule's packet counter: skbs, so a super-packet counts once.
 queued_skbs() {
   nsx d iptables -t mangle -L PREROUTING -v -x -n | awk '/NFQUEUE/ && /udp/ { n += $1 } END { print n + 0 }'
