@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -29,11 +31,11 @@ namespace {
 // interfaces, timestamp, hardware address...), well under 4 KiB.
 constexpr std::size_t kSlotSize = 0x10000 + 4096;  // a multiple of 4096: every slot stays aligned
 constexpr unsigned kSlots = QueueWorker::kBatch + 1;
-// A verdict message with a mark is 40 bytes; leave room.
-constexpr std::size_t kVerdictSpace = 64;
-constexpr std::size_t kTxSize = kSlots * 2 * kVerdictSpace;
-// The stop flag is looked at least this often.
+// The stop flag is looked at least this often; verdicts that could not be
+// sent are retried at least this often too.
 constexpr long kRecvTimeoutUs = 200'000;
+// While unsent verdicts leave no room for another one, they are retried this often.
+constexpr auto kVerdictRetryPause = std::chrono::milliseconds(10);
 
 bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -42,6 +44,28 @@ std::system_error sys_error(int err, const std::string& what) {
 }
 
 }  // namespace
+
+std::optional<uint32_t> truncated_packet_id(const char* data, std::size_t len) {
+  constexpr std::size_t kAttributesAt = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  if (len < kAttributesAt) return std::nullopt;
+  nlmsghdr h;
+  std::memcpy(&h, data, sizeof h);
+  if (NFNL_SUBSYS_ID(h.nlmsg_type) != NFNL_SUBSYS_QUEUE || NFNL_MSG_TYPE(h.nlmsg_type) != NFQNL_MSG_PACKET)
+    return std::nullopt;
+  for (std::size_t at = kAttributesAt; at + NLA_HDRLEN <= len;) {
+    nlattr a;
+    std::memcpy(&a, data + at, sizeof a);
+    if (a.nla_len < NLA_HDRLEN) return std::nullopt;
+    if ((a.nla_type & NLA_TYPE_MASK) == NFQA_PACKET_HDR) {
+      nfqnl_msg_packet_hdr ph;
+      if (a.nla_len < NLA_HDRLEN + sizeof ph || at + NLA_HDRLEN + sizeof ph > len) return std::nullopt;
+      std::memcpy(&ph, data + at + NLA_HDRLEN, sizeof ph);
+      return ntohl(ph.packet_id);
+    }
+    at += NLA_ALIGN(a.nla_len);
+  }
+  return std::nullopt;
+}
 
 // The state of one wake-up: the packets received together, decided with the
 // same configuration snapshot and answered with one sendmsg.
@@ -58,7 +82,7 @@ QueueWorker::QueueWorker(sipvs::Engine& engine, const DataPathPolicy& policy, Qu
       policy_(policy),
       options_(options),
       rx_(new char[kSlots * kSlotSize]),
-      tx_(new char[kTxSize]) {
+      verdicts_(2 * kSlots) {
   nl_ = mnl_socket_open(NETLINK_NETFILTER);
   if (!nl_) throw sys_error(errno, "opening a netfilter netlink socket");
   try {
@@ -190,6 +214,7 @@ void QueueWorker::run() {
   uint64_t recv_errors = 0;
 
   while (!stop_.load(std::memory_order_relaxed)) {
+    if (!verdicts_.empty()) flush_verdicts();  // those a failed send left: first in line
     for (unsigned i = 0; i < kSlots; ++i) {
       msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
       msgs[i].msg_hdr.msg_flags = 0;
@@ -229,9 +254,17 @@ void QueueWorker::run() {
       const msghdr& h = msgs[i].msg_hdr;
       if (h.msg_namelen == sizeof(sockaddr_nl) && from[i].nl_pid != 0) continue;  // not from the kernel
       if (h.msg_flags & MSG_TRUNC) {
-        // Cannot happen with kSlotSize > copy range; without the whole
-        // message there is no packet id to answer.
-        LOG_ERR("queue %u: netlink message truncated", options_.queue);
+        // Only a message larger than a slot (more attributes than asked
+        // for): its head still names the packet, which gets the unplaced
+        // policy rather than waiting in the kernel until the queue is unbound.
+        const char* data = static_cast<const char*>(iov[i].iov_base);
+        if (const auto id = truncated_packet_id(data, std::min<std::size_t>(msgs[i].msg_len, kSlotSize))) {
+          ++batch.truncated;
+          ++batch.packets;
+          put_unplaced(*id, batch);
+        } else {
+          LOG_ERR("queue %u: a truncated netlink message without a packet id", options_.queue);
+        }
         continue;
       }
       handle_datagram(static_cast<const char*>(iov[i].iov_base), msgs[i].msg_len, batch);
@@ -243,6 +276,7 @@ void QueueWorker::run() {
     if (handled > counters_.max_batch.load(std::memory_order_relaxed))
       counters_.max_batch.store(handled, std::memory_order_relaxed);
   }
+  flush_verdicts();  // a last try: unbinding drops what is still queued
 }
 
 void QueueWorker::handle_datagram(const char* data, std::size_t len, Batch& batch) {
@@ -287,25 +321,15 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
   // here: the director forwards, the real server checks.
   const sipvs::Decision d = worker_.decide({payload, plen}, packet_mark, batch.now);
 
-  if (tx_len_ + kVerdictSpace > kTxSize) send_verdicts(batch);
-  nlmsghdr* v = nfq_nlmsg_put(tx_.get() + tx_len_, NFQNL_MSG_VERDICT, options_.queue);
   uint32_t out_mark = packet_mark;
-  int verdict = NF_ACCEPT;
   if (d.outcome == sipvs::Outcome::placed) {
     // Only the bits under the mask are ours; other users of the mark keep theirs.
     out_mark = (packet_mark & ~batch.mask) | (d.mark & batch.mask);
-    nfq_nlmsg_verdict_put(v, static_cast<int>(id), NF_ACCEPT);
-    nfq_nlmsg_verdict_put_mark(v, out_mark);
+    put_verdict(id, NF_ACCEPT, out_mark, batch);
     ++batch.placed;
-  } else if (batch.drop_unplaced) {
-    verdict = NF_DROP;
-    nfq_nlmsg_verdict_put(v, static_cast<int>(id), NF_DROP);
-    ++batch.unplaced_dropped;
   } else {
-    nfq_nlmsg_verdict_put(v, static_cast<int>(id), NF_ACCEPT);  // mark left as it is
-    ++batch.unplaced_accepted;
+    put_unplaced(id, batch);
   }
-  tx_len_ += NLMSG_ALIGN(v->nlmsg_len);
   ++batch.packets;
   batch.bytes += plen;
 
@@ -333,21 +357,52 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
                static_cast<int>(d.pe_data.size()), d.pe_data.data(),
                d.template_hit ? "hit" : d.template_created ? "new" : "none", static_cast<int>(outcome.size()),
                outcome.data(), static_cast<int>(svc.size()), svc.data(), server, d.mark,
-               verdict == NF_DROP ? "drop" : "accept", packet_mark, out_mark);
+               d.outcome != sipvs::Outcome::placed && batch.drop_unplaced ? "drop" : "accept", packet_mark,
+               out_mark);
   }
 }
 
-void QueueWorker::send_verdicts(Batch& batch) {
-  if (tx_len_ > 0) {
-    // All verdicts of the batch, each with its own packet id and mark, in one sendmsg.
-    if (mnl_socket_sendto(nl_, tx_.get(), tx_len_) < 0) {
-      const uint64_t n = counters_.verdict_send_errors.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (is_power_of_two(n))
-        LOG_ERR("queue %u: sending verdicts failed: %s (%llu times)", options_.queue, std::strerror(errno),
-                static_cast<unsigned long long>(n));
-    }
-    tx_len_ = 0;
+void QueueWorker::put_unplaced(uint32_t id, Batch& batch) {
+  if (batch.drop_unplaced) {
+    put_verdict(id, NF_DROP, std::nullopt, batch);
+    ++batch.unplaced_dropped;
+  } else {
+    put_verdict(id, NF_ACCEPT, std::nullopt, batch);  // mark left as it is
+    ++batch.unplaced_accepted;
   }
+}
+
+void QueueWorker::put_verdict(uint32_t id, int verdict, std::optional<uint32_t> mark, Batch& batch) {
+  // A full buffer means sends failing for a whole batch: the packet waits
+  // for its verdict's room rather than go without one.
+  while (!verdicts_.has_room()) {
+    send_verdicts(batch);
+    if (verdicts_.has_room()) break;
+    if (stop_.load(std::memory_order_relaxed)) return;  // unbinding drops what is queued
+    std::this_thread::sleep_for(kVerdictRetryPause);
+  }
+  nlmsghdr* v = nfq_nlmsg_put(verdicts_.next(), NFQNL_MSG_VERDICT, options_.queue);
+  nfq_nlmsg_verdict_put(v, static_cast<int>(id), verdict);
+  if (mark) nfq_nlmsg_verdict_put_mark(v, *mark);
+  verdicts_.commit();
+}
+
+void QueueWorker::flush_verdicts() {
+  int error = 0;
+  const VerdictBuffer::FlushResult r = verdicts_.flush([&](const char* data, std::size_t len) {
+    if (mnl_socket_sendto(nl_, data, len) >= 0) return true;
+    error = errno;
+    return false;
+  });
+  if (r.failed_sends == 0) return;
+  counters_.verdict_send_errors.fetch_add(r.failed_sends, std::memory_order_relaxed);
+  if (is_power_of_two(++verdict_failures_))
+    LOG_ERR("queue %u: sending verdicts failed: %s; %zu still unsent, to be retried (%llu times)", options_.queue,
+            std::strerror(error), r.unsent, static_cast<unsigned long long>(verdict_failures_));
+}
+
+void QueueWorker::send_verdicts(Batch& batch) {
+  flush_verdicts();  // all verdicts of the batch, each with its own packet id and mark, in one sendmsg
   counters_.packets.fetch_add(batch.packets, std::memory_order_relaxed);
   counters_.bytes.fetch_add(batch.bytes, std::memory_order_relaxed);
   counters_.placed.fetch_add(batch.placed, std::memory_order_relaxed);

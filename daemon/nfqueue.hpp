@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine.hpp"
+#include "verdict_buffer.hpp"
 
 struct mnl_socket;
 struct nlmsghdr;
@@ -32,12 +33,16 @@ struct QueueCounters {
   std::atomic<uint64_t> placed{0};              // accepted with a real server's mark
   std::atomic<uint64_t> unplaced_accepted{0};   // not placed, accepted unmarked (policy accept)
   std::atomic<uint64_t> unplaced_dropped{0};    // not placed, dropped (policy drop)
-  std::atomic<uint64_t> truncated{0};           // packets longer than the copy range
+  std::atomic<uint64_t> truncated{0};           // packets longer than the copy range or a receive slot
   std::atomic<uint64_t> enobufs{0};             // the socket overflowed (packets lost or failed open)
   std::atomic<uint64_t> recv_errors{0};         // other receive errors
-  std::atomic<uint64_t> verdict_send_errors{0}; // sendmsg of a verdict batch failed
+  std::atomic<uint64_t> verdict_send_errors{0}; // sendmsg of verdicts failed (retried; see verdict_buffer.hpp)
   std::atomic<uint64_t> kernel_errors{0};       // error messages from the kernel (e.g. unknown packet id)
 };
+
+// The packet id of a packet message that came truncated (MSG_TRUNC): its
+// head, where the kernel puts NFQA_PACKET_HDR, is enough to answer it.
+std::optional<uint32_t> truncated_packet_id(const char* data, std::size_t len);
 
 struct QueueOptions {
   uint16_t queue = 0;
@@ -73,7 +78,11 @@ class QueueWorker {
   void unbind();
   void handle_datagram(const char* data, std::size_t len, Batch& batch);
   void handle_packet(const ::nlmsghdr* nlh, Batch& batch);
-  void send_verdicts(Batch& batch);
+  // Queues one verdict (NF_ACCEPT with `mark` if given, or `verdict` alone).
+  void put_verdict(uint32_t id, int verdict, std::optional<uint32_t> mark, Batch& batch);
+  void put_unplaced(uint32_t id, Batch& batch);  // the configured policy for a packet not placed
+  void flush_verdicts();
+  void send_verdicts(Batch& batch);  // flush_verdicts() and the batch's counters
 
   sipvs::Engine::Worker worker_;
   const DataPathPolicy& policy_;
@@ -84,9 +93,9 @@ class QueueWorker {
   // Setup: the sequence number of the configuration message waiting for its ack.
   uint32_t pending_ack_seq_ = 0;
   std::optional<int> ack_error_;
-  std::unique_ptr<char[]> rx_;     // (kBatch + 1) receive slots of kSlotSize bytes
-  std::unique_ptr<char[]> tx_;     // verdict messages of one batch, back to back
-  std::size_t tx_len_ = 0;
+  std::unique_ptr<char[]> rx_;  // (kBatch + 1) receive slots of kSlotSize bytes
+  VerdictBuffer verdicts_;      // room for two batches: one unsent, one new
+  uint64_t verdict_failures_ = 0;  // flushes that left verdicts unsent (for the log's rate limit)
   std::atomic<bool> stop_{false};
   std::thread thread_;
   QueueCounters counters_;
