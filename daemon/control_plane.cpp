@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -38,13 +37,6 @@ constexpr RestartOnly kRestartOnly[] = {
      [](DaemonConfig& c, const DaemonConfig& r) { c.engine.max_templates = r.engine.max_templates; }},
 };
 
-std::string state_text(const DaemonConfig& c) {
-  const nlohmann::json all = to_json(c);
-  nlohmann::json state = nlohmann::json::object();
-  for (const char* key : kStateKeys) state[key] = all.at(key);
-  return state.dump(2) + "\n";
-}
-
 // write_file_atomically, for a caller to whom a replaced file is a written
 // one: a failed directory sync is worth a warning, not a failed change.
 void write_and_warn_if_not_synced(const std::string& path, std::string_view content) {
@@ -56,6 +48,8 @@ void write_and_warn_if_not_synced(const std::string& path, std::string_view cont
 }
 
 }  // namespace
+
+UnusableStateFile::UnusableStateFile(const std::string& what) : std::runtime_error(what) {}
 
 ChangeRejected::ChangeRejected(Kind kind, std::string field, std::string reason)
     : std::runtime_error(field + ": " + reason), kind_(kind), field_(std::move(field)), reason_(std::move(reason)) {}
@@ -71,28 +65,28 @@ DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
     return from_file;
   }
   const std::string& path = from_file.state_file;
+  // A state file that cannot be read holds changes made through the API:
+  // starting without them would let the next change overwrite them.
+  const std::string way_out = ": fix it, or move it aside to start with the config file's services";
+  std::optional<std::string> text;
   try {
-    const auto text = read_file_if_exists(path);
-    if (!text) {
-      LOG_INFO("state file %s does not exist yet: services from the config file", path.c_str());
-      return from_file;
-    }
-    const nlohmann::json state = parse_json_text(*text);
-    if (!state.is_object()) throw ConfigFieldError("", "must be a JSON object");
-    nlohmann::json merged = to_json(from_file);
-    for (auto it = state.begin(); it != state.end(); ++it) {
-      if (std::find_if(std::begin(kStateKeys), std::end(kStateKeys),
-                       [&](const char* k) { return it.key() == k; }) == std::end(kStateKeys))
-        throw ConfigFieldError(it.key(), "not a key of the state file");
-      merged[it.key()] = it.value();
-    }
-    DaemonConfig c = parse_config(merged);
+    text = read_file_if_exists(path);
+  } catch (const std::system_error& e) {
+    throw UnusableStateFile("state file " + path + ": " + e.what() + way_out);
+  }
+  if (!text) {
+    LOG_INFO("state file %s does not exist yet: services from the config file", path.c_str());
+    return from_file;
+  }
+  try {
+    DaemonConfig c = apply_state_file(from_file, *text);
     LOG_NOTICE("services from the state file %s (%zu services); SIGHUP reloads the config file's", path.c_str(),
                c.engine.services.size());
     return c;
-  } catch (const std::exception& e) {
-    LOG_WARN("state file %s is unusable (%s): services from the config file", path.c_str(), e.what());
-    return from_file;
+  } catch (const JsonSyntaxError& e) {
+    throw UnusableStateFile("state file " + path + ":" + e.what() + way_out);
+  } catch (const ConfigFieldError& e) {
+    throw UnusableStateFile("state file " + path + ": " + e.what() + way_out);
   }
 }
 
@@ -171,7 +165,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
     throw ChangeRejected(ChangeRejected::Kind::invalid, e.field(), e.reason());
   }
   // Persist before applying: a change that cannot be saved is not made.
-  const std::string state = candidate.state_file.empty() ? std::string() : state_text(candidate);
+  const std::string state = candidate.state_file.empty() ? std::string() : state_file_text(candidate);
   const bool write = !candidate.state_file.empty() && state != state_written_;
   const std::string previous = state_written_;
   if (write) {

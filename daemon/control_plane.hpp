@@ -4,9 +4,10 @@
 // rules, the daemon's checks), written to the state file, then applied to the
 // engine atomically. A rejected candidate changes nothing.
 //
-// At start, the services come from the state file when it exists and is
-// valid (it holds what the API last set), else from the config file; the
-// other settings always come from the config file (see kStateKeys). SIGHUP
+// At start, the services come from the state file when it exists (it holds
+// what the API last set), else from the config file; the other settings
+// always come from the config file (see kStateKeys). A state file that exists
+// but cannot be used stops the start: it is never silently replaced. SIGHUP
 // re-reads the config file and replaces the services with its own.
 #include <ctime>
 #include <functional>
@@ -38,14 +39,23 @@ class ChangeRejected : public std::runtime_error {
   std::string field_, reason_;
 };
 
+// A state file that exists but cannot be used (unreadable, bad JSON, a bad
+// field, a newer format): what() names the path, the line or field, the
+// reason and the way out.
+class UnusableStateFile : public std::runtime_error {
+ public:
+  explicit UnusableStateFile(const std::string& what);
+};
+
 // Whether an engine validation error is a clash between objects rather than a bad value.
 bool is_conflict(const sipvs::ConfigError& error);
 
 class ControlPlane {
  public:
   // The configuration to start with: `from_file` with the state file's
-  // services when that file exists and is valid together with `from_file`'s
-  // settings; otherwise `from_file` (an unusable state file is logged and ignored).
+  // settings when that file exists; `from_file` when it does not. Throws
+  // UnusableStateFile, leaving the file as it is, if it exists and is not
+  // valid together with `from_file`'s settings.
   static DaemonConfig startup_config(const DaemonConfig& from_file);
 
   // Puts a validated configuration into effect (the engine's services, and

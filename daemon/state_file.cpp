@@ -3,12 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
-
-#include "config_file.hpp"
 
 namespace sipvsd {
 
@@ -33,6 +32,18 @@ std::string directory_of(const std::string& path) {
 }
 
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// Throws ConfigFieldError unless `j`'s "version", if any, is one this sipvsd reads.
+void check_version(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("version")) return;  // before versions: the format of version 1
+  const nlohmann::json& v = j["version"];
+  if (!v.is_number_unsigned() || v.get<uint64_t>() == 0)
+    throw ConfigFieldError("version", "must be a format version (" + std::to_string(kStateFormatVersion) + ")");
+  if (v.get<uint64_t>() > kStateFormatVersion)
+    throw ConfigFieldError("version", std::to_string(v.get<uint64_t>()) +
+                                          ": written by a newer sipvsd (this one reads format version " +
+                                          std::to_string(kStateFormatVersion) + ")");
+}
 
 }  // namespace
 
@@ -142,6 +153,30 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (pad < 1) out += static_cast<char>(v & 0xff);
   }
   return out;
+}
+
+std::string state_file_text(const DaemonConfig& c) {
+  const nlohmann::json all = to_json(c);
+  nlohmann::json state = nlohmann::json::object();
+  state["version"] = kStateFormatVersion;
+  for (const char* key : kStateKeys) state[key] = all.at(key);
+  return state.dump(2) + "\n";
+}
+
+DaemonConfig apply_state_file(const DaemonConfig& from_file, std::string_view text) {
+  const nlohmann::json state = parse_json_text(text);
+  if (!state.is_object()) throw ConfigFieldError("", "must be a JSON object");
+  // First: a newer format may have keys this sipvsd does not know.
+  check_version(state);
+  nlohmann::json merged = to_json(from_file);
+  for (auto it = state.begin(); it != state.end(); ++it) {
+    if (it.key() == "version") continue;
+    if (std::find_if(std::begin(kStateKeys), std::end(kStateKeys), [&](const char* k) { return it.key() == k; }) ==
+        std::end(kStateKeys))
+      throw ConfigFieldError(it.key(), "not a key of the state file");
+    merged[it.key()] = it.value();
+  }
+  return parse_config(merged);
 }
 
 nlohmann::json templates_to_json(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at) {

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config_file.hpp"
 #include "engine.hpp"
 
 namespace sipvsd {
@@ -45,9 +46,22 @@ std::optional<std::string> read_file_if_exists(const std::string& path);
 // restart keeps: services, udp_timeout, mark_mask, the unplaced policy and
 // forwarding. The rest (queues, queue_maxlen, max_templates, state_file, api,
 // and debug_level, a diagnostic switch) comes from the config file at every
-// start. The state file is a partial config file in the same schema.
+// start. The state file is a partial config file in the same schema, plus
+// its format version.
 inline constexpr const char* kStateKeys[] = {"services",   "udp_timeout", "mark_mask",
                                              "unplaced",   "forwarding",  "forwarding_options"};
+
+// The format version that "version" carries in the state file.
+// A file without it was written before versions (the same format as 1); a
+// file of a higher version comes from a newer sipvsd and is not read.
+inline constexpr uint64_t kStateFormatVersion = 1;
+
+// The state file's text for a configuration: its kStateKeys and the version.
+std::string state_file_text(const DaemonConfig& c);
+// `from_file` with the state file's settings (text as read) in place of its
+// own. Throws JsonSyntaxError or ConfigFieldError: a bad value, an unknown
+// key, a newer version, or a configuration that does not hold together.
+DaemonConfig apply_state_file(const DaemonConfig& from_file, std::string_view text);
 
 // Base64 (RFC 4648, with padding): pe data are raw bytes, not always UTF-8.
 std::string base64_encode(std::string_view bytes);

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -99,10 +100,11 @@ TEST_CASE("an accepted change is applied to the engine and written to the state 
 
   const json state = json::parse(slurp(dir.file("state.json")));
   CHECK(state["services"][0]["servers"].size() == 3);
+  CHECK(state["version"] == 1);
   // Only what the API changes is kept; queues, api... come from the config file.
   std::set<std::string> keys;
   for (auto it = state.begin(); it != state.end(); ++it) keys.insert(it.key());
-  CHECK(keys == std::set<std::string>{"services", "udp_timeout", "mark_mask", "unplaced", "forwarding",
+  CHECK(keys == std::set<std::string>{"version", "services", "udp_timeout", "mark_mask", "unplaced", "forwarding",
                                       "forwarding_options"});
   // No temporary file is left behind.
   std::size_t files = 0;
@@ -272,21 +274,107 @@ TEST_CASE("startup: the state file's services win over the config file's, its ot
     CHECK(c.queue_maxlen == 1234);
     CHECK(c.debug_level == file.debug_level);  // a diagnostic switch, not kept
   }
-  SUBCASE("an unusable state file is ignored") {
-    for (const char* text : {"{\"services\": [", "[]", "{\"queues\": 3}", "{\"services\": [{\"name\": \"x\"}]}",
-                             "{\"services\": [], \"services\": []}"}) {
-      CAPTURE(text);
-      spit(dir.file("state.json"), text);
-      CHECK(ControlPlane::startup_config(file) == file);
-    }
+  SUBCASE("a state file written before format versions") {
+    json state = json::parse(state_file_text(file));
+    state.erase("version");
+    state["services"][0]["servers"].erase(0);
+    spit(dir.file("state.json"), state.dump(2));
+    const DaemonConfig c = ControlPlane::startup_config(file);
+    REQUIRE(c.engine.services[0].servers.size() == 1);
+    CHECK(c.engine.services[0].servers[0].mark == 2);
   }
-  SUBCASE("a state file that clashes with the config file's mark_mask is ignored") {
+}
+
+// What the operator made through the API is never dropped without a word: a
+// state file that exists but cannot be used stops the start, says where and
+// what, and stays as it was for the operator to fix or move aside.
+TEST_CASE("startup refuses a state file it cannot use and leaves it untouched") {
+  test::TempDir dir;
+  const DaemonConfig file = test::sip_config(dir.file("state.json"));
+  // A state file with two services, as the API writes it.
+  std::string valid;
+  {
+    sipvs::Engine engine(file.engine);
+    ControlPlane cp(engine, file);
+    cp.update([](DaemonConfig& c) {
+      sipvs::ServiceConfig s = c.engine.services[0];
+      s.name = "other";
+      s.vip = *sipvs::IpAddress::parse("198.18.2.101");
+      s.servers = {server("198.18.1.9", 9)};
+      c.engine.services.push_back(s);
+    });
+    valid = slurp(dir.file("state.json"));
+  }
+  REQUIRE(ControlPlane::startup_config(file).engine.services.size() == 2);
+
+  auto refused = [&](const std::string& text) {
+    spit(dir.file("state.json"), text);
+    std::string what;
+    try {
+      ControlPlane::startup_config(file);
+      FAIL("started with an unusable state file");
+    } catch (const UnusableStateFile& e) {
+      what = e.what();
+    }
+    CHECK(slurp(dir.file("state.json")) == text);
+    CHECK(what.find("state file " + dir.file("state.json")) == 0);
+    CHECK(what.find("fix it, or move it aside") != std::string::npos);
+    return what;
+  };
+  auto edited = [&](const std::function<void(json&)>& edit) {
+    json state = json::parse(valid);
+    edit(state);
+    return state.dump(2);
+  };
+
+  SUBCASE("cut in half: path:line:column") {
+    const std::string what = refused(valid.substr(0, valid.size() / 2));
+    const std::size_t lines = static_cast<std::size_t>(std::count(valid.begin(), valid.begin() + valid.size() / 2, '\n'));
+    CAPTURE(what);
+    CHECK(what.find(dir.file("state.json") + ":" + std::to_string(lines + 1) + ":") != std::string::npos);
+  }
+  SUBCASE("empty") { refused(""); }
+  SUBCASE("one bad field names it") {
+    const std::string what =
+        refused(edited([](json& s) { s["services"][1]["servers"][0]["weight"] = "heavy"; }));
+    CHECK(what.find("services[1].servers[0].weight") != std::string::npos);
+  }
+  SUBCASE("a duplicate service name") {
+    const std::string what = refused(edited([](json& s) { s["services"][1]["name"] = "sip"; }));
+    CHECK(what.find("services[1].name") != std::string::npos);
+  }
+  SUBCASE("a duplicate key") {
+    const std::string what = refused("{\"services\": [], \"services\": []}");
+    CHECK(what.find("services: duplicate key") != std::string::npos);
+  }
+  SUBCASE("a newer format version, even with keys this sipvsd does not know") {
+    const std::string what = refused(edited([](json& s) {
+      s["version"] = 2;
+      s["templates_elsewhere"] = true;
+    }));
+    CHECK(what.find("version: 2: written by a newer sipvsd") != std::string::npos);
+  }
+  SUBCASE("a version that is not one") {
+    for (const json& v : {json(0), json("1"), json(-1), json(1.5)}) refused(edited([&](json& s) { s["version"] = v; }));
+  }
+  SUBCASE("not an object, or a key that is not the state file's") {
+    refused("[]");
+    const std::string what = refused(edited([](json& s) { s["queues"] = 3; }));
+    CHECK(what.find("queues: not a key of the state file") != std::string::npos);
+  }
+  SUBCASE("services that clash with the config file's mark_mask") {
     DaemonConfig masked = file;
     masked.mark_mask = 0xff00;
     masked.engine.services.clear();
-    spit(dir.file("state.json"), R"({"services": [{"name": "a", "vip": "198.18.2.1", "port": 5060,
-                                      "servers": [{"address": "198.18.1.1", "mark": 1}]}]})");
-    CHECK(ControlPlane::startup_config(masked) == masked);
+    const std::string text = edited([](json& s) { s.erase("mark_mask"); });
+    spit(dir.file("state.json"), text);
+    CHECK_THROWS_AS(ControlPlane::startup_config(masked), UnusableStateFile);
+    CHECK(slurp(dir.file("state.json")) == text);
+  }
+  SUBCASE("a state file that cannot be read") {
+    std::filesystem::remove(dir.file("state.json"));
+    std::filesystem::create_directory(dir.file("state.json"));
+    CHECK_THROWS_AS(ControlPlane::startup_config(file), UnusableStateFile);
   }
 }
 
