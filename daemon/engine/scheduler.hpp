@@ -1,8 +1,8 @@
 #pragma once
 // Schedulers pick a real server for a new template, as IPVS's ip_vs_scheduler.
-// One is built for each configuration snapshot with that service's servers;
-// pick() is called by several worker threads at once and must be thread-safe
-// and allocation-free.
+// One is built from a service's servers whenever they, their weights or their
+// health change, and shared by the snapshots in between; pick() is called by
+// several worker threads at once and must be thread-safe and allocation-free.
 #include <atomic>
 #include <cstdint>
 #include <memory>
