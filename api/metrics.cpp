@@ -138,6 +138,30 @@ std::string render_metrics(const MetricsInput& in) {
     }
   }
 
+  // The kernel's own view of each queue (/proc/net/netfilter/nfnetlink_queue).
+  {
+    Family f(out, "queue_kernel_waiting", "gauge", "Packets the kernel holds for a verdict from sipvsd (queue_total).");
+    for (const auto& q : in.queues)
+      if (q.kernel) f.add(queue_label(q), q.kernel->queue_total);
+  }
+  {
+    Family f(out, "queue_kernel_dropped_total", "counter",
+             "Packets the kernel dropped: queue full (queue_dropped) or socket full (user_dropped); a fail-open "
+             "queue accepts those unqueued instead and counts none.");
+    for (const auto& q : in.queues) {
+      if (!q.kernel) continue;
+      f.add({{"queue", std::to_string(q.queue)}, {"reason", "queue_full"}}, q.kernel->queue_dropped);
+      f.add({{"queue", std::to_string(q.queue)}, {"reason", "socket_full"}}, q.kernel->user_dropped);
+    }
+  }
+  {
+    Family f(out, "queue_kernel_ids_total", "counter",
+             "Packet ids the kernel gave out since the queue was bound (id_sequence, wraps at 2^32): packets "
+             "queued to sipvsd, including those that then failed open because its socket was full.");
+    for (const auto& q : in.queues)
+      if (q.kernel) f.add(queue_label(q), q.kernel->id_sequence);
+  }
+
   Family(out, "debug_level", "gauge", "Current debug level (0-10).").add({}, in.debug_level);
   Family(out, "config_changes_total", "counter", "Configuration changes applied since start (API and reload).")
       .add({}, in.config_changes);

@@ -72,7 +72,12 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
                   {"enobufs", q.enobufs},
                   {"recv_errors", q.recv_errors},
                   {"verdict_send_errors", q.verdict_send_errors},
-                  {"kernel_errors", q.kernel_errors}});
+                  {"kernel_errors", q.kernel_errors},
+                  {"kernel", q.kernel ? json{{"queue_total", q.kernel->queue_total},
+                                             {"queue_dropped", q.kernel->queue_dropped},
+                                             {"user_dropped", q.kernel->user_dropped},
+                                             {"id_sequence", q.kernel->id_sequence}}
+                                      : json(nullptr)}});
   }
   return {{"packets", e.packets},
           {"drops", {{"no_service", e.no_service}, {"bad_packet", std::move(bad)}, {"table_full", e.table_full},

@@ -160,13 +160,17 @@ DaemonConfig Daemon::config() const {
 
 std::vector<QueueStats> Daemon::queue_stats() const {
   std::vector<QueueStats> out;
+  const std::vector<KernelQueueStats> kernel = read_kernel_queue_stats();
   std::lock_guard lock(workers_mutex_);
   for (const auto& w : workers_) {
     const QueueCounters& c = w->counters();
     auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-    out.push_back(QueueStats{w->queue(), get(c.packets), get(c.bytes), get(c.batches), get(c.max_batch),
-                             get(c.placed), get(c.unplaced_accepted), get(c.unplaced_dropped), get(c.truncated),
-                             get(c.enobufs), get(c.recv_errors), get(c.verdict_send_errors), get(c.kernel_errors)});
+    QueueStats& q = out.emplace_back(QueueStats{
+        w->queue(), get(c.packets), get(c.bytes), get(c.batches), get(c.max_batch), get(c.placed),
+        get(c.unplaced_accepted), get(c.unplaced_dropped), get(c.truncated), get(c.enobufs), get(c.recv_errors),
+        get(c.verdict_send_errors), get(c.kernel_errors), std::nullopt});
+    for (const KernelQueueStats& k : kernel)
+      if (k.queue == w->queue() && k.portid == w->portid()) q.kernel = k;
   }
   return out;
 }
@@ -183,6 +187,9 @@ void Daemon::log_dump(std::size_t max_templates) const {
                static_cast<unsigned long long>(q.enobufs), static_cast<unsigned long long>(q.recv_errors),
                static_cast<unsigned long long>(q.verdict_send_errors),
                static_cast<unsigned long long>(q.kernel_errors));
+    if (q.kernel)
+      LOG_NOTICE("queue %u in the kernel: queue_total=%u queue_dropped=%u user_dropped=%u id_sequence=%u", q.queue,
+                 q.kernel->queue_total, q.kernel->queue_dropped, q.kernel->user_dropped, q.kernel->id_sequence);
   }
   const sipvs::Engine& engine = engine_;
   const sipvs::EngineStats st = engine.stats();

@@ -65,6 +65,7 @@ class QueueWorker {
   void join();
 
   uint16_t queue() const { return options_.queue; }
+  uint32_t portid() const { return portid_; }  // the socket's, as the kernel lists the queue's peer
   const QueueCounters& counters() const { return counters_; }
 
   // Up to this many packets are handled per wake-up: one blocking receive,

@@ -10,7 +10,11 @@
 #      sipgen sent (if not, the kernel or veth cannot show it: skip, exit 77);
 #   2. every datagram was decided on its own: each one, judged per Call-ID
 #      from captures at the backends, reached the real server that its
-#      call's template names, and every Call-ID has a template.
+#      call's template names, and every Call-ID has a template;
+#   3. the kernel's own queue counters (/proc/net/netfilter/nfnetlink_queue)
+#      appear per queue in /v1/stats and /metrics and move: one packet id per
+#      datagram, none left waiting for a verdict (checked before point 1, so
+#      also where GRO does not coalesce).
 # Usage: e2e_gro.sh PATH/TO/sipvsd PATH/TO/sipgen   (as root; exit 77 = skipped)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +22,7 @@ SIPVSD=$(realpath "${1:?usage: e2e_gro.sh PATH/TO/sipvsd PATH/TO/sipgen}")
 SIPGEN=$(realpath "${2:?usage: e2e_gro.sh PATH/TO/sipvsd PATH/TO/sipgen}")
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-e2e_require curl iptables ethtool tcpdump tc
+e2e_require curl iptables ethtool tcpdump tc python3
 
 CALLS=1000   # 3000 datagrams: fits the queue (maxlen 8192) and sipvsd's socket buffer, so none fails open
 e2e_init gro
@@ -53,6 +57,19 @@ for i in 1 2 3; do
   grep -q 'listening on' "$E2E_DIR/b$i.tcpdump.log" || e2e_die "tcpdump in b$i did not start"
 done
 
+# kernel_counters: "ids waiting packets" summed over both queues from
+# /v1/stats: the kernel's id_sequence and queue_total, sipvsd's own packets.
+kernel_counters() {
+  e2e_api GET /v1/stats
+  python3 -c '
+import json, sys
+queues = json.load(open(sys.argv[1]))["queues"]
+if len(queues) != 2 or any(q.get("kernel") is None for q in queues):
+    sys.exit("no kernel counters per queue: %s" % queues)
+print(sum(q["kernel"]["id_sequence"] for q in queues), sum(q["kernel"]["queue_total"] for q in queues),
+      sum(q["packets"] for q in queues))' "$E2E_DIR/api-body"
+}
+
 # The trunk's flow first, alone: a running trunk has a confirmed conntrack
 # entry. Before the first verdict confirms it, every packet of the flow gets
 # an unconfirmed entry of its own, shared by the segments of a GRO packet,
@@ -60,6 +77,8 @@ done
 nsx c "$SIPGEN" --dst $E2E_VIP4 --src $E2E_CLIENT4 --sport 5061 --calls 1 --count 1 --tag warm >/dev/null ||
   e2e_die "sipgen (the first datagram) failed"
 sleep 1
+K0=$(kernel_counters) || e2e_die "/v1/stats: $K0"
+read -r ids0 _ packets0 <<<"$K0"
 
 # The NFQUEUE rule's packet counter: skbs, so a super-packet counts once.
 queued_skbs() {
@@ -75,6 +94,20 @@ sleep 2  # sipvsd works off its queue; the last packets reach the backends
 SKBS=$(($(queued_skbs) - skbs0))
 for pid in "${CAPTURES[@]}"; do e2e_stop_pid "$pid" INT || e2e_die "tcpdump did not stop"; done
 e2e_log "sipgen sent $SENT datagrams; the NFQUEUE rule saw $SKBS packets"
+
+# ---- 3: the kernel's counters ----
+K1=$(kernel_counters) || e2e_die "/v1/stats: $K1"
+read -r ids1 waiting1 packets1 <<<"$K1"
+e2e_log "kernel: $((ids1 - ids0)) packet ids given, $waiting1 packets waiting for a verdict; sipvsd gave $((packets1 - packets0)) verdicts"
+[ $((ids1 - ids0)) = "$SENT" ] || e2e_die "the kernel queued $((ids1 - ids0)) packets for $SENT datagrams"
+[ "$waiting1" = 0 ] || e2e_die "$waiting1 packets still wait for a verdict"
+[ $((packets1 - packets0)) = "$SENT" ] || e2e_die "sipvsd gave $((packets1 - packets0)) verdicts for $SENT datagrams"
+e2e_api GET /metrics
+for q in 0 1; do
+  grep -q "^sipvsd_queue_kernel_ids_total{queue=\"$q\"} [0-9]" "$E2E_DIR/api-body" &&
+    grep -q "^sipvsd_queue_kernel_waiting{queue=\"$q\"} 0\$" "$E2E_DIR/api-body" ||
+    e2e_die "/metrics lacks the kernel's counters of queue $q"
+done
 
 # ---- 1: GRO coalesced ----
 if [ "$SKBS" -ge "$SENT" ]; then
