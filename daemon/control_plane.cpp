@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -200,31 +198,32 @@ std::string ControlPlane::templates_file() const {
 std::size_t ControlPlane::save_templates(std::time_t now) {
   const std::string path = templates_file();
   if (path.empty()) return 0;
+  // The periodic writer and the last save at stop share the temporary file.
+  std::lock_guard lock(templates_mutex_);
   const auto list = engine_.templates(sipvs::TemplateFilter{}, sipvs::monotonic_seconds());
-  write_file_atomically(path, templates_to_json(list, now).dump() + "\n");
-  LOG_NOTICE("saved %zu templates to %s", list.size(), path.c_str());
+  write_and_warn_if_not_synced(path, templates_file_text(list, now));
   return list.size();
 }
 
 std::size_t ControlPlane::restore_templates(std::time_t now) {
   const std::string path = templates_file();
   if (path.empty()) return 0;
-  std::size_t restored = 0;
   try {
     const auto text = read_file_if_exists(path);
     if (!text) return 0;
     const SavedTemplates saved = templates_from_json(parse_json_text(*text), now);
     const sipvs::Seconds mono = sipvs::monotonic_seconds();
+    std::size_t restored = 0;
     for (const auto& t : saved.templates) restored += engine_.restore_template(t, mono) ? 1 : 0;
     LOG_NOTICE("restored %zu templates from %s (%zu had expired, %zu not restored: service or server gone, or table full)", restored,
                path.c_str(), saved.expired, saved.templates.size() - restored);
+    // The file stays: until the next save replaces it, it is what a start
+    // after a crash or a failed start has to restore.
+    return restored;
   } catch (const std::exception& e) {
     LOG_WARN("templates file %s is unusable (%s): starting without templates", path.c_str(), e.what());
+    return 0;
   }
-  // Consumed once: after a later crash these would be stale.
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    LOG_WARN("cannot remove %s: %s", path.c_str(), std::strerror(errno));
-  return restored;
 }
 
 }  // namespace sipvsd

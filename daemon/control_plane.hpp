@@ -88,9 +88,12 @@ class ControlPlane {
   bool reload(const DaemonConfig& from_file, const std::string& path);
 
   // Templates across a restart, in "<state_file>.templates". save_templates
-  // writes the live ones (call at shutdown, after the workers stopped);
-  // restore_templates loads them once and removes the file. Both return how
-  // many; without a state file they do nothing.
+  // writes the live ones (periodically, and at shutdown after the workers
+  // stopped; thread-safe), throwing std::system_error if it cannot;
+  // restore_templates loads them (call before any packet is decided) and
+  // leaves the file for the next save to replace, so that a start that fails
+  // or a crash before that save still finds them. Both return how many;
+  // without a state file they do nothing.
   std::size_t save_templates(std::time_t now);
   std::size_t restore_templates(std::time_t now);
   std::string templates_file() const;
@@ -104,6 +107,7 @@ class ControlPlane {
   DaemonConfig current_;
   std::string state_written_;  // the state file's content as last written (or found) by us
   uint64_t generation_ = 0;
+  std::mutex templates_mutex_;  // one templates file write at a time
 };
 
 }  // namespace sipvsd

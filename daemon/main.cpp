@@ -19,6 +19,7 @@
 #include "log.hpp"
 #include "replay.hpp"
 #include "rules_text.hpp"
+#include "template_saver.hpp"
 
 #ifndef SIPVSD_VERSION
 #define SIPVSD_VERSION "unknown"
@@ -173,17 +174,18 @@ int run(const Options& o) {
   // plane: validated, saved in the state file, then applied by the daemon.
   std::optional<sipvsd::ControlPlane> control;
   std::optional<sipvsd::api::Api> api;
+  std::optional<sipvsd::TemplateSaver> templates;  // periodic writes of the templates file
   try {
     daemon.emplace(sipvsd::ControlPlane::startup_config(*config), o.config, o.queues);
     control.emplace(daemon->engine(), daemon->config(),
                     [&](const sipvsd::DaemonConfig& c) { return daemon->apply(c); });
+    // Before any queue is bound (a queue decides packets from its bind on),
+    // so that no packet of a call in progress is scheduled anew. The file
+    // stays until the next save: a start that fails here loses nothing.
+    control->restore_templates(std::time(nullptr));
     api.emplace(*control, daemon->config().api, [&] { return daemon->queue_stats(); });
-    // restore_templates consumes the templates file: only once everything
-    // that can fail at start (API listeners, forwarding, queue binding) has
-    // succeeded, else a failed start (restarted by systemd) would lose the
-    // calls in progress; and before the workers decide, so that no packet of
-    // a call in progress is scheduled anew.
-    daemon->start([&] { control->restore_templates(std::time(nullptr)); });
+    daemon->start();
+    templates.emplace(*control, sipvsd::kDefaultTemplatesSaveInterval);
     api->start();
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
@@ -219,11 +221,7 @@ int run(const Options& o) {
   api->stop();
   daemon->stop();
   // The workers have stopped: these are the templates of the calls in progress.
-  try {
-    control->save_templates(std::time(nullptr));
-  } catch (const std::exception& e) {
-    LOG_ERR("cannot save the templates: %s", e.what());
-  }
+  templates->stop_and_save();
   daemon->log_dump(0);
   LOG_NOTICE("stopped");
   return 0;

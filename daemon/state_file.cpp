@@ -179,21 +179,30 @@ DaemonConfig apply_state_file(const DaemonConfig& from_file, std::string_view te
   return parse_config(merged);
 }
 
-nlohmann::json templates_to_json(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at) {
-  nlohmann::json list = nlohmann::json::array();
+std::string templates_file_text(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at) {
+  std::string out;
+  out.reserve(64 + templates.size() * 192);
+  out += "{\"version\": " + std::to_string(kStateFormatVersion) + ", \"saved_at\": " + std::to_string(saved_at) +
+         ", \"templates\": [";
+  const char* separator = "\n";
   for (const auto& t : templates) {
-    list.push_back({{"service", t.service},
-                    {"client", t.client.to_string()},
-                    {"client_port", t.client_port},
-                    {"server", t.server.to_string()},
-                    {"server_port", t.server_port},
-                    {"pe_data_base64", base64_encode(t.pe_data)},
-                    {"expires_in", t.expires_in}});
+    out += separator;
+    separator = ",\n";
+    // Addresses, numbers and base64 need no escaping; a service name might.
+    out += "{\"service\": " + nlohmann::json(t.service).dump();
+    out += ", \"client\": \"" + t.client.to_string();
+    out += "\", \"client_port\": " + std::to_string(t.client_port);
+    out += ", \"server\": \"" + t.server.to_string();
+    out += "\", \"server_port\": " + std::to_string(t.server_port);
+    out += ", \"pe_data_base64\": \"" + base64_encode(t.pe_data);
+    out += "\", \"expires_in\": " + std::to_string(t.expires_in) + "}";
   }
-  return {{"saved_at", saved_at}, {"templates", std::move(list)}};
+  out += "\n]}\n";
+  return out;
 }
 
 SavedTemplates templates_from_json(const nlohmann::json& j, std::time_t now) {
+  check_version(j);
   auto member = [](const nlohmann::json& obj, const char* key, const std::string& field) -> const nlohmann::json& {
     if (!obj.is_object() || !obj.contains(key)) throw ConfigFieldError(field + key, "missing");
     return obj[key];

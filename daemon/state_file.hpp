@@ -1,8 +1,9 @@
 #pragma once
 // What carries live state across a restart: the services as last changed
 // (the state file, written on every accepted change) and the templates of
-// calls in progress (written at shutdown). Both are JSON, written atomically:
-// a crash mid-write leaves the old file or the new one, never a torn one.
+// calls in progress (written periodically and at shutdown). Both are JSON,
+// written atomically: a crash mid-write leaves the old file or the new one,
+// never a torn one.
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -51,7 +52,7 @@ std::optional<std::string> read_file_if_exists(const std::string& path);
 inline constexpr const char* kStateKeys[] = {"services",   "udp_timeout", "mark_mask",
                                              "unplaced",   "forwarding",  "forwarding_options"};
 
-// The format version that "version" carries in the state file.
+// The format version that "version" carries in the state and templates files.
 // A file without it was written before versions (the same format as 1); a
 // file of a higher version comes from a newer sipvsd and is not read.
 inline constexpr uint64_t kStateFormatVersion = 1;
@@ -67,14 +68,16 @@ DaemonConfig apply_state_file(const DaemonConfig& from_file, std::string_view te
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
-// The templates file: when it was written (wall clock, since monotonic time
-// restarts with the machine) and each template's remaining lifetime.
-nlohmann::json templates_to_json(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at);
+// The templates file: its version, when it was written (wall clock, since
+// monotonic time restarts with the machine) and each template's remaining
+// lifetime. Written as text directly, one template per line: it is rewritten
+// periodically and may hold max_templates entries, too many for a JSON tree.
+std::string templates_file_text(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at);
 struct SavedTemplates {
   std::vector<sipvs::TemplateInfo> templates;  // expires_in already reduced by the time since saving
   std::size_t expired = 0;                     // skipped: their lifetime ran out while sipvsd was down
 };
-// Throws ConfigFieldError for a malformed file.
+// Throws ConfigFieldError for a malformed file or a newer version.
 SavedTemplates templates_from_json(const nlohmann::json& j, std::time_t now);
 
 }  // namespace sipvsd

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "fixtures.hpp"
 #include "packet_builder.hpp"
 #include "state_file.hpp"
+#include "template_saver.hpp"
 
 using namespace sipvsd;
 using nlohmann::json;
@@ -75,6 +77,11 @@ std::string unsyncable_directory(const test::TempDir& dir) {
   std::filesystem::create_directory(d);
   std::filesystem::permissions(d, std::filesystem::perms::owner_write | std::filesystem::perms::owner_exec);
   return d;
+}
+
+std::size_t templates_in_file(const std::string& path) {
+  if (!std::filesystem::exists(path)) return 0;
+  return json::parse(slurp(path))["templates"].size();
 }
 
 std::map<std::string, std::string> server_by_call(const sipvs::Engine& engine) {
@@ -458,9 +465,13 @@ TEST_CASE("templates survive a restart on the same real servers; expired and orp
       CHECK(t.expires_in <= 110);  // 120 s timeout, 10 s spent "down"
       CHECK(t.expires_in >= 105);
     }
-    // Consumed: a later start does not bring back stale templates.
-    CHECK_FALSE(std::filesystem::exists(dir.file("state.json.templates")));
-    CHECK(cp.restore_templates(1'000'020) == 0);
+    // Left in place: a start that fails, or a crash before the next save,
+    // must find them again.
+    CHECK(std::filesystem::exists(dir.file("state.json.templates")));
+    sipvs::Engine again(start.engine);
+    ControlPlane cp_again(again, start);
+    CHECK(cp_again.restore_templates(1'000'020) == 50);
+    CHECK(server_by_call(again) == before);
   }
   SUBCASE("down longer than their lifetime: none") {
     sipvs::Engine engine(start.engine);
@@ -478,12 +489,29 @@ TEST_CASE("templates survive a restart on the same real servers; expired and orp
     CHECK(cp.restore_templates(1'000'000) == on_first);
     for (const auto& [call, srv] : server_by_call(engine)) CHECK(srv == "198.18.1.1:5060");
   }
-  SUBCASE("a corrupt file is skipped and removed") {
+  SUBCASE("a corrupt file is skipped (the next save replaces it)") {
     spit(dir.file("state.json.templates"), "{\"saved_at\": 1, \"templates\": [{}]}");
     sipvs::Engine engine(start.engine);
     ControlPlane cp(engine, start);
     CHECK(cp.restore_templates(1'000'000) == 0);
-    CHECK_FALSE(std::filesystem::exists(dir.file("state.json.templates")));
+    CHECK(engine.template_count() == 0);
+  }
+  SUBCASE("a file from a newer sipvsd is not read") {
+    json saved = json::parse(slurp(dir.file("state.json.templates")));
+    CHECK(saved["version"] == 1);
+    saved["version"] = 2;
+    spit(dir.file("state.json.templates"), saved.dump());
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    CHECK(cp.restore_templates(1'000'000) == 0);
+  }
+  SUBCASE("a file written before format versions") {
+    json saved = json::parse(slurp(dir.file("state.json.templates")));
+    saved.erase("version");
+    spit(dir.file("state.json.templates"), saved.dump());
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    CHECK(cp.restore_templates(1'000'000) == 50);
   }
 }
 
@@ -495,4 +523,46 @@ TEST_CASE("without a state file nothing is written") {
   CHECK(engine.config().services[0].servers.size() == 1);
   CHECK(cp.save_templates(0) == 0);
   CHECK(cp.restore_templates(0) == 0);
+}
+
+TEST_CASE("the template saver writes the templates periodically and a last time at stop") {
+  test::TempDir dir;
+  const DaemonConfig start = test::sip_config(dir.file("state.json"));
+  const std::string file = dir.file("state.json.templates");
+  sipvs::Engine engine(start.engine);
+  ControlPlane cp(engine, start);
+  make_calls(engine, 20, sipvs::monotonic_seconds());
+
+  // What a crash would find: restored as saved.
+  auto restored = [&] {
+    sipvs::Engine after(start.engine);
+    ControlPlane cp_after(after, start);
+    return cp_after.restore_templates(std::time(nullptr));
+  };
+  SUBCASE("every interval, without waiting for the stop") {
+    TemplateSaver saver(cp, std::chrono::seconds(1));
+    // Bounded: 1 s interval, 10 s at most.
+    for (int i = 0; i < 100 && templates_in_file(file) < 20; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(templates_in_file(file) == 20);
+    CHECK(restored() == 20);
+    sipvs::TemplateFilter one;
+    one.pe_data = "call-0@198.18.0.1";
+    CHECK(engine.flush_templates(one) == 1);
+    saver.stop_and_save();  // the last state, not the last periodic write's
+    CHECK(templates_in_file(file) == 19);
+  }
+  SUBCASE("interval 0: only at stop") {
+    TemplateSaver saver(cp, std::chrono::seconds(0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK_FALSE(std::filesystem::exists(file));
+    saver.stop_and_save();
+    CHECK(templates_in_file(file) == 20);
+    CHECK(restored() == 20);
+  }
+  SUBCASE("a start that fails (no stop_and_save) leaves the file as the last write made it") {
+    spit(file, "kept");
+    { TemplateSaver saver(cp, std::chrono::seconds(30)); }
+    CHECK(slurp(file) == "kept");
+  }
 }
