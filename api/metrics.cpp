@@ -130,11 +130,14 @@ std::string render_metrics(const MetricsInput& in) {
   per_queue("queue_enobufs_total", "Times the queue socket overflowed (packets lost).",
             [](const auto& q) { return q.enobufs; });
   {
-    Family f(out, "queue_errors_total", "counter", "Netlink errors, by kind.");
+    Family f(out, "queue_errors_total", "counter",
+             "Errors, by kind: receive, verdict_send and kernel (netlink); decide (the engine threw, the packet "
+             "got the unplaced policy).");
     for (const auto& q : in.queues) {
       f.add({{"queue", std::to_string(q.queue)}, {"kind", "receive"}}, q.recv_errors);
       f.add({{"queue", std::to_string(q.queue)}, {"kind", "verdict_send"}}, q.verdict_send_errors);
       f.add({{"queue", std::to_string(q.queue)}, {"kind", "kernel"}}, q.kernel_errors);
+      f.add({{"queue", std::to_string(q.queue)}, {"kind", "decide"}}, q.decide_errors);
     }
   }
 

@@ -73,6 +73,7 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
                   {"recv_errors", q.recv_errors},
                   {"verdict_send_errors", q.verdict_send_errors},
                   {"kernel_errors", q.kernel_errors},
+                  {"decide_errors", q.decide_errors},
                   {"kernel", q.kernel ? json{{"queue_total", q.kernel->queue_total},
                                              {"queue_dropped", q.kernel->queue_dropped},
                                              {"user_dropped", q.kernel->user_dropped},

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -74,7 +75,7 @@ struct QueueWorker::Batch {
   uint32_t mask = 0xffffffff;
   bool drop_unplaced = false;
   uint64_t packets = 0, bytes = 0, placed = 0, unplaced_accepted = 0, unplaced_dropped = 0, truncated = 0,
-           kernel_errors = 0;
+           kernel_errors = 0, decide_errors = 0;
 };
 
 QueueWorker::QueueWorker(sipvs::Engine& engine, const DataPathPolicy& policy, QueueOptions options)
@@ -319,7 +320,17 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
 
   // The payload starts at the IP header. Its UDP checksum is never verified
   // here: the director forwards, the real server checks.
-  const sipvs::Decision d = worker_.decide({payload, plen}, packet_mark, batch.now);
+  // An exception (e.g. bad_alloc growing the template table) costs this
+  // packet its placement, not the process: it gets the unplaced policy.
+  sipvs::Decision d;
+  try {
+    d = worker_.decide({payload, plen}, packet_mark, batch.now);
+  } catch (const std::exception& e) {
+    ++batch.decide_errors;
+    if (is_power_of_two(++decide_failures_))
+      LOG_ERR("queue %u: deciding packet %u failed (%s): given the unplaced policy (%llu times)", options_.queue, id,
+              e.what(), static_cast<unsigned long long>(decide_failures_));
+  }
 
   uint32_t out_mark = packet_mark;
   if (d.outcome == sipvs::Outcome::placed) {
@@ -410,8 +421,9 @@ void QueueWorker::send_verdicts(Batch& batch) {
   counters_.unplaced_dropped.fetch_add(batch.unplaced_dropped, std::memory_order_relaxed);
   counters_.truncated.fetch_add(batch.truncated, std::memory_order_relaxed);
   counters_.kernel_errors.fetch_add(batch.kernel_errors, std::memory_order_relaxed);
+  counters_.decide_errors.fetch_add(batch.decide_errors, std::memory_order_relaxed);
   batch.packets = batch.bytes = batch.placed = batch.unplaced_accepted = batch.unplaced_dropped = batch.truncated =
-      batch.kernel_errors = 0;
+      batch.kernel_errors = batch.decide_errors = 0;
 }
 
 }  // namespace sipvsd

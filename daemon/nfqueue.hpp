@@ -38,6 +38,7 @@ struct QueueCounters {
   std::atomic<uint64_t> recv_errors{0};         // other receive errors
   std::atomic<uint64_t> verdict_send_errors{0}; // sendmsg of verdicts failed (retried; see verdict_buffer.hpp)
   std::atomic<uint64_t> kernel_errors{0};       // error messages from the kernel (e.g. unknown packet id)
+  std::atomic<uint64_t> decide_errors{0};       // the engine threw (e.g. bad_alloc): given the unplaced policy
 };
 
 // The packet id of a packet message that came truncated (MSG_TRUNC): its
@@ -97,6 +98,7 @@ class QueueWorker {
   std::unique_ptr<char[]> rx_;  // (kBatch + 1) receive slots of kSlotSize bytes
   VerdictBuffer verdicts_;      // room for two batches: one unsent, one new
   uint64_t verdict_failures_ = 0;  // flushes that left verdicts unsent (for the log's rate limit)
+  uint64_t decide_failures_ = 0;   // for the log's rate limit
   std::atomic<bool> stop_{false};
   std::thread thread_;
   QueueCounters counters_;
