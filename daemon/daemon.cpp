@@ -24,8 +24,7 @@ Daemon::Daemon(DaemonConfig config, std::string config_path, std::optional<std::
       queue_override_(std::move(queue_override)),
       engine_(config_.engine),
       health_(engine_) {
-  policy_.mark_mask.store(config_.mark_mask, std::memory_order_relaxed);
-  policy_.drop_unplaced.store(config_.unplaced == DaemonConfig::Unplaced::drop, std::memory_order_relaxed);
+  policy_.store({config_.mark_mask, config_.unplaced == DaemonConfig::Unplaced::drop});
 }
 
 Daemon::~Daemon() { stop(); }
@@ -142,8 +141,7 @@ std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
     forwarding_.reconcile(config_);
     return ConfigFieldError(err->field, err->reason);
   }
-  policy_.mark_mask.store(next.mark_mask, std::memory_order_relaxed);
-  policy_.drop_unplaced.store(next.unplaced == DaemonConfig::Unplaced::drop, std::memory_order_relaxed);
+  policy_.store({next.mark_mask, next.unplaced == DaemonConfig::Unplaced::drop});
   // The file's debug level wins only when it changes, so that a level raised
   // by signal survives an unrelated reload.
   if (next.debug_level != config_.debug_level) log::set_debug_level(next.debug_level);

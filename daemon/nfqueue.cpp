@@ -72,8 +72,7 @@ std::optional<uint32_t> truncated_packet_id(const char* data, std::size_t len) {
 // same configuration snapshot and answered with one sendmsg.
 struct QueueWorker::Batch {
   sipvs::Seconds now = 0;
-  uint32_t mask = 0xffffffff;
-  bool drop_unplaced = false;
+  DataPathPolicy::View policy;
   uint64_t packets = 0, bytes = 0, placed = 0, unplaced_accepted = 0, unplaced_dropped = 0, truncated = 0,
            kernel_errors = 0, decide_errors = 0;
 };
@@ -156,8 +155,7 @@ void QueueWorker::configure() {
   // Packets may already arrive before the ack; they are decided normally.
   Batch batch;
   batch.now = sipvs::monotonic_seconds();
-  batch.mask = policy_.mark_mask.load(std::memory_order_relaxed);
-  batch.drop_unplaced = policy_.drop_unplaced.load(std::memory_order_relaxed);
+  batch.policy = policy_.load();
   char* slot = rx_.get();
   for (int tries = 0; !ack_error_ && tries < 10; ++tries) {  // 10 x SO_RCVTIMEO = 2 s
     const ssize_t n = recv(mnl_socket_get_fd(nl_), slot, kSlotSize, 0);
@@ -249,8 +247,7 @@ void QueueWorker::run() {
     worker_.refresh();
     Batch batch;
     batch.now = sipvs::monotonic_seconds();
-    batch.mask = policy_.mark_mask.load(std::memory_order_relaxed);
-    batch.drop_unplaced = policy_.drop_unplaced.load(std::memory_order_relaxed);
+    batch.policy = policy_.load();
     for (unsigned i = 0; i < count; ++i) {
       const msghdr& h = msgs[i].msg_hdr;
       if (h.msg_namelen == sizeof(sockaddr_nl) && from[i].nl_pid != 0) continue;  // not from the kernel
@@ -335,7 +332,7 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
   uint32_t out_mark = packet_mark;
   if (d.outcome == sipvs::Outcome::placed) {
     // Only the bits under the mask are ours; other users of the mark keep theirs.
-    out_mark = (packet_mark & ~batch.mask) | (d.mark & batch.mask);
+    out_mark = (packet_mark & ~batch.policy.mark_mask) | (d.mark & batch.policy.mark_mask);
     put_verdict(id, NF_ACCEPT, out_mark, batch);
     ++batch.placed;
   } else {
@@ -368,13 +365,13 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
                static_cast<int>(d.pe_data.size()), d.pe_data.data(),
                d.template_hit ? "hit" : d.template_created ? "new" : "none", static_cast<int>(outcome.size()),
                outcome.data(), static_cast<int>(svc.size()), svc.data(), server, d.mark,
-               d.outcome != sipvs::Outcome::placed && batch.drop_unplaced ? "drop" : "accept", packet_mark,
+               d.outcome != sipvs::Outcome::placed && batch.policy.drop_unplaced ? "drop" : "accept", packet_mark,
                out_mark);
   }
 }
 
 void QueueWorker::put_unplaced(uint32_t id, Batch& batch) {
-  if (batch.drop_unplaced) {
+  if (batch.policy.drop_unplaced) {
     put_verdict(id, NF_DROP, std::nullopt, batch);
     ++batch.unplaced_dropped;
   } else {

@@ -17,11 +17,25 @@ struct nlmsghdr;
 
 namespace sipvsd {
 
-// What the control plane may change while the workers run; each worker reads
-// it once per batch.
-struct DataPathPolicy {
-  std::atomic<uint32_t> mark_mask{0xffffffff};
-  std::atomic<bool> drop_unplaced{false};
+// What the control plane may change while the workers run: the mark mask and
+// the unplaced policy, packed in one atomic word. Each worker reads it once
+// per batch, so a batch never meets the mask of one configuration with the
+// unplaced policy of another. It is stored right after the engine publishes
+// its snapshot, not in it (the engine has no room for it yet): a batch that
+// refreshes in between pairs the new marks with the previous mask.
+class DataPathPolicy {
+ public:
+  struct View {
+    uint32_t mark_mask = 0xffffffff;
+    bool drop_unplaced = false;
+  };
+  void store(View v) { word_.store(pack(v), std::memory_order_release); }
+  View load() const { return unpack(word_.load(std::memory_order_acquire)); }
+
+ private:
+  static constexpr uint64_t pack(View v) { return uint64_t{v.mark_mask} | uint64_t{v.drop_unplaced} << 32; }
+  static constexpr View unpack(uint64_t w) { return {static_cast<uint32_t>(w), (w >> 32) != 0}; }
+  std::atomic<uint64_t> word_{pack(View{})};
 };
 
 // Written by one worker, read by anyone (relaxed: they are statistics).

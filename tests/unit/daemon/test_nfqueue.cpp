@@ -1,4 +1,4 @@
-// The NFQUEUE worker's message handling that needs no kernel.
+// The NFQUEUE worker's parts that need no kernel.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -6,8 +6,10 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/netlink.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "nfqueue.hpp"
@@ -78,3 +80,29 @@ TEST_CASE("a truncated message without a whole packet header, or not a packet, g
   CHECK_FALSE(sipvsd::truncated_packet_id(b.data(), b.size()));
 }
 
+TEST_CASE("the data-path policy: mark mask and unplaced policy are published and read as one") {
+  sipvsd::DataPathPolicy policy;
+  CHECK(policy.load().mark_mask == 0xffffffffu);
+  CHECK_FALSE(policy.load().drop_unplaced);
+  const sipvsd::DataPathPolicy::View a{0x0000ffffu, false}, b{0xffff0000u, true};
+  policy.store(b);
+  CHECK(policy.load().mark_mask == 0xffff0000u);
+  CHECK(policy.load().drop_unplaced);
+
+  // A reader racing a writer that flips between two configurations sees one
+  // of them, never the mask of one with the policy of the other.
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 200000; ++i) policy.store(i % 2 ? a : b);
+    done = true;
+  });
+  uint64_t mixed = 0, reads = 0;
+  while (!done || reads < 1000) {
+    const auto v = policy.load();
+    mixed += !((v.mark_mask == a.mark_mask && v.drop_unplaced == a.drop_unplaced) ||
+               (v.mark_mask == b.mark_mask && v.drop_unplaced == b.drop_unplaced));
+    ++reads;
+  }
+  writer.join();
+  CHECK(mixed == 0);
+}
