@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <random>
+#include <system_error>
 #include <set>
 #include <string_view>
 
@@ -174,7 +175,7 @@ HealthChecker* g_current = nullptr;
 }  // namespace
 
 struct HealthChecker::Impl {
-  explicit Impl(sipvs::Engine& e) : engine(e), rng(std::random_device{}()) {}
+  explicit Impl(sipvs::Engine& e) : engine(e) {}
 
   sipvs::Engine& engine;
   mutable std::mutex mutex;  // guards everything below but the thread handle
@@ -184,7 +185,6 @@ struct HealthChecker::Impl {
   bool stopping = false;
   int wake_fd = -1;
   std::thread thread;
-  std::mt19937_64 rng;
   uint64_t probes = 0;
 
   void wake() {
@@ -194,10 +194,28 @@ struct HealthChecker::Impl {
     }
   }
 
-  std::string hex64() {
-    char b[17];
-    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(rng()));
-    return b;
+  // From the kernel's CSPRNG: whoever sees one probe must not be able to
+  // predict the next one's Call-ID and branch and forge its answer (with
+  // on_down: expire, a forged "down" moves calls).
+  static void random_bytes(void* out, std::size_t n) {
+    auto* p = static_cast<uint8_t*>(out);
+    while (n > 0) {
+      const ssize_t got = ::getrandom(p, n, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw std::system_error(errno, std::generic_category(), "getrandom");
+      p += got;
+      n -= static_cast<std::size_t>(got);
+    }
+  }
+  static std::string random_hex(std::size_t bytes) {
+    uint8_t raw[32];
+    random_bytes(raw, std::min(bytes, sizeof raw));
+    std::string out;
+    for (std::size_t i = 0; i < std::min(bytes, sizeof raw); ++i) {
+      out += "0123456789abcdef"[raw[i] >> 4];
+      out += "0123456789abcdef"[raw[i] & 15];
+    }
+    return out;
   }
 
   static std::string key_for(const Target& t) {
@@ -311,8 +329,8 @@ struct HealthChecker::Impl {
                                                                 : sipvs::IpAddress::parse(it->second.local_address));
     if (it == sockets.end() || !via) return;  // times out: no way to send
     ++probes;
-    t.call_id = hex64() + "-" + std::to_string(probes) + "@sipvsd";
-    t.branch = "z9hG4bK-sipvsd-" + hex64();
+    t.call_id = random_hex(16) + "-" + std::to_string(probes) + "@sipvsd";
+    t.branch = "z9hG4bK-sipvsd-" + random_hex(16);
     ++t.cseq;
     const std::string target = host_part(t.status.address) + ":" + std::to_string(t.dest_port);
     const std::string me = host_part(*via);
@@ -320,7 +338,7 @@ struct HealthChecker::Impl {
                             "Via: SIP/2.0/UDP " + me + ":" + std::to_string(it->second.port) +
                             ";branch=" + t.branch + ";rport\r\n" +
                             "Max-Forwards: 70\r\n" +
-                            "From: <sip:sipvsd@" + me + ">;tag=" + hex64().substr(0, 10) + "\r\n" +
+                            "From: <sip:sipvsd@" + me + ">;tag=" + random_hex(5) + "\r\n" +
                             "To: <sip:" + target + ">\r\n" +
                             "Call-ID: " + t.call_id + "\r\n" +
                             "CSeq: " + std::to_string(t.cseq) + " OPTIONS\r\n" +
@@ -436,7 +454,9 @@ void HealthChecker::configure(const DaemonConfig& config) {
           t.status.address = r.address;
           t.status.port = r.port;
           // Spread first probes over the interval, so that many servers are not probed at once.
-          t.next_send = now + std::chrono::milliseconds(impl_->rng() % std::max<uint32_t>(cfg->interval_ms / 4, 1));
+          uint32_t jitter;
+          Impl::random_bytes(&jitter, sizeof jitter);
+          t.next_send = now + std::chrono::milliseconds(jitter % std::max<uint32_t>(cfg->interval_ms / 4, 1));
         }
         t.cfg = *cfg;
         t.dest_port = r.port ? r.port : (svc.port ? svc.port : kDefaultSipPort);

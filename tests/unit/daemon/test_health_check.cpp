@@ -10,6 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <regex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -88,6 +91,8 @@ struct Responder {
   std::atomic<bool> answer{true}, stop{false};
   std::atomic<int> code{200};
   std::atomic<int> seen{0};
+  std::mutex ids_mutex;
+  std::vector<std::string> ids;  // "Call-ID Via" of each probe seen
   std::thread thread;
 
   explicit Responder(bool v6 = false) {
@@ -132,6 +137,10 @@ struct Responder {
       if (n <= 0) continue;
       const std::string msg(buf, static_cast<std::size_t>(n));
       if (msg.rfind("OPTIONS ", 0) != 0) continue;
+      {
+        std::lock_guard lock(ids_mutex);
+        ids.push_back(header(msg, "Call-ID") + " " + header(msg, "Via"));
+      }
       ++seen;
       if (!answer) continue;
       const std::string via = header(msg, "Via"), cid = header(msg, "Call-ID"), cseq = header(msg, "CSeq");
@@ -184,6 +193,21 @@ TEST_CASE("HealthChecker: down after `failures` lost probes, up after `successes
   CHECK(st[0].consecutive_failures == 0);  // the stray and the 100 did not count
   CHECK(server_up(engine));
   CHECK(sipvsd::HealthChecker::current_statuses().size() == 1);
+  {
+    // 128 random bits in the Call-ID and in the branch, each probe its own:
+    // forging an answer means guessing them (they were 64 bits of a PRNG
+    // seeded with 32, predictable from one probe).
+    std::lock_guard lock(uas.ids_mutex);
+    const std::regex probe(R"(([0-9a-f]{32})-[0-9]+@sipvsd .*;branch=z9hG4bK-sipvsd-([0-9a-f]{32});rport)");
+    std::set<std::string> randoms;
+    for (const std::string& id : uas.ids) {
+      std::smatch m;
+      REQUIRE_MESSAGE(std::regex_match(id, m, probe), id);
+      randoms.insert(m[1]);
+      randoms.insert(m[2]);
+    }
+    CHECK(randoms.size() == 2 * uas.ids.size());
+  }
 
   uas.answer = false;
   const auto t0 = std::chrono::steady_clock::now();
