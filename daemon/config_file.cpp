@@ -45,6 +45,15 @@ void check_keys(const json& j, const std::string& field, std::initializer_list<s
   }
 }
 
+// An array of at most `max` items: a larger one is refused before any of
+// it is read (an API request at the body limit holds ~10 000 servers).
+void check_array(const json& v, const std::string& field, std::size_t max, const char* what) {
+  if (!v.is_array()) throw ConfigFieldError(field, "must be an array");
+  if (v.size() > max)
+    throw ConfigFieldError(field, std::to_string(v.size()) + " " + what + ", the engine holds at most " +
+                                      std::to_string(max));
+}
+
 const json* find(const json& j, std::string_view key) {
   auto it = j.find(key);
   return it == j.end() ? nullptr : &*it;
@@ -373,7 +382,7 @@ sipvs::ServiceConfig service_from_json(const json& j, const std::string& field) 
   if ((v = find(j, "pe_param"))) s.pe_param = get_string(*v, sub(field, "pe_param"));
   if ((v = find(j, "servers"))) {
     const std::string f = sub(field, "servers");
-    if (!v->is_array()) throw ConfigFieldError(f, "must be an array");
+    check_array(*v, f, sipvs::kMaxRealServers, "real servers");
     for (std::size_t i = 0; i < v->size(); ++i) s.servers.push_back(server_from_json((*v)[i], index(f, i)));
   }
   return s;
@@ -490,6 +499,8 @@ CheckedService checked_service_from_json(const json& j, const std::string& field
     out.service = service_from_json(j, field);
     return out;
   }
+  if (auto servers = j.find("servers"); servers != j.end())
+    check_array(*servers, sub(field, "servers"), sipvs::kMaxRealServers, "real servers");  // before the copy
   json s = j;
   if (auto it = s.find("health_check"); it != s.end()) {
     out.checks.enabled = true;
@@ -609,7 +620,7 @@ DaemonConfig parse_config(const json& j) {
   if ((v = find(j, "forwarding_options"))) c.forwarding_options = forwarding_options_from_json(*v, "forwarding_options");
   if ((v = find(j, "api"))) c.api = api_from_json(*v, "api");
   if ((v = find(j, "services"))) {
-    if (!v->is_array()) throw ConfigFieldError("services", "must be an array");
+    check_array(*v, "services", sipvs::kMaxServices, "services");
     for (std::size_t i = 0; i < v->size(); ++i) {
       CheckedService cs = checked_service_from_json((*v)[i], index("services", i));
       set_health_checks(c.health_checks, cs.service.name, std::move(cs.checks));
@@ -646,56 +657,80 @@ json to_json(const DaemonConfig& c) {
 
 // ---- JSON text ----
 
-nlohmann::json parse_json_text(std::string_view text) {
-  // nlohmann/json keeps the last of duplicate keys without a word; a config
-  // with two "weight"s is a mistake worth reporting, so track keys per object.
+namespace {
+
+// nlohmann/json's DOM builder, plus two checks as the SAX events come:
+// duplicate keys (nlohmann/json keeps the last of them without a word; a
+// config with two "weight"s is a mistake worth reporting) and the nesting
+// depth (nlohmann/json copies, compares and merge-patches recursively: a
+// document nested deeper than any of ours is refused before it can exhaust a
+// thread's stack). Not the callback parser: it walks the parent container at
+// each object's end, quadratic in an array of 10 000 servers.
+class CheckedDomBuilder : public nlohmann::detail::json_sax_dom_parser<json> {
+  using Base = nlohmann::detail::json_sax_dom_parser<json>;
+
+ public:
+  explicit CheckedDomBuilder(json& result) : Base(result, true) {}
+
+  // sax_parse() calls these by the static type: they shadow the base's.
+  bool start_object(std::size_t n) { return open(false) && Base::start_object(n); }
+  bool start_array(std::size_t n) { return open(true) && Base::start_array(n); }
+  bool end_object() { return close() && Base::end_object(); }
+  bool end_array() { return close() && Base::end_array(); }
+  bool key(json::string_t& k) {
+    Frame& f = stack_.back();
+    f.key = k;
+    if (!f.keys.insert(k).second) throw ConfigFieldError(path(), "duplicate key");
+    return Base::key(k);
+  }
+  bool null() { return value_done() && Base::null(); }
+  bool boolean(bool v) { return value_done() && Base::boolean(v); }
+  bool number_integer(json::number_integer_t v) { return value_done() && Base::number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return value_done() && Base::number_unsigned(v); }
+  bool number_float(json::number_float_t v, const json::string_t& s) { return value_done() && Base::number_float(v, s); }
+  bool string(json::string_t& v) { return value_done() && Base::string(v); }
+  bool binary(json::binary_t& v) { return value_done() && Base::binary(v); }
+
+ private:
   struct Frame {
     bool array = false;
-    std::size_t index = 0;
-    std::string key;
+    std::size_t index = 0;  // arrays: the element being parsed
+    std::string key;        // objects: the member being parsed
     std::set<std::string> keys;
   };
-  std::vector<Frame> stack;
-  auto path_to = [&](const std::string& key) {
-    std::string p;
-    for (std::size_t i = 0; i + 1 < stack.size(); ++i) {
-      if (stack[i].array)
-        p += "[" + std::to_string(stack[i].index) + "]";
-      else
-        p = sub(p, stack[i].key);
-    }
-    return sub(p, key);
-  };
-  auto element_done = [&] {
-    if (!stack.empty() && stack.back().array) ++stack.back().index;
-  };
-  json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        stack.push_back(Frame{});
-        break;
-      case json::parse_event_t::array_start:
-        stack.push_back(Frame{true, 0, {}, {}});
-        break;
-      case json::parse_event_t::key: {
-        auto& f = stack.back();
-        f.key = parsed.get<std::string>();
-        if (!f.keys.insert(f.key).second) throw ConfigFieldError(path_to(f.key), "duplicate key");
-        break;
-      }
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        stack.pop_back();
-        element_done();
-        break;
-      case json::parse_event_t::value:
-        element_done();
-        break;
-    }
+
+  bool open(bool array) {
+    if (stack_.size() >= kMaxJsonDepth)
+      throw ConfigFieldError(path(), "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    stack_.push_back(Frame{array, 0, {}, {}});
     return true;
-  };
+  }
+  bool close() {
+    stack_.pop_back();
+    return value_done();
+  }
+  bool value_done() {
+    if (!stack_.empty() && stack_.back().array) ++stack_.back().index;
+    return true;
+  }
+  // Where the parser is: "services[1].servers[0].mark".
+  std::string path() const {
+    std::string p;
+    for (const Frame& f : stack_) p = f.array ? p + "[" + std::to_string(f.index) + "]" : sub(p, f.key);
+    return p;
+  }
+
+  std::vector<Frame> stack_;
+};
+
+}  // namespace
+
+nlohmann::json parse_json_text(std::string_view text) {
   try {
-    return json::parse(text.begin(), text.end(), cb);
+    json result;
+    CheckedDomBuilder builder(result);
+    json::sax_parse(text.begin(), text.end(), &builder);
+    return result;
   } catch (const json::parse_error& e) {
     // e.what(): "[json.exception.parse_error.101] parse error at line L, column C: reason"
     std::string what = e.what();

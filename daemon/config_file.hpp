@@ -92,7 +92,10 @@ class JsonSyntaxError : public std::runtime_error {
 };
 
 // Parses JSON text, rejecting duplicate object keys (which nlohmann/json would
-// silently collapse) with a ConfigFieldError naming the key's path.
+// silently collapse) and objects or arrays nested deeper than kMaxJsonDepth
+// with a ConfigFieldError naming the path. Every JSON that sipvsd reads (config,
+// state and templates files, API bodies) comes through here.
+inline constexpr std::size_t kMaxJsonDepth = 32;  // ours nest 6 deep at most
 nlohmann::json parse_json_text(std::string_view text);
 
 // The whole configuration: types and formats here, then sipvs::validate() for

@@ -392,6 +392,36 @@ TEST_CASE("JSON text: syntax errors with line and column, duplicate keys with th
   }
 }
 
+TEST_CASE("JSON text: nesting deeper than kMaxJsonDepth is an error, not a stack overflow") {
+  // One level per byte, as deep as the API's 1 MiB body allows: before the
+  // limit, copying or merge-patching this overflowed the stack (SIGSEGV).
+  const std::size_t deep = 1024 * 1024;
+  for (const std::string& text : {std::string(deep, '['), [&] {
+         std::string t;
+         for (std::size_t i = 0; i < deep / 6; ++i) t += "{\"a\": ";
+         return t;
+       }()}) {
+    try {
+      sipvsd::parse_json_text(text);
+      FAIL("no error");
+    } catch (const ConfigFieldError& e) {
+      CHECK(e.reason() == "nested deeper than 32 levels");
+    }
+  }
+  auto nested = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  CHECK_NOTHROW(sipvsd::parse_json_text(nested(sipvsd::kMaxJsonDepth)));
+  CHECK_THROWS_AS(sipvsd::parse_json_text(nested(sipvsd::kMaxJsonDepth + 1)), ConfigFieldError);
+  try {
+    sipvsd::parse_json_text(R"({"services": [{"servers": [{"health_check": {"codes": )" + nested(40) + "}}]}]}");
+    FAIL("no error");
+  } catch (const ConfigFieldError& e) {
+    CHECK(std::string_view(e.field()).starts_with("services[0].servers[0].health_check.codes[0][0]"));
+  }
+  const std::string error = load_error("{\"services\": " + nested(100000) + "}");
+  CHECK(error.rfind(": services[0][0]", 0) == 0);
+  CHECK(std::string_view(error).ends_with(": nested deeper than 32 levels"));
+}
+
 TEST_CASE("load_config_file: path:line:column for syntax, path: field: reason for values") {
   CHECK(load_error(kExample) == "");
   CHECK(load_error("{\n\n  \"queues\": [0,\n}") .rfind(":4:1: ", 0) == 0);
