@@ -50,8 +50,9 @@ e2e_uac "$E2E_DIR/uac-first" "$E2E_VIP4:5060" "$E2E_CLIENT4" 1 1 0 >/dev/null ||
 e2e_uac_start "$E2E_DIR/uac" "$E2E_VIP4:5060" "$E2E_CLIENT4" $CALLS $RATE $PAUSE
 sleep 3.5
 e2e_log "every INVITE sent; waiting for a templates write that holds them"
-# Bounded: 30 s, three times the default interval.
-for _ in $(seq 1 150); do
+# Bounded: 15 s, one and a half default intervals, so that the kill and the
+# start still come well before the first BYE.
+for _ in $(seq 1 75); do
   if [ -s "$TEMPLATES" ] && [ "$(grep -o pe_data_base64 "$TEMPLATES" | wc -l)" -gt $CALLS ]; then break; fi
   sleep 0.2
 done
@@ -65,9 +66,10 @@ export E2E_SIPVSD_STARTS=2  # read by lib.sh
 e2e_start_sipvsd "$SIPVSD" "$CONF"
 # This start's lines: restored before the first queue was bound.
 tail -n +"$((log_lines + 1))" "$E2E_DIR/sipvsd.log" >"$E2E_DIR/restart.log"
-restored_line=$(grep -n 'restored [0-9]* templates' "$E2E_DIR/restart.log" | head -1 | cut -d: -f1)
-bound_line=$(grep -n 'queue [0-9]* bound' "$E2E_DIR/restart.log" | head -1 | cut -d: -f1)
-restored=$(grep -o 'restored [0-9]* templates' "$E2E_DIR/restart.log" | head -1 | cut -d' ' -f2)
+# (Empty when missing, which is a failure judged below.)
+restored_line=$(grep -n 'restored [0-9]* templates' "$E2E_DIR/restart.log" | head -1 | cut -d: -f1 || true)
+bound_line=$(grep -n 'queue [0-9]* bound' "$E2E_DIR/restart.log" | head -1 | cut -d: -f1 || true)
+restored=$(grep -o 'restored [0-9]* templates' "$E2E_DIR/restart.log" | head -1 | cut -d' ' -f2 || true)
 
 wait "$E2E_UAC_WAITER" || true
 ok=$(e2e_sipp_count "$E2E_DIR/uac/screen.log" "Successful call")
