@@ -238,7 +238,7 @@ write_sipvsd_config() {  # scheduler file
   "queue_maxlen": 8192,
   "max_templates": ${MAX_TEMPLATES:-1000000},
   "unplaced": "accept",
-  "api": {"listen": ""},
+  "api": {"listen": "127.0.0.1:8080"},
   "services": [{
     "name": "sip", "protocol": "udp", "vip": "$VIP", "port": 5060,
     "scheduler": "$1", "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip",

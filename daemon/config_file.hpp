@@ -137,11 +137,20 @@ nlohmann::json server_to_json(const sipvs::RealServerConfig& r, const ServiceHea
 // Sets the checks of service `name`, or forgets them when it has none (so
 // that a service or server added later under the same name starts unchecked).
 void set_health_checks(HealthChecks& all, const std::string& name, ServiceHealthChecks checks);
+// api.listen: "ip:port" or "[v6]:port", numeric (no names: the API must
+// not depend on the resolver at start). nullopt if malformed.
+struct ListenAddress {
+  sipvs::IpAddress address;
+  uint16_t port = 0;
+  bool is_loopback() const;
+};
+std::optional<ListenAddress> parse_listen_address(std::string_view text);
 ApiConfig api_from_json(const nlohmann::json& j, const std::string& field);
 nlohmann::json api_to_json(const ApiConfig& a);
 
 // The daemon-level checks on an already parsed configuration (also done by
-// parse_config): engine validation, marks within mark_mask, queue limits.
+// parse_config): engine validation, marks within mark_mask, queue limits, an
+// API that listens somewhere and, off the loopback, only with a token.
 void check_config(const DaemonConfig& c);
 
 // Queue lists: "0-1", "0,2,4-7", "3" (also used by --queue). Sorted, no duplicates.
