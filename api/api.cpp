@@ -1,11 +1,33 @@
 #include "api.hpp"
 
+#include <sys/stat.h>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include "auth.hpp"
 #include "log.hpp"
 
 namespace sipvsd::api {
+
+void check_api_files(const ApiConfig& config) {
+  if (!config.token_file.empty()) {
+    try {
+      load_token(config.token_file);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string("api.token_file: ") + e.what());
+    }
+  }
+  if (!config.unix_socket.empty()) {
+    const auto slash = config.unix_socket.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : config.unix_socket.substr(0, slash);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw std::runtime_error("api.unix_socket: " + config.unix_socket + ": directory " + dir +
+                               (::stat(dir.c_str(), &st) != 0 ? " does not exist" : " is not a directory"));
+    if (::lstat(config.unix_socket.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+      throw std::runtime_error("api.unix_socket: " + config.unix_socket + " exists and is not a socket");
+  }
+}
 
 struct Api::Impl {
   Impl(ControlPlane& c, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits)
@@ -14,10 +36,10 @@ struct Api::Impl {
         router(make_router(c, rates, std::move(queue_stats),
                            config.token_file.empty() ? std::string() : load_token(config.token_file))),
         server(router, config.listen, config.unix_socket, limits),
-        timer(server.context()) {}
+        timer(server.handler_context()) {}
 
   // Rates are counter differences over a fixed interval, sampled on the
-  // server's thread so that handlers read them without locks.
+  // handlers' thread so that handlers read them without locks.
   void sample() {
     rates.sample(control.engine().stats(), std::chrono::steady_clock::now());
     timer.expires_after(Rates::kInterval);
@@ -34,8 +56,10 @@ struct Api::Impl {
   boost::asio::steady_timer timer;  // after server: destroyed before its io_context
 };
 
-Api::Api(ControlPlane& control, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits)
-    : impl_(std::make_unique<Impl>(control, config, std::move(queue_stats), limits)) {}
+Api::Api(ControlPlane& control, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits) {
+  check_api_files(config);
+  impl_ = std::make_unique<Impl>(control, config, std::move(queue_stats), limits);
+}
 
 Api::~Api() { stop(); }
 

@@ -12,6 +12,12 @@
 
 namespace sipvsd::api {
 
+// What the API needs of the file system at start, beyond check_config: a
+// token file that loads (0600 or stricter, not empty) and a directory for
+// the Unix socket. Throws std::runtime_error naming the field and path.
+// Start-up and --check-config both run it, so they agree.
+void check_api_files(const ApiConfig& config);
+
 class Api {
  public:
   // Reads the token file (refusing one that group or others can read) and

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <chrono>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -13,6 +16,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "config_file.hpp"
+#include "host_check.hpp"
 #include "log.hpp"
 
 namespace sipvsd::api {
@@ -22,36 +27,106 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol;
 
+// A listener's connection budget. Over `max`, as many again are read and
+// answered 503 (a clean refusal rather than a reset); beyond that a
+// connection is closed at once. Touched on the I/O thread only.
+struct ConnectionBudget {
+  std::size_t max = 0;
+  std::size_t active = 0, refused = 0;
+};
+
 struct HttpServer::Shared {
   const Router& router;
   ServerLimits limits;
-  // Open connections, touched on the I/O thread only. Over the limit, as many
-  // again are read and answered 503 (a clean refusal rather than a reset);
-  // beyond that a connection is closed at once.
-  std::size_t active = 0, refused = 0;
+  ConnectionBudget tcp, unix;
+  std::map<asio::ip::address, std::size_t> per_client;  // open TCP connections by client address
+  asio::io_context& handlers;                         // where router.handle runs
   std::optional<tcp::acceptor> tcp_acceptor;
   std::optional<unix_socket::acceptor> unix_acceptor;
 };
 
 namespace {
 
+bool is_healthz(std::string_view target) { return target.substr(0, target.find('?')) == "/healthz"; }
+
+// RFC 9112 section 6.1: a transfer coding other than chunked cannot be read,
+// and a request with both Transfer-Encoding and Content-Length is ambiguous;
+// either, passed on, lets a body be read as a second, hidden request.
+std::optional<std::string> unreadable_framing(const Request& request) {
+  const auto codings = request.equal_range(http::field::transfer_encoding);
+  if (codings.first == codings.second) return std::nullopt;
+  if (std::next(codings.first) != codings.second) return "Transfer-Encoding given twice";
+  std::string_view value = codings.first->value();
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (!beast::iequals(value, "chunked"))
+    return "Transfer-Encoding \"" + std::string(value) + "\" is not supported (only chunked)";
+  if (request.count(http::field::content_length) > 0) return "both Transfer-Encoding and Content-Length";
+  return std::nullopt;
+}
+
+// One open connection's share of its listener's budget (and, on TCP, of its
+// client address's), given back when the connection goes.
+template <class Protocol>
+class Slot {
+ public:
+  Slot(HttpServer::Shared& shared, const typename Protocol::socket& socket) : shared_(shared) {
+    ConnectionBudget& b = budget();
+    bool over = b.active >= b.max;
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      beast::error_code ec;
+      const auto remote = socket.remote_endpoint(ec);
+      if (!ec) {
+        client_ = remote.address();
+        over = over || shared_.per_client[*client_] >= shared_.limits.max_connections_per_client;
+      }
+    }
+    if (over && b.refused >= b.max) return;  // not even a refusal: closed at once
+    state_ = over ? State::refused : State::active;
+    ++(over ? b.refused : b.active);
+    if (client_ && !over) ++shared_.per_client[*client_];
+  }
+  ~Slot() {
+    if (state_ == State::none) return;
+    ConnectionBudget& b = budget();
+    --(state_ == State::refused ? b.refused : b.active);
+    if (client_ && state_ == State::active) {
+      const auto it = shared_.per_client.find(*client_);
+      if (--it->second == 0) shared_.per_client.erase(it);
+    }
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+  bool granted() const { return state_ != State::none; }
+  bool refused() const { return state_ == State::refused; }
+
+ private:
+  ConnectionBudget& budget() { return std::is_same_v<Protocol, tcp> ? shared_.tcp : shared_.unix; }
+
+  enum class State { none, active, refused };
+  HttpServer::Shared& shared_;
+  std::optional<asio::ip::address> client_;
+  State state_ = State::none;
+};
+
 template <class Protocol>
 class Connection : public std::enable_shared_from_this<Connection<Protocol>> {
  public:
   using Stream = beast::basic_stream<Protocol>;
 
-  // `refuse`: over the connection limit; its request gets 503.
-  Connection(typename Protocol::socket socket, std::shared_ptr<HttpServer::Shared> shared, bool refuse)
-      : stream_(std::move(socket)), shared_(std::move(shared)), refuse_(refuse), buffer_(kBufferLimit) {
-    ++(refuse_ ? shared_->refused : shared_->active);
-  }
-  ~Connection() { --(refuse_ ? shared_->refused : shared_->active); }
+  Connection(typename Protocol::socket socket, std::shared_ptr<HttpServer::Shared> shared,
+             std::unique_ptr<Slot<Protocol>> slot)
+      : stream_(std::move(socket)), shared_(std::move(shared)), slot_(std::move(slot)), buffer_(kBufferLimit) {}
 
   void start() { read_header(); }
 
  private:
   // Unparsed bytes held at once; the body goes straight into the request.
   static constexpr std::size_t kBufferLimit = 64 * 1024;
+  // How long and how much a closing connection still reads and drops.
+  static constexpr std::chrono::milliseconds kLinger{1000};
+  static constexpr std::size_t kLingerBytes = 1024 * 1024;
 
   const ServerLimits& limits() const { return shared_->limits; }
 
@@ -59,9 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection<Protocol>> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits().header_limit));
     parser_->body_limit(limits().body_limit);
-    // One deadline for the whole request, header and body: a client that
-    // sends a byte now and then does not get to keep the connection.
-    stream_.expires_after(limits().request_timeout);
+    stream_.expires_after(limits().header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               self->on_header(ec);
@@ -70,6 +143,13 @@ class Connection : public std::enable_shared_from_this<Connection<Protocol>> {
 
   void on_header(beast::error_code ec) {
     if (ec) return fail(ec);
+    if (auto why = unreadable_framing(parser_->get())) {
+      LOG_DEBUG(1, "api: bad request: %s", why->c_str());
+      return respond_and_close(ApiError(http::status::bad_request, *why));
+    }
+    // One deadline for the whole request, header and body: a client that
+    // sends a byte now and then does not get to keep the connection.
+    stream_.expires_after(limits().request_timeout);
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       // curl waits for this before sending a large body.
       continue_.emplace(http::status::continue_, 11);
@@ -91,19 +171,59 @@ class Connection : public std::enable_shared_from_this<Connection<Protocol>> {
 
   void respond() {
     const Request& request = parser_->get();
-    if (refuse_) {
+    if (slot_->refused()) {
+      const std::size_t max = std::is_same_v<Protocol, tcp> ? limits().max_connections : limits().max_unix_connections;
       response_ = problem_response(ApiError(http::status::service_unavailable,
-                                            "too many connections (" + std::to_string(limits().max_connections) +
-                                                "); retry later"));
+                                            "too many connections (" + std::to_string(max) + " per listener, " +
+                                                std::to_string(limits().max_connections_per_client) +
+                                                " per client address); retry later"));
       response_.set(http::field::retry_after, "1");
       response_.keep_alive(false);
       return write(true);
     }
-    response_ = shared_->router.handle(request);
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      // The Unix socket's clients are whoever its file mode lets in; curl
+      // sends a Host of its own there.
+      beast::error_code ec;
+      const auto local = stream_.socket().local_endpoint(ec);
+      const auto host = request.find(http::field::host);
+      if (host == request.end()) {
+        // HTTP/1.0 may leave Host out (no browser does); HTTP/1.1 must not (RFC 9112 section 3.2).
+        if (request.version() >= 11)
+          return respond_and_close(ApiError(http::status::bad_request, "an HTTP/1.1 request needs a Host header"));
+      } else if (ec || !host_allowed(host->value(), local.address())) {
+        return respond_and_close(ApiError(
+            http::status::misdirected_request,
+            "Host \"" + std::string(host->value()) +
+                "\" does not name this listener: use its address or localhost (DNS rebinding protection)"));
+      }
+    }
+    if (is_healthz(request.target())) return finish(shared_->router.handle(request));
+    // The handler runs on the handlers' thread; its response comes back here.
+    // The handlers' thread lets go of the connection before the I/O thread
+    // may, so that the connection always ends on the I/O thread.
+    asio::post(shared_->handlers, [self = this->shared_from_this()]() mutable {
+      Response response = self->shared_->router.handle(self->parser_->get());
+      auto executor = self->stream_.get_executor();
+      asio::post(executor, [self = std::move(self), response = std::move(response)]() mutable {
+        self->finish(std::move(response));
+      });
+    });
+  }
+
+  void finish(Response response) {
+    const Request& request = parser_->get();
+    response_ = std::move(response);
     response_.keep_alive(request.keep_alive());
     LOG_DEBUG(2, "api: %s %s -> %u", std::string(request.method_string()).c_str(),
               std::string(request.target()).c_str(), response_.result_int());
     write(false);
+  }
+
+  void respond_and_close(const ApiError& error) {
+    response_ = problem_response(error);
+    response_.keep_alive(false);
+    write(true);
   }
 
   // A request that cannot be read gets an error and the connection closes.
@@ -112,23 +232,18 @@ class Connection : public std::enable_shared_from_this<Connection<Protocol>> {
         ec == asio::error::connection_reset)
       return close();
     if (ec == beast::error::timeout) {
-      LOG_DEBUG(1, "api: connection closed: no complete request within %lld ms",
-                static_cast<long long>(limits().request_timeout.count()));
+      LOG_DEBUG(1, "api: connection closed: no complete request within the deadline");
       return close();
     }
-    std::optional<ApiError> error;
-    if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
-      error.emplace(http::status::request_header_fields_too_large,
-                    "the request header is larger than " + std::to_string(limits().header_limit) + " bytes");
-    else if (ec == http::error::body_limit)
-      error.emplace(http::status::payload_too_large,
-                    "the body is larger than " + std::to_string(limits().body_limit) + " bytes");
-    else
-      error.emplace(http::status::bad_request, "malformed HTTP request: " + ec.message());
     LOG_DEBUG(1, "api: bad request: %s", ec.message().c_str());
-    response_ = problem_response(*error);
-    response_.keep_alive(false);
-    write(true);
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
+      return respond_and_close(ApiError(http::status::request_header_fields_too_large,
+                                        "the request header is larger than " +
+                                            std::to_string(limits().header_limit) + " bytes"));
+    if (ec == http::error::body_limit)
+      return respond_and_close(ApiError(http::status::payload_too_large,
+                                        "the body is larger than " + std::to_string(limits().body_limit) + " bytes"));
+    respond_and_close(ApiError(http::status::bad_request, "malformed HTTP request: " + ec.message()));
   }
 
   void write(bool then_close) {
@@ -140,32 +255,45 @@ class Connection : public std::enable_shared_from_this<Connection<Protocol>> {
                       });
   }
 
+  // A lingering close: closing a socket with unread input (the rest of a
+  // refused request) sends a reset, which can destroy the response still on
+  // its way to the client. So: end our side, drop what still comes for a
+  // moment, then close.
   void close() {
     beast::error_code ignored;
     stream_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
-    stream_.close();
+    stream_.expires_after(kLinger);
+    drain(0);
+  }
+
+  void drain(std::size_t drained) {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = this->shared_from_this(), drained](beast::error_code ec, std::size_t n) {
+                              if (ec || drained + n > kLingerBytes) return self->stream_.close();
+                              self->drain(drained + n);
+                            });
   }
 
   Stream stream_;
   std::shared_ptr<HttpServer::Shared> shared_;
-  bool refuse_;
+  std::unique_ptr<Slot<Protocol>> slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   Response response_;
+  std::array<char, 4096> discard_;
 };
 
 template <class Acceptor>
 void accept_loop(Acceptor& acceptor, std::shared_ptr<HttpServer::Shared> shared) {
-  acceptor.async_accept([&acceptor, shared](beast::error_code ec, typename Acceptor::protocol_type::socket socket) {
+  using Protocol = typename Acceptor::protocol_type;
+  acceptor.async_accept([&acceptor, shared](beast::error_code ec, typename Protocol::socket socket) {
     if (ec == asio::error::operation_aborted) return;  // stopping
     if (!ec) {
-      const std::size_t max = shared->limits.max_connections;
-      if (shared->active < max || shared->refused < max) {
-        const bool refuse = shared->active >= max;
-        if (refuse) LOG_DEBUG(1, "api: %zu connections open: refusing one more", shared->active);
-        std::make_shared<Connection<typename Acceptor::protocol_type>>(std::move(socket), shared, refuse)->start();
-      }
+      auto slot = std::make_unique<Slot<Protocol>>(*shared, socket);
+      if (slot->refused()) LOG_DEBUG(1, "api: connection budget spent: refusing one more");
+      if (slot->granted())
+        std::make_shared<Connection<Protocol>>(std::move(socket), shared, std::move(slot))->start();
       // else: the socket closes as it goes out of scope.
     } else {
       // EMFILE and the like: keep accepting; the next try may succeed.
@@ -176,33 +304,24 @@ void accept_loop(Acceptor& acceptor, std::shared_ptr<HttpServer::Shared> shared)
 }
 
 tcp::endpoint parse_listen(const std::string& listen) {
-  std::string host, port;
-  if (!listen.empty() && listen.front() == '[') {
-    const auto close = listen.find("]:");
-    if (close == std::string::npos) throw std::runtime_error("api.listen \"" + listen + "\": expected [v6]:port");
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-  } else {
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("api.listen \"" + listen + "\": expected ip:port");
-    host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-  }
-  beast::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  char* end = nullptr;
-  const unsigned long p = std::strtoul(port.c_str(), &end, 10);
-  if (ec || port.empty() || *end != '\0' || p > 65535)
-    throw std::runtime_error("api.listen \"" + listen + "\": expected a numeric ip:port");
-  return tcp::endpoint(address, static_cast<unsigned short>(p));
+  const auto at = parse_listen_address(listen);
+  if (!at) throw std::runtime_error("api.listen \"" + listen + "\": expected a numeric ip:port or [ipv6]:port");
+  return tcp::endpoint(asio::ip::make_address(at->address.to_string()), at->port);
 }
 
 }  // namespace
 
 HttpServer::HttpServer(const Router& router, const std::string& listen, const std::string& unix_path,
                        ServerLimits limits)
-    : io_(std::make_unique<asio::io_context>(1)) {
-  shared_ = std::make_shared<Shared>(Shared{router, limits, 0, 0, std::nullopt, std::nullopt});
+    : io_(std::make_unique<asio::io_context>(1)), handler_io_(std::make_unique<asio::io_context>(1)) {
+  shared_ = std::make_shared<Shared>(Shared{router,
+                                            limits,
+                                            {limits.max_connections, 0, 0},
+                                            {limits.max_unix_connections, 0, 0},
+                                            {},
+                                            *handler_io_,
+                                            std::nullopt,
+                                            std::nullopt});
   try {
     bind(listen, unix_path);
   } catch (...) {
@@ -257,7 +376,8 @@ void HttpServer::bind(const std::string& listen, const std::string& unix_path) {
 
 HttpServer::~HttpServer() {
   stop();
-  // Acceptors and pending handlers (connections) go before the io_context.
+  // Pending handlers and acceptors hold connections and sockets of io_: they go first.
+  handler_io_.reset();
   shared_->tcp_acceptor.reset();
   shared_->unix_acceptor.reset();
   io_.reset();
@@ -267,24 +387,33 @@ HttpServer::~HttpServer() {
 void HttpServer::start() {
   if (shared_->tcp_acceptor) accept_loop(*shared_->tcp_acceptor, shared_);
   if (shared_->unix_acceptor) accept_loop(*shared_->unix_acceptor, shared_);
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "sipvsd-api");
-    // A handler's exception would end the thread silently; log it and go on.
+  // An exception escaping a handler would end the thread silently; log it and go on.
+  auto run = [](asio::io_context& io, const char* name) {
+    pthread_setname_np(pthread_self(), name);
+    const auto work = asio::make_work_guard(io);  // the handlers' context idles between requests
     for (;;) {
       try {
-        io_->run();
+        io.run();
         return;
       } catch (const std::exception& e) {
         LOG_ERR("api: %s", e.what());
       }
     }
-  });
+  };
+  handler_thread_ = std::thread(run, std::ref(*handler_io_), "sipvsd-api-h");
+  thread_ = std::thread(run, std::ref(*io_), "sipvsd-api");
 }
 
 void HttpServer::stop() {
-  if (!thread_.joinable()) return;
-  io_->stop();
-  thread_.join();
+  // Handlers first: none runs, or posts a response, once the I/O thread is gone.
+  if (handler_thread_.joinable()) {
+    handler_io_->stop();
+    handler_thread_.join();
+  }
+  if (thread_.joinable()) {
+    io_->stop();
+    thread_.join();
+  }
 }
 
 }  // namespace sipvsd::api

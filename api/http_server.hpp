@@ -1,9 +1,12 @@
 #pragma once
-// HTTP/1.1 on Boost.Beast, on one thread of its own: the data path never
-// waits for it, and handlers run one at a time (no locking between them).
-// Listens on TCP and/or a Unix socket, with limits that keep a misbehaving
-// client from hurting the daemon: header and body size, connection count,
-// and a deadline for a whole request (a client trickling bytes is cut off).
+// HTTP/1.1 on Boost.Beast. One thread does the I/O and answers /healthz;
+// the handlers run one at a time on a second thread (no locking between
+// them), so a large request never keeps /healthz or the reading of other
+// requests waiting, and the data path waits for neither. Listens on TCP
+// and/or a Unix socket, with limits that keep a misbehaving client from
+// hurting the daemon: header and body size, connections per listener and per
+// client, deadlines for the header and for the whole request, and only
+// transfer codings it can read (anything else could smuggle a request).
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -11,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "router.hpp"
@@ -18,11 +22,19 @@
 namespace sipvsd::api {
 
 struct ServerLimits {
+  // Connections per listener: the TCP listener and the Unix socket each have
+  // their own, so that TCP clients can never lock the Unix socket's users out.
   std::size_t max_connections = 64;
+  std::size_t max_unix_connections = 16;
+  // Open TCP connections per client address, within max_connections.
+  std::size_t max_connections_per_client = 16;
   std::size_t header_limit = 8 * 1024;
   std::size_t body_limit = 1024 * 1024;
-  // From the moment a connection waits for a request until the request is
-  // complete (idle keep-alive time counts too).
+  // From the moment a connection waits for a request (idle keep-alive time
+  // counts too) until its header is complete: an idle or trickling client
+  // gives its slot back soon.
+  std::chrono::milliseconds header_timeout{5'000};
+  // Until the whole request, body included, is read.
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds write_timeout{10'000};
 };
@@ -43,8 +55,9 @@ class HttpServer {
 
   // "127.0.0.1:8080", "unix:/run/sipvsd.sock": what it actually listens on.
   const std::vector<std::string>& endpoints() const { return endpoints_; }
-  // For periodic work on the server's thread (rate sampling).
-  boost::asio::io_context& context() { return *io_; }
+  // The handlers' thread, for periodic work that handlers read without
+  // locks (rate sampling).
+  boost::asio::io_context& handler_context() { return *handler_io_; }
 
   // What the connections share with the server (router, limits, count, acceptors).
   struct Shared;
@@ -54,10 +67,12 @@ class HttpServer {
 
   std::vector<std::string> endpoints_;
   std::string unix_path_;
-  std::thread thread_;
+  std::thread thread_, handler_thread_;
   std::shared_ptr<Shared> shared_;
-  // Last, so it is destroyed first: pending handlers still reach the members above.
+  // Last, so they are destroyed first (handlers' before the I/O's: a pending
+  // handler holds a connection whose socket belongs to io_).
   std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<boost::asio::io_context> handler_io_;
 };
 
 }  // namespace sipvsd::api

@@ -116,9 +116,16 @@ std::optional<sipvsd::DaemonConfig> load(const std::string& path) {
   }
 }
 
+// The same checks as a start, but for binding: `systemctl start` runs this first.
 int check_config(const std::string& path) {
   auto c = load(path);
   if (!c) return 1;
+  try {
+    sipvsd::api::check_api_files(c->api);
+  } catch (const std::runtime_error& e) {
+    LOG_ERR("%s: %s", path.c_str(), e.what());
+    return 1;
+  }
   std::size_t servers = 0;
   for (const auto& s : c->engine.services) servers += s.servers.size();
   std::printf("%s: OK (%zu services, %zu real servers, queues %s)\n", path.c_str(), c->engine.services.size(),
