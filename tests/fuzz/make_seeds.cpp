@@ -1,12 +1,24 @@
-// Writes the fuzz seed corpus into the directory given as argv[1]: a few SIP
-// messages as plain text, and the same messages wrapped in IPv4 and IPv6 UDP
-// packets (with options, extension headers and as fragments), so the fuzzer
-// starts from inputs that get deep into both parsers.
+// Writes the seed corpus of one fuzz target (argv[1]) into argv[2], from
+// the inputs the tests use, so that each fuzzer starts deep in its code:
+//   packet:  SIP messages as text and wrapped in IPv4/IPv6 UDP packets (with
+//            options, extension headers and as fragments);
+//   engine:  operation sequences (fuzz_engine.cpp) deciding the unit tests'
+//            INVITE and these messages, with expiry, health and changes;
+//   loaders: the tests' configuration (and argv[3..], config files such as
+//            packaging/sipvsd.json), its state file, a templates file;
+//   api:     the requests of tests/api/test_router.cpp.
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "../api/fixtures.hpp"
+#include "../unit/packet_builder.hpp"
+#include "state_file.hpp"
 
 namespace {
 
@@ -83,14 +95,20 @@ bool write(const std::string& dir, const std::string& name, const Bytes& data) {
   return std::fclose(f) == 0 && ok;
 }
 
-}  // namespace
+// fuzz::Input's string: 16-bit big-endian length, then the bytes.
+void put_text(Bytes& b, std::string_view s) {
+  b.push_back(static_cast<uint8_t>(s.size() >> 8));
+  b.push_back(static_cast<uint8_t>(s.size()));
+  b.insert(b.end(), s.begin(), s.end());
+}
 
-int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-    return 2;
-  }
-  const std::string dir = argv[1];
+Bytes text_bytes(uint8_t first, std::string_view s) {
+  Bytes b{first};
+  b.insert(b.end(), s.begin(), s.end());
+  return b;
+}
+
+bool packet_seeds(const std::string& dir) {
   // Hop-by-Hop -> Destination Options -> atomic Fragment -> UDP.
   const Bytes chain = {60, 0, 0, 0, 0, 0, 0, 0, 44, 0, 1, 4, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 7};
   const Bytes first_fragment = {17, 0, 0, 1, 0, 0, 0, 9};
@@ -107,5 +125,133 @@ int main(int argc, char** argv) {
     ok &= write(dir, "v6ext-" + id, ipv6(0, chain, l4));
     ok &= write(dir, "v6frag-" + id, ipv6(44, first_fragment, l4));
   }
+  return ok;
+}
+
+// Operations of fuzz_engine.cpp (op byte, then its fields).
+enum EngineOp : uint8_t { decide_sip, decide_raw, expire, set_up, change, refresh, templates };
+
+bool engine_seeds(const std::string& dir) {
+  bool ok = true;
+  const std::string invites[] = {test::invite("a84b4c76e66710@198.18.0.1"), test::invite("call-2@198.18.0.1"),
+                                 test::invite("a84b4c76e66710@198.18.0.1", "BYE")};
+  for (uint8_t sched = 0; sched < 6; ++sched) {
+    // Header: per-source limit, the three services' schedulers, the clock.
+    Bytes b = {0, sched, static_cast<uint8_t>((sched + 1) % 6), static_cast<uint8_t>((sched + 2) % 6), 0, 0, 1, 0};
+    auto sip = [&](uint8_t route, std::string_view m) {
+      b.insert(b.end(), {decide_sip, route, 1});
+      put_text(b, m);
+    };
+    for (uint8_t route : {0, 2, 4, 1, 3, 0x80, 0x82}) sip(route, invites[route % 3]);
+    sip(0, invites[2]);
+    for (const std::string_view m : kMessages) sip(1, m);
+    b.insert(b.end(), {set_up, 0x80, refresh, change, 1, 0x21, refresh, templates, 0x04});
+    sip(0, invites[0]);
+    b.insert(b.end(), {change, 2, 0, refresh, expire, 40, 8, templates, 0x84});
+    b.push_back(decide_raw);
+    b.insert(b.end(), {1, 0});
+    put_text(b, std::string_view(reinterpret_cast<const char*>(ipv4(udp(kMessages[0]), {}, 0).data()),
+                                 ipv4(udp(kMessages[0]), {}, 0).size()));
+    ok &= write(dir, "ops-" + std::to_string(sched), b);
+  }
+  return ok;
+}
+
+bool loaders_seeds(const std::string& dir, const std::vector<std::string>& config_files) {
+  bool ok = true;
+  const sipvsd::DaemonConfig c = test::sip_config();
+  ok &= write(dir, "config-fixture", text_bytes(0, sipvsd::to_json(c).dump(2)));
+  int n = 0;
+  for (const std::string& path : config_files) {
+    std::ifstream f(path);
+    std::stringstream text;
+    text << f.rdbuf();
+    ok &= f.good() || f.eof();
+    ok &= write(dir, "config-" + std::to_string(n++), text_bytes(0, text.str()));
+  }
+  ok &= write(dir, "state-fixture", text_bytes(1, sipvsd::state_file_text(c)));
+
+  sipvs::Engine engine(c.engine);
+  auto worker = engine.make_worker();
+  const sipvs::Seconds now = sipvs::monotonic_seconds();
+  for (const char* call : {"a84b4c76e66710@198.18.0.1", "call-7@example", "call-8@example"})
+    worker.decide(test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call)), 0, now);
+  // fuzz_loaders reads templates as of this time: these are fresh.
+  constexpr std::time_t saved_at = 1'800'000'000;
+  ok &= write(dir, "templates", text_bytes(2, sipvsd::templates_file_text(engine.templates({}, now), saved_at)));
+  return ok;
+}
+
+bool api_seeds(const std::string& dir) {
+  struct Call {
+    uint8_t flags;  // method index | content type << 3 | 0x20 token
+    const char* target;
+    const char* body;
+  };
+  // Methods: 0 get, 1 post, 2 put, 3 patch, 4 delete; content types: 0 json, 1 merge-patch.
+  const Call calls[] = {
+      {1, "/v1/services",
+       R"({"name": "b", "vip": "198.18.2.101", "port": 5060, "persistence_timeout": 60, "pe": "sip", )"
+       R"("servers": [{"address": "198.18.1.5", "mark": 5}]})"},
+      {0, "/v1/services", ""},
+      {3 | 1 << 3, "/v1/services/b", R"({"scheduler": "rr", "persistence_timeout": 30})"},
+      {2, "/v1/services/b", R"({"vip": "198.18.2.102", "port": 5080})"},
+      {1, "/v1/services/sip/servers", R"({"address": "198.18.1.3", "port": 5060, "weight": 2, "mark": 3})"},
+      {3 | 1 << 3, "/v1/services/sip/servers/198.18.1.1:5060", R"({"weight": 0})"},
+      {4, "/v1/services/sip/servers/198.18.1.2", ""},
+      {3 | 1 << 3, "/v1/services/sip",
+       R"({"health_check": {"interval_ms": 1000, "failures": 3, "on_down": "expire"}})"},
+      {0, "/v1/templates?format=text&service=sip", ""},
+      {0, "/v1/templates?limit=20&offset=1&client=198.18.0.1", ""},
+      {4, "/v1/templates?callid=call-7%40example", ""},
+      {0, "/v1/stats", ""},
+      {0, "/metrics", ""},
+      {0, "/healthz", ""},
+      {2, "/v1/debug-level", R"({"level": 3})"},
+      {0, "/v1/config", ""},
+      {4, "/v1/services/b", ""},
+  };
+  bool ok = true;
+  int n = 0;
+  for (const bool token : {false, true}) {
+    Bytes b = {static_cast<uint8_t>(token)};
+    for (const Call& c : calls) {
+      b.push_back(static_cast<uint8_t>(c.flags | (token ? 0x20 : 0)));
+      put_text(b, c.target);
+      put_text(b, c.body);
+      if (b.size() > 600) {
+        ok &= write(dir, "requests-" + std::to_string(n++), b);
+        b = {static_cast<uint8_t>(token)};
+      }
+    }
+    ok &= write(dir, "requests-" + std::to_string(n++), b);
+  }
+  // A PUT of the whole configuration, and one raw request through the parser.
+  Bytes b = {0, 0};
+  put_text(b, "/v1/config");
+  b.push_back(2);
+  put_text(b, "/v1/config");
+  put_text(b, sipvsd::to_json(test::sip_config()).dump());
+  b.push_back(0x80);
+  put_text(b, "PATCH /v1/services/sip HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/merge-patch+json\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n14\r\n{\"scheduler\": \"wrr\"}\r\n0\r\n\r\n");
+  ok &= write(dir, "config-and-raw", b);
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s packet|engine|loaders|api CORPUS_DIR [CONFIG_FILE...]\n", argv[0]);
+    return 2;
+  }
+  const std::string target = argv[1], dir = argv[2];
+  bool ok = false;
+  if (target == "packet") ok = packet_seeds(dir);
+  else if (target == "engine") ok = engine_seeds(dir);
+  else if (target == "loaders") ok = loaders_seeds(dir, std::vector<std::string>(argv + 3, argv + argc));
+  else if (target == "api") ok = api_seeds(dir);
+  else std::fprintf(stderr, "make_seeds: unknown target %s\n", target.c_str());
   return ok ? 0 : 1;
 }

@@ -1,25 +1,90 @@
 #!/bin/bash
-# Builds the libFuzzer target with clang (the main build uses g++, which has
-# no libFuzzer) straight from the engine sources it needs, seeds a corpus and
-# fuzzes for SECONDS. Any crash, sanitizer report or trap fails the run.
-# Usage: run_fuzz.sh SECONDS [WORK_DIR]   (CXX via $FUZZ_CXX, default clang++)
+# The libFuzzer targets, built with clang (the main build uses g++, which has
+# no libFuzzer) straight from the sources they need.
+#   run_fuzz.sh build WORK_DIR
+#     compiles every product source once (2 at a time) and links the targets
+#     fuzz_packet, fuzz_engine, fuzz_loaders, fuzz_api and make_seeds;
+#   run_fuzz.sh run TARGET SECONDS WORK_DIR
+#     seeds TARGET's corpus (kept between runs: libFuzzer adds what it finds)
+#     from the tests' inputs and from seeds/TARGET/ (regression inputs), then
+#     fuzzes for SECONDS. Any crash, sanitizer report or trap fails the run.
+# CXX via $FUZZ_CXX (default clang++).
 set -euo pipefail
 
-seconds=${1:?usage: run_fuzz.sh SECONDS [WORK_DIR]}
 here=$(cd "$(dirname "$0")" && pwd)
-engine=$here/../../daemon/engine
-work=${2:-$PWD/fuzz-work}
+root=$(cd "$here/../.." && pwd)
 cxx=${FUZZ_CXX:-clang++}
+usage="usage: run_fuzz.sh build WORK_DIR | run TARGET SECONDS WORK_DIR"
 
-mkdir -p "$work/corpus" "$work/artifacts"
-"$cxx" -std=c++20 -g -O1 -Wall -Wextra -Werror \
-  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I"$engine" "$here/fuzz_packet.cpp" \
-  "$engine/packet_view.cpp" "$engine/sip_header.cpp" "$engine/ip_address.cpp" \
-  -o "$work/fuzz_packet"
-"$cxx" -std=c++20 -O1 -Wall -Wextra -Werror "$here/make_seeds.cpp" -o "$work/make_seeds"
-# The corpus is kept between runs (libFuzzer adds what it finds to it).
-"$work/make_seeds" "$work/corpus"
+flags=(-std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+       -DBOOST_BEAST_USE_STD_STRING_VIEW
+       -I"$root/daemon/engine" -I"$root/daemon" -I"$root/api")
 
-exec "$work/fuzz_packet" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/corpus"
+# OBJ.o exists and is newer than this script (its flags) and everything OBJ.d lists.
+up_to_date() {
+  local o=$1.o dep
+  [ -f "$o" ] && [ -f "$1.d" ] && [ "$o" -nt "$here/run_fuzz.sh" ] || return 1
+  for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$1.d"); do
+    [ "$dep" -nt "$o" ] && return 1
+  done
+  return 0
+}
+
+build() {
+  local work=$1
+  mkdir -p "$work/obj"
+  local engine=("$root"/daemon/engine/*.cpp)
+  local core=("$root"/daemon/{config_file,state_file,control_plane,health_check,log}.cpp)
+  local api=("$root"/api/{router,routes,routes_config,routes_services,routes_stats,routes_templates}.cpp
+             "$root"/api/{problem,rates,metrics,server_id,auth}.cpp)
+  # Product code is compiled as its own build does (no -Werror: clang warns
+  # where g++ does not); the fuzz sources are held to -Werror. An object
+  # newer than its source and every header it read (its .d file) is kept:
+  # compiling them all takes minutes.
+  local src stale=()
+  for src in "${engine[@]}" "${core[@]}" "${api[@]}"; do
+    up_to_date "$work/obj/$(basename "$src" .cpp)" || stale+=("$src")
+  done
+  if [ ${#stale[@]} -gt 0 ]; then
+    printf '%s\n' "${stale[@]}" |
+      FUZZ_OBJ=$work/obj xargs -P 2 -I{} sh -c \
+        'o="$FUZZ_OBJ/$(basename {} .cpp)"; exec "$0" "$@" -MMD -MF "$o.d" -c {} -o "$o.o"' \
+        "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -Wall
+  fi
+  local o=$work/obj
+  local engine_o=() core_o=() api_o=() f
+  for f in "${engine[@]}"; do engine_o+=("$o/$(basename "$f" .cpp).o"); done
+  for f in "${core[@]}"; do core_o+=("$o/$(basename "$f" .cpp).o"); done
+  for f in "${api[@]}"; do api_o+=("$o/$(basename "$f" .cpp).o"); done
+  local fuzz=("$cxx" "${flags[@]}" -fsanitize=fuzzer -Wall -Wextra -Werror)
+  "${fuzz[@]}" "$here/fuzz_packet.cpp" "${engine_o[@]}" -o "$work/fuzz_packet" &
+  "${fuzz[@]}" "$here/fuzz_engine.cpp" "${engine_o[@]}" -o "$work/fuzz_engine"
+  wait $!
+  "${fuzz[@]}" "$here/fuzz_loaders.cpp" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_loaders" -pthread &
+  "${fuzz[@]}" "$here/fuzz_api.cpp" "${api_o[@]}" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_api" -pthread
+  wait $!
+  "$cxx" "${flags[@]}" -Wall -Wextra -Werror "$here/make_seeds.cpp" "${core_o[@]}" "${engine_o[@]}" \
+    -o "$work/make_seeds" -pthread
+}
+
+run() {
+  local target=$1 seconds=$2 work=$3
+  local corpus=$work/corpus/$target
+  mkdir -p "$corpus" "$work/artifacts/$target"
+  "$work/make_seeds" "$target" "$corpus" "$root/packaging/sipvsd.json"
+  if [ -d "$here/seeds/$target" ]; then cp "$here/seeds/$target"/* "$corpus/"; fi
+  # The loaders and the API log through stderr; libFuzzer keeps its own
+  # output and the sanitizers' reports on a copy of it.
+  local quiet=()
+  case $target in loaders | api) quiet=(-close_fd_mask=2) ;; esac
+  # Their scratch directories (state files, fsynced at every change) in memory when there is room.
+  if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+  exec "$work/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${quiet[@]}" \
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/" "$corpus"
+}
+
+case ${1:-} in
+  build) [ $# -eq 2 ] || { echo "$usage" >&2; exit 2; }; build "$2" ;;
+  run) [ $# -eq 4 ] || { echo "$usage" >&2; exit 2; }; run "$2" "$3" "$4" ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
