@@ -13,9 +13,9 @@
 //  - route: rules whose priority AND table are in sipvsd's ranges AND that
 //    carry sipvsd's protocol tag (kRouteProtocol), and routes with that tag in
 //    sipvsd's tables;
-//  - ipvs: fwmark services whose mark is configured now, or whose mark lies
-//    within mark_mask and that have one-packet scheduling (sipvsd's signature:
-//    IPVS has no owner tag). Services by address and port are never touched.
+//  - ipvs: fwmark services that carry sipvsd's signature (kIpvsOwnerTimeout,
+//    see owns()). Any other service is left alone; one that holds a fwmark
+//    sipvsd needs is a conflict, reported as an error and never taken over.
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -168,6 +168,14 @@ RoutePlan plan_routes(const std::vector<Target>& targets, uint32_t mark_mask, co
 
 inline constexpr uint32_t kFwdMasq = 0, kFwdTunnel = 2, kFwdDirect = 3;  // IP_VS_CONN_F_*
 inline constexpr uint32_t kSvcPersistent = 0x1, kSvcHashed = 0x2, kSvcOnePacket = 0x4;  // IP_VS_SVC_F_*
+// sipvsd's owner tag on its IPVS services. IPVS has no owner field, so
+// sipvsd sets a persistence timeout of 245 s (the number of its route
+// protocol) on services WITHOUT persistence. The kernel keeps and reports the
+// timeout whatever the flags, so the tag survives sipvsd's restarts, and it
+// ignores it without persistence, so it changes nothing. ipvsadm and
+// keepalived only ever set a timeout together with persistence (-p), so no
+// service of theirs carries it (ipvsadm does not even show it).
+inline constexpr uint32_t kIpvsOwnerTimeout = 245;
 
 struct IpvsDest {
   sipvs::IpAddress address;
@@ -204,16 +212,21 @@ struct IpvsAction {
 struct IpvsPlan {
   std::vector<IpvsAction> actions;  // in order
   std::size_t unchanged = 0;
-  std::vector<std::string> problems;
+  std::vector<std::string> conflicts;  // a foreign service holds a fwmark sipvsd needs
 };
 
-// The service sipvsd wants for a target: fwmark = mark, rr, one-packet, one
-// destination with weight 1 (the engine weighs; IPVS must never find its
-// only destination quiesced) and the target's method. Throws ForwardingError
-// for masq.
+// The service sipvsd wants for a target: fwmark = mark, rr, one-packet, no
+// persistence, timeout kIpvsOwnerTimeout, one destination with weight 1 (the
+// engine weighs; IPVS must never find its only destination quiesced) and the
+// target's method. Throws ForwardingError for masq.
 IpvsService wanted_service(const Target& t);
-bool owns(const IpvsService& s, uint32_t mark_mask, const std::vector<Target>& targets);
-IpvsPlan plan_ipvs(const std::vector<Target>& targets, uint32_t mark_mask, const std::vector<IpvsService>& actual);
+// sipvsd created it: a fwmark service without persistence whose timeout is
+// kIpvsOwnerTimeout. Nothing else (mark, mask, scheduler) makes it sipvsd's.
+bool owns(const IpvsService& s);
+// Services sipvsd owns are created, fixed or removed; a wanted (family,
+// fwmark) held by a service sipvsd does not own is left as it is and named
+// in `conflicts`.
+IpvsPlan plan_ipvs(const std::vector<Target>& targets, const std::vector<IpvsService>& actual);
 
 }  // namespace fwd
 }  // namespace sipvsd

@@ -1,7 +1,8 @@
 // forwarding: ipvs — one IPVS fwmark service per real server, through the
 // kernel's "IPVS" generic netlink family (libnl-genl-3). Equivalent of
 //   ipvsadm -A -f MARK -s rr -o ; ipvsadm -a -f MARK -r RS -g|-i -w 1
-// but reconciled: services sipvsd owns are created, fixed or removed.
+// (plus its owner tag, fwd::kIpvsOwnerTimeout), but reconciled: services
+// sipvsd owns are created, fixed or removed; no other service is touched.
 #include <arpa/inet.h>
 #include <linux/ip_vs.h>
 #include <netlink/attr.h>
@@ -145,7 +146,7 @@ std::vector<IpvsService> dump_services(Genl& g) {
       },
       "services");
   for (IpvsService& s : out) {
-    if (s.fwmark == 0) continue;  // never ours: its destinations do not matter
+    if (!owns(s)) continue;  // not sipvsd's: its destinations do not matter
     MsgPtr m = g.message(IPVS_CMD_GET_DEST, NLM_F_DUMP);
     put_service(m.get(), s, false);
     g.dump(
@@ -173,23 +174,16 @@ class IpvsForwarding final : public Forwarding {
   IpvsForwarding() { Genl probe; }  // throws kNoIpvsMessage now, at start, not at the first reconcile
   std::string_view name() const override { return "ipvs"; }
 
-  ReconcileResult reconcile(const DaemonConfig& config) override {
-    // Marks owned so far stay owned for this run: a narrowed mark_mask must
-    // still let sipvsd remove the services it created under the old one.
-    const uint32_t mask = config.mark_mask | last_mask_;
-    ReconcileResult r = run(targets(config), mask);
-    last_mask_ = config.mark_mask;
-    return r;
-  }
-  ReconcileResult remove_all() override { return run({}, last_mask_); }
+  ReconcileResult reconcile(const DaemonConfig& config) override { return run(targets(config)); }
+  ReconcileResult remove_all() override { return run({}); }
 
  private:
-  ReconcileResult run(const std::vector<Target>& want, uint32_t mask) {
+  ReconcileResult run(const std::vector<Target>& want) {
     Genl g;
-    const IpvsPlan plan = plan_ipvs(want, mask, dump_services(g));
+    const IpvsPlan plan = plan_ipvs(want, dump_services(g));
     ReconcileResult res;
     res.unchanged = plan.unchanged;
-    res.problems = plan.problems;
+    res.errors = plan.conflicts;  // refused: that mark does not work until the operator decides
     for (const IpvsAction& a : plan.actions) {
       using Kind = IpvsAction::Kind;
       uint8_t cmd = 0;
@@ -215,8 +209,6 @@ class IpvsForwarding final : public Forwarding {
     }
     return res;
   }
-
-  uint32_t last_mask_ = 0;
 };
 
 }  // namespace

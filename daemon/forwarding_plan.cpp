@@ -278,7 +278,7 @@ IpvsService wanted_service(const Target& t) {
   s.fwmark = t.mark;
   s.scheduler = "rr";
   s.flags = kSvcOnePacket;
-  s.timeout = 0;
+  s.timeout = kIpvsOwnerTimeout;
   s.netmask = s.family == kFamilyV6 ? 128 : 0xffffffff;
   IpvsDest d;
   d.address = t.server;
@@ -289,35 +289,41 @@ IpvsService wanted_service(const Target& t) {
   return s;
 }
 
-bool owns(const IpvsService& s, uint32_t mark_mask, const std::vector<Target>& targets) {
-  if (s.fwmark == 0) return false;
-  for (const Target& t : targets)
-    if (t.mark == s.fwmark) return true;
-  return (s.fwmark & ~mark_mask) == 0 && (s.flags & kSvcOnePacket) != 0;
+bool owns(const IpvsService& s) {
+  return s.fwmark != 0 && (s.flags & kSvcPersistent) == 0 && s.timeout == kIpvsOwnerTimeout;
 }
 
-IpvsPlan plan_ipvs(const std::vector<Target>& targets, uint32_t mark_mask, const std::vector<IpvsService>& actual) {
+IpvsPlan plan_ipvs(const std::vector<Target>& targets, const std::vector<IpvsService>& actual) {
   using Kind = IpvsAction::Kind;
   IpvsPlan plan;
   auto identity = [](const IpvsService& s) { return std::pair{s.family, s.fwmark}; };
   std::map<std::pair<uint16_t, uint32_t>, IpvsService> wanted;
+  std::map<std::pair<uint16_t, uint32_t>, std::string> wanted_by;  // the service that needs it
   for (const Target& t : targets) {
     IpvsService w = wanted_service(t);
+    wanted_by.emplace(identity(w), t.service);
     wanted.emplace(identity(w), std::move(w));
   }
   std::vector<IpvsAction> deletes;
   std::set<std::pair<uint16_t, uint32_t>> present;
   for (const IpvsService& a : actual) {
-    if (!owns(a, mark_mask, targets)) continue;
     auto it = wanted.find(identity(a));
+    if (!owns(a)) {
+      if (it != wanted.end()) {
+        present.insert(identity(a));
+        plan.conflicts.push_back("mark " + hex(a.fwmark) + " of service \"" + wanted_by[identity(a)] + "\"" +
+                                 ": IPVS already has " + describe(a) +
+                                 ", which sipvsd did not create; not taken over (remove it or change the mark)");
+      }
+      continue;
+    }
     if (it == wanted.end()) {
       deletes.push_back({Kind::delete_service, a, {}});
       continue;
     }
     present.insert(identity(a));
     const IpvsService& w = it->second;
-    const bool same = a.scheduler == w.scheduler && (a.flags & ~kSvcHashed) == w.flags &&
-                      ((w.flags & kSvcPersistent) == 0 || (a.timeout == w.timeout && a.netmask == w.netmask));
+    const bool same = a.scheduler == w.scheduler && (a.flags & ~kSvcHashed) == w.flags;
     if (!same) plan.actions.push_back({Kind::set_service, w, {}});
     const IpvsDest& wd = w.dests.front();
     bool have = false;
@@ -342,11 +348,6 @@ IpvsPlan plan_ipvs(const std::vector<Target>& targets, uint32_t mark_mask, const
   }
   // The new destination first, then the old one goes: a service is never empty.
   plan.actions.insert(plan.actions.end(), deletes.begin(), deletes.end());
-  for (const IpvsService& a : actual) {
-    if (a.fwmark != 0 && !owns(a, mark_mask, targets) && (a.fwmark & ~mark_mask) == 0)
-      plan.problems.push_back("service " + describe(a) +
-                              " is within mark_mask but has no one-packet scheduling: not sipvsd's, left alone");
-  }
   return plan;
 }
 

@@ -65,7 +65,7 @@ struct Ipvs {
       }
     }
   }
-  IpvsPlan plan(const DaemonConfig& c) const { return plan_ipvs(targets(c), c.mark_mask, services); }
+  IpvsPlan plan(const DaemonConfig& c) const { return plan_ipvs(targets(c), services); }
   IpvsPlan converge(const DaemonConfig& c) {
     IpvsPlan p = plan(c);
     apply(p);
@@ -106,6 +106,8 @@ TEST_CASE("ipvs: an empty IPVS gets one one-packet rr fwmark service per real se
     CHECK(s.family == kFamilyV4);
     CHECK(s.scheduler == "rr");
     CHECK((s.flags & ~kSvcHashed) == kSvcOnePacket);
+    CHECK(s.timeout == kIpvsOwnerTimeout);  // the owner tag
+    CHECK(owns(s));
     CHECK(s.netmask == 0xffffffff);
     REQUIRE(s.dests.size() == 1);
     CHECK(s.dests[0].forward == kFwdDirect);
@@ -143,9 +145,9 @@ TEST_CASE("ipvs: what differs is fixed, a service is never left empty") {
   DaemonConfig c = three_servers("ipvs");
   k.converge(c);
 
-  SUBCASE("scheduler or flags changed by hand") {
+  SUBCASE("scheduler or flags changed through netlink, keeping the tag") {
     k.find(kFamilyV4, 1)->scheduler = "wlc";
-    k.find(kFamilyV4, 2)->flags = kSvcHashed | kSvcPersistent;
+    k.find(kFamilyV4, 2)->flags = kSvcHashed;
     const IpvsPlan p = k.converge(c);
     CHECK(count(p, Kind::set_service) == 2);
     CHECK(p.actions.size() == 2);
@@ -185,38 +187,93 @@ TEST_CASE("ipvs: what differs is fixed, a service is never left empty") {
   }
 }
 
-TEST_CASE("ipvs: services sipvsd does not own are never touched") {
-  Ipvs k;
+// What `ipvsadm -Sn` shows for the services of others; none may change.
+std::vector<IpvsService> foreign_services() {
   IpvsService by_address;  // ipvsadm -A -u VIP2:5060 -p 60 -M 0.0.0.0 -o --pe sip
   by_address.protocol = 17;
   by_address.address = ip("198.18.2.102");
   by_address.port = 5060;
   by_address.scheduler = "rr";
   by_address.flags = kSvcPersistent | kSvcOnePacket | kSvcHashed;
-  const IpvsService outside_mask = keepalived_service(0x100, kSvcOnePacket);  // mark_mask is 0xff
-  const IpvsService no_one_packet = keepalived_service(0x20);                 // within the mask, not sipvsd's form
-  k.services = {by_address, outside_mask, no_one_packet};
+  by_address.timeout = 60;
+  IpvsService sip_pe = keepalived_service(1, kSvcPersistent | kSvcOnePacket);  // -f 1 -s rr -p 60 -o --pe sip
+  sip_pe.scheduler = "rr";
+  sip_pe.timeout = 60;
+  IpvsService dns = keepalived_service(10, kSvcOnePacket);  // -f 10 -o (UDP DNS), inside any mask
+  IpvsService rr_one_packet = keepalived_service(11, kSvcOnePacket);  // -f 11 -s rr -o: sipvsd's old form
+  rr_one_packet.scheduler = "rr";
+  rr_one_packet.dests[0].forward = kFwdDirect;
+  IpvsService v6 = keepalived_service(5, kSvcOnePacket);  // IPv6 -f 5; sipvsd has IPv4 mark 5
+  v6.family = kFamilyV6;
+  v6.netmask = 128;
+  v6.dests[0].address = ip("2001:2::9");
+  IpvsService persistent_245 = keepalived_service(12, kSvcPersistent);  // -p 245: the tag's number, persistent
+  persistent_245.timeout = kIpvsOwnerTimeout;
+  return {by_address, sip_pe, dns, rr_one_packet, v6, persistent_245};
+}
+
+std::size_t count_equal(const std::vector<IpvsService>& have, const std::vector<IpvsService>& want) {
+  std::size_t n = 0;
+  for (const IpvsService& w : want)
+    for (const IpvsService& h : have)
+      if (h.family == w.family && h.fwmark == w.fwmark && h.protocol == w.protocol && h.address == w.address &&
+          h.port == w.port && h.scheduler == w.scheduler && h.flags == w.flags && h.timeout == w.timeout &&
+          h.netmask == w.netmask && h.dests == w.dests)
+        ++n;
+  return n;
+}
+
+TEST_CASE("ipvs: services sipvsd did not create are never touched, whatever their mark or form") {
+  Ipvs k;
+  const std::vector<IpvsService> foreign = foreign_services();
+  k.services = foreign;
+  for (const IpvsService& s : foreign) CHECK_FALSE(owns(s));
+
   DaemonConfig c = three_servers("ipvs");
-  CHECK_FALSE(owns(by_address, c.mark_mask, targets(c)));
-  CHECK_FALSE(owns(outside_mask, c.mark_mask, targets(c)));
-  CHECK_FALSE(owns(no_one_packet, c.mark_mask, targets(c)));
-
+  c.mark_mask = 0xffffffff;  // every fwmark within the mask
+  c.engine.services[0].servers[0].mark = 4;  // 1 is taken (next test case)
+  c.engine.services[0].servers.push_back(fwdtest::server("198.18.6.2", 5));
   IpvsPlan p = k.converge(c);
-  CHECK(p.actions.size() == 6);
-  REQUIRE(p.problems.size() == 1);  // the one within the mask is worth a word
-  CHECK(p.problems[0].find("fwmark 0x20") != std::string::npos);
-  c.engine.services.clear();
-  p = k.converge(c);
-  CHECK(count(p, Kind::delete_service) == 3);
-  REQUIRE(k.services.size() == 3);
-  CHECK(k.services[1].dests[0].forward == kFwdMasq);  // untouched
+  CHECK(p.conflicts.empty());
+  CHECK(count(p, Kind::add_service) == 4);  // 2, 3, 4 and IPv4 5 beside the foreign IPv6 5
+  CHECK(count(p, Kind::delete_service) == 0);
+  REQUIRE(k.find(kFamilyV4, 5));
+  CHECK(owns(*k.find(kFamilyV4, 5)));
+  CHECK(count_equal(k.services, foreign) == foreign.size());
 
-  SUBCASE("a configured mark is sipvsd's whatever its form") {
-    c = three_servers("ipvs");
-    k.find(kFamilyV4, 0x20)->fwmark = 3;
+  SUBCASE("reloads with other marks, then nothing: only sipvsd's services go") {
+    c.engine.services[0].servers.resize(1);
     p = k.converge(c);
-    CHECK(count(p, Kind::set_service) == 1);
-    CHECK(count(p, Kind::delete_dest) == 1);  // 198.18.9.9 masq replaced by 198.18.5.2 dr
+    CHECK(count(p, Kind::delete_service) == 3);
+    c.engine.services.clear();
+    p = k.converge(c);
+    CHECK(count(p, Kind::delete_service) == 1);
+    CHECK(count_equal(k.services, foreign) == foreign.size());
+    CHECK(k.services.size() == foreign.size());
+  }
+}
+
+TEST_CASE("ipvs: a fwmark held by a service of someone else is a conflict, not taken over") {
+  Ipvs k;
+  k.services = foreign_services();  // holds IPv4 fwmarks 1, 10, 11, 12
+  DaemonConfig c = three_servers("ipvs");
+  c.engine.services[0].servers.push_back(fwdtest::server("198.18.6.2", 11));
+  const std::vector<IpvsService> before = k.services;
+  const IpvsPlan p = k.converge(c);
+  for (const IpvsAction& a : p.actions) CHECK((a.service.fwmark == 2 || a.service.fwmark == 3));
+  CHECK(count_equal(k.services, before) == before.size());
+  REQUIRE(p.conflicts.size() == 2);
+  CHECK(p.conflicts[0] ==
+        "mark 0x1 of service \"sip\": IPVS already has fwmark 0x1 (IPv4) rr one-packet persistent 60, which sipvsd "
+        "did not create; not taken over (remove it or change the mark)");
+  CHECK(p.conflicts[1].find("mark 0xb of service \"sip\": IPVS already has fwmark 0xb (IPv4) rr one-packet") == 0);
+
+  SUBCASE("once the operator removes it, sipvsd creates its own") {
+    k.services.erase(k.services.begin() + 1);  // fwmark 1
+    const IpvsPlan q = k.converge(c);
+    CHECK(count(q, Kind::add_service) == 1);
+    CHECK(q.conflicts.size() == 1);
+    CHECK(owns(*k.find(kFamilyV4, 1)));
   }
 }
 
@@ -224,7 +281,7 @@ TEST_CASE("ipvs: masq is refused, pointing to dr and tun") {
   DaemonConfig c = three_servers("ipvs");
   c.engine.services[0].servers[0].forward = sipvs::Forward::masq;
   try {
-    plan_ipvs(targets(c), c.mark_mask, {});
+    plan_ipvs(targets(c), {});
     FAIL("masq accepted");
   } catch (const sipvsd::ForwardingError& e) {
     const std::string what = e.what();

@@ -44,12 +44,12 @@ settle() {
     n=$((n + 1))
   done
 }
-has_fwm() { ipvs_rules | grep -q -- "^-A -f $1 "; }
+has_fwm() { ipvs_rules | grep -q -- "^-A -f $1 "; }  # any family
 sipvsd_fwm() { ipvs_rules | grep -q -- "^-A -f $1 -s rr -o"; }  # sipvsd's form: rr, one-packet
 has_dest() { ipvs_rules | grep -q -- "^-a -f $1 -r $2:5060 -g -w 1"; }  # FWM ADDRESS, direct routing
 
 step "kernel modules"
-for m in ip_vs ip_vs_rr ip_vs_pe_sip nfnetlink_queue xt_NFQUEUE iptable_mangle veth; do
+for m in ip_vs ip_vs_rr ip_vs_wlc ip_vs_sh ip_vs_pe_sip nfnetlink_queue xt_NFQUEUE iptable_mangle veth; do
   modprobe "$m" || fail "modprobe $m"
 done
 head -1 /proc/net/ip_vs
@@ -80,15 +80,44 @@ for r in rs1 rs2 rs3 rs4; do
 done
 ip -br addr
 
-step "foreign IPVS services (must survive sipvsd)"
-# the kernel's SIP PE (the comparison), and two fwmark services of someone else:
-# 0x100 outside sipvsd's mark_mask 0xff, 7 inside it but without one-packet scheduling.
+step "foreign IPVS services (must survive sipvsd byte for byte)"
+# The kernel's SIP PE (the comparison) and fwmark services of someone else,
+# every one within sipvsd's mark_mask 0xffffffff: a SIP PE fwmark service with
+# one-packet scheduling, a UDP DNS one (-o, wlc), sipvsd's own old form
+# (rr -o), one without -o, an IPv6 fwmark 1 (sipvsd has IPv4 mark 1), and an
+# IPv6 fwmark 22 that sipvsd's configuration needs too (a conflict: refused).
 ipvsadm -A -u $VIP2:5060 -p 60 -M 0.0.0.0 -o --pe sip -s rr
 for a in 198.18.3.2 198.18.4.2 198.18.5.2; do ipvsadm -a -u $VIP2:5060 -r $a:5060 -g; done
+ipvsadm -A -f 41 -s rr -p 60 -o --pe sip
+ipvsadm -a -f 41 -r 198.18.6.2:5060 -g
+ipvsadm -A -f 10 -o
+ipvsadm -a -f 10 -r 198.18.6.2:53 -g -w 3
+ipvsadm -A -f 11 -s rr -o
+ipvsadm -a -f 11 -r 198.18.5.2:5060 -g -w 1
 ipvsadm -A -f 256 -s wlc
 ipvsadm -a -f 256 -r 198.18.6.2:5060 -g
 ipvsadm -A -f 7 -s rr
-ipvs_rules
+ipvsadm -A -f 1 -6 -s wlc
+ipvsadm -a -f 1 -6 -r [2001:2:0:6::2]:5060 -g
+ipvsadm -A -f 22 -6 -s sh
+ipvsadm -a -f 22 -6 -r [2001:2:0:6::3]:5060 -i
+ipvs_rules >/tmp/foreign.before
+cat /tmp/foreign.before
+check "the 8 foreign services are in place" '[ "$(grep -c "^-A " /tmp/foreign.before)" = 8 ]'
+# The foreign services as ipvsadm -Sn shows them now: each service block
+# (its -A line and the -a lines under it) whose -A line was there before.
+foreign_now() {
+  ipvs_rules | awk 'NR == FNR { before[$0] = 1; next } /^-A / { keep = ($0 in before) } keep' /tmp/foreign.before -
+}
+foreign_same() {  # foreign_same WHEN
+  if foreign_now | cmp -s /tmp/foreign.before -; then
+    pass "foreign IPVS services byte-identical in ipvsadm -Sn $1"
+  else
+    fail "foreign IPVS services changed $1: before / now"
+    cat /tmp/foreign.before
+    foreign_now
+  fi
+}
 
 step "sipvsd with forwarding: ipvs"
 write_config() {  # write_config SERVER...  (ADDRESS:MARK)
@@ -97,13 +126,14 @@ write_config() {  # write_config SERVER...  (ADDRESS:MARK)
     servers="$servers${servers:+, }{\"address\": \"${s%:*}\", \"mark\": ${s#*:}}"
   done
   cat > $CFG <<EOF
-{ "queues": 0, "mark_mask": "0xff", "forwarding": "ipvs",
+{ "queues": 0, "mark_mask": "0xffffffff", "forwarding": "ipvs",
   "api": { "listen": "127.0.0.1:8080" },
   "services": [ { "name": "sip", "vip": "$VIP1", "port": 5060, "scheduler": "rr",
       "persistence_timeout": 60, "netmask": "0.0.0.0", "one_packet": true, "pe": "sip",
       "servers": [ $servers ] },
     { "name": "sip6", "vip": "2001:2::100", "port": 5060, "scheduler": "rr",
-      "servers": [ { "address": "2001:2:0:3::2", "mark": 21, "forward": "tun" } ] } ] }
+      "servers": [ { "address": "2001:2:0:3::2", "mark": 21, "forward": "tun" },
+                   { "address": "2001:2:0:4::2", "mark": 22 } ] } ] }
 EOF
 }
 write_config 198.18.3.2:1 198.18.4.2:2 198.18.5.2:3
@@ -122,8 +152,9 @@ check "(1) sipvsd created one rr one-packet fwmark service per real server (mark
   'sipvsd_fwm 1 && sipvsd_fwm 2 && sipvsd_fwm 3'
 check "(1) each holds its real server with direct routing" \
   'has_dest 1 198.18.3.2 && has_dest 2 198.18.4.2 && has_dest 3 198.18.5.2'
-check "foreign services left alone (VIP2 SIP PE, fwmark 256, fwmark 7 without -o)" \
-  'ipvs_rules | grep -q -- "^-A -u $VIP2:5060 -s rr -p 60 -M 0.0.0.0 --pe sip -o" && has_fwm 256 && ipvs_rules | grep -q -- "^-a -f 256 -r 198.18.6.2:5060 -g" && has_fwm 7'
+foreign_same "after start"
+check "a fwmark held by a foreign service (IPv6 22) is refused with an error, not taken over" \
+  'grep -q "mark 0x16 of service \"sip6\": IPVS already has fwmark 0x16 (IPv6) sh, which sipvsd did not create; not taken over" /tmp/sipvsd.log'
 check "(1) IPv6: fwmark service 21 (IPv6) holds 2001:2:0:3::2 with tunnelling (forward: tun)" \
   'ipvs_rules | grep -q -- "^-A -f 21 .*-s rr -o" && ipvs_rules | grep -q -- "^-a -f 21 .*-r \[2001:2:0:3::2\]:5060 -i -w 1"'
 ipvsadm -Ln
@@ -221,7 +252,7 @@ else
 fi
 check "(2) removing real server 198.18.4.2 removes fwmark service 2 (via $([ $api = yes ] && echo API || echo SIGHUP))" \
   'wait_for 20 "! has_fwm 2"'
-check "(2) the other services stay" 'has_fwm 1 && has_fwm 3'
+check "(2) the other services stay" 'sipvsd_fwm 1 && sipvsd_fwm 3'
 if [ $api = yes ]; then
   curl -sf -X POST -H 'Content-Type: application/json' -d '{"address": "198.18.6.2", "mark": 4}' \
     $API/services/sip/servers >/dev/null || fail "API: POST real server"
@@ -237,18 +268,24 @@ settle
 check "(2) after the change no packet reaches the removed server, the new one gets calls" \
   '! grep -q "^rs2 $VIP1" /tmp/sink.log && grep -q "^rs4 $VIP1" /tmp/sink.log'
 ipvs_rules
+foreign_same "after the changes"
+write_config 198.18.3.2:1 198.18.5.2:3 198.18.6.2:4
+kill -HUP $SIPVSD
+sleep 2
+foreign_same "after SIGHUP"
 
 step "periodic reconcile repairs a service deleted by hand"
 ipvsadm -D -f 3
 check "fwmark service 3 comes back within 15 s" 'wait_for 15 "has_fwm 3"'
+foreign_same "after periodic reconciles"
 
 step "stop"
 kill -TERM $SIPVSD
 wait $SIPVSD
 echo "sipvsd exit status $?"
 tail -n 25 /tmp/sipvsd.log
-check "clean shutdown leaves the fwmark services in place (remove_on_exit false)" 'has_fwm 1 && has_fwm 3 && has_fwm 4'
-check "foreign services still there" 'has_fwm 256 && has_fwm 7 && ipvs_rules | grep -q -- "^-A -u $VIP2:5060"'
+check "clean shutdown leaves the fwmark services in place (remove_on_exit false)" 'sipvsd_fwm 1 && sipvsd_fwm 3 && sipvsd_fwm 4'
+foreign_same "after stop"
 check "sipvsd logged no sanitizer error" '! grep -q "ERROR: AddressSanitizer\|runtime error:" /tmp/sipvsd.log'
 
 echo
