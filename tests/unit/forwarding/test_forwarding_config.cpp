@@ -14,7 +14,8 @@ namespace {
 json config(const char* forwarding, const char* forward) {
   json server = {{"address", "198.18.3.2"}, {"mark", 1}};
   if (forward) server["forward"] = forward;
-  return json{{"mark_mask", "0xff"},
+  // IPVS compares the whole mark: ipvs needs the full mask.
+  return json{{"mark_mask", std::string(forwarding) == "ipvs" ? "0xffffffff" : "0xff"},
               {"forwarding", forwarding},
               {"services", json::array({json{{"name", "sip"},
                                              {"vip", "198.18.2.100"},
