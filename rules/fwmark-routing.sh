@@ -11,6 +11,11 @@
 #       to the first SERVER (FALLBACK=address to choose another).
 #   fwmark-routing.sh remove VIP MASK MARK=SERVER [MARK=SERVER...]
 #       undoes "director" (not the fallback route).
+#
+# Both touch only what "director" adds: a rule is deleted only when its
+# fwmark/mask, table and priority all match, a route only when its
+# destination, gateway and table match. Other rules at the same priorities
+# and other routes in the same tables stay; a table is never flushed.
 #   fwmark-routing.sh real-server VIP [VIP...]
 #       on each real server: the VIPs on loopback; IPv4 ARP neither answered
 #       nor announced for them (arp_ignore=1, arp_announce=2), so that only
@@ -26,7 +31,7 @@
 set -eu
 
 usage() {
-  sed -n '2,25p' "$0" >&2
+  sed -n '2,30p' "$0" >&2
   exit 2
 }
 
@@ -53,14 +58,17 @@ director | remove)
     n=$((n + 1))
     table=$((TABLE_BASE + n))
     [ -z "$first" ] && first=$server
+    rule="fwmark $mark/$mask lookup $table pref $table"
+    # Run again, "director" replaces its own rule and route rather than
+    # duplicating them; "remove" does the deleting half only.
+    # shellcheck disable=SC2086 # $rule is words on purpose
+    ip "$fam" rule del $rule 2>/dev/null || true
+    ip "$fam" route del "$dst" via "$server" table "$table" 2>/dev/null || true
     if [ "$mode" = director ]; then
-      # Replace rather than duplicate when run again.
-      ip "$fam" rule del pref "$table" 2>/dev/null || true
-      ip "$fam" rule add fwmark "$mark/$mask" lookup "$table" pref "$table"
-      ip "$fam" route replace "$dst" via "$server" table "$table"
-    else
-      ip "$fam" rule del pref "$table" 2>/dev/null || true
-      ip "$fam" route flush table "$table" 2>/dev/null || true
+      # shellcheck disable=SC2086
+      ip "$fam" rule add $rule
+      ip "$fam" route add "$dst" via "$server" table "$table" ||
+        { echo "fwmark-routing.sh: table $table already routes $dst via another gateway, left as it is (an earlier run with another server? run remove with its pairs first)" >&2; exit 1; }
     fi
   done
   if [ "$mode" = director ]; then
