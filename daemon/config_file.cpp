@@ -75,9 +75,18 @@ uint64_t get_uint(const json& v, const std::string& field, uint64_t max) {
   throw ConfigFieldError(field, "must be a number");
 }
 
+// No value of ours is longer (paths: PATH_MAX); a longer one is refused
+// without being echoed into the error.
+constexpr std::size_t kMaxString = 4096;
+constexpr std::size_t kMaxServiceName = 64;  // as sipvs::validate, told here without echoing the name
+
 std::string get_string(const json& v, const std::string& field) {
   if (!v.is_string()) throw ConfigFieldError(field, "must be a string");
-  return v.get<std::string>();
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.size() > kMaxString)
+    throw ConfigFieldError(field, "is " + std::to_string(s.size()) + " bytes long, at most " +
+                                      std::to_string(kMaxString) + " are taken");
+  return s;
 }
 
 bool get_bool(const json& v, const std::string& field) {
@@ -205,9 +214,35 @@ void check_forwarding(const DaemonConfig& c) {
         throw ConfigFieldError(f, "tun needs forwarding: ipvs (forwarding: route does direct routing only)");
     }
   }
+  if (c.forwarding == "ipvs" && c.mark_mask != 0xffffffff)
+    throw ConfigFieldError("mark_mask", "forwarding: ipvs needs mark_mask 0xffffffff: an IPVS fwmark service "
+                                        "compares the whole packet mark, so bits outside the mask would never match");
   if (c.forwarding != "none" && servers > kForwardingSlots)
     throw ConfigFieldError("services", "forwarding " + c.forwarding + " handles at most " +
                                            std::to_string(kForwardingSlots) + " real servers");
+}
+
+// A probe leaves from local_address to the server: both of one family.
+void check_probe_families(const DaemonConfig& c) {
+  auto family_of = [](const std::string& local) { return sipvs::IpAddress::parse(local)->family; };
+  for (std::size_t i = 0; i < c.engine.services.size(); ++i) {
+    const auto& svc = c.engine.services[i];
+    const auto hc = c.health_checks.find(svc.name);
+    if (hc == c.health_checks.end()) continue;
+    for (std::size_t k = 0; k < svc.servers.size(); ++k) {
+      const auto& r = svc.servers[k];
+      std::string field = sub(index("services", i), "health_check.local_address");
+      const HealthCheckConfig* check = hc->second.enabled ? &hc->second.service : nullptr;
+      for (const ServerHealthCheck& own : hc->second.servers)
+        if (own.address == r.address && own.port == r.port) {
+          check = &own.check;
+          field = index(sub(index("services", i), "servers"), k) + ".health_check.local_address";
+        }
+      if (check && !check->local_address.empty() && family_of(check->local_address) != r.address.family)
+        throw ConfigFieldError(field, check->local_address + " cannot probe " + r.address.to_string() +
+                                          ": not the same address family");
+    }
+  }
 }
 
 // Secure by default: whoever reaches the API can reconfigure the director,
@@ -351,7 +386,9 @@ sipvs::ServiceConfig service_from_json(const json& j, const std::string& field) 
   const json* v = find(j, "name");
   if (!v) throw ConfigFieldError(sub(field, "name"), "missing (every service needs a unique name)");
   s.name = get_string(*v, sub(field, "name"));
-  if (s.name.empty()) throw ConfigFieldError(sub(field, "name"), "must not be empty");
+  if (s.name.empty() || s.name.size() > kMaxServiceName)
+    throw ConfigFieldError(sub(field, "name"), "must be 1-" + std::to_string(kMaxServiceName) +
+                                                   " characters long, not " + std::to_string(s.name.size()));
 
   if (const json* fw = find(j, "fwmark")) {
     for (std::string_view k : {"vip", "port", "protocol"})
@@ -627,6 +664,7 @@ void check_config(const DaemonConfig& c) {
     throw ConfigFieldError("forwarding", "\"" + c.forwarding + "\" is not one of none, route, ipvs");
   check_forwarding(c);
   check_api(c.api);
+  check_probe_families(c);
   if (auto err = sipvs::validate(c.engine)) throw ConfigFieldError(err->field, err->reason);
   for (std::size_t i = 0; i < c.engine.services.size(); ++i) {
     const auto& servers = c.engine.services[i].servers;
@@ -643,8 +681,8 @@ DaemonConfig parse_config(const json& j) {
   expect_object(j, "");
   check_keys(j, "",
              {"queues", "queue_maxlen", "mark_mask", "unplaced", "max_templates", "max_new_templates_per_source",
-              "udp_timeout", "debug_level",
-              "state_file", "forwarding", "forwarding_options", "api", "services"});
+              "per_source_prefix_v4", "per_source_prefix_v6", "udp_timeout", "debug_level", "state_file",
+              "templates_save_interval", "forwarding", "forwarding_options", "api", "services"});
   DaemonConfig c;
   const json* v;
   if ((v = find(j, "queues"))) c.queues = get_queues(*v, "queues");
@@ -663,6 +701,12 @@ DaemonConfig parse_config(const json& j) {
   if ((v = find(j, "max_new_templates_per_source")))
     c.engine.max_new_templates_per_source =
         static_cast<uint32_t>(get_uint(*v, "max_new_templates_per_source", 0xffffffffu));
+  if ((v = find(j, "per_source_prefix_v4")))
+    c.engine.per_source_prefix_v4 = static_cast<unsigned>(get_uint(*v, "per_source_prefix_v4", 32));
+  if ((v = find(j, "per_source_prefix_v6")))
+    c.engine.per_source_prefix_v6 = static_cast<unsigned>(get_uint(*v, "per_source_prefix_v6", 128));
+  if ((v = find(j, "templates_save_interval")))
+    c.templates_save_interval = static_cast<uint32_t>(get_uint(*v, "templates_save_interval", 86400));
   if ((v = find(j, "udp_timeout"))) c.engine.udp_timeout = static_cast<uint32_t>(get_uint(*v, "udp_timeout", 0xffffffffu));
   if ((v = find(j, "debug_level"))) c.debug_level = static_cast<unsigned>(get_uint(*v, "debug_level", kMaxDebugLevel));
   if ((v = find(j, "state_file"))) c.state_file = get_string(*v, "state_file");
@@ -692,9 +736,12 @@ json to_json(const DaemonConfig& c) {
   j["unplaced"] = std::string(to_string(c.unplaced));
   j["max_templates"] = c.engine.max_templates;
   j["max_new_templates_per_source"] = c.engine.max_new_templates_per_source;
+  j["per_source_prefix_v4"] = c.engine.per_source_prefix_v4;
+  j["per_source_prefix_v6"] = c.engine.per_source_prefix_v6;
   j["udp_timeout"] = c.engine.udp_timeout;
   j["debug_level"] = c.debug_level;
   j["state_file"] = c.state_file;
+  j["templates_save_interval"] = c.templates_save_interval;
   j["forwarding"] = c.forwarding;
   j["forwarding_options"] = json{{"table_base", c.forwarding_options.table_base},
                                  {"priority_base", c.forwarding_options.priority_base},
@@ -839,13 +886,14 @@ bool same_service(const sipvs::ServiceConfig& a, const sipvs::ServiceConfig& b) 
 bool same_engine_config(const sipvs::EngineConfig& a, const sipvs::EngineConfig& b) {
   return a.max_templates == b.max_templates && a.udp_timeout == b.udp_timeout &&
          a.max_new_templates_per_source == b.max_new_templates_per_source &&
+         a.per_source_prefix_v4 == b.per_source_prefix_v4 && a.per_source_prefix_v6 == b.per_source_prefix_v6 &&
          std::equal(a.services.begin(), a.services.end(), b.services.begin(), b.services.end(), same_service);
 }
 
 bool operator==(const DaemonConfig& a, const DaemonConfig& b) {
   return same_engine_config(a.engine, b.engine) && a.queues == b.queues && a.queue_maxlen == b.queue_maxlen &&
          a.mark_mask == b.mark_mask && a.unplaced == b.unplaced && a.debug_level == b.debug_level &&
-         a.state_file == b.state_file && a.api == b.api && a.forwarding == b.forwarding &&
+         a.state_file == b.state_file && a.templates_save_interval == b.templates_save_interval && a.api == b.api && a.forwarding == b.forwarding &&
          a.forwarding_options == b.forwarding_options && a.health_checks == b.health_checks;
 }
 

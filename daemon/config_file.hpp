@@ -42,6 +42,10 @@ struct DaemonConfig {
   enum class Unplaced { accept, drop } unplaced = Unplaced::accept;
   unsigned debug_level = 0;         // 0..10; 9+ logs every packet's decision
   std::string state_file;
+  // Seconds between writes of the templates file (<state_file>.templates);
+  // 0: only at stop. Calls begun since the last write lose their server
+  // after a crash.
+  uint32_t templates_save_interval = 10;
   ApiConfig api;
   std::string forwarding = "none";  // none | route | ipvs
   ForwardingOptions forwarding_options;

@@ -33,6 +33,10 @@ constexpr RestartOnly kRestartOnly[] = {
     {"max_templates",
      [](const DaemonConfig& a, const DaemonConfig& b) { return a.engine.max_templates == b.engine.max_templates; },
      [](DaemonConfig& c, const DaemonConfig& r) { c.engine.max_templates = r.engine.max_templates; }},
+    // The template saver's thread is started with it.
+    {"templates_save_interval",
+     [](const DaemonConfig& a, const DaemonConfig& b) { return a.templates_save_interval == b.templates_save_interval; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.templates_save_interval = r.templates_save_interval; }},
 };
 
 // write_file_atomically, for a caller to whom a replaced file is a written

@@ -29,7 +29,7 @@ Daemon::Daemon(DaemonConfig config, std::string config_path, std::optional<std::
 
 Daemon::~Daemon() { stop(); }
 
-void Daemon::start(const std::function<void()>& before_processing) {
+void Daemon::start() {
   const DaemonConfig c = config();
   // Before the queues: marks are useless until the kernel maps them to real
   // servers, and `forwarding: ipvs` without IPVS must fail here. Throws ForwardingError.
@@ -41,7 +41,6 @@ void Daemon::start(const std::function<void()>& before_processing) {
     o.maxlen = c.queue_maxlen;
     workers.push_back(std::make_unique<QueueWorker>(engine_, policy_, o));
   }
-  if (before_processing) before_processing();  // the queues are bound, no packet is decided yet
   for (auto& w : workers) w->start();
   {
     std::lock_guard lock(workers_mutex_);

@@ -3,7 +3,6 @@
 // housekeeping thread, plus the control-plane entry points that SIGHUP and the
 // REST API share (apply a whole new configuration atomically, read counters).
 #include <condition_variable>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,10 +39,9 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Binds the queues, calls `before_processing` (if any), then starts the
-  // workers and housekeeping; throws std::system_error if a queue cannot be
-  // bound (before `before_processing` runs).
-  void start(const std::function<void()>& before_processing = {});
+  // Binds the queues, then starts the workers and housekeeping; throws
+  // std::system_error if a queue cannot be bound.
+  void start();
   // Stops the workers (they unbind their queues) and housekeeping.
   void stop();
 

@@ -1,6 +1,7 @@
 // sipvsd: load-balances SIP over UDP by Call-ID. Packets come from NFQUEUE,
 // the engine picks a real server, the verdict carries its mark, the kernel
 // forwards by mark. This file only parses the command line and runs the pieces.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -116,13 +117,15 @@ std::optional<sipvsd::DaemonConfig> load(const std::string& path) {
   }
 }
 
-// The same checks as a start, but for binding: `systemctl start` runs this first.
+// The same checks as a start, but for binding: `systemctl start` runs this
+// first. The state file too, since the start takes its services from it.
 int check_config(const std::string& path) {
   auto c = load(path);
   if (!c) return 1;
   try {
     sipvsd::api::check_api_files(c->api);
-  } catch (const std::runtime_error& e) {
+    sipvsd::ControlPlane::startup_config(*c);
+  } catch (const std::exception& e) {
     LOG_ERR("%s: %s", path.c_str(), e.what());
     return 1;
   }
@@ -192,7 +195,7 @@ int run(const Options& o) {
     control->restore_templates(std::time(nullptr));
     api.emplace(*control, daemon->config().api, [&] { return daemon->queue_stats(); });
     daemon->start();
-    templates.emplace(*control, sipvsd::kDefaultTemplatesSaveInterval);
+    templates.emplace(*control, std::chrono::seconds(daemon->config().templates_save_interval));
     api->start();
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());

@@ -23,10 +23,6 @@
 
 namespace sipvsd {
 
-// templates_save_interval's default: calls begun more than this before a
-// crash keep their real server.
-inline constexpr std::chrono::seconds kDefaultTemplatesSaveInterval{10};
-
 class TemplateSaver {
  public:
   // Starts the periodic writes (none if `interval` is 0: only at stop, or

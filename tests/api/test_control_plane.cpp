@@ -192,13 +192,14 @@ TEST_CASE("a rejected change changes nothing: engine, configuration and state fi
     }
   }
   SUBCASE("settings that need a restart") {
-    const char* fields[] = {"queues", "queue_maxlen", "state_file", "api", "max_templates"};
+    const char* fields[] = {"queues", "queue_maxlen", "state_file", "api", "max_templates", "templates_save_interval"};
     const std::function<void(DaemonConfig&)> edits[] = {
         [](DaemonConfig& c) { c.queues = {0, 1}; },
         [](DaemonConfig& c) { c.queue_maxlen = 10; },
         [](DaemonConfig& c) { c.state_file = "/elsewhere"; },
         [](DaemonConfig& c) { c.api.listen = "127.0.0.1:9"; },
         [](DaemonConfig& c) { c.engine.max_templates = 5; },
+        [](DaemonConfig& c) { c.templates_save_interval = 1; },
     };
     for (std::size_t i = 0; i < std::size(edits); ++i) {
       const auto e = rejected(edits[i]);

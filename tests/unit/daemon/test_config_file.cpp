@@ -462,3 +462,52 @@ TEST_CASE("api: numeric listen addresses; a listener somewhere; off the loopback
   CHECK(error_field(with_api({{"listen", "127.0.0.1:8080"}})) == "");
   CHECK(error_field(with_api({{"listen", ""}, {"unix_socket", "/run/sipvsd/api.sock"}})) == "");
 }
+
+TEST_CASE("strings: a huge value is refused without being echoed; a long name likewise") {
+  json s = minimal_service();
+  s["name"] = std::string(900 * 1024, 'x');
+  CHECK(error_field(with_service(s)) == "services[0].name");
+  CHECK(test::error_reason(with_service(s)) == "is 921600 bytes long, at most 4096 are taken");
+  s["name"] = std::string(65, 'x');
+  CHECK(test::error_reason(with_service(s)) == "must be 1-64 characters long, not 65");
+  s["name"] = std::string(64, 'x');
+  CHECK(error_field(with_service(s)) == "");
+  json j = with_service(minimal_service());
+  j["state_file"] = std::string(5000, '/');
+  CHECK(error_field(j) == "state_file");
+}
+
+TEST_CASE("forwarding: ipvs needs the whole mark (IPVS compares all 32 bits)") {
+  json j = with_service(minimal_service());
+  j["forwarding"] = "ipvs";
+  CHECK(error_field(j) == "");
+  j["mark_mask"] = "0x0000ffff";
+  CHECK(error_field(j) == "mark_mask");
+  j["forwarding"] = "route";
+  CHECK(error_field(j) == "");
+}
+
+TEST_CASE("per-source prefixes and the templates write interval: parsed, range-checked, round-tripped") {
+  json j = with_service(minimal_service());
+  const DaemonConfig defaults = sipvsd::parse_config(j);
+  CHECK(defaults.engine.per_source_prefix_v4 == 32);
+  CHECK(defaults.engine.per_source_prefix_v6 == 64);
+  CHECK(defaults.templates_save_interval == 10);
+  j["per_source_prefix_v4"] = 24;
+  j["per_source_prefix_v6"] = 48;
+  j["templates_save_interval"] = 0;
+  const DaemonConfig c = sipvsd::parse_config(j);
+  CHECK(c.engine.per_source_prefix_v4 == 24);
+  CHECK(c.engine.per_source_prefix_v6 == 48);
+  CHECK(c.templates_save_interval == 0);
+  CHECK(sipvsd::parse_config(sipvsd::to_json(c)) == c);
+  CHECK_FALSE(c == defaults);
+  j["per_source_prefix_v4"] = 33;
+  CHECK(error_field(j) == "per_source_prefix_v4");
+  j["per_source_prefix_v4"] = 32;
+  j["per_source_prefix_v6"] = 129;
+  CHECK(error_field(j) == "per_source_prefix_v6");
+  j["per_source_prefix_v6"] = 64;
+  j["templates_save_interval"] = 86401;
+  CHECK(error_field(j) == "templates_save_interval");
+}

@@ -267,3 +267,15 @@ TEST_CASE("HealthChecker: IPv6 servers, and a server-level check on an unchecked
   REQUIRE(eventually([&] { return server_up(engine, "::1"); }, std::chrono::seconds(5)));
   checker.stop();
 }
+
+TEST_CASE("health_check: local_address of the other family than a server it probes is an error") {
+  CHECK(test::error_field(service_with(json{{"local_address", "::1"}})) == "services[0].health_check.local_address");
+  CHECK(test::error_reason(service_with(json{{"local_address", "::1"}})) ==
+        "::1 cannot probe 127.0.0.1: not the same address family");
+  CHECK(test::error_field(service_with(nullptr, json{{"local_address", "::1"}})) ==
+        "services[0].servers[0].health_check.local_address");
+  // A server with its own check is probed from its own local_address.
+  CHECK(test::error_field(service_with(json{{"local_address", "::1"}}, json{{"local_address", "127.0.0.1"}})) ==
+        "services[0].health_check.local_address");  // the second server still takes the service's
+  CHECK(test::error_field(service_with(json{{"local_address", "127.0.0.1"}})) == "");
+}
