@@ -16,3 +16,15 @@ apt-get install -y -qq --no-install-recommends \
 # libnl-genl-3-200, libpopt0) are fetched by tests/vm/build-image.sh with
 # `apt-get download`, not installed; that needs only the apt lists updated above.
 apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null
+# The OpenAPI linter (ctest -R api_openapi_lint): swagger-cli from npm, every
+# package pinned with its checksum by scripts/openapi-lint/package-lock.json,
+# under /opt/sipvsd-dev. Node and npm come from Debian unless npm is there.
+command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+lint_src=$(dirname "$(readlink -f "$0")")/openapi-lint
+lint_dir=/opt/sipvsd-dev/openapi-lint
+if ! cmp -s "$lint_src/package-lock.json" "$lint_dir/package-lock.json" ||
+   [ ! -x "$lint_dir/node_modules/.bin/swagger-cli" ]; then
+  mkdir -p "$lint_dir"
+  cp "$lint_src/package.json" "$lint_src/package-lock.json" "$lint_dir/"
+  (cd "$lint_dir" && npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null)
+fi
