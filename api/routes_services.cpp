@@ -28,7 +28,7 @@ std::size_t find_server(const sipvs::ServiceConfig& service, const std::string& 
   for (std::size_t i = 0; i < service.servers.size(); ++i) {
     const auto& r = service.servers[i];
     // A server with port 0 takes the service's port, so either names it.
-    const bool port_ok = !ref->port || r.port == *ref->port || (r.port == 0 && *ref->port == service.port);
+    const bool port_ok = !ref->port || r.port == *ref->port || sipvs::server_port(service, r) == *ref->port;
     if (r.address != ref->address || !port_ok) continue;
     if (found)
       throw ApiError(http::status::bad_request,
@@ -80,9 +80,13 @@ void check_server_conflicts(const DaemonConfig& c, std::size_t service, std::siz
       const auto& o = all[k].servers[j];
       if (o.mark == r.mark)
         throw conflict("mark", "mark " + mark_to_string(r.mark) + " is already used by " + describe(all[k], o));
-      if (k == service && o.address == r.address && o.port == r.port)
+      // One server, one identity: port 0 stands for the service's port.
+      if (k == service && o.address == r.address &&
+          sipvs::server_port(all[k], o) == sipvs::server_port(all[k], r)) {
+        const std::string as = o.port == r.port ? "" : " (as " + server_id(o.address, o.port) + ")";
         throw conflict("address", server_id(r.address, r.port) + " is already a server of service '" +
-                                      all[k].name + "'");
+                                      all[k].name + "'" + as);
+      }
     }
   }
 }

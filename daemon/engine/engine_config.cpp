@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <set>
 #include <tuple>
 
 #include "persistence_engine.hpp"
@@ -93,7 +92,7 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
                                                 std::to_string(max)};
     }
 
-    std::set<std::pair<std::array<uint8_t, 16>, uint16_t>> endpoints;
+    std::map<std::pair<std::array<uint8_t, 16>, uint16_t>, std::size_t> endpoints;
     for (std::size_t j = 0; j < s.servers.size(); ++j) {
       const RealServerConfig& r = s.servers[j];
       const std::string rat = at + ".servers[" + std::to_string(j) + "]";
@@ -104,9 +103,13 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
       if (r.mark == 0) return ConfigError{rat + ".mark", "must be nonzero: unmarked packets take the fallback path"};
       if (auto [it, fresh] = marks.emplace(r.mark, rat); !fresh)
         return ConfigError{rat + ".mark", "mark " + std::to_string(r.mark) + " is already used by " + it->second};
-      if (!endpoints.emplace(r.address.bytes, r.port).second)
-        return ConfigError{rat, r.address.to_string() + " port " + std::to_string(r.port) +
-                                    " is already a server of this service"};
+      const uint16_t port = server_port(s, r);
+      if (auto [it, fresh] = endpoints.emplace(std::make_pair(r.address.bytes, port), j); !fresh) {
+        const bool port_0 = s.port != 0 && (r.port == 0 || s.servers[it->second].port == 0);
+        return ConfigError{rat, r.address.to_string() + " port " + std::to_string(port) + " is already servers[" +
+                                    std::to_string(it->second) + "] of this service" +
+                                    (port_0 ? " (port 0 is the service's port)" : "")};
+      }
     }
   }
   return std::nullopt;

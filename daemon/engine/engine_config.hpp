@@ -41,6 +41,14 @@ struct ServiceConfig {
   bool is_fwmark() const { return fwmark != 0; }
 };
 
+// The port that, with its address, identifies a real server within its
+// service: its own, or for port 0 the service's, as ipvsadm -a fills it in
+// (so "198.18.1.10" and "198.18.1.10:5060" of a port-5060 service are one
+// server). A fwmark service has no port: there 0 stays 0.
+inline uint16_t server_port(const ServiceConfig& service, const RealServerConfig& server) {
+  return server.port != 0 ? server.port : service.port;
+}
+
 struct EngineConfig {
   std::vector<ServiceConfig> services;
   uint64_t max_templates = 1'000'000;  // hard cap on the template table

@@ -121,6 +121,36 @@ TEST_CASE("servers: add, quiesce, remove; removing drops templates, quiescing ke
   CHECK(status(h.call(http::verb::get, "/v1/services/sip/servers/not-an-ip")) == 404);
 }
 
+TEST_CASE("one server, one identity: 198.18.1.1 and 198.18.1.1:5060 of a port-5060 service are one server") {
+  Harness h;  // sip (port 5060) has 198.18.1.1:5060 and 198.18.1.2:5060
+  const json before = h.call_json(http::verb::get, "/v1/config");
+
+  auto r = h.call(http::verb::post, "/v1/services/sip/servers", R"({"address": "198.18.1.1", "mark": 9})");
+  CHECK(status(r) == 409);
+  CHECK(problem(r)["field"] == "address");
+  CHECK(problem(r)["detail"] == "198.18.1.1 is already a server of service 'sip' (as 198.18.1.1:5060)");
+
+  r = h.call(http::verb::post, "/v1/services",
+             R"({"name": "c", "vip": "198.18.2.9", "port": 5060,
+                 "servers": [{"address": "198.18.1.10", "mark": 10}, {"address": "198.18.1.10", "port": 5060, "mark": 11}]})");
+  CHECK(status(r) == 409);
+  CHECK(problem(r)["field"] == "servers[1]");
+  CHECK(h.call_json(http::verb::get, "/v1/config") == before);
+
+  // Port 5070 and the service's 5060 are two servers, until the service moves to 5070.
+  r = h.call(http::verb::post, "/v1/services",
+             R"({"name": "c", "vip": "198.18.2.9", "port": 5060,
+                 "servers": [{"address": "198.18.1.10", "mark": 10}, {"address": "198.18.1.10", "port": 5070, "mark": 11}]})");
+  REQUIRE(status(r) == 201);
+  CHECK(h.call_json(http::verb::get, "/v1/services/c/servers/198.18.1.10:5060")["mark"] == 10);
+  CHECK(h.call_json(http::verb::get, "/v1/services/c/servers/198.18.1.10:5070")["mark"] == 11);
+  CHECK(status(h.call(http::verb::get, "/v1/services/c/servers/198.18.1.10")) == 400);  // which of the two?
+  r = h.call(http::verb::patch, "/v1/services/c", R"({"port": 5070})");
+  CHECK(status(r) == 409);
+  CHECK(problem(r)["field"] == "servers[1]");
+  CHECK(h.call_json(http::verb::get, "/v1/services/c")["port"] == 5060);
+}
+
 TEST_CASE("health checks: part of the service and server resources, saved, forgotten with them") {
   Harness h;
   auto r = h.call(http::verb::patch, "/v1/services/sip",

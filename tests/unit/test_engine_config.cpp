@@ -72,7 +72,8 @@ TEST_CASE("each invalid field is named with the reason") {
   c = valid();
   c.services[0].servers[1] = c.services[0].servers[0];
   c.services[0].servers[1].mark = 5;
-  CHECK(error_of(c) == "services[0].servers[1]: 198.18.1.1 port 0 is already a server of this service");
+  CHECK(error_of(c) ==
+        "services[0].servers[1]: 198.18.1.1 port 5060 is already servers[0] of this service (port 0 is the service's port)");
 
   c = valid();
   c.services[0].servers[0].address = *IpAddress::parse("2001:2::1");
@@ -93,6 +94,42 @@ TEST_CASE("each invalid field is named with the reason") {
   c = valid();
   c.services[0].fwmark = 3;
   CHECK(error_of(c) == "services[0]: a service has either a fwmark or a vip and port, not both");
+}
+
+TEST_CASE("one server, one identity: port 0 is the service's port") {
+  // ipvsadm -a -t vip:5060 -r 198.18.1.1 makes 198.18.1.1:5060: one server,
+  // however it is written, else the second could never be named by the API.
+  EngineConfig c = valid();
+  c.services[0].servers[1].address = c.services[0].servers[0].address;
+  c.services[0].servers[1].port = 5060;
+  const auto e = validate(c);
+  REQUIRE(e);
+  CHECK(e->field == "services[0].servers[1]");
+  CHECK(e->reason == "198.18.1.1 port 5060 is already servers[0] of this service (port 0 is the service's port)");
+
+  c.services[0].servers[0].port = 5060;
+  c.services[0].servers[1].port = 0;
+  CHECK(error_of(c) ==
+        "services[0].servers[1]: 198.18.1.1 port 5060 is already servers[0] of this service (port 0 is the service's port)");
+
+  c.services[0].servers[0].port = 5060;
+  c.services[0].servers[1].port = 5060;
+  CHECK(error_of(c) == "services[0].servers[1]: 198.18.1.1 port 5060 is already servers[0] of this service");
+
+  // Another port is another server.
+  c.services[0].servers[1].port = 5061;
+  CHECK(error_of(c) == "");
+  c.services[0].servers[0].port = 0;
+  CHECK(error_of(c) == "");
+
+  // A fwmark service has no port: 0 keeps the packet's, another port is another server.
+  c.services[0].vip = IpAddress{};
+  c.services[0].port = 0;
+  c.services[0].fwmark = 7;
+  c.services[0].servers[1].port = 5060;
+  CHECK(error_of(c) == "");
+  c.services[0].servers[1].port = 0;
+  CHECK(error_of(c) == "services[0].servers[1]: 198.18.1.1 port 0 is already servers[0] of this service");
 }
 
 TEST_CASE("apply() rejects an invalid configuration and changes nothing") {
