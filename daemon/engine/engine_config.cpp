@@ -99,7 +99,9 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
       if (r.address.family == IpAddress::Family::none) return ConfigError{rat + ".address", "missing"};
       if (!s.is_fwmark() && r.address.family != s.vip.family)
         return ConfigError{rat + ".address", "not of the vip's address family (direct routing keeps the family)"};
-      if (r.weight > 65535) return ConfigError{rat + ".weight", "must be 0-65535"};
+      // Worded as the config file's reader words every range.
+      if (r.weight > kMaxWeight)
+        return ConfigError{rat + ".weight", "must be between 0 and " + std::to_string(kMaxWeight)};
       if (r.mark == 0) return ConfigError{rat + ".mark", "must be nonzero: unmarked packets take the fallback path"};
       if (auto [it, fresh] = marks.emplace(r.mark, rat); !fresh)
         return ConfigError{rat + ".mark", "mark " + std::to_string(r.mark) + " is already used by " + it->second};

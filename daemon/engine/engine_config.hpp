@@ -15,10 +15,13 @@ namespace sipvs {
 // does not use it; the daemon's forwarding back-ends do.
 enum class Forward : uint8_t { dr, tun, masq };
 
+// ipvsadm's range: a weight is at most 65535.
+inline constexpr uint32_t kMaxWeight = 65535;
+
 struct RealServerConfig {
   IpAddress address;
   uint16_t port = 0;    // 0 = the service's port (direct routing keeps the port)
-  uint32_t weight = 1;  // 0..65535; 0 quiesces
+  uint32_t weight = 1;  // 0..kMaxWeight; 0 quiesces
   uint32_t mark = 0;    // the packet mark that sends traffic to this server; nonzero, unique
   Forward forward = Forward::dr;
 };
@@ -78,7 +81,7 @@ struct ConfigError {
 };
 
 // Checks everything the engine relies on: unique names and marks, known
-// schedulers and PEs, weights 0..65535, netmask within the family, at most
+// schedulers and PEs, weights 0..kMaxWeight, netmask within the family, at most
 // kMaxServices and kMaxRealServers...
 std::optional<ConfigError> validate(const EngineConfig& config);
 

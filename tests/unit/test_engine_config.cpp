@@ -45,7 +45,7 @@ TEST_CASE("each invalid field is named with the reason") {
 
   c = valid();
   c.services[0].servers[0].weight = 65536;
-  CHECK(error_of(c) == "services[0].servers[0].weight: must be 0-65535");
+  CHECK(error_of(c) == "services[0].servers[0].weight: must be between 0 and 65535");
 
   c = valid();
   c.services[0].scheduler = "fastest";
