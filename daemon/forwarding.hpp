@@ -164,6 +164,13 @@ struct RoutePlan {
 RoutePlan plan_routes(const std::vector<Target>& targets, uint32_t mark_mask, const ForwardingOptions& options,
                       const std::vector<Rule>& rules, const std::vector<Route>& routes);
 
+// The tables whose routes plan_routes needs, asked for one by one (the kernel
+// filters a dump by one table, not by a range): those of sipvsd's rules, and
+// the lowest slots, enough for every target and rule (slots are handed out
+// lowest first, so sipvsd's routes sit there). Sorted.
+std::vector<uint32_t> route_tables(const std::vector<Target>& targets, const ForwardingOptions& options,
+                                   const std::vector<Rule>& rules);
+
 // ---- ipvs ----
 
 inline constexpr uint32_t kFwdMasq = 0, kFwdTunnel = 2, kFwdDirect = 3;  // IP_VS_CONN_F_*

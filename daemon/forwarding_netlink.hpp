@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "forwarding.hpp"
 
@@ -29,6 +30,17 @@ class NetlinkSocket {
  private:
   nl_sock* sock_;
 };
+
+// The routes of `tables` (sorted), both families. With strict dump checking
+// (NETLINK_GET_STRICT_CHK, Linux 4.20) one RTM_GETROUTE per table carries
+// RTA_TABLE and the kernel sends nothing of any other table; older kernels
+// ignore the filter, so there it is one dump of every table, filtered here.
+struct RouteDump {
+  std::vector<fwd::Route> routes;
+  std::size_t messages = 0;  // route messages the kernel sent
+  bool strict = false;
+};
+RouteDump dump_routes(const ForwardingOptions& options, const std::vector<uint32_t>& tables);
 
 std::unique_ptr<Forwarding> make_route_forwarding(const ForwardingOptions& options);
 std::unique_ptr<Forwarding> make_ipvs_forwarding();  // throws ForwardingError(kNoIpvsMessage)

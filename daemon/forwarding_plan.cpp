@@ -237,6 +237,20 @@ RoutePlan plan_routes(const std::vector<Target>& targets, uint32_t mark_mask, co
   return plan;
 }
 
+std::vector<uint32_t> route_tables(const std::vector<Target>& targets, const ForwardingOptions& o,
+                                   const std::vector<Rule>& rules) {
+  std::set<uint32_t> tables;
+  std::size_t owned = 0;
+  for (const Rule& r : rules) {
+    if (!owns(r, o)) continue;
+    tables.insert(r.table);
+    ++owned;
+  }
+  const std::size_t lowest = std::min<std::size_t>(kForwardingSlots, targets.size() + owned + 1);
+  for (std::size_t i = 0; i < lowest; ++i) tables.insert(o.table_base + static_cast<uint32_t>(i));
+  return {tables.begin(), tables.end()};
+}
+
 // ---- ipvs ----
 
 std::string describe(const IpvsService& s) {

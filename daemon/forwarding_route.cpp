@@ -18,6 +18,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include "forwarding.hpp"
 #include "forwarding_netlink.hpp"
@@ -94,19 +95,20 @@ Route to_route(rtnl_route* r) {
   return x;
 }
 
-struct RouteDump {
+struct DumpState {
   const ForwardingOptions& options;
-  std::vector<Route> routes;
+  RouteDump& out;
   int error = 0;
 };
 
-// Runs for every route of every table, every reconcile: a router's full
-// tables are skipped on the message's table number alone, only routes in our
-// range become libnl objects.
+// Runs for every route message the kernel sends; a route outside sipvsd's
+// tables (the whole-table dump of kernels without strict checking) is
+// skipped on its table number alone, before libnl parses it.
 int on_route(nl_msg* msg, void* arg) {
-  auto& d = *static_cast<RouteDump*>(arg);
+  auto& d = *static_cast<DumpState*>(arg);
   nlmsghdr* nlh = nlmsg_hdr(msg);
   if (nlh->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(nlh, sizeof(rtmsg))) return NL_SKIP;
+  ++d.out.messages;
   const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(nlh));
   if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return NL_SKIP;
   const nlattr* t = nlmsg_find_attr(nlh, sizeof(rtmsg), RTA_TABLE);  // tables above 255
@@ -119,7 +121,7 @@ int on_route(nl_msg* msg, void* arg) {
   }
   RoutePtr route(raw);
   try {
-    d.routes.push_back(to_route(route.get()));
+    d.out.routes.push_back(to_route(route.get()));
   } catch (const std::bad_alloc&) {  // never through libnl's C frames
     d.error = -NLE_NOMEM;
     return NL_STOP;
@@ -127,29 +129,62 @@ int on_route(nl_msg* msg, void* arg) {
   return NL_OK;
 }
 
-// The kernel cannot filter a dump by a range of tables (strict checking
-// takes one table), so it sends all routes; on_route drops foreign ones early.
-std::vector<Route> dump_routes(nl_sock* sock, const ForwardingOptions& o) {
+using MsgPtr = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
+
+// One RTM_GETROUTE dump of both families; with `table`, of that table only.
+MsgPtr route_request(std::optional<uint32_t> table) {
+  MsgPtr m(nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_DUMP));
+  rtmsg header{};
+  header.rtm_family = AF_UNSPEC;
+  if (!m || nlmsg_append(m.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0 ||
+      (table && nla_put_u32(m.get(), RTA_TABLE, *table) < 0))
+    throw ForwardingError("out of memory");
+  return m;
+}
+
+}  // namespace
+
+RouteDump dump_routes(const ForwardingOptions& o, const std::vector<uint32_t>& tables) {
   using CbPtr = std::unique_ptr<nl_cb, Deleter<nl_cb, nl_cb_put>>;
-  RouteDump d{o, {}, 0};
-  const CbPtr own(nl_socket_get_cb(sock));
-  const CbPtr cb(nl_cb_clone(own.get()));  // the socket's own handlers stay as they are for the changes
+  // A socket of its own: strict checking would make libnl's rule dump (a
+  // bare rtgenmsg) invalid.
+  NetlinkSocket sock(NETLINK_ROUTE);
+  RouteDump out;
+  const int on = 1;
+  out.strict = setsockopt(nl_socket_get_fd(sock.get()), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof on) == 0;
+  DumpState d{o, out, 0};
+  const CbPtr own(nl_socket_get_cb(sock.get()));
+  const CbPtr cb(nl_cb_clone(own.get()));
   if (!cb) throw ForwardingError("out of memory");
   nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_route, &d);
-  for (int attempt = 1;; ++attempt) {
-    d.routes.clear();
-    d.error = 0;
-    rtmsg request{};
-    request.rtm_family = AF_UNSPEC;
-    int err = nl_send_simple(sock, RTM_GETROUTE, NLM_F_DUMP, &request, sizeof request);
-    if (err >= 0) err = nl_recvmsgs(sock, cb.get());
-    if (err >= 0) err = d.error;
-    // Interrupted: the tables changed during the dump (libnl read it to its end).
-    if (err == -NLE_DUMP_INTR && attempt < 3) continue;
-    if (err < 0) throw ForwardingError(std::string("cannot list routes: ") + nl_geterror(err));
-    return std::move(d.routes);
+  auto one_dump = [&](std::optional<uint32_t> table) {
+    for (int attempt = 1;; ++attempt) {
+      const std::size_t keep = out.routes.size();
+      d.error = 0;
+      MsgPtr m = route_request(table);
+      int err = nl_send_auto(sock.get(), m.get());
+      if (err >= 0) err = nl_recvmsgs(sock.get(), cb.get());
+      if (err >= 0) err = d.error;
+      if (err == -NLE_OBJ_NOTFOUND && table) err = 0;  // no such table (yet): nothing in it
+      // Interrupted: the tables changed during the dump (libnl read it to its end).
+      if (err == -NLE_DUMP_INTR && attempt < 3) {
+        out.routes.resize(keep);
+        continue;
+      }
+      if (err < 0) throw ForwardingError(std::string("cannot list routes: ") + nl_geterror(err));
+      return;
+    }
+  };
+  if (out.strict) {
+    for (uint32_t t : tables) one_dump(t);
+  } else {  // before Linux 4.20 the kernel ignores RTA_TABLE: one dump of every table
+    one_dump(std::nullopt);
+    std::erase_if(out.routes, [&](const Route& r) { return !std::binary_search(tables.begin(), tables.end(), r.table); });
   }
+  return out;
 }
+
+namespace {
 
 RulePtr make_rule(const Rule& x) {
   RulePtr r(rtnl_rule_alloc());
@@ -201,7 +236,9 @@ class RouteForwarding final : public Forwarding {
  private:
   ReconcileResult run(const std::vector<Target>& want, uint32_t mark_mask) {
     NetlinkSocket sock(NETLINK_ROUTE);
-    const RoutePlan plan = plan_routes(want, mark_mask, options_, dump_rules(sock.get()), dump_routes(sock.get(), options_));
+    const std::vector<Rule> rules = dump_rules(sock.get());
+    const RoutePlan plan =
+        plan_routes(want, mark_mask, options_, rules, dump_routes(options_, route_tables(want, options_, rules)).routes);
     ReconcileResult res;
     res.unchanged = plan.unchanged;
     res.problems = plan.problems;

@@ -300,3 +300,18 @@ TEST_CASE("route: other ranges are other owners") {
   CHECK(p.add_rules[0].table == 30000);
   CHECK(p.add_rules[0].priority == 10000);
 }
+
+TEST_CASE("route: the tables asked for are those of sipvsd's rules and the lowest slots, no other") {
+  Kernel k;
+  k.rules.push_back(foreign_rule());
+  DaemonConfig c = three_servers();
+  CHECK(route_tables(targets(c), c.forwarding_options, k.rules) == std::vector<uint32_t>{20000, 20001, 20002, 20003});
+  k.converge(c);
+  Rule far = *k.rule_for(2);  // a rule of sipvsd's high in its range
+  far.priority = 20100;
+  far.table = 20100;
+  k.rules.push_back(far);
+  const std::vector<uint32_t> tables = route_tables(targets(c), c.forwarding_options, k.rules);
+  CHECK(tables == std::vector<uint32_t>{20000, 20001, 20002, 20003, 20004, 20005, 20006, 20007, 20100});
+  CHECK(route_tables({}, c.forwarding_options, {}) == std::vector<uint32_t>{20000});
+}
