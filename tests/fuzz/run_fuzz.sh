@@ -30,6 +30,21 @@ up_to_date() {
   return 0
 }
 
+# compile OBJ_DIR FLAGS... -- SOURCES...: each source whose object is not
+# up to date, two at a time (compiling them all takes minutes).
+compile() {
+  local dir=$1 extra=() src stale=()
+  shift
+  while [ "$1" != -- ]; do extra+=("$1"); shift; done
+  shift
+  for src in "$@"; do up_to_date "$dir/$(basename "$src" .cpp)" || stale+=("$src"); done
+  [ ${#stale[@]} -gt 0 ] || return 0
+  printf '%s\n' "${stale[@]}" |
+    FUZZ_OBJ=$dir xargs -P 2 -I{} sh -c \
+      'o="$FUZZ_OBJ/$(basename {} .cpp)"; exec "$0" "$@" -MMD -MF "$o.d" -c {} -o "$o.o"' \
+      "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link "${extra[@]}"
+}
+
 build() {
   local work=$1
   mkdir -p "$work/obj"
@@ -37,34 +52,22 @@ build() {
   local core=("$root"/daemon/{config_file,state_file,control_plane,health_check,log}.cpp)
   local api=("$root"/api/{router,routes,routes_config,routes_services,routes_stats,routes_templates}.cpp
              "$root"/api/{problem,rates,metrics,server_id,auth}.cpp)
+  local tests=("$here"/{fuzz_packet,fuzz_engine,fuzz_loaders,fuzz_api,make_seeds}.cpp)
   # Product code is compiled as its own build does (no -Werror: clang warns
-  # where g++ does not); the fuzz sources are held to -Werror. An object
-  # newer than its source and every header it read (its .d file) is kept:
-  # compiling them all takes minutes.
-  local src stale=()
-  for src in "${engine[@]}" "${core[@]}" "${api[@]}"; do
-    up_to_date "$work/obj/$(basename "$src" .cpp)" || stale+=("$src")
-  done
-  if [ ${#stale[@]} -gt 0 ]; then
-    printf '%s\n' "${stale[@]}" |
-      FUZZ_OBJ=$work/obj xargs -P 2 -I{} sh -c \
-        'o="$FUZZ_OBJ/$(basename {} .cpp)"; exec "$0" "$@" -MMD -MF "$o.d" -c {} -o "$o.o"' \
-        "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -Wall
-  fi
+  # where g++ does not); the fuzz sources are held to -Werror.
+  compile "$work/obj" -Wall -- "${engine[@]}" "${core[@]}" "${api[@]}"
+  compile "$work/obj" -Wall -Wextra -Werror -- "${tests[@]}"
   local o=$work/obj
   local engine_o=() core_o=() api_o=() f
   for f in "${engine[@]}"; do engine_o+=("$o/$(basename "$f" .cpp).o"); done
   for f in "${core[@]}"; do core_o+=("$o/$(basename "$f" .cpp).o"); done
   for f in "${api[@]}"; do api_o+=("$o/$(basename "$f" .cpp).o"); done
-  local fuzz=("$cxx" "${flags[@]}" -fsanitize=fuzzer -Wall -Wextra -Werror)
-  "${fuzz[@]}" "$here/fuzz_packet.cpp" "${engine_o[@]}" -o "$work/fuzz_packet" &
-  "${fuzz[@]}" "$here/fuzz_engine.cpp" "${engine_o[@]}" -o "$work/fuzz_engine"
-  wait $!
-  "${fuzz[@]}" "$here/fuzz_loaders.cpp" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_loaders" -pthread &
-  "${fuzz[@]}" "$here/fuzz_api.cpp" "${api_o[@]}" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_api" -pthread
-  wait $!
-  "$cxx" "${flags[@]}" -Wall -Wextra -Werror "$here/make_seeds.cpp" "${core_o[@]}" "${engine_o[@]}" \
-    -o "$work/make_seeds" -pthread
+  local link=("$cxx" "${flags[@]}" -pthread)
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_packet.o" "${engine_o[@]}" -o "$work/fuzz_packet"
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_engine.o" "${engine_o[@]}" -o "$work/fuzz_engine"
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_loaders.o" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_loaders"
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_api.o" "${api_o[@]}" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_api"
+  "${link[@]}" "$o/make_seeds.o" "${core_o[@]}" "${engine_o[@]}" -o "$work/make_seeds"
 }
 
 run() {
