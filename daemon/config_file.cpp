@@ -350,7 +350,7 @@ sipvs::RealServerConfig server_from_json(const json& j, const std::string& field
   if (!v) throw ConfigFieldError(sub(field, "address"), "missing (the real server's IP address)");
   s.address = get_address(*v, sub(field, "address"));
   if ((v = find(j, "port"))) s.port = static_cast<uint16_t>(get_uint(*v, sub(field, "port"), 65535));
-  if ((v = find(j, "weight"))) s.weight = static_cast<uint32_t>(get_uint(*v, sub(field, "weight"), 0xffffffffu));
+  if ((v = find(j, "weight"))) s.weight = static_cast<uint32_t>(get_uint(*v, sub(field, "weight"), sipvs::kMaxWeight));
   v = find(j, "mark");
   if (!v) throw ConfigFieldError(sub(field, "mark"), "missing (the packet mark that routes to this server)");
   s.mark = get_mark(*v, sub(field, "mark"));

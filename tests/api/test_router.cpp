@@ -455,3 +455,15 @@ TEST_CASE("server ids") {
     CHECK(id(bad) == "bad");
   }
 }
+
+TEST_CASE("a weight out of range is told one way, however far out") {
+  Harness h;
+  for (const char* weight : {"65536", "4294967295", "4294967296"}) {
+    CAPTURE(weight);
+    const Response r = h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.1",
+                              std::string(R"({"weight": )") + weight + "}");
+    CHECK(status(r) == 400);
+    CHECK(problem(r)["field"] == "weight");
+    CHECK(problem(r)["detail"] == "must be between 0 and 65535");
+  }
+}
