@@ -78,7 +78,8 @@ class Slot {
       const auto remote = socket.remote_endpoint(ec);
       if (!ec) {
         client_ = remote.address();
-        over = over || shared_.per_client[*client_] >= shared_.limits.max_connections_per_client;
+        const auto open = shared_.per_client.find(*client_);
+        over = over || (open != shared_.per_client.end() && open->second >= shared_.limits.max_connections_per_client);
       }
     }
     if (over && b.refused >= b.max) return;  // not even a refusal: closed at once
