@@ -12,26 +12,37 @@
 
 using namespace sipvs;
 
-// Several workers decide for the same and for different Call-IDs at once,
-// while the control plane changes weights: every packet of one Call-ID must
-// get the same mark. Run under ThreadSanitizer in CI (-DSIPVSD_TSAN=ON).
-TEST_CASE("concurrent workers agree on every Call-ID's server") {
-  EngineConfig c;
+namespace {
+
+// One SIP service at 198.18.2.100:5060 (Call-ID persistence, whole-client
+// netmask) with `servers` real servers 198.18.1.1.. marked 1...
+EngineConfig sip_service(const char* scheduler, uint32_t servers) {
   ServiceConfig s;
   s.name = "sip";
   s.vip = *IpAddress::parse("198.18.2.100");
   s.port = 5060;
-  s.scheduler = "wlc";
+  s.scheduler = scheduler;
   s.persistence_timeout = 300;
   s.netmask = 0;
   s.pe = "sip";
-  for (uint32_t i = 1; i <= 4; ++i) {
+  for (uint32_t i = 1; i <= servers; ++i) {
     RealServerConfig r;
     r.address = *IpAddress::parse("198.18.1." + std::to_string(i));
     r.mark = i;
     s.servers.push_back(r);
   }
+  EngineConfig c;
   c.services.push_back(s);
+  return c;
+}
+
+}  // namespace
+
+// Several workers decide for the same and for different Call-IDs at once,
+// while the control plane changes weights: every packet of one Call-ID must
+// get the same mark. Run under ThreadSanitizer in CI (-DSIPVSD_TSAN=ON).
+TEST_CASE("concurrent workers agree on every Call-ID's server") {
+  const EngineConfig c = sip_service("wlc", 4);
   Engine engine(c);
 
   constexpr int kThreads = 4, kCalls = 2000, kRounds = 5;
@@ -94,23 +105,7 @@ TEST_CASE("concurrent workers agree on every Call-ID's server") {
 // health check flaps one server with on_down expire and leaves it down: a
 // worker whose snapshot predates a change must not leave a template on it.
 TEST_CASE("concurrent workers leave no template on a server that went down with on_down expire") {
-  EngineConfig c;
-  ServiceConfig s;
-  s.name = "sip";
-  s.vip = *IpAddress::parse("198.18.2.100");
-  s.port = 5060;
-  s.scheduler = "mh";
-  s.persistence_timeout = 300;
-  s.netmask = 0;
-  s.pe = "sip";
-  for (uint32_t i = 1; i <= 3; ++i) {
-    RealServerConfig r;
-    r.address = *IpAddress::parse("198.18.1." + std::to_string(i));
-    r.mark = i;
-    s.servers.push_back(r);
-  }
-  c.services.push_back(s);
-  Engine engine(c);
+  Engine engine(sip_service("mh", 3));
   const IpAddress flapping = *IpAddress::parse("198.18.1.2");
 
   constexpr int kThreads = 3, kCallsPerRound = 300, kBatch = 100, kMaxRounds = 1000;
