@@ -4,10 +4,13 @@
 #      dpkg-shlibdeps) against the libraries the binary needs, and lintian;
 #   2. install it with apt-get, run `sipvsd --version` and --check-config on the
 #      installed configuration, check the unit with `systemd-analyze verify`;
+#      the API token made at install (256 bits, readable by sipvsd only);
 #   3. start the installed binary the way the unit does (its ExecStartPre and
 #      ExecStart, as its User with its capabilities only) in a network namespace
 #      of its own, and call GET /healthz there; add a service through the API
-#      (written to the state file in /var/lib/sipvsd); SIGHUP, then SIGTERM;
+#      (written to the state file in /var/lib/sipvsd) with the token, none
+#      without it (401); deep JSON gets 400 from this optimized build; SIGHUP,
+#      then SIGTERM;
 #   3b. the unit itself under systemd as PID 1: this machine's root booted in a
 #      container (systemd-nspawn --boot on an overlay, private network): the
 #      unit starts at boot, answers /healthz, reloads, is restarted after a
@@ -148,6 +151,13 @@ out="$(sipvsd --version)"
 [ "$out" = "sipvsd $upstream" ] || fail "sipvsd --version printed '$out', expected 'sipvsd $upstream'"
 log "sipvsd --version: $out"
 sipvsd --check-config /etc/sipvsd/sipvsd.json || fail "the installed configuration does not pass --check-config"
+# Secure by default: the installation made a token only the daemon's user reads.
+[ "$(stat -c '%U %a' /etc/sipvsd/token 2>/dev/null)" = "sipvsd 600" ] ||
+  fail "/etc/sipvsd/token: expected owner sipvsd, mode 600: $(stat -c '%U %a' /etc/sipvsd/token 2>&1)"
+grep -qxE '[0-9a-f]{64}' /etc/sipvsd/token || fail "/etc/sipvsd/token does not hold 256 random bits in hex"
+token_sum="$(md5sum </etc/sipvsd/token)"
+auth=(-H "Authorization: Bearer $(cat /etc/sipvsd/token)")
+log "/etc/sipvsd/token: 256 bits, sipvsd 0600"
 
 unit=/lib/systemd/system/sipvsd.service
 systemd-analyze verify "$unit" >"$work/verify.log" 2>&1 || { cat "$work/verify.log"; fail "systemd-analyze verify failed"; }
@@ -193,7 +203,7 @@ api_add_service() {  # $1: nsenter target pid or "" for $ns; $2: name; $3: VIP; 
     "persistence_timeout": 300, "pe": "sip", "servers": [ { "address": "198.18.1.21", "mark": '"$4"' } ] }'
   local run=(ip netns exec "$ns")
   [ -z "$1" ] || run=(nsenter -t "$1" -n)
-  code="$("${run[@]}" curl -sS -m 5 -o "$work/api.out" -w '%{http_code}' -X POST \
+  code="$("${run[@]}" curl -sS -m 5 -o "$work/api.out" -w '%{http_code}' -X POST "${auth[@]}" \
     -H 'Content-Type: application/json' -d "$body" "http://$listen/v1/services")" || code="curl failed"
   [ "$code" = 201 ] || fail "POST /v1/services ($2) answered $code: $(head -c 300 "$work/api.out")"
 }
@@ -221,7 +231,7 @@ start_and_check() {  # $1: log name
   # SIGHUP replaces the services with the configuration file's (none), so the
   # service is added after it, and looked for before it after the upgrade.
   if [ "$1" != run1 ]; then
-    ip netns exec "$ns" curl -fsS -m 5 -o /dev/null "http://$listen/v1/services/sip" ||
+    ip netns exec "$ns" curl -fsS -m 5 -o /dev/null "${auth[@]}" "http://$listen/v1/services/sip" ||
       fail "the service added through the API before the upgrade is gone"
     log "GET /v1/services/sip: the service added before the upgrade is still there"
   fi
@@ -231,6 +241,17 @@ start_and_check() {  # $1: log name
   alive "$daemon_pid" || fail "sipvsd died on SIGHUP ($1.log)"
   ip netns exec "$ns" curl -fsS -m 2 -o /dev/null "http://$listen/healthz" || fail "no /healthz after SIGHUP"
   if [ "$1" = run1 ]; then
+    code="$(ip netns exec "$ns" curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://$listen/v1/services")"
+    [ "$code" = 401 ] || fail "GET /v1/services without the token answered $code, not 401"
+    # The optimized build too survives JSON nested as deep as the body limit allows.
+    n=$((1024 * 1024 / 2 - 16))
+    { printf '{"a": '; head -c $n /dev/zero | tr '\0' '['; head -c $n /dev/zero | tr '\0' ']'; printf '}'; } >"$work/deep.json"
+    code="$(ip netns exec "$ns" curl -sS -m 10 -o "$work/deep.out" -w '%{http_code}' -X POST "${auth[@]}" \
+      -H 'Content-Type: application/json' --data-binary "@$work/deep.json" "http://$listen/v1/services")"
+    [ "$code" = 400 ] && grep -q 'nested deeper than 32 levels' "$work/deep.out" ||
+      fail "deeply nested JSON answered $code: $(head -c 300 "$work/deep.out")"
+    alive "$daemon_pid" || fail "sipvsd died of deeply nested JSON"
+    log "no token: 401; JSON nested 500 000 deep: 400, the daemon lives on"
     api_add_service "" sip 198.18.2.10 1
     grep -q '"sip"' /var/lib/sipvsd/state.json 2>/dev/null ||
       fail "the service added through the API is not in /var/lib/sipvsd/state.json"
@@ -368,7 +389,8 @@ DEBIAN_FRONTEND=noninteractive dpkg -i "$deb2" </dev/null >"$work/upgrade.log" 2
 [ "$(dpkg-query -W -f='${Version}' sipvsd)" = "$v2" ] || fail "not upgraded to $v2"
 [ "$(md5sum </etc/sipvsd/sipvsd.json)" = "$conf_sum" ] || fail "the upgrade changed the operator's /etc/sipvsd/sipvsd.json"
 [ "$(cat /var/lib/sipvsd/pkgtest-keep 2>/dev/null)" = keep ] || fail "the upgrade lost /var/lib/sipvsd's contents"
-log "upgraded to $v2: conffile and state directory kept"
+[ "$(md5sum </etc/sipvsd/token)" = "$token_sum" ] || fail "the upgrade changed the API token"
+log "upgraded to $v2: conffile, token and state directory kept"
 start_and_check run2
 
 # ---------------------------------------------------------------- 5. remove, purge
