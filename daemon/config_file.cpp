@@ -787,6 +787,14 @@ class CheckedDomBuilder : public nlohmann::detail::json_sax_dom_parser<json> {
   bool number_float(json::number_float_t v, const json::string_t& s) { return value_done() && Base::number_float(v, s); }
   bool string(json::string_t& v) { return value_done() && Base::string(v); }
   bool binary(json::binary_t& v) { return value_done() && Base::binary(v); }
+  // A number beyond a double ("1e999") comes as out_of_range.406, which no
+  // caller expects: it is a fault of the text like any other syntax error.
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& error) {
+    if constexpr (std::is_same_v<Exception, json::out_of_range>)
+      throw json::parse_error::create(101, position, "number overflow parsing '" + token + "'", nullptr);
+    return Base::parse_error(position, token, error);
+  }
 
  private:
   struct Frame {

@@ -369,6 +369,14 @@ TEST_CASE("JSON text: syntax errors with line and column, duplicate keys with th
     CHECK_THROWS_AS(sipvsd::parse_json_text(""), sipvsd::JsonSyntaxError);
     CHECK_THROWS_AS(sipvsd::parse_json_text("{} x"), sipvsd::JsonSyntaxError);
     CHECK_THROWS_AS(sipvsd::parse_json_text("{\"a\": 1,}"), sipvsd::JsonSyntaxError);
+    // A number beyond a double escaped as another exception type (found by fuzz_loaders).
+    try {
+      sipvsd::parse_json_text("{\n  \"udp_timeout\": 1e999}");
+      FAIL("no error");
+    } catch (const sipvsd::JsonSyntaxError& e) {
+      CHECK(e.line() == 2);
+      CHECK(e.reason().find("number overflow") != std::string::npos);
+    }
   }
   SUBCASE("duplicate keys") {
     try {
