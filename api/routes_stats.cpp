@@ -110,7 +110,7 @@ void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates,
 
   router.add(http::verb::get, "/healthz", [cp](const RequestContext&) {
     return json_response(http::status::ok,
-                         {{"status", "ok"}, {"services", cp->config().engine.services.size()}});
+                         {{"status", "ok"}, {"services", cp->service_count()}});
   });
 }
 

@@ -94,6 +94,7 @@ DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
 
 ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier apply)
     : engine_(engine), apply_(std::move(apply)), current_(std::move(current)) {
+  service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   if (!apply_) {
     apply_ = [this](const DaemonConfig& c) -> std::optional<ConfigFieldError> {
       if (auto err = engine_.apply(c.engine)) return ConfigFieldError(err->field, err->reason);
@@ -190,6 +191,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
     throw ChangeRejected(ChangeRejected::Kind::invalid, err->field(), err->reason());
   }
   current_ = std::move(candidate);
+  service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   ++generation_;
   return current_;
 }

@@ -9,6 +9,7 @@
 // always come from the config file (see kStateKeys). A state file that exists
 // but cannot be used stops the start: it is never silently replaced. SIGHUP
 // re-reads the config file and replaces the services with its own.
+#include <atomic>
 #include <ctime>
 #include <functional>
 #include <mutex>
@@ -71,6 +72,9 @@ class ControlPlane {
   sipvs::Engine& engine() { return engine_; }
   const sipvs::Engine& engine() const { return engine_; }
   uint64_t generation() const;  // counts applied changes
+  // For /healthz: never waits for a change in progress (which holds the
+  // lock through validation and the state file's fsync).
+  std::size_t service_count() const { return service_count_.load(std::memory_order_relaxed); }
 
   // Runs `edit` on a copy of the current configuration, then validates,
   // persists and applies the result; returns it. Throws ChangeRejected, or
@@ -107,6 +111,7 @@ class ControlPlane {
   DaemonConfig current_;
   std::string state_written_;  // the state file's content as last written (or found) by us
   uint64_t generation_ = 0;
+  std::atomic<std::size_t> service_count_{0};  // current_'s, written with mutex_ held
   std::mutex templates_mutex_;  // one templates file write at a time
 };
 

@@ -2,7 +2,10 @@
 // the server uses, against a real engine and control plane.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <future>
 #include <optional>
+#include <thread>
 
 #include "fixtures.hpp"
 #include "log.hpp"
@@ -466,4 +469,25 @@ TEST_CASE("a weight out of range is told one way, however far out") {
     CHECK(problem(r)["field"] == "weight");
     CHECK(problem(r)["detail"] == "must be between 0 and 65535");
   }
+}
+
+TEST_CASE("/healthz does not wait for a change in progress") {
+  Harness h;
+  std::promise<void> entered, release;
+  // A change that holds the control plane, as a slow state-file fsync does.
+  std::thread change([&] {
+    h.control.update([&](DaemonConfig&) {
+      entered.set_value();
+      release.get_future().wait_for(std::chrono::seconds(10));
+    });
+  });
+  entered.get_future().wait();
+  auto health = std::async(std::launch::async, [&] { return h.call(http::verb::get, "/healthz"); });
+  const bool answered = health.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();
+  change.join();
+  REQUIRE(answered);
+  const Response r = health.get();
+  CHECK(status(r) == 200);
+  CHECK(json::parse(r.body())["services"] == 1);
 }
