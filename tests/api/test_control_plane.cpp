@@ -342,6 +342,10 @@ TEST_CASE("startup refuses a state file it cannot use and leaves it untouched") 
     CHECK(what.find(dir.file("state.json") + ":" + std::to_string(lines + 1) + ":") != std::string::npos);
   }
   SUBCASE("empty") { refused(""); }
+  SUBCASE("nested as deep as a file can be: refused, not a stack overflow") {
+    const std::string deep = "{\"services\": " + std::string(1 << 20, '[') + std::string(1 << 20, ']') + "}";
+    CHECK(refused(deep).find("nested deeper than 32 levels") != std::string::npos);
+  }
   SUBCASE("one bad field names it") {
     const std::string what =
         refused(edited([](json& s) { s["services"][1]["servers"][0]["weight"] = "heavy"; }));
@@ -489,6 +493,13 @@ TEST_CASE("templates survive a restart on the same real servers; expired and orp
     for (const auto& [call, srv] : before) on_first += srv == "198.18.1.1:5060";
     CHECK(cp.restore_templates(1'000'000) == on_first);
     for (const auto& [call, srv] : server_by_call(engine)) CHECK(srv == "198.18.1.1:5060");
+  }
+  SUBCASE("a file nested as deep as a file can be is skipped, not a stack overflow") {
+    spit(dir.file("state.json.templates"),
+         "{\"saved_at\": 1, \"templates\": " + std::string(1 << 20, '[') + std::string(1 << 20, ']') + "}");
+    sipvs::Engine engine(start.engine);
+    ControlPlane cp(engine, start);
+    CHECK(cp.restore_templates(1'000'000) == 0);
   }
   SUBCASE("a corrupt file is skipped (the next save replaces it)") {
     spit(dir.file("state.json.templates"), "{\"saved_at\": 1, \"templates\": [{}]}");
