@@ -43,8 +43,18 @@ done
 ip -n "$D" rule add fwmark 0x999 lookup 999 pref 500
 ip -n "$D" route add 198.18.2.99/32 via "$(e2e_backend4 1)" table 999
 FOREIGN_RULE="500:	from all fwmark 0x999 lookup 999"
+# A dump that the kernel reports interrupted (the tables changed meanwhile)
+# fails; it is read again, up to 3 times, before the answer counts.
 foreign_ok() {
-  ip -n "$D" rule show | grep -qF "$FOREIGN_RULE" && ip -n "$D" route show table 999 | grep -q '^198.18.2.99 via'
+  local rules routes _
+  for _ in 1 2 3; do
+    if rules=$(ip -n "$D" rule show) && routes=$(ip -n "$D" route show table 999); then
+      grep -qF "$FOREIGN_RULE" <<<"$rules" && grep -q '^198.18.2.99 via' <<<"$routes"
+      return
+    fi
+    sleep 0.2
+  done
+  return 1
 }
 [ "$(ip -n "$D" rule show | grep -c fwmark)" = 1 ] || e2e_die "hand-made rules left in the director"
 
