@@ -12,8 +12,15 @@ namespace {
 constexpr auto kReconcileInterval = std::chrono::seconds(10);  // periodic forwarding reconcile
 constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most one warning per interval
 
+// The workers read the mark mask and the unplaced policy from the engine's
+// snapshot, published with the marks they belong to.
+void carry_policy(DaemonConfig& c) {
+  c.engine.caller_data = DataPathPolicy::pack({c.mark_mask, c.unplaced == DaemonConfig::Unplaced::drop});
+}
+
 DaemonConfig with_queues(DaemonConfig c, const std::optional<std::vector<uint16_t>>& q) {
   if (q) c.queues = *q;
+  carry_policy(c);
   return c;
 }
 }  // namespace
@@ -23,9 +30,7 @@ Daemon::Daemon(DaemonConfig config, std::string config_path, std::optional<std::
       config_path_(std::move(config_path)),
       queue_override_(std::move(queue_override)),
       engine_(config_.engine),
-      health_(engine_) {
-  policy_.store({config_.mark_mask, config_.unplaced == DaemonConfig::Unplaced::drop});
-}
+      health_(engine_) {}
 
 Daemon::~Daemon() { stop(); }
 
@@ -39,7 +44,7 @@ void Daemon::start() {
     QueueOptions o;
     o.queue = q;
     o.maxlen = c.queue_maxlen;
-    workers.push_back(std::make_unique<QueueWorker>(engine_, policy_, o));
+    workers.push_back(std::make_unique<QueueWorker>(engine_, o));
   }
   for (auto& w : workers) w->start();
   {
@@ -136,11 +141,11 @@ std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
   // New marks reach their real servers before the engine hands them out;
   // marks the change drops go once the engine no longer uses them.
   forwarding_.reconcile(forwarding_during_change(config_, next));
+  carry_policy(next);
   if (auto err = engine_.apply(next.engine)) {
     forwarding_.reconcile(config_);
     return ConfigFieldError(err->field, err->reason);
   }
-  policy_.store({next.mark_mask, next.unplaced == DaemonConfig::Unplaced::drop});
   // The file's debug level wins only when it changes, so that a level raised
   // by signal survives an unrelated reload.
   if (next.debug_level != config_.debug_level) log::set_debug_level(next.debug_level);

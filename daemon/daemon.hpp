@@ -70,7 +70,6 @@ class Daemon {
   std::string config_path_;
   std::optional<std::vector<uint16_t>> queue_override_;
   sipvs::Engine engine_;
-  DataPathPolicy policy_;
   mutable std::mutex workers_mutex_;  // guards workers_ (queue_stats() vs start/stop)
   std::vector<std::unique_ptr<QueueWorker>> workers_;
   ForwardingController forwarding_;  // the kernel's mark -> real server mapping

@@ -72,14 +72,13 @@ std::optional<uint32_t> truncated_packet_id(const char* data, std::size_t len) {
 // same configuration snapshot and answered with one sendmsg.
 struct QueueWorker::Batch {
   sipvs::Seconds now = 0;
-  DataPathPolicy::View policy;
+  DataPathPolicy policy;
   uint64_t packets = 0, bytes = 0, placed = 0, unplaced_accepted = 0, unplaced_dropped = 0, truncated = 0,
            kernel_errors = 0, decide_errors = 0;
 };
 
-QueueWorker::QueueWorker(sipvs::Engine& engine, const DataPathPolicy& policy, QueueOptions options)
+QueueWorker::QueueWorker(sipvs::Engine& engine, QueueOptions options)
     : worker_(engine.make_worker()),
-      policy_(policy),
       options_(options),
       rx_(new char[kSlots * kSlotSize]),
       verdicts_(2 * kSlots) {
@@ -153,9 +152,10 @@ void QueueWorker::configure() {
     throw sys_error(errno, "sending the configuration of queue " + std::to_string(options_.queue));
 
   // Packets may already arrive before the ack; they are decided normally.
+  worker_.refresh();
   Batch batch;
   batch.now = sipvs::monotonic_seconds();
-  batch.policy = policy_.load();
+  batch.policy = DataPathPolicy::unpack(worker_.caller_data());
   char* slot = rx_.get();
   for (int tries = 0; !ack_error_ && tries < 10; ++tries) {  // 10 x SO_RCVTIMEO = 2 s
     const ssize_t n = recv(mnl_socket_get_fd(nl_), slot, kSlotSize, 0);
@@ -247,7 +247,7 @@ void QueueWorker::run() {
     worker_.refresh();
     Batch batch;
     batch.now = sipvs::monotonic_seconds();
-    batch.policy = policy_.load();
+    batch.policy = DataPathPolicy::unpack(worker_.caller_data());
     for (unsigned i = 0; i < count; ++i) {
       const msghdr& h = msgs[i].msg_hdr;
       if (h.msg_namelen == sizeof(sockaddr_nl) && from[i].nl_pid != 0) continue;  // not from the kernel

@@ -17,25 +17,19 @@ struct nlmsghdr;
 
 namespace sipvsd {
 
-// What the control plane may change while the workers run: the mark mask and
-// the unplaced policy, packed in one atomic word. Each worker reads it once
-// per batch, so a batch never meets the mask of one configuration with the
-// unplaced policy of another. It is stored right after the engine publishes
-// its snapshot, not in it (the engine has no room for it yet): a batch that
-// refreshes in between pairs the new marks with the previous mask.
-class DataPathPolicy {
- public:
-  struct View {
-    uint32_t mark_mask = 0xffffffff;
-    bool drop_unplaced = false;
-  };
-  void store(View v) { word_.store(pack(v), std::memory_order_release); }
-  View load() const { return unpack(word_.load(std::memory_order_acquire)); }
+// What the control plane may change while the workers run besides the
+// engine's services: the mark bits sipvsd owns and the policy for unplaced
+// packets. It travels packed in the engine's snapshot (EngineConfig::
+// caller_data), so a batch always meets the mask of the marks it hands out.
+struct DataPathPolicy {
+  uint32_t mark_mask = 0xffffffff;
+  bool drop_unplaced = false;
 
- private:
-  static constexpr uint64_t pack(View v) { return uint64_t{v.mark_mask} | uint64_t{v.drop_unplaced} << 32; }
-  static constexpr View unpack(uint64_t w) { return {static_cast<uint32_t>(w), (w >> 32) != 0}; }
-  std::atomic<uint64_t> word_{pack(View{})};
+  // The mask is stored inverted so that the zero word is the default policy.
+  static constexpr uint64_t pack(DataPathPolicy p) {
+    return uint64_t{~p.mark_mask} | uint64_t{p.drop_unplaced} << 32;
+  }
+  static constexpr DataPathPolicy unpack(uint64_t w) { return {~static_cast<uint32_t>(w), (w >> 32) != 0}; }
 };
 
 // Written by one worker, read by anyone (relaxed: they are statistics).
@@ -70,7 +64,7 @@ class QueueWorker {
  public:
   // Opens the socket, binds the queue and configures it; throws std::system_error
   // (e.g. EBUSY: another process holds the queue; EPERM: needs CAP_NET_ADMIN).
-  QueueWorker(sipvs::Engine& engine, const DataPathPolicy& policy, QueueOptions options);
+  QueueWorker(sipvs::Engine& engine, QueueOptions options);
   ~QueueWorker();  // stops, joins, unbinds the queue and closes the socket
   QueueWorker(const QueueWorker&) = delete;
   QueueWorker& operator=(const QueueWorker&) = delete;
@@ -101,7 +95,6 @@ class QueueWorker {
   void send_verdicts(Batch& batch);  // flush_verdicts() and the batch's counters
 
   sipvs::Engine::Worker worker_;
-  const DataPathPolicy& policy_;
   QueueOptions options_;
   mnl_socket* nl_ = nullptr;
   unsigned portid_ = 0;

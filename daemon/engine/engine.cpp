@@ -433,6 +433,8 @@ void Engine::Worker::refresh() {
   generation_ = engine_->generation_.load(std::memory_order_relaxed);
 }
 
+uint64_t Engine::Worker::caller_data() const { return snapshot_->config.caller_data; }
+
 Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now) {
   Runtime& rt = *engine_->runtime_;
   GlobalSlotCounters& global = rt.global[slot_];

@@ -140,6 +140,8 @@ class Engine {
     Worker(Worker&&) noexcept;
     // Picks up a newer configuration; call between batches, not per packet.
     void refresh();
+    // EngineConfig::caller_data of the configuration refresh() picked up.
+    uint64_t caller_data() const;
     Decision decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now);
 
    private:

@@ -63,6 +63,10 @@ struct EngineConfig {
   // a host for IPv4, a /64 (one site or host, RFC 6177) for IPv6.
   unsigned per_source_prefix_v4 = 32;  // 0..32
   unsigned per_source_prefix_v6 = 64;  // 0..128
+  // Not the engine's: published in the same snapshot as the rest, so that a
+  // worker reads the caller's data that belongs with this configuration (the
+  // daemon's mark mask goes with the marks it hands out). Not validated.
+  uint64_t caller_data = 0;
 };
 
 // What one engine holds: each service and real server (over all services)
