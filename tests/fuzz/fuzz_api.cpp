@@ -42,17 +42,10 @@ const http::verb kMethods[] = {http::verb::get,    http::verb::post, http::verb:
 const char* const kContentTypes[] = {"application/json", "application/merge-patch+json", "text/plain", ""};
 const std::string kToken = "fuzz-token";
 
-std::string scratch_dir;
-
-void remove_scratch() {
-  std::error_code ec;
-  std::filesystem::remove_all(scratch_dir, ec);
-}
-
 // The tests' configuration with a small table: one sized for the default
 // million templates costs more to set up than the requests to handle.
 DaemonConfig small_config() {
-  DaemonConfig c = test::sip_config(scratch_dir + "/state.json");
+  DaemonConfig c = test::sip_config(fuzz::scratch_dir() + "/state.json");
   c.engine.max_templates = 64;
   return c;
 }
@@ -127,18 +120,10 @@ void handle(Harness& h, const Request& req) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "sipvsd-fuzz-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) fail("mkdtemp failed");
-  scratch_dir = tmpl;
-  atexit(remove_scratch);
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   fuzz::Input in(data, size);
-  std::filesystem::remove(scratch_dir + "/state.json");
-  std::filesystem::remove(scratch_dir + "/state.json.templates");
+  std::filesystem::remove(fuzz::scratch_dir() + "/state.json");
+  std::filesystem::remove(fuzz::scratch_dir() + "/state.json.templates");
   Harness h(in.byte() & 1);
   for (int i = 0; i < 8 && !in.empty(); ++i) {
     const uint8_t flags = in.byte();

@@ -2,8 +2,13 @@
 // Reads a fuzz input as a sequence of small fields. Past the end every field
 // reads as zero and every string as empty, so any input is a complete run;
 // seed writers (make_seeds.cpp) lay their inputs out in the same order.
+#include <stdlib.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace fuzz {
@@ -30,5 +35,24 @@ class Input {
   std::size_t size_;
   std::size_t pos_ = 0;
 };
+
+// A directory of this process's own under TMPDIR for the files a target
+// writes (state and templates files), made at first use, removed at exit.
+inline const std::string& scratch_dir() {
+  static const std::string dir = [] {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sipvsd-fuzz-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) {
+      std::perror("fuzz: mkdtemp");
+      std::abort();
+    }
+    return tmpl;
+  }();
+  // Registered once `dir` is made, so it runs before `dir` is destroyed.
+  [[maybe_unused]] static const int removal = std::atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(scratch_dir(), ec);
+  });
+  return dir;
+}
 
 }  // namespace fuzz

@@ -21,6 +21,7 @@
 
 #include "config_file.hpp"
 #include "control_plane.hpp"
+#include "fuzz_input.hpp"
 #include "state_file.hpp"
 
 namespace {
@@ -33,13 +34,6 @@ using namespace sipvsd;
   __builtin_trap();
 }
 
-std::string scratch_dir;
-
-void remove_scratch() {
-  std::error_code ec;
-  std::filesystem::remove_all(scratch_dir, ec);
-}
-
 const DaemonConfig& base_config() {
   static const DaemonConfig c = [] {
     DaemonConfig d = parse_config(parse_json_text(R"({
@@ -47,7 +41,7 @@ const DaemonConfig& base_config() {
                     "persistence_timeout": 120, "netmask": "0.0.0.0", "one_packet": true, "pe": "sip",
                     "servers": [{"address": "198.18.1.1", "port": 5060, "mark": 1},
                                 {"address": "198.18.1.2", "port": 5060, "mark": 2}]}]})"));
-    d.state_file = scratch_dir + "/state.json";
+    d.state_file = fuzz::scratch_dir() + "/state.json";
     return d;
   }();
   return c;
@@ -104,14 +98,6 @@ void templates_file(std::string_view text) {
 }
 
 }  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "sipvsd-fuzz-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) fail("mkdtemp failed");
-  scratch_dir = tmpl;
-  atexit(remove_scratch);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
