@@ -67,10 +67,10 @@ TEST_CASE("rr: a rebuilt scheduler continues after the server picked last, as ip
   // The server picked last is removed: the cursor falls back to the one
   // before it, so the one after it is next; indices moved with the removal.
   auto removed = rebuilt(*down, {server(1), server(3), server(4)});
-  CHECK(removed->pick({}) == 1u);  // 10.0.0.3
+  CHECK(removed->pick({}) == 1u);  // server(3)
   // A server added before the cursor does not move it.
   auto added = rebuilt(*removed, {server(9), server(1), server(3), server(4)});
-  CHECK(added->pick({}) == 3u);  // 10.0.0.4
+  CHECK(added->pick({}) == 3u);  // server(4)
   CHECK(added->pick({}) == 0u);  // then the new one
   // Nothing to take up from another scheduler, or from one with no server.
   auto from_wrr = make_scheduler("rr", equal_servers(3));
