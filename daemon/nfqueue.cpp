@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <exception>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -317,31 +316,19 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
 
   // The payload starts at the IP header. Its UDP checksum is never verified
   // here: the director forwards, the real server checks.
-  // An exception (e.g. bad_alloc growing the template table) costs this
-  // packet its placement, not the process: it gets the unplaced policy.
-  sipvs::Decision d;
-  try {
-    d = worker_.decide({payload, plen}, packet_mark, batch.now);
-  } catch (const std::exception& e) {
+  const PacketVerdict v = packet_verdict(worker_, {payload, plen}, packet_mark, batch.now, batch.policy);
+  if (v.decide_failed) {
     ++batch.decide_errors;
     if (is_power_of_two(++decide_failures_))
       LOG_ERR("queue %u: deciding packet %u failed (%s): given the unplaced policy (%llu times)", options_.queue, id,
-              e.what(), static_cast<unsigned long long>(decide_failures_));
+              v.decide_error, static_cast<unsigned long long>(decide_failures_));
   }
-
-  uint32_t out_mark = packet_mark;
-  if (d.outcome == sipvs::Outcome::placed) {
-    // Only the bits under the mask are ours; other users of the mark keep theirs.
-    out_mark = (packet_mark & ~batch.policy.mark_mask) | (d.mark & batch.policy.mark_mask);
-    put_verdict(id, NF_ACCEPT, out_mark, batch);
-    ++batch.placed;
-  } else {
-    put_unplaced(id, batch);
-  }
+  answer(id, v, batch);
   ++batch.packets;
   batch.bytes += plen;
 
   if (log::debug_on(log::kPacketDebug)) {
+    const sipvs::Decision& d = v.decision;
     sipvs::PacketView pv;
     const sipvs::PacketStatus ps = sipvs::parse_packet({payload, plen}, pv);
     char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?";
@@ -365,18 +352,30 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
                static_cast<int>(d.pe_data.size()), d.pe_data.data(),
                d.template_hit ? "hit" : d.template_created ? "new" : "none", static_cast<int>(outcome.size()),
                outcome.data(), static_cast<int>(svc.size()), svc.data(), server, d.mark,
-               d.outcome != sipvs::Outcome::placed && batch.policy.drop_unplaced ? "drop" : "accept", packet_mark,
-               out_mark);
+               v.kind == PacketVerdict::Kind::unplaced_dropped ? "drop" : "accept", packet_mark, v.mark);
   }
 }
 
 void QueueWorker::put_unplaced(uint32_t id, Batch& batch) {
-  if (batch.policy.drop_unplaced) {
-    put_verdict(id, NF_DROP, std::nullopt, batch);
-    ++batch.unplaced_dropped;
-  } else {
-    put_verdict(id, NF_ACCEPT, std::nullopt, batch);  // mark left as it is
-    ++batch.unplaced_accepted;
+  PacketVerdict v;
+  v.kind = unplaced_kind(batch.policy);
+  answer(id, v, batch);
+}
+
+void QueueWorker::answer(uint32_t id, const PacketVerdict& v, Batch& batch) {
+  switch (v.kind) {
+    case PacketVerdict::Kind::placed:
+      put_verdict(id, NF_ACCEPT, v.mark, batch);
+      ++batch.placed;
+      break;
+    case PacketVerdict::Kind::unplaced_accepted:
+      put_verdict(id, NF_ACCEPT, std::nullopt, batch);  // mark left as it is
+      ++batch.unplaced_accepted;
+      break;
+    case PacketVerdict::Kind::unplaced_dropped:
+      put_verdict(id, NF_DROP, std::nullopt, batch);
+      ++batch.unplaced_dropped;
+      break;
   }
 }
 

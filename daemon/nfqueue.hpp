@@ -10,27 +10,13 @@
 #include <thread>
 
 #include "engine.hpp"
+#include "packet_verdict.hpp"
 #include "verdict_buffer.hpp"
 
 struct mnl_socket;
 struct nlmsghdr;
 
 namespace sipvsd {
-
-// What the control plane may change while the workers run besides the
-// engine's services: the mark bits sipvsd owns and the policy for unplaced
-// packets. It travels packed in the engine's snapshot (EngineConfig::
-// caller_data), so a batch always meets the mask of the marks it hands out.
-struct DataPathPolicy {
-  uint32_t mark_mask = 0xffffffff;
-  bool drop_unplaced = false;
-
-  // The mask is stored inverted so that the zero word is the default policy.
-  static constexpr uint64_t pack(DataPathPolicy p) {
-    return uint64_t{~p.mark_mask} | uint64_t{p.drop_unplaced} << 32;
-  }
-  static constexpr DataPathPolicy unpack(uint64_t w) { return {~static_cast<uint32_t>(w), (w >> 32) != 0}; }
-};
 
 // Written by one worker, read by anyone (relaxed: they are statistics).
 struct QueueCounters {
@@ -91,6 +77,7 @@ class QueueWorker {
   // Queues one verdict (NF_ACCEPT with `mark` if given, or `verdict` alone).
   void put_verdict(uint32_t id, int verdict, std::optional<uint32_t> mark, Batch& batch);
   void put_unplaced(uint32_t id, Batch& batch);  // the configured policy for a packet not placed
+  void answer(uint32_t id, const PacketVerdict& v, Batch& batch);  // queues the verdict v says, and counts it
   void flush_verdicts();
   void send_verdicts(Batch& batch);  // flush_verdicts() and the batch's counters
 

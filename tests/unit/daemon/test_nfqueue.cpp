@@ -1,4 +1,4 @@
-// The NFQUEUE worker's parts that need no kernel, and the policy it reads.
+// The NFQUEUE worker's parts that need no kernel.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -10,8 +10,6 @@
 #include <cstring>
 #include <vector>
 
-#include "config_file.hpp"
-#include "daemon.hpp"
 #include "nfqueue.hpp"
 
 namespace {
@@ -78,48 +76,4 @@ TEST_CASE("a truncated message without a whole packet header, or not a packet, g
   b.insert(b.end(), reinterpret_cast<const char*>(&zero), reinterpret_cast<const char*>(&zero) + sizeof zero);
   broken.packet_hdr(5);
   CHECK_FALSE(sipvsd::truncated_packet_id(b.data(), b.size()));
-}
-
-TEST_CASE("the data-path policy travels in the engine's snapshot, with the marks it belongs to") {
-  using sipvsd::DataPathPolicy;
-  CHECK(DataPathPolicy::unpack(0).mark_mask == 0xffffffffu);  // the zero word is the default policy
-  CHECK_FALSE(DataPathPolicy::unpack(0).drop_unplaced);
-  const DataPathPolicy a{0x0000ffffu, false}, b{0xffff0000u, true};
-  auto mask_of = [](uint64_t word) { return DataPathPolicy::unpack(word).mark_mask; };
-
-  sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({"mark_mask": "0x0000ffff", "services": [
-      {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr",
-       "servers": [{"address": "198.18.1.1", "mark": 1}]}]})"));
-  c.engine.caller_data = DataPathPolicy::pack(a);
-  sipvs::Engine engine(c.engine);
-  auto worker = engine.make_worker();
-  worker.refresh();
-  CHECK(mask_of(worker.caller_data()) == a.mark_mask);
-  c.engine.services[0].servers[0].mark = 0x10000;
-  c.engine.caller_data = DataPathPolicy::pack(b);
-  REQUIRE_FALSE(engine.apply(c.engine));
-  // Until the worker refreshes it has the old marks, and the old mask with them.
-  CHECK(mask_of(worker.caller_data()) == a.mark_mask);
-  worker.refresh();
-  CHECK(mask_of(worker.caller_data()) == b.mark_mask);
-  CHECK(DataPathPolicy::unpack(worker.caller_data()).drop_unplaced);
-  // A health change publishes a new snapshot of the same configuration.
-  REQUIRE(engine.set_server_up("s", *sipvs::IpAddress::parse("198.18.1.1"), 0, false, false));
-  worker.refresh();
-  CHECK(mask_of(worker.caller_data()) == b.mark_mask);
-}
-
-TEST_CASE("the daemon publishes its mark mask and unplaced policy with the engine's configuration") {
-  sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({"mark_mask": "0x0000ffff", "services": [
-      {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr",
-       "servers": [{"address": "198.18.1.1", "mark": 1}]}]})"));
-  sipvsd::Daemon daemon(c, "test.json");
-  CHECK(sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data).mark_mask == 0x0000ffffu);
-  c.mark_mask = 0xffff0000u;
-  c.unplaced = sipvsd::DaemonConfig::Unplaced::drop;
-  c.engine.services[0].servers[0].mark = 0x10000;
-  REQUIRE_FALSE(daemon.apply(c));
-  const auto policy = sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data);
-  CHECK(policy.mark_mask == 0xffff0000u);
-  CHECK(policy.drop_unplaced);
 }
