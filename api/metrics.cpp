@@ -18,13 +18,16 @@ std::string escape(std::string_view v) {
   return out;
 }
 
-using Labels = std::vector<std::pair<const char*, std::string>>;
+using Labels = std::vector<std::pair<std::string_view, std::string>>;
 
 // The samples of one metric family stay together under its HELP and TYPE.
 class Family {
  public:
-  Family(std::string& out, const char* name, const char* type, const char* help) : out_(out), name_(name) {
-    out_ += "# HELP sipvsd_" + name_ + " " + help + "\n# TYPE sipvsd_" + name_ + " " + type + "\n";
+  Family(std::string& out, std::string_view name, const char* type, std::string_view help)
+      : out_(out), name_(name) {
+    out_ += "# HELP sipvsd_" + name_ + " ";
+    out_ += help;
+    out_ += "\n# TYPE sipvsd_" + name_ + " " + type + "\n";
   }
   void add(const Labels& labels, uint64_t value) { line(labels, std::to_string(value)); }
   void add_signed(const Labels& labels, int64_t value) { line(labels, std::to_string(value)); }
@@ -35,7 +38,7 @@ class Family {
     if (!labels.empty()) {
       out_ += '{';
       for (std::size_t i = 0; i < labels.size(); ++i)
-        out_ += std::string(i ? "," : "") + labels[i].first + "=\"" + escape(labels[i].second) + "\"";
+        out_ += std::string(i ? "," : "") + std::string(labels[i].first) + "=\"" + escape(labels[i].second) + "\"";
       out_ += '}';
     }
     out_ += " " + value + "\n";
@@ -112,33 +115,21 @@ std::string render_metrics(const MetricsInput& in) {
   per_server("server_up", "gauge", "1 if the real server takes new sessions, 0 if marked down (SIP OPTIONS health check).",
              [](const auto& r) { return static_cast<int64_t>(r.up ? 1 : 0); });
 
-  auto per_queue = [&](const char* name, const char* help, auto value) {
-    Family f(out, name, "counter", help);
-    for (const auto& q : in.queues) f.add(queue_label(q), value(q));
-  };
-  per_queue("queue_packets_total", "Packets given a verdict.", [](const auto& q) { return q.packets; });
-  per_queue("queue_bytes_total", "Bytes of the packets given a verdict.", [](const auto& q) { return q.bytes; });
-  per_queue("queue_placed_total", "Packets accepted with a real server's mark.", [](const auto& q) { return q.placed; });
-  {
-    Family f(out, "queue_unplaced_total", "counter", "Packets not placed, by the verdict the policy gave.");
-    for (const auto& q : in.queues) {
-      f.add({{"queue", std::to_string(q.queue)}, {"verdict", "accept"}}, q.unplaced_accepted);
-      f.add({{"queue", std::to_string(q.queue)}, {"verdict", "drop"}}, q.unplaced_dropped);
+  for (std::size_t i = 0; i < kQueueCounterCount;) {
+    const QueueCounterInfo& head = kQueueCounters[i];
+    std::size_t end = i + 1;
+    while (end < kQueueCounterCount && kQueueCounters[end].metric == head.metric) ++end;
+    if (!head.metric.empty()) {
+      Family f(out, head.metric, "counter", head.help);
+      for (const auto& q : in.queues)
+        for (std::size_t r = i; r < end; ++r) {
+          const QueueCounterInfo& row = kQueueCounters[r];
+          Labels labels = queue_label(q);
+          if (!row.label[0].empty()) labels.emplace_back(row.label[0], row.label[1]);
+          f.add(labels, q.counters[row.counter]);
+        }
     }
-  }
-  per_queue("queue_truncated_total", "Packets longer than the copy range.", [](const auto& q) { return q.truncated; });
-  per_queue("queue_enobufs_total", "Times the queue socket overflowed (packets lost).",
-            [](const auto& q) { return q.enobufs; });
-  {
-    Family f(out, "queue_errors_total", "counter",
-             "Errors, by kind: receive, verdict_send and kernel (netlink); decide (the engine threw, the packet "
-             "got the unplaced policy).");
-    for (const auto& q : in.queues) {
-      f.add({{"queue", std::to_string(q.queue)}, {"kind", "receive"}}, q.recv_errors);
-      f.add({{"queue", std::to_string(q.queue)}, {"kind", "verdict_send"}}, q.verdict_send_errors);
-      f.add({{"queue", std::to_string(q.queue)}, {"kind", "kernel"}}, q.kernel_errors);
-      f.add({{"queue", std::to_string(q.queue)}, {"kind", "decide"}}, q.decide_errors);
-    }
+    i = end;
   }
 
   // The kernel's own view of each queue (/proc/net/netfilter/nfnetlink_queue).

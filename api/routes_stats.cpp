@@ -60,25 +60,14 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
   }
   json qs = json::array();
   for (const auto& q : queues) {
-    qs.push_back({{"queue", q.queue},
-                  {"packets", q.packets},
-                  {"bytes", q.bytes},
-                  {"batches", q.batches},
-                  {"max_batch", q.max_batch},
-                  {"placed", q.placed},
-                  {"unplaced_accepted", q.unplaced_accepted},
-                  {"unplaced_dropped", q.unplaced_dropped},
-                  {"truncated", q.truncated},
-                  {"enobufs", q.enobufs},
-                  {"recv_errors", q.recv_errors},
-                  {"verdict_send_errors", q.verdict_send_errors},
-                  {"kernel_errors", q.kernel_errors},
-                  {"decide_errors", q.decide_errors},
-                  {"kernel", q.kernel ? json{{"queue_total", q.kernel->queue_total},
-                                             {"queue_dropped", q.kernel->queue_dropped},
-                                             {"user_dropped", q.kernel->user_dropped},
-                                             {"id_sequence", q.kernel->id_sequence}}
-                                      : json(nullptr)}});
+    json j{{"queue", q.queue}};
+    for (const QueueCounterInfo& row : kQueueCounters) j[std::string(row.name)] = q.counters[row.counter];
+    j["kernel"] = q.kernel ? json{{"queue_total", q.kernel->queue_total},
+                                  {"queue_dropped", q.kernel->queue_dropped},
+                                  {"user_dropped", q.kernel->user_dropped},
+                                  {"id_sequence", q.kernel->id_sequence}}
+                           : json(nullptr);
+    qs.push_back(std::move(j));
   }
   return {{"packets", e.packets},
           {"drops", {{"no_service", e.no_service}, {"bad_packet", std::move(bad)}, {"table_full", e.table_full},

@@ -165,12 +165,10 @@ std::vector<QueueStats> Daemon::queue_stats() const {
   const std::vector<KernelQueueStats> kernel = read_kernel_queue_stats();
   std::lock_guard lock(workers_mutex_);
   for (const auto& w : workers_) {
-    const QueueCounters& c = w->counters();
-    auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-    QueueStats& q = out.emplace_back(QueueStats{
-        w->queue(), get(c.packets), get(c.bytes), get(c.batches), get(c.max_batch), get(c.placed),
-        get(c.unplaced_accepted), get(c.unplaced_dropped), get(c.truncated), get(c.enobufs), get(c.recv_errors),
-        get(c.verdict_send_errors), get(c.kernel_errors), get(c.decide_errors), std::nullopt});
+    QueueStats& q = out.emplace_back();
+    q.queue = w->queue();
+    for (std::size_t i = 0; i < kQueueCounterCount; ++i)
+      q.counters.values[i] = w->counters().values[i].load(std::memory_order_relaxed);
     for (const KernelQueueStats& k : kernel)
       if (k.queue == w->queue() && k.portid == w->portid()) q.kernel = k;
   }
@@ -179,16 +177,10 @@ std::vector<QueueStats> Daemon::queue_stats() const {
 
 void Daemon::log_dump(std::size_t max_templates) const {
   for (const QueueStats& q : queue_stats()) {
-    LOG_NOTICE("queue %u: packets=%llu batches=%llu max_batch=%llu placed=%llu unplaced_accepted=%llu "
-               "unplaced_dropped=%llu truncated=%llu enobufs=%llu recv_errors=%llu verdict_send_errors=%llu "
-               "kernel_errors=%llu decide_errors=%llu",
-               q.queue, static_cast<unsigned long long>(q.packets), static_cast<unsigned long long>(q.batches),
-               static_cast<unsigned long long>(q.max_batch), static_cast<unsigned long long>(q.placed),
-               static_cast<unsigned long long>(q.unplaced_accepted),
-               static_cast<unsigned long long>(q.unplaced_dropped), static_cast<unsigned long long>(q.truncated),
-               static_cast<unsigned long long>(q.enobufs), static_cast<unsigned long long>(q.recv_errors),
-               static_cast<unsigned long long>(q.verdict_send_errors),
-               static_cast<unsigned long long>(q.kernel_errors), static_cast<unsigned long long>(q.decide_errors));
+    std::string line;
+    for (const QueueCounterInfo& row : kQueueCounters)
+      line += ' ' + std::string(row.name) + '=' + std::to_string(q.counters[row.counter]);
+    LOG_NOTICE("queue %u:%s", q.queue, line.c_str());
     if (q.kernel)
       LOG_NOTICE("queue %u in the kernel: queue_total=%u queue_dropped=%u user_dropped=%u id_sequence=%u", q.queue,
                  q.kernel->queue_total, q.kernel->queue_dropped, q.kernel->user_dropped, q.kernel->id_sequence);

@@ -14,20 +14,10 @@
 #include "engine.hpp"
 #include "forwarding.hpp"
 #include "health_check.hpp"
-#include "kernel_queue_stats.hpp"
 #include "nfqueue.hpp"
+#include "queue_counters.hpp"
 
 namespace sipvsd {
-
-struct QueueStats {
-  uint16_t queue = 0;
-  uint64_t packets = 0, bytes = 0, batches = 0, max_batch = 0, placed = 0, unplaced_accepted = 0,
-           unplaced_dropped = 0, truncated = 0, enobufs = 0, recv_errors = 0, verdict_send_errors = 0,
-           kernel_errors = 0, decide_errors = 0;
-  // The kernel's own counters of the queue; none if it does not list the
-  // queue as bound to this worker's socket.
-  std::optional<KernelQueueStats> kernel;
-};
 
 class Daemon {
  public:

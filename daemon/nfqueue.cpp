@@ -72,8 +72,7 @@ std::optional<uint32_t> truncated_packet_id(const char* data, std::size_t len) {
 struct QueueWorker::Batch {
   sipvs::Seconds now = 0;
   DataPathPolicy policy;
-  uint64_t packets = 0, bytes = 0, placed = 0, unplaced_accepted = 0, unplaced_dropped = 0, truncated = 0,
-           kernel_errors = 0, decide_errors = 0;
+  QueueCounterArray<uint64_t> tally;  // added to the worker's counters at each send
 };
 
 QueueWorker::QueueWorker(sipvs::Engine& engine, QueueOptions options)
@@ -223,10 +222,10 @@ void QueueWorker::run() {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
       if (errno == ENOBUFS) {
-        counters_.enobufs.fetch_add(1, std::memory_order_relaxed);
+        counters_[QueueCounter::enobufs].fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      counters_.recv_errors.fetch_add(1, std::memory_order_relaxed);
+      counters_[QueueCounter::recv_errors].fetch_add(1, std::memory_order_relaxed);
       if (is_power_of_two(++recv_errors))
         LOG_ERR("queue %u: receive failed: %s (%llu times)", options_.queue, std::strerror(errno),
                 static_cast<unsigned long long>(recv_errors));
@@ -239,7 +238,7 @@ void QueueWorker::run() {
     if (more > 0) {
       count += static_cast<unsigned>(more);
     } else if (more < 0 && errno == ENOBUFS) {
-      counters_.enobufs.fetch_add(1, std::memory_order_relaxed);
+      counters_[QueueCounter::enobufs].fetch_add(1, std::memory_order_relaxed);
     }
 
     // One configuration snapshot, clock reading and policy per batch.
@@ -256,8 +255,8 @@ void QueueWorker::run() {
         // policy rather than waiting in the kernel until the queue is unbound.
         const char* data = static_cast<const char*>(iov[i].iov_base);
         if (const auto id = truncated_packet_id(data, std::min<std::size_t>(msgs[i].msg_len, kSlotSize))) {
-          ++batch.truncated;
-          ++batch.packets;
+          ++batch.tally[QueueCounter::truncated];
+          ++batch.tally[QueueCounter::packets];
           put_unplaced(*id, batch);
         } else {
           LOG_ERR("queue %u: a truncated netlink message without a packet id", options_.queue);
@@ -266,12 +265,12 @@ void QueueWorker::run() {
       }
       handle_datagram(static_cast<const char*>(iov[i].iov_base), msgs[i].msg_len, batch);
     }
-    const uint64_t handled = batch.packets;
+    const uint64_t handled = batch.tally[QueueCounter::packets];
     send_verdicts(batch);
 
-    counters_.batches.fetch_add(1, std::memory_order_relaxed);
-    if (handled > counters_.max_batch.load(std::memory_order_relaxed))
-      counters_.max_batch.store(handled, std::memory_order_relaxed);
+    counters_[QueueCounter::batches].fetch_add(1, std::memory_order_relaxed);
+    if (handled > counters_[QueueCounter::max_batch].load(std::memory_order_relaxed))
+      counters_[QueueCounter::max_batch].store(handled, std::memory_order_relaxed);
   }
   flush_verdicts();  // a last try: unbinding drops what is still queued
 }
@@ -286,7 +285,7 @@ void QueueWorker::handle_datagram(const char* data, std::size_t len, Batch& batc
         ack_error_ = -err->error;
       } else if (err->error != 0) {
         // E.g. a verdict for a packet id the kernel no longer holds.
-        ++batch.kernel_errors;
+        ++batch.tally[QueueCounter::kernel_errors];
         LOG_DEBUG(1, "queue %u: kernel error: %s", options_.queue, std::strerror(-err->error));
       }
     } else if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_QUEUE &&
@@ -300,7 +299,7 @@ void QueueWorker::handle_datagram(const char* data, std::size_t len, Batch& batc
 void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
   nlattr* attr[NFQA_MAX + 1] = {};
   if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) {
-    ++batch.kernel_errors;
+    ++batch.tally[QueueCounter::kernel_errors];
     return;
   }
   const auto* ph = static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
@@ -311,21 +310,21 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
     payload = static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
     plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
   }
-  if (attr[NFQA_CAP_LEN] && ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > plen) ++batch.truncated;
+  if (attr[NFQA_CAP_LEN] && ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > plen) ++batch.tally[QueueCounter::truncated];
   const uint32_t packet_mark = attr[NFQA_MARK] ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
 
   // The payload starts at the IP header. Its UDP checksum is never verified
   // here: the director forwards, the real server checks.
   const PacketVerdict v = packet_verdict(worker_, {payload, plen}, packet_mark, batch.now, batch.policy);
   if (v.decide_failed) {
-    ++batch.decide_errors;
+    ++batch.tally[QueueCounter::decide_errors];
     if (is_power_of_two(++decide_failures_))
       LOG_ERR("queue %u: deciding packet %u failed (%s): given the unplaced policy (%llu times)", options_.queue, id,
               v.decide_error, static_cast<unsigned long long>(decide_failures_));
   }
   answer(id, v, batch);
-  ++batch.packets;
-  batch.bytes += plen;
+  ++batch.tally[QueueCounter::packets];
+  batch.tally[QueueCounter::bytes] += plen;
 
   if (log::debug_on(log::kPacketDebug)) {
     const sipvs::Decision& d = v.decision;
@@ -366,15 +365,15 @@ void QueueWorker::answer(uint32_t id, const PacketVerdict& v, Batch& batch) {
   switch (v.kind) {
     case PacketVerdict::Kind::placed:
       put_verdict(id, NF_ACCEPT, v.mark, batch);
-      ++batch.placed;
+      ++batch.tally[QueueCounter::placed];
       break;
     case PacketVerdict::Kind::unplaced_accepted:
       put_verdict(id, NF_ACCEPT, std::nullopt, batch);  // mark left as it is
-      ++batch.unplaced_accepted;
+      ++batch.tally[QueueCounter::unplaced_accepted];
       break;
     case PacketVerdict::Kind::unplaced_dropped:
       put_verdict(id, NF_DROP, std::nullopt, batch);
-      ++batch.unplaced_dropped;
+      ++batch.tally[QueueCounter::unplaced_dropped];
       break;
   }
 }
@@ -402,7 +401,7 @@ void QueueWorker::flush_verdicts() {
     return false;
   });
   if (r.failed_sends == 0) return;
-  counters_.verdict_send_errors.fetch_add(r.failed_sends, std::memory_order_relaxed);
+  counters_[QueueCounter::verdict_send_errors].fetch_add(r.failed_sends, std::memory_order_relaxed);
   if (is_power_of_two(++verdict_failures_))
     LOG_ERR("queue %u: sending verdicts failed: %s; %zu still unsent, to be retried (%llu times)", options_.queue,
             std::strerror(error), r.unsent, static_cast<unsigned long long>(verdict_failures_));
@@ -410,16 +409,12 @@ void QueueWorker::flush_verdicts() {
 
 void QueueWorker::send_verdicts(Batch& batch) {
   flush_verdicts();  // all verdicts of the batch, each with its own packet id and mark, in one sendmsg
-  counters_.packets.fetch_add(batch.packets, std::memory_order_relaxed);
-  counters_.bytes.fetch_add(batch.bytes, std::memory_order_relaxed);
-  counters_.placed.fetch_add(batch.placed, std::memory_order_relaxed);
-  counters_.unplaced_accepted.fetch_add(batch.unplaced_accepted, std::memory_order_relaxed);
-  counters_.unplaced_dropped.fetch_add(batch.unplaced_dropped, std::memory_order_relaxed);
-  counters_.truncated.fetch_add(batch.truncated, std::memory_order_relaxed);
-  counters_.kernel_errors.fetch_add(batch.kernel_errors, std::memory_order_relaxed);
-  counters_.decide_errors.fetch_add(batch.decide_errors, std::memory_order_relaxed);
-  batch.packets = batch.bytes = batch.placed = batch.unplaced_accepted = batch.unplaced_dropped = batch.truncated =
-      batch.kernel_errors = batch.decide_errors = 0;
+  for (const QueueCounterInfo& row : kQueueCounters) {
+    uint64_t& n = batch.tally[row.counter];
+    if (n == 0 || row.high_water) continue;
+    counters_[row.counter].fetch_add(n, std::memory_order_relaxed);
+    n = 0;
+  }
 }
 
 }  // namespace sipvsd

@@ -11,29 +11,13 @@
 
 #include "engine.hpp"
 #include "packet_verdict.hpp"
+#include "queue_counters.hpp"
 #include "verdict_buffer.hpp"
 
 struct mnl_socket;
 struct nlmsghdr;
 
 namespace sipvsd {
-
-// Written by one worker, read by anyone (relaxed: they are statistics).
-struct QueueCounters {
-  std::atomic<uint64_t> packets{0};             // packets given a verdict
-  std::atomic<uint64_t> bytes{0};               // their payload bytes as copied to us
-  std::atomic<uint64_t> batches{0};             // wake-ups (one verdict sendmsg each)
-  std::atomic<uint64_t> max_batch{0};           // most packets in one batch
-  std::atomic<uint64_t> placed{0};              // accepted with a real server's mark
-  std::atomic<uint64_t> unplaced_accepted{0};   // not placed, accepted unmarked (policy accept)
-  std::atomic<uint64_t> unplaced_dropped{0};    // not placed, dropped (policy drop)
-  std::atomic<uint64_t> truncated{0};           // packets longer than the copy range or a receive slot
-  std::atomic<uint64_t> enobufs{0};             // the socket overflowed (packets lost or failed open)
-  std::atomic<uint64_t> recv_errors{0};         // other receive errors
-  std::atomic<uint64_t> verdict_send_errors{0}; // sendmsg of verdicts failed (retried; see verdict_buffer.hpp)
-  std::atomic<uint64_t> kernel_errors{0};       // error messages from the kernel (e.g. unknown packet id)
-  std::atomic<uint64_t> decide_errors{0};       // the engine threw (e.g. bad_alloc): given the unplaced policy
-};
 
 // The packet id of a packet message that came truncated (MSG_TRUNC): its
 // head, where the kernel puts NFQA_PACKET_HDR, is enough to answer it.

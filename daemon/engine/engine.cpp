@@ -50,7 +50,7 @@ struct alignas(64) ServiceSlotCounters {
 
 struct alignas(64) GlobalSlotCounters {
   Counter packets, no_service, table_full, rate_limited;
-  std::array<Counter, 5> bad_packets;
+  std::array<Counter, kPacketStatusCount> bad_packets;
 };
 
 // A server handle in templates: slot in the low 16 bits, the slot's

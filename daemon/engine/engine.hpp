@@ -102,7 +102,7 @@ struct EngineStats {
   std::vector<ServiceStats> services;
   uint64_t packets = 0;
   uint64_t no_service = 0;
-  std::array<uint64_t, 5> bad_packets{};  // index: PacketStatus (ok stays 0)
+  std::array<uint64_t, kPacketStatusCount> bad_packets{};  // index: PacketStatus (ok stays 0)
   uint64_t templates_live = 0;
   uint64_t templates_max = 0;
   uint64_t templates_expired = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // A read-only view of one IP packet as NFQUEUE hands it over (starting at the
 // IP header): addresses, UDP ports and payload, all pointing into the buffer.
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -15,7 +16,9 @@ enum class PacketStatus : uint8_t {
   bad_header,     // inconsistent: bad version, IHL < 5, total length < header, UDP length < 8...
   fragment,       // an IP fragment: addresses are set, ports and payload are not
   not_udp,        // a whole packet of another protocol: addresses and protocol are set
+  last = not_udp,  // counters indexed by status are sized from it
 };
+inline constexpr std::size_t kPacketStatusCount = static_cast<std::size_t>(PacketStatus::last) + 1;
 
 std::string_view to_string(PacketStatus s);
 

@@ -16,8 +16,16 @@ namespace sipvs {
 
 // Why a PE found no data; every value but `matched` makes the packet fall
 // back to plain persistence (the template key without pe data).
-enum class PeStatus : uint8_t { matched, wrong_protocol, absent, empty, too_long, conflicting };
-inline constexpr std::size_t kPeStatusCount = 6;
+enum class PeStatus : uint8_t {
+  matched,
+  wrong_protocol,
+  absent,
+  empty,
+  too_long,
+  conflicting,
+  last = conflicting,  // counters indexed by status are sized from it
+};
+inline constexpr std::size_t kPeStatusCount = static_cast<std::size_t>(PeStatus::last) + 1;
 std::string_view to_string(PeStatus s);
 PeStatus pe_status_from(SipStatus s);
 

@@ -1,0 +1,62 @@
+// The queue counters' one table (daemon/queue_counters.hpp) feeds /v1/stats
+// and /metrics: every row shows up in both, under its name and its family.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "fixtures.hpp"
+#include "queue_counters.hpp"
+#include "routes.hpp"
+
+using namespace sipvsd;
+using namespace sipvsd::api;
+using nlohmann::json;
+
+namespace {
+
+// Queue 3 with counter i at 100 + i, so that each value names its row.
+std::vector<QueueStats> one_queue() {
+  QueueStats q;
+  q.queue = 3;
+  for (std::size_t i = 0; i < kQueueCounterCount; ++i) q.counters.values[i] = 100 + i;
+  return {q};
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("every queue counter is in /v1/stats and, when exported, in /metrics under its family") {
+  const DaemonConfig start = test::sip_config();
+  sipvs::Engine engine(start.engine);
+  ControlPlane control(engine, start);
+  Rates rates;
+  const Router router = make_router(control, rates, one_queue, {});
+
+  const Response stats = router.handle(Request{http::verb::get, "/v1/stats", 11});
+  REQUIRE(stats.result_int() == 200);
+  const json q = json::parse(stats.body()).at("queues").at(0);
+  CHECK(q.at("queue") == 3);
+  CHECK(q.at("kernel").is_null());
+  for (std::size_t i = 0; i < kQueueCounterCount; ++i) CHECK(q.at(std::string(kQueueCounters[i].name)) == 100 + i);
+
+  const std::string metrics = router.handle(Request{http::verb::get, "/metrics", 11}).body();
+  for (std::size_t i = 0; i < kQueueCounterCount; ++i) {
+    const QueueCounterInfo& row = kQueueCounters[i];
+    CAPTURE(row.name);
+    if (row.metric.empty()) continue;
+    std::string sample = "sipvsd_" + std::string(row.metric) + "{queue=\"3\"";
+    if (!row.label[0].empty()) sample += "," + std::string(row.label[0]) + "=\"" + std::string(row.label[1]) + "\"";
+    sample += "} " + std::to_string(100 + i) + "\n";
+    CHECK(occurrences(metrics, sample) == 1);
+    CHECK(occurrences(metrics, "# HELP sipvsd_" + std::string(row.metric) + " ") == 1);
+  }
+  // The families and labels operators' dashboards already use.
+  CHECK(occurrences(metrics, "sipvsd_queue_unplaced_total{queue=\"3\",verdict=\"drop\"} 106\n") == 1);
+  CHECK(occurrences(metrics, "sipvsd_queue_errors_total{queue=\"3\",kind=\"decide\"} 112\n") == 1);
+  CHECK(occurrences(metrics, "# TYPE sipvsd_queue_errors_total counter\n") == 1);
+}
