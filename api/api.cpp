@@ -30,10 +30,10 @@ void check_api_files(const ApiConfig& config) {
 }
 
 struct Api::Impl {
-  Impl(ControlPlane& c, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits)
+  Impl(ControlPlane& c, const ApiConfig& config, DaemonReadouts readouts, ServerLimits limits)
       : control(c),
         token(!config.token_file.empty()),
-        router(make_router(c, rates, std::move(queue_stats),
+        router(make_router(c, rates, std::move(readouts),
                            config.token_file.empty() ? std::string() : load_token(config.token_file))),
         server(router, config.listen, config.unix_socket, limits),
         timer(server.handler_context()) {}
@@ -56,9 +56,9 @@ struct Api::Impl {
   boost::asio::steady_timer timer;  // after server: destroyed before its io_context
 };
 
-Api::Api(ControlPlane& control, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits) {
+Api::Api(ControlPlane& control, const ApiConfig& config, DaemonReadouts readouts, ServerLimits limits) {
   check_api_files(config);
-  impl_ = std::make_unique<Impl>(control, config, std::move(queue_stats), limits);
+  impl_ = std::make_unique<Impl>(control, config, std::move(readouts), limits);
 }
 
 Api::~Api() { stop(); }

@@ -22,7 +22,7 @@ class Api {
  public:
   // Reads the token file (refusing one that group or others can read) and
   // binds the listeners; throws std::runtime_error if either fails.
-  Api(ControlPlane& control, const ApiConfig& config, QueueStatsSource queue_stats, ServerLimits limits = {});
+  Api(ControlPlane& control, const ApiConfig& config, DaemonReadouts readouts, ServerLimits limits = {});
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

@@ -7,19 +7,24 @@
 
 #include "control_plane.hpp"
 #include "daemon.hpp"
+#include "health_check.hpp"
 #include "rates.hpp"
 #include "router.hpp"
 
 namespace sipvsd::api {
 
-// The daemon's per-queue counters; empty when there are no queues (tests).
-using QueueStatsSource = std::function<std::vector<QueueStats>()>;
+// What the routes read from the running daemon besides the control plane;
+// either may be unset (tests, a daemon without queues or checks).
+struct DaemonReadouts {
+  std::function<std::vector<QueueStats>()> queue_stats;
+  std::function<std::vector<HealthStatus>()> health;  // checked servers only
+};
 
 void add_service_routes(Router& router, ControlPlane& control);
 void add_template_routes(Router& router, ControlPlane& control);
-void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, QueueStatsSource queue_stats);
+void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, DaemonReadouts readouts);
 void add_config_routes(Router& router, ControlPlane& control);
 
-Router make_router(ControlPlane& control, const Rates& rates, QueueStatsSource queue_stats, std::string token);
+Router make_router(ControlPlane& control, const Rates& rates, DaemonReadouts readouts, std::string token);
 
 }  // namespace sipvsd::api

@@ -23,8 +23,8 @@ json counters_json(const sipvs::Counters& c) {
           {"pe_fallbacks", c.pe_fallbacks}};
 }
 
-json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queues, const Rates& rates) {
-  const std::vector<HealthStatus> health = HealthChecker::current_statuses();
+json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queues,
+                const std::vector<HealthStatus>& health, const Rates& rates) {
   json bad = json::object();
   for (std::size_t i = 1; i < e.bad_packets.size(); ++i)
     bad[std::string(sipvs::to_string(static_cast<sipvs::PacketStatus>(i)))] = e.bad_packets[i];
@@ -80,13 +80,14 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
 
 }  // namespace
 
-void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, QueueStatsSource queue_stats) {
+void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, DaemonReadouts readouts) {
   ControlPlane* cp = &control;
   const Rates* r = &rates;
-  auto queues = [queue_stats] { return queue_stats ? queue_stats() : std::vector<QueueStats>{}; };
+  auto queues = [f = readouts.queue_stats] { return f ? f() : std::vector<QueueStats>{}; };
+  auto health = [f = readouts.health] { return f ? f() : std::vector<HealthStatus>{}; };
 
-  router.add(http::verb::get, "/v1/stats", [cp, r, queues](const RequestContext&) {
-    return json_response(http::status::ok, stats_json(cp->engine().stats(), queues(), *r));
+  router.add(http::verb::get, "/v1/stats", [cp, r, queues, health](const RequestContext&) {
+    return json_response(http::status::ok, stats_json(cp->engine().stats(), queues(), health(), *r));
   });
 
   router.add(http::verb::get, "/metrics", [cp, queues](const RequestContext&) {

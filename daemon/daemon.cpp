@@ -25,9 +25,8 @@ DaemonConfig with_queues(DaemonConfig c, const std::optional<std::vector<uint16_
 }
 }  // namespace
 
-Daemon::Daemon(DaemonConfig config, std::string config_path, std::optional<std::vector<uint16_t>> queue_override)
+Daemon::Daemon(DaemonConfig config, std::optional<std::vector<uint16_t>> queue_override)
     : config_(with_queues(std::move(config), queue_override)),
-      config_path_(std::move(config_path)),
       queue_override_(std::move(queue_override)),
       engine_(config_.engine),
       health_(engine_) {}

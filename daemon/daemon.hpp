@@ -23,8 +23,7 @@ class Daemon {
  public:
   // `queue_override` (from --queue) wins over the file's queues, also on reload.
   // Throws std::invalid_argument if the engine rejects the configuration.
-  Daemon(DaemonConfig config, std::string config_path,
-         std::optional<std::vector<uint16_t>> queue_override = std::nullopt);
+  explicit Daemon(DaemonConfig config, std::optional<std::vector<uint16_t>> queue_override = std::nullopt);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -42,10 +41,9 @@ class Daemon {
   std::optional<ConfigFieldError> apply(DaemonConfig next);
 
   DaemonConfig config() const;
-  const std::string& config_path() const { return config_path_; }
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
-  std::vector<HealthStatus> health() const { return health_.statuses(); }
+  std::vector<HealthStatus> health_statuses() const { return health_.statuses(); }  // thread-safe
 
   // Logs counters, per-server statistics and up to `max_templates` templates.
   void log_dump(std::size_t max_templates) const;
@@ -57,7 +55,6 @@ class Daemon {
 
   mutable std::mutex mutex_;  // guards config_ and serialises apply()
   DaemonConfig config_;
-  std::string config_path_;
   std::optional<std::vector<uint16_t>> queue_override_;
   sipvs::Engine engine_;
   mutable std::mutex workers_mutex_;  // guards workers_ (queue_stats() vs start/stop)

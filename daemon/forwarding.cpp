@@ -133,9 +133,4 @@ void ForwardingController::shutdown() {
   backend_.reset();
 }
 
-std::string ForwardingController::kind() const {
-  std::lock_guard lock(mutex_);
-  return kind_;
-}
-
 }  // namespace sipvsd

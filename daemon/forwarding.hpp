@@ -85,7 +85,6 @@ class ForwardingController {
   ReconcileResult reconcile(const DaemonConfig& config);
   // Clean shutdown: leaves the kernel state unless remove_on_exit. Once.
   void shutdown();
-  std::string kind() const;
 
  private:
   ReconcileResult reconcile_locked(const DaemonConfig& config);

@@ -169,9 +169,6 @@ std::optional<Reply> parse_reply(std::string_view msg) {
   return r;
 }
 
-std::mutex g_current_mutex;
-HealthChecker* g_current = nullptr;
-
 }  // namespace
 
 struct HealthChecker::Impl {
@@ -414,16 +411,9 @@ struct HealthChecker::Impl {
   }
 };
 
-HealthChecker::HealthChecker(sipvs::Engine& engine) : impl_(std::make_unique<Impl>(engine)) {
-  std::lock_guard lock(g_current_mutex);
-  g_current = this;
-}
+HealthChecker::HealthChecker(sipvs::Engine& engine) : impl_(std::make_unique<Impl>(engine)) {}
 
-HealthChecker::~HealthChecker() {
-  stop();
-  std::lock_guard lock(g_current_mutex);
-  if (g_current == this) g_current = nullptr;
-}
+HealthChecker::~HealthChecker() { stop(); }
 
 void HealthChecker::configure(const DaemonConfig& config) {
   std::vector<std::pair<std::string, std::pair<sipvs::IpAddress, uint16_t>>> released;
@@ -505,11 +495,6 @@ std::vector<HealthStatus> HealthChecker::statuses() const {
   std::vector<HealthStatus> out;
   for (const Target& t : impl_->targets) out.push_back(t.status);
   return out;
-}
-
-std::vector<HealthStatus> HealthChecker::current_statuses() {
-  std::lock_guard lock(g_current_mutex);
-  return g_current ? g_current->statuses() : std::vector<HealthStatus>{};
 }
 
 const HealthStatus* find_status(const std::vector<HealthStatus>& statuses, std::string_view service,

@@ -59,10 +59,6 @@ class HealthChecker {
 
   std::vector<HealthStatus> statuses() const;
 
-  // The running checker's statuses (the one most recently constructed and
-  // not yet destroyed), for the REST API; empty without one.
-  static std::vector<HealthStatus> current_statuses();
-
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

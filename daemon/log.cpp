@@ -10,8 +10,6 @@ namespace sipvsd::log {
 
 namespace {
 std::atomic<unsigned> g_debug_level{0};
-// -1: not decided yet (decided on the first line), 0: terminal words, 1: journald prefix.
-std::atomic<int> g_prefix_mode{-1};
 
 const char* word(Level level) {
   switch (level) {
@@ -29,16 +27,11 @@ unsigned debug_level() { return g_debug_level.load(std::memory_order_relaxed); }
 
 void set_debug_level(unsigned level) { g_debug_level.store(std::min(level, kMaxDebug), std::memory_order_relaxed); }
 
-void set_prefix_mode(bool journald) { g_prefix_mode.store(journald ? 1 : 0, std::memory_order_relaxed); }
-
 void vwrite(Level level, const char* fmt, va_list ap) {
-  int mode = g_prefix_mode.load(std::memory_order_relaxed);
-  if (mode < 0) {
-    mode = isatty(STDERR_FILENO) ? 0 : 1;
-    g_prefix_mode.store(mode, std::memory_order_relaxed);
-  }
+  // Words for a terminal, the journald <level> prefix otherwise.
+  static const bool journald = !isatty(STDERR_FILENO);
   char line[kMaxLine];
-  int n = mode ? std::snprintf(line, sizeof line, "<%d>", static_cast<int>(level))
+  int n = journald ? std::snprintf(line, sizeof line, "<%d>", static_cast<int>(level))
                : std::snprintf(line, sizeof line, "%s", word(level));
   if (n < 0) return;
   const int m = std::vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n), fmt, ap);

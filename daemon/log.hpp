@@ -26,10 +26,6 @@ inline constexpr unsigned kMaxLine = 2048;
 void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void vwrite(Level level, const char* fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-// Forces the journald prefix on (true) or the terminal form (false); by
-// default the prefix is used unless stderr is a terminal.
-void set_prefix_mode(bool journald);
-
 }  // namespace sipvsd::log
 
 #define LOG_ERR(...) ::sipvsd::log::write(::sipvsd::log::Level::err, __VA_ARGS__)

@@ -186,14 +186,16 @@ int run(const Options& o) {
   std::optional<sipvsd::api::Api> api;
   std::optional<sipvsd::TemplateSaver> templates;  // periodic writes of the templates file
   try {
-    daemon.emplace(sipvsd::ControlPlane::startup_config(*config), o.config, o.queues);
+    daemon.emplace(sipvsd::ControlPlane::startup_config(*config), o.queues);
     control.emplace(daemon->engine(), daemon->config(),
                     [&](const sipvsd::DaemonConfig& c) { return daemon->apply(c); });
     // Before any queue is bound (a queue decides packets from its bind on),
     // so that no packet of a call in progress is scheduled anew. The file
     // stays until the next save: a start that fails here loses nothing.
     control->restore_templates(std::time(nullptr));
-    api.emplace(*control, daemon->config().api, [&] { return daemon->queue_stats(); });
+    api.emplace(*control, daemon->config().api,
+                sipvsd::api::DaemonReadouts{[&] { return daemon->queue_stats(); },
+                                            [&] { return daemon->health_statuses(); }});
     daemon->start();
     templates.emplace(*control, std::chrono::seconds(daemon->config().templates_save_interval));
     api->start();

@@ -41,7 +41,7 @@ TEST_CASE("the daemon publishes its mark mask and unplaced policy with the engin
   sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({"mark_mask": "0x0000ffff", "services": [
       {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr",
        "servers": [{"address": "198.18.1.1", "mark": 1}]}]})"));
-  sipvsd::Daemon daemon(c, "test.json");
+  sipvsd::Daemon daemon(c);
   CHECK(sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data).mark_mask == 0x0000ffffu);
   c.mark_mask = 0xffff0000u;
   c.unplaced = sipvsd::DaemonConfig::Unplaced::drop;

@@ -1,5 +1,6 @@
-// The queue counters' one table (daemon/queue_counters.hpp) feeds /v1/stats
-// and /metrics: every row shows up in both, under its name and its family.
+// What the stats routes read from the running daemon (DaemonReadouts): the
+// queue counters, whose one table (daemon/queue_counters.hpp) feeds /v1/stats
+// and /metrics, and the health checker's statuses.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -35,7 +36,7 @@ TEST_CASE("every queue counter is in /v1/stats and, when exported, in /metrics u
   sipvs::Engine engine(start.engine);
   ControlPlane control(engine, start);
   Rates rates;
-  const Router router = make_router(control, rates, one_queue, {});
+  const Router router = make_router(control, rates, {one_queue, {}}, {});
 
   const Response stats = router.handle(Request{http::verb::get, "/v1/stats", 11});
   REQUIRE(stats.result_int() == 200);
@@ -59,4 +60,28 @@ TEST_CASE("every queue counter is in /v1/stats and, when exported, in /metrics u
   CHECK(occurrences(metrics, "sipvsd_queue_unplaced_total{queue=\"3\",verdict=\"drop\"} 106\n") == 1);
   CHECK(occurrences(metrics, "sipvsd_queue_errors_total{queue=\"3\",kind=\"decide\"} 112\n") == 1);
   CHECK(occurrences(metrics, "# TYPE sipvsd_queue_errors_total counter\n") == 1);
+}
+
+TEST_CASE("/v1/stats shows the health of the servers the checker reports, and only theirs") {
+  const DaemonConfig start = test::sip_config();
+  sipvs::Engine engine(start.engine);
+  ControlPlane control(engine, start);
+  Rates rates;
+  HealthStatus checked;
+  checked.service = "sip";
+  checked.address = *sipvs::IpAddress::parse("198.18.1.2");
+  checked.port = 5060;
+  checked.up = false;
+  checked.last_result = "timeout";
+  checked.last_change = 1234;
+  const Router router = make_router(control, rates, {{}, [checked] { return std::vector{checked}; }}, {});
+
+  const json servers =
+      json::parse(router.handle(Request{http::verb::get, "/v1/stats", 11}).body()).at("services").at(0).at("servers");
+  REQUIRE(servers.size() == 2);
+  CHECK_FALSE(servers.at(0).contains("health"));  // 198.18.1.1 is not checked
+  const json& health = servers.at(1).at("health");
+  CHECK(health.at("state") == "down");
+  CHECK(health.at("last_result") == "timeout");
+  CHECK(health.at("last_change") == 1234);
 }
