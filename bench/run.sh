@@ -4,9 +4,9 @@
 #   sudo bench/run.sh            # full run, about 12-15 minutes
 #   sudo QUICK=1 bench/run.sh    # quick run, under 3 minutes
 #
-# Builds what it needs (Release, build-bench/), installs kamailio with apt-get
-# if it is missing, creates its own network namespaces (198.18.0.0/15 only),
-# and measures in the same run, with the same traffic:
+# Builds what it needs (Release, build-bench/; or NO_BUILD=1), installs kamailio
+# with apt-get if it is missing, creates its own network namespaces
+# (198.18.0.0/15 only), and measures in the same run, with the same traffic:
 #   kernel-only   iptables MARK in the director, no queue: the ceiling of the path
 #   null-queue    bench/nullqueue: NFQUEUE, ACCEPT + fixed mark, no decision: the
 #                 ceiling of any NFQUEUE design
@@ -20,7 +20,8 @@
 # drifts over all of them alike); the table has medians. Then each runs once
 # more (LAT_RUNS times) at 50 % of its own median rate, right after the
 # kernel-only path at the same rate, for the latency it adds. Then the
-# template table's memory at 1 M templates. Results: bench/RESULTS.md.
+# template table's memory at 1 M templates. Results: bench/RESULTS.md. A run in
+# which a configuration delivers no packet at all fails, naming it.
 #
 # Knobs (environment): QUICK=1, RUNS, FLOOD_SECONDS, LAT_RUNS, LAT_SECONDS,
 # CALLS (distinct Call-IDs, default 10000), SOURCES (client addresses, 16),
@@ -28,21 +29,29 @@
 # (sipvsd's table size, 1000000), PERF=1 (perf record sipvsd-1q
 # during one flood run, into build-bench/perf-sipvsd-1q.data), RESULTS (output
 # file), SKIP_KAMAILIO=1, SKIP_SIPVSD=1, ONLY="cfg ..." (a subset; kernel-only is
-# needed for the ratios and latency), TRACE=1 (bash trace in build-bench/run-trace.log).
+# needed for the ratios and latency), TRACE=1 (bash trace in build-bench/run-trace.log),
+# BUILD_DIR (build-bench), ENGINE_MEM=0 (no bench_engine memory figure),
+# NO_BUILD=1 (build nothing: use SIPVSD, the sipvsd binary, and BENCH_BIN, the
+# directory of sipgen, sipsink and nullqueue, as they are; the test suite's
+# smoke run, tests/bench/, passes its own Debug build's).
 #
-# Topology: the addresses and names of tests/e2e/lib.sh's, set up here because
-# the bench needs it a little different: 16 client addresses (for
+# Topology: tests/e2e/lib.sh's (e2e_topology), with 16 client addresses (for
 # --queue-balance and "many sources"), static neighbours, and unmarked packets
 # for the VIP blackholed rather than sent to a fallback server, so that what a
-# director fails open counts as lost. Namespaces sipvsb<pid>-*, removed on every exit path:
-#   cli  198.18.0.1..16/24 (c0) ── d0 198.18.0.254/24  dir  br0 198.18.1.254/24 ─┬─ b1 198.18.1.1
-#        route 198.18.0.0/15 via .0.254       ip_forward, fwmark i → table 100+i ├─ b2 198.18.1.2
-#                                             VIP unmarked → blackhole            └─ b3 198.18.1.3
+# director fails open counts as lost. Namespaces <prefix>-{c,d,b1,b2,b3},
+# removed on every exit path (lib.sh's cleanup):
+#   c  198.18.0.1..16/24 (c0) ── d0 198.18.0.254/24  d  br0 198.18.1.254/24 ─┬─ b1 198.18.1.1
+#      default via .0.254                ip_forward, fwmark i → table 100+i ├─ b2 198.18.1.2
+#                                        VIP unmarked → blackhole            └─ b3 198.18.1.3
 #   b1..b3 hold the VIP 198.18.2.100/32 on lo (direct routing: arp_ignore=1, arp_announce=2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"
 BUILD=${BUILD_DIR:-$ROOT/build-bench}
+NO_BUILD=${NO_BUILD:-0}
+ENGINE_MEM=${ENGINE_MEM:-1}
 RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -64,170 +73,105 @@ SKIP_SIPVSD=${SKIP_SIPVSD:-0}
 awk -v f="$FLOOD_SECONDS" -v l="$LAT_SECONDS" 'BEGIN { exit !(f > 0 && f <= 20 && l > 0 && l <= 20) }' ||
   { echo "run.sh: FLOOD_SECONDS and LAT_SECONDS must be in (0, 20]" >&2; exit 2; }
 MAX_PPS=400000  # sender's packet bound per second of a run
-# Sender, director and receivers all run at nice -10 (BENCH_NICE): equal among
-# themselves, as on an idle machine, and ahead of whatever else runs on this
-# shared machine (other people's builds), which would otherwise decide the figures.
 PRIO="nice -n ${BENCH_NICE:--10}"
-# With autogroup scheduling (kernel.sched_autogroup_enabled=1) nice only ranks
-# processes within their session's group, and every session's group gets an
-# equal share: the bench's group gets the same nice for the run (restored on exit).
-AUTOGROUP_OLD=""
-if [ -w /proc/self/autogroup ] && [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
-  AUTOGROUP_OLD=$(sed -n 's/.* nice \(-\{0,1\}[0-9]*\).*/\1/p' /proc/self/autogroup)
-  echo "${BENCH_NICE:--10}" >/proc/self/autogroup 2>/dev/null || AUTOGROUP_OLD=""
-fi
 
-VIP=198.18.2.100
+VIP=$E2E_VIP4
 NBACK=3
-P=sipvsb$$
-CLI=$P-cli DIR=$P-dir
-BACKENDS=()
-for i in $(seq 1 $NBACK); do BACKENDS+=("$P-b$i"); done
-SINK_NETNS=$(IFS=,; echo "${BACKENDS[*]}")
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 if [ "${TRACE:-0}" = 1 ]; then  # TRACE=1: every command into build-bench/run-trace.log
   mkdir -p "$BUILD"; exec {TRACE_FD}>"$BUILD/run-trace.log"; BASH_XTRACEFD=$TRACE_FD; set -x
 fi
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables, NFQUEUE): sudo bench/run.sh"
+[ "$(id -u)" = 0 ] || e2e_die "needs root (network namespaces, iptables, NFQUEUE): sudo bench/run.sh"
 
-# ---------------------------------------------------------------- cleanup ---
-TMP=$(mktemp -d /tmp/sipvsd-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  set +e
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  for ns in "$CLI" "$DIR" "${BACKENDS[@]}"; do
-    ip netns del "$ns" 2>/dev/null
-  done
-  rm -rf "$TMP"
-  [ -z "$AUTOGROUP_OLD" ] || echo "$AUTOGROUP_OLD" >/proc/self/autogroup 2>/dev/null
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM HUP
+# Namespaces, work directory ($TMP) and every process started are removed or
+# stopped on every exit path (lib.sh's cleanup; logs kept if the run fails).
+e2e_init bench
+TMP=$E2E_DIR
+CLI=$(e2e_ns c) DIR=$(e2e_ns d)
+BACKEND_NS=()
+for i in $(seq 1 $NBACK); do BACKEND_NS+=("$(e2e_ns "b$i")"); done
+SINK_NETNS=$(IFS=,; echo "${BACKEND_NS[*]}")
 
-# Remembers a started process so that every exit path stops it.
-track() { PIDS+=("$1"); }
-untrack() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
-stop_pid() {  # TERM, wait up to 5 s, then KILL
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  untrack "$pid"
-}
+# Sender, director and receivers all run at nice -10 (BENCH_NICE): equal among
+# themselves, as on an idle machine, and ahead of whatever else runs on this
+# shared machine (other people's builds), which would otherwise decide the figures.
+# With autogroup scheduling (kernel.sched_autogroup_enabled=1) nice only ranks
+# processes within their session's group, and every session's group gets an
+# equal share: the bench's group gets the same nice for the run (restored on exit).
+AUTOGROUP_OLD=""
+restore_autogroup() { echo "$AUTOGROUP_OLD" >/proc/self/autogroup 2>/dev/null; }
+if [ -w /proc/self/autogroup ] && [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+  AUTOGROUP_OLD=$(sed -n 's/.* nice \(-\{0,1\}[0-9]*\).*/\1/p' /proc/self/autogroup)
+  if echo "${BENCH_NICE:--10}" >/proc/self/autogroup 2>/dev/null; then e2e_on_exit restore_autogroup; else AUTOGROUP_OLD=""; fi
+fi
 
 # --------------------------------------------------------------- packages ---
 if [ "$SKIP_KAMAILIO" != 1 ] && ! command -v kamailio >/dev/null; then
-  log "installing kamailio (apt-get)"
+  e2e_log "installing kamailio (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt_install() { apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends kamailio >"$TMP/apt.log" 2>&1; }
   if ! apt_install; then
     apt-get update -q -o DPkg::Lock::Timeout=300 >>"$TMP/apt.log" 2>&1 || true
-    apt_install || { log "kamailio could not be installed; its row is skipped"; tail -5 "$TMP/apt.log" >&2; SKIP_KAMAILIO=1; }
+    apt_install || { e2e_log "kamailio could not be installed; its row is skipped"; tail -5 "$TMP/apt.log" >&2; SKIP_KAMAILIO=1; }
   fi
 fi
-for tool in cmake "$IPT" ip ss pgrep; do command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh)"; done
+for tool in "$IPT" ip ss pgrep; do command -v "$tool" >/dev/null || e2e_die "$tool not found (scripts/install-deps.sh)"; done
 
 # ------------------------------------------------------------------ build ---
-log "building (Release) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 ||
-  { tail -20 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
-cmake --build "$BUILD" -j"$(nproc)" --target sipgen sipsink nullqueue bench_engine >"$TMP/build.log" 2>&1 ||
-  { tail -30 "$TMP/build.log" >&2; die "build failed"; }
-SIPVSD=$BUILD/daemon/sipvsd
-BUILD_NOTE=""
-if [ "$SKIP_SIPVSD" != 1 ]; then
+# Release build of the bench's programs and sipvsd in $BUILD; sipvsd's rows are
+# skipped if it does not build.
+build_release() {
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 ||
+    { tail -20 "$TMP/cmake.log" >&2; e2e_die "cmake configure failed"; }
+  cmake --build "$BUILD" -j"$(nproc)" --target sipgen sipsink nullqueue bench_engine >"$TMP/build.log" 2>&1 ||
+    { tail -30 "$TMP/build.log" >&2; e2e_die "build failed"; }
+  [ "$SKIP_SIPVSD" != 1 ] || return 0
   if ! cmake --build "$BUILD" -j"$(nproc)" --target sipvsd >"$TMP/build-sipvsd.log" 2>&1; then
     # GCC 12 at -O3 reports false -Wrestrict overlaps in std::string
     # concatenation (GCC bug 105329); -Werror then stops the Release build.
     if grep -q -- '-Werror=restrict' "$TMP/build-sipvsd.log"; then
-      log "sipvsd: GCC's false -Wrestrict at -O3; building it with -Wno-error=restrict"
+      e2e_log "sipvsd: GCC's false -Wrestrict at -O3; building it with -Wno-error=restrict"
       cmake -S "$ROOT" -B "$BUILD" -DCMAKE_CXX_FLAGS=-Wno-error=restrict >>"$TMP/cmake.log" 2>&1
     fi
     cmake --build "$BUILD" -j"$(nproc)" --target sipvsd >"$TMP/build-sipvsd.log" 2>&1 ||
-      { tail -10 "$TMP/build-sipvsd.log" >&2; log "sipvsd does not build; its rows are skipped"; SKIP_SIPVSD=1; }
+      { tail -10 "$TMP/build-sipvsd.log" >&2; e2e_log "sipvsd does not build; its rows are skipped"; SKIP_SIPVSD=1; }
   fi
-fi
-grep -q '^CMAKE_CXX_FLAGS:.*-Wno-error=restrict' "$BUILD/CMakeCache.txt" &&
-  BUILD_NOTE="built with -Wno-error=restrict (GCC 12's false -Wrestrict at -O3 stopped the daemon's Release build)"
-BIN=$BUILD/bench
-
-# --------------------------------------------------------------- topology ---
-# (Background processes are started with a plain `ip netns exec ... &`, which
-# execs the program, so that $! is the program itself and not a subshell.)
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-mac_of() { nsx "$1" cat "/sys/class/net/$2/address"; }
-
-setup_topology() {
-  local ns i
-  for ns in "$CLI" "$DIR" "${BACKENDS[@]}"; do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-  done
-  # client ── director
-  ip link add c0 netns "$CLI" type veth peer name d0 netns "$DIR"
-  for i in $(seq 1 "$SOURCES"); do ip -n "$CLI" addr add "198.18.0.$i/24" dev c0; done
-  ip -n "$CLI" link set c0 up
-  ip -n "$CLI" route add 198.18.0.0/15 via 198.18.0.254
-  ip -n "$DIR" addr add 198.18.0.254/24 dev d0
-  ip -n "$DIR" link set d0 up
-  # director ── backends, over a bridge
-  ip -n "$DIR" link add br0 type bridge
-  ip -n "$DIR" addr add 198.18.1.254/24 dev br0
-  ip -n "$DIR" link set br0 up
-  for i in $(seq 1 $NBACK); do
-    ns=${BACKENDS[$((i - 1))]}
-    ip link add e0 netns "$ns" type veth peer name p$i netns "$DIR"
-    ip -n "$DIR" link set p$i master br0
-    ip -n "$DIR" link set p$i up
-    ip -n "$ns" addr add "198.18.1.$i/24" dev e0
-    ip -n "$ns" link set e0 up
-    ip -n "$ns" addr add "$VIP/32" dev lo
-    ip -n "$ns" route add 198.18.0.0/15 via 198.18.1.254
-    nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-      net.ipv4.conf.e0.arp_ignore=1 net.ipv4.conf.e0.arp_announce=2 \
-      net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.e0.rp_filter=0
-    # Policy routing: mark i → real server i.
-    ip -n "$DIR" rule add fwmark "$i" table $((100 + i)) pref $((100 + i))
-    ip -n "$DIR" route add "$VIP" via "198.18.1.$i" dev br0 table $((100 + i))
-  done
-  nsx "$DIR" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv4.conf.d0.rp_filter=0 net.ipv4.conf.br0.rp_filter=0
-  # Unmarked packets for the VIP (queue overflow fails open unmarked) are lost,
-  # quietly: they count as lost, not as delivered.
-  ip -n "$DIR" route add blackhole "$VIP"
-  # Static neighbours: no ARP resolution inside the measurements.
-  ip -n "$CLI" neigh replace 198.18.0.254 lladdr "$(mac_of "$DIR" d0)" dev c0 nud permanent
-  for i in $(seq 1 $NBACK); do
-    ip -n "$DIR" neigh replace "198.18.1.$i" lladdr "$(mac_of "${BACKENDS[$((i - 1))]}" e0)" dev br0 nud permanent
-  done
-  ip -n "$DIR" neigh replace 198.18.0.1 lladdr "$(mac_of "$CLI" c0)" dev d0 nud permanent
+  if grep -q '^CMAKE_CXX_FLAGS:.*-Wno-error=restrict' "$BUILD/CMakeCache.txt"; then
+    BUILD_NOTE+=", built with -Wno-error=restrict (GCC 12's false -Wrestrict at -O3 stopped the daemon's Release build)"
+  fi
 }
+SIPVSD=${SIPVSD:-$BUILD/daemon/sipvsd}
+BIN=${BENCH_BIN:-$BUILD/bench}
+if [ "$NO_BUILD" = 1 ]; then
+  BUILD_NOTE="NO_BUILD=1: $SIPVSD and $BIN/ as given"
+else
+  command -v cmake >/dev/null || e2e_die "cmake not found (scripts/install-deps.sh)"
+  e2e_log "building (Release) in $BUILD"
+  BUILD_NOTE="Release"
+  build_release
+fi
+for prog in "$BIN/sipgen" "$BIN/sipsink" "$BIN/nullqueue" $([ "$SKIP_SIPVSD" = 1 ] || echo "$SIPVSD"); do
+  [ -x "$prog" ] || e2e_die "$prog is not built"
+done
 
+# ------------------------------------------------------------------ rules ---
 # The director's one mangle rule for the VIP: kernel | queue1 | queue2 | none.
 set_rule() {
-  nsx "$DIR" "$IPT" -w -t mangle -F PREROUTING
+  nsx d "$IPT" -w -t mangle -F PREROUTING
   case $1 in
-    kernel) nsx "$DIR" "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j MARK --set-mark 1 ;;
-    queue1) nsx "$DIR" "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-num 0 --queue-bypass ;;
-    queue2) nsx "$DIR" "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-balance 0:1 --queue-bypass ;;
+    kernel) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j MARK --set-mark 1 ;;
+    queue1) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-num 0 --queue-bypass ;;
+    queue2) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-balance 0:1 --queue-bypass ;;
     none) ;;
   esac
 }
 
 # ------------------------------------------------------------ directors ---
+# Background processes are started with a plain `ip netns exec ... &`, which
+# execs the program, so that $! is the program itself and not a subshell.
+
+# sipvsd's configuration: one service over the three servers, the REST API
+# (unused here, but sipvsd needs one) on a Unix socket in the work directory.
 write_sipvsd_config() {  # scheduler file
   local servers="" i
   for i in $(seq 1 $NBACK); do
@@ -238,7 +182,7 @@ write_sipvsd_config() {  # scheduler file
   "queue_maxlen": 8192,
   "max_templates": ${MAX_TEMPLATES:-1000000},
   "unplaced": "accept",
-  "api": {"listen": "127.0.0.1:8080"},
+  "api": {"listen": "", "unix_socket": "$TMP/sipvsd-api.sock"},
   "services": [{
     "name": "sip", "protocol": "udp", "vip": "$VIP", "port": 5060,
     "scheduler": "$1", "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip",
@@ -254,7 +198,7 @@ write_dispatcher_list() {
     for i in $(seq 1 $NBACK); do echo "1 sip:198.18.1.$i:5060"; done; } >"$TMP/dispatcher.list"
 }
 
-queues_in_use() { nsx "$DIR" awk 'END { print NR }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null || echo 0; }
+queues_in_use() { nsx d awk 'END { print NR }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null || echo 0; }
 queues_bound() {  # n: wait until n queues have a listener in the director namespace
   local n=$1
   for _ in $(seq 1 50); do
@@ -272,14 +216,14 @@ start_director() {
   local cfg=$1
   DIR_PID=""
   DIR_LOG=$TMP/director-$cfg.log
-  [ "$(queues_in_use)" = 0 ] || die "a queue is still bound in $DIR"
+  [ "$(queues_in_use)" = 0 ] || e2e_die "a queue is still bound in $DIR"
   case $cfg in
     kernel-only) set_rule kernel ;;
     null-queue)
       set_rule queue1
       $PRIO ip netns exec "$DIR" "$BIN/nullqueue" --queue 0 --mark 1 --seconds 120 >"$DIR_LOG" 2>&1 &
-      DIR_PID=$!; track "$DIR_PID"
-      queues_bound 1 || die "nullqueue did not bind its queue: $(cat "$DIR_LOG")" ;;
+      DIR_PID=$!; e2e_track "$DIR_PID"
+      queues_bound 1 || e2e_die "nullqueue did not bind its queue: $(cat "$DIR_LOG")" ;;
     sipvsd-*)
       local sched=mh queues=0 n=1
       [[ $cfg == *-rr-* ]] && sched=rr
@@ -287,34 +231,34 @@ start_director() {
       write_sipvsd_config "$sched" "$TMP/sipvsd-$sched.json"
       set_rule "queue$n"
       $PRIO ip netns exec "$DIR" "$SIPVSD" --config "$TMP/sipvsd-$sched.json" --queue "$queues" >"$DIR_LOG" 2>&1 &
-      DIR_PID=$!; track "$DIR_PID"
-      queues_bound "$n" || die "sipvsd did not bind its queues: $(tail -5 "$DIR_LOG")" ;;
+      DIR_PID=$!; e2e_track "$DIR_PID"
+      queues_bound "$n" || e2e_die "sipvsd did not bind its queues: $(tail -5 "$DIR_LOG")" ;;
     kamailio)
       set_rule none
       ip -n "$DIR" addr add "$VIP/32" dev lo
       mkdir -p "$TMP/kamailio"
       $PRIO ip netns exec "$DIR" kamailio -f "$ROOT/bench/kamailio.cfg" -A "DS_LIST=\"$TMP/dispatcher.list\"" \
         -DD -E -m 64 -M 8 -Y "$TMP/kamailio" >"$DIR_LOG" 2>&1 &
-      DIR_PID=$!; track "$DIR_PID"
+      DIR_PID=$!; e2e_track "$DIR_PID"
       local ok=0
       for _ in $(seq 1 50); do
-        if nsx "$DIR" ss -Hlun "sport = :5060" | grep -q "$VIP:5060"; then ok=1; break; fi
+        if nsx d ss -Hlun "sport = :5060" | grep -q "$VIP:5060"; then ok=1; break; fi
         kill -0 "$DIR_PID" 2>/dev/null || break
         sleep 0.1
       done
-      [ $ok = 1 ] || die "kamailio did not start: $(tail -5 "$DIR_LOG")"
+      [ $ok = 1 ] || e2e_die "kamailio did not start: $(tail -5 "$DIR_LOG")"
       sleep 0.3 ;;  # its worker forks after the bind
-    *) die "unknown configuration $cfg" ;;
+    *) e2e_die "unknown configuration $cfg" ;;
   esac
 }
 
 stop_director() {
   local cfg=$1
-  [ -n "$DIR_PID" ] && stop_pid "$DIR_PID"
+  [ -z "$DIR_PID" ] || e2e_stop_pid "$DIR_PID" || e2e_log "$cfg: the director needed SIGKILL"
   DIR_PID=""
   # The next configuration starts with no queue bound and port 5060 free.
   for _ in $(seq 1 50); do
-    [ "$(queues_in_use)" = 0 ] && ! nsx "$DIR" ss -Hlun "sport = :5060" | grep -q . && break
+    [ "$(queues_in_use)" = 0 ] && ! nsx d ss -Hlun "sport = :5060" | grep -q . && break
     sleep 0.1
   done
   [ "$cfg" = kamailio ] && ip -n "$DIR" addr del "$VIP/32" dev lo 2>/dev/null
@@ -351,19 +295,19 @@ measure() {
   count=$(awk -v s="$secs" -v m=$MAX_PPS -v r="$rate" 'BEGIN { c = (r > 0 ? r : m) * s; printf "%d", c }')
   $PRIO "$BIN/sipsink" --netns "$SINK_NETNS" --seconds "$(awk -v s="$secs" 'BEGIN { print s + 20 }')" --idle 0.4 \
     --skip 0.3 --calls "$calls" >"$TMP/sink.out" 2>"$TMP/sink.err" &
-  local sink=$!; track "$sink"
+  local sink=$!; e2e_track "$sink"
   local ready=0
   for _ in $(seq 1 100); do
     if grep -q ready "$TMP/sink.err" 2>/dev/null; then ready=1; break; fi
     kill -0 "$sink" 2>/dev/null || break
     sleep 0.1
   done
-  [ $ready = 1 ] || die "sipsink did not start: $(cat "$TMP/sink.err")"
+  [ $ready = 1 ] || e2e_die "sipsink did not start: $(cat "$TMP/sink.err")"
 
   local perf_pid=""
   if [ "$PERF" = 1 ] && [ "$cfg" = sipvsd-1q ] && [ "$phase" = flood ] && [ "$rep" = 1 ] && command -v perf >/dev/null; then
     perf record -g -p "$DIR_PID" -o "$BUILD/perf-sipvsd-1q.data" >"$TMP/perf.log" 2>&1 &
-    perf_pid=$!; track "$perf_pid"
+    perf_pid=$!; e2e_track "$perf_pid"
     sleep 0.3
   fi
   local m0 d0 m1 d1
@@ -372,9 +316,12 @@ measure() {
   gen=$($PRIO ip netns exec "$CLI" "$BIN/sipgen" --dst "$VIP" --src 198.18.0.1 --sources "$sources" --calls "$calls" \
     --seconds "$secs" --count "$count" --rate "$rate" --tag "r$RUN_NO")
   m1=$(machine_ticks); d1=$(proc_ticks "$DIR_PID")
-  [ -n "$perf_pid" ] && { kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; untrack "$perf_pid"; }
+  if [ -n "$DIR_PID" ] && ! kill -0 "$DIR_PID" 2>/dev/null; then
+    e2e_die "$cfg: the director exited during the run ($phase, run $rep): $(tail -5 "$DIR_LOG" | tr '\n' ' ')"
+  fi
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; e2e_untrack "$perf_pid"; }
   wait "$sink" || true
-  untrack "$sink"
+  e2e_untrack "$sink"
   local sink_line
   sink_line=$(grep '^sipsink ' "$TMP/sink.out" || echo "sipsink delivered=0")
   local hz gsecs dir_cpu mach_cpu
@@ -386,6 +333,8 @@ measure() {
     printf "%.0f", (t > 0 ? 100 * (t - (y[2] - x[2])) / t : 0) }')
   local sent delivered cap
   sent=$(kv "$gen" sent); delivered=$(kv "$sink_line" delivered)
+  [ "${delivered:-0}" -gt 0 ] || e2e_die "$cfg delivered no packet ($phase, run $rep; sipgen: $gen;" \
+    "sipsink: $(tail -3 "$TMP/sink.err" | tr '\n' ' ')$([ -z "$DIR_PID" ] || echo "; director: $(tail -5 "$DIR_LOG" | tr '\n' ' ')"))"
   # Packets per second of director CPU: what one fully busy CPU would forward.
   cap=$(awk -v r="$(kv "$sink_line" rate_pps)" -v c="$dir_cpu" 'BEGIN { if (c == "-" || c + 0 <= 0) print "-"; else printf "%.0f", r * 100 / c }')
   printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s pps_per_cpu=%s machine_cpu=%s split=%s sink_drops=%s per_server=%s per_second=%s\n' \
@@ -393,7 +342,7 @@ measure() {
     "$((sent - delivered))" "$(kv "$sink_line" rate_pps)" "$(kv "$sink_line" lat_p50_us)" \
     "$(kv "$sink_line" lat_p99_us)" "$dir_cpu" "$cap" "$mach_cpu" "$(kv "$sink_line" split_calls)" \
     "$(kv "$sink_line" sink_drops)" "$(kv "$sink_line" per_server)" "$(kv "$sink_line" per_second)" >>"$TMP/runs.txt"
-  log "  $(tail -1 "$TMP/runs.txt" | cut -d' ' -f1-17)"
+  e2e_log "  $(tail -1 "$TMP/runs.txt" | cut -d' ' -f1-17)"
 }
 
 # Values of `field` over the records that match cfg and phase (and extra filters).
@@ -409,8 +358,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0
 # ------------------------------------------------------------------- main ---
 START=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "namespaces $P-*"
-setup_topology
+e2e_topology $NBACK --sources "$SOURCES" --static-neighbours --blackhole-unmarked
 write_dispatcher_list
 : >"$TMP/runs.txt"
 
@@ -419,7 +367,7 @@ CONFIGS=(kernel-only null-queue)
 [ "$SKIP_KAMAILIO" = 1 ] || CONFIGS+=(kamailio)
 if [ -n "${ONLY:-}" ]; then read -r -a CONFIGS <<<"$ONLY"; fi  # e.g. ONLY="kernel-only null-queue"
 
-log "throughput: ${#CONFIGS[@]} configurations x $RUNS runs of ${FLOOD_SECONDS}s, $CALLS calls from $SOURCES addresses"
+e2e_log "throughput: ${#CONFIGS[@]} configurations x $RUNS runs of ${FLOOD_SECONDS}s, $CALLS calls from $SOURCES addresses"
 for rep in $(seq 1 "$RUNS"); do
   for cfg in "${CONFIGS[@]}"; do
     start_director "$cfg"
@@ -431,7 +379,7 @@ done
 # Variants of the traffic, sipvsd-1q only (the rows say so).
 EXTRA_ROWS=()
 if [ "$EXTRAS" = 1 ] && [ "$SKIP_SIPVSD" != 1 ]; then
-  log "variants: 1 M calls, one source IP:port"
+  e2e_log "variants: 1 M calls, one source IP:port"
   for rep in $(seq 1 "$RUNS"); do
     start_director sipvsd-1q
     measure sipvsd-1q flood-1M "$rep" 0 1000000 "$FLOOD_SECONDS" "$SOURCES"
@@ -448,7 +396,7 @@ fi
 declare -A MAXRATE
 for cfg in "${CONFIGS[@]}"; do MAXRATE[$cfg]=$(field_of rate_pps "$cfg" flood | median); done
 
-log "latency: each configuration at 50 % of its median rate, after kernel-only at the same rate"
+e2e_log "latency: each configuration at 50 % of its median rate, after kernel-only at the same rate"
 for rep in $(seq 1 "$LAT_RUNS"); do
   for cfg in "${CONFIGS[@]}"; do
     rate=$(awk -v r="${MAXRATE[$cfg]}" 'BEGIN { printf "%d", r / 2 }')
@@ -463,9 +411,12 @@ for rep in $(seq 1 "$LAT_RUNS"); do
 done
 
 # ---------------------------------------------------------------- memory ---
-log "template memory: bench_engine BM_TemplateMemory (1 M templates)"
 MEM_JSON=$TMP/mem.json
-"$BUILD/bench/bench_engine" --benchmark_filter=BM_TemplateMemory --benchmark_format=json >"$MEM_JSON" 2>/dev/null || true
+: >"$MEM_JSON"
+if [ "$ENGINE_MEM" = 1 ]; then
+  e2e_log "template memory: bench_engine BM_TemplateMemory (1 M templates)"
+  "$BIN/bench_engine" --benchmark_filter=BM_TemplateMemory --benchmark_format=json >"$MEM_JSON" 2>/dev/null || true
+fi
 jnum() { sed -n "s/.*\"$1\": *\([-0-9.eE+]*\).*/\1/p" "$MEM_JSON" | head -1; }
 MEM_PER=$(jnum bytes_per_template); MEM_CID=$(jnum callid_bytes); MEM_EXCL=$(jnum bytes_per_template_excl_callid)
 
@@ -475,16 +426,16 @@ if [ "$LIVE_MEM" = 1 ] && [ "$SKIP_SIPVSD" != 1 ]; then
   # sipvsd's own count of live templates (SIGRTMIN dump) and its resident memory.
   rate=$(awk -v r="${MAXRATE[sipvsd-1q]}" 'BEGIN { r = r * 0.6; if (r > 100000) r = 100000; printf "%d", r }')
   secs=$(awk -v r="$rate" 'BEGIN { s = 1000000 / r + 2; if (s > 60) s = 60; printf "%d", s }')
-  log "template memory: sipvsd-1q fed 1 M calls at $rate pps (${secs}s)"
+  e2e_log "template memory: sipvsd-1q fed 1 M calls at $rate pps (${secs}s)"
   start_director sipvsd-1q
   sleep 0.5
   RSS0=$(rss_kb "$DIR_PID")
   $PRIO "$BIN/sipsink" --netns "$SINK_NETNS" --seconds $((secs + 20)) --idle 0.7 >"$TMP/sink-mem.out" 2>&1 &
-  sink=$!; track "$sink"
+  sink=$!; e2e_track "$sink"
   sleep 0.3
   GEN_MEM=$($PRIO ip netns exec "$CLI" "$BIN/sipgen" --dst "$VIP" --sources "$SOURCES" --calls 1000000 --count 1000000 \
     --seconds "$secs" --rate "$rate" --tag mem)
-  wait "$sink" || true; untrack "$sink"
+  wait "$sink" || true; e2e_untrack "$sink"
   kill -s RTMIN "$DIR_PID"; sleep 1
   RSS1=$(rss_kb "$DIR_PID")
   LIVE=$(sed -n 's/.*engine: .*templates=\([0-9]*\)\/.*/\1/p' "$DIR_LOG" | tail -1)
@@ -541,7 +492,7 @@ row() {  # cfg phase label
   echo "- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), $($IPT -V 2>/dev/null)$([ "$SKIP_KAMAILIO" = 1 ] || echo ", $(kamailio -v 2>/dev/null | head -1)")"
   echo "- Load average before / after: $LOAD_BEFORE / $LOAD_AFTER (a shared machine: other builds may run beside the benchmark, so compare the ratios, which come from the same run, rather than absolute figures across runs)"
   echo "- Source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' plus uncommitted changes')"
-  [ -z "$BUILD_NOTE" ] || echo "- Build: Release; $BUILD_NOTE"
+  echo "- Build: $BUILD_NOTE"
   echo "- Priority: sender, director and receivers at nice ${BENCH_NICE:--10}$([ -n "$AUTOGROUP_OLD" ] && echo ", and so the bench's scheduler autogroup")."
   echo "- Everything on this one machine: sender, director, receivers share the $(nproc) CPUs."
   echo "- Traffic: \`bench/sipgen\`, INVITE / ACK / BYE of $CALLS concurrent calls (about 935 / 435 / 460 bytes, 610 on average) from $SOURCES client addresses (each call from one address), flat out for ${FLOOD_SECONDS} s per run, $RUNS runs per configuration, interleaved; 3 real servers; \`bench/sipsink\` counts at the servers."
@@ -606,7 +557,7 @@ row() {  # cfg phase label
     printf -- '- bench_engine BM_TemplateMemory (engine alone, resident memory growth over 1 M templates): %s bytes per template, of which %s are the Call-ID itself: %s bytes per template plus its Call-ID.\n' \
       "$(num1 "$MEM_PER")" "$(num1 "$MEM_CID")" "$MEM_EXCL"
   else
-    echo "- bench_engine BM_TemplateMemory: no result"
+    echo "- bench_engine BM_TemplateMemory: no result$([ "$ENGINE_MEM" = 1 ] || echo " (ENGINE_MEM=0)")"
   fi
   [ -z "$LIVE_LINE" ] || echo "- $LIVE_LINE."
   echo
@@ -629,4 +580,4 @@ row() {  # cfg phase label
 } >"$TMP/RESULTS.md"
 cp "$TMP/RESULTS.md" "$RESULTS"
 sed -n '/^## Throughput/,/^## Raw/p' "$RESULTS" | sed '$d'
-log "done in $((END - START)) s; results in $RESULTS"
+e2e_log "done in $((END - START)) s; results in $RESULTS"

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# Test library for sipvsd's end-to-end tests and the demo: a topology of
-# network namespaces (client, director, backends) with veth links, addresses
-# from the benchmarking ranges only (198.18.0.0/15, 2001:2::/48), SIPp on both
-# ends, and sipvsd on the director. Source it, then call e2e_init.
+# Test library for sipvsd's end-to-end tests, the demo and the benchmark
+# (bench/run.sh): a topology of network namespaces (client, director, backends)
+# with veth links, addresses from the benchmarking ranges only (198.18.0.0/15,
+# 2001:2::/48), SIPp on both ends, sipvsd on the director, and the tracking of
+# every process started so that cleanup stops it. Source it, then call e2e_init.
 #
-#   client  c0 198.18.0.1/24 2001:2::1/64
+#   client  c0 198.18.0.1/24 (.. 198.18.0.S with --sources S) 2001:2::1/64
 #     |
 #   director d0 198.18.0.254/24 2001:2::fe/64 | br0 198.18.1.254/24 2001:2:0:1::fe/64
 #     |  (bridge)
@@ -21,6 +22,7 @@ E2E_CLIENT6=2001:2::1
 E2E_MARK_MASK=0x0000ffff
 E2E_PIDS=()
 E2E_NS=()
+E2E_ON_EXIT=()
 
 e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 e2e_die() { e2e_log "FAIL: $*"; exit 1; }
@@ -42,21 +44,38 @@ e2e_require() {
   done
 }
 
+# e2e_require_root: skips the test (exit 77) unless it runs as root.
+e2e_require_root() {
+  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
+}
+
 # e2e_init [NAME]: a fresh prefix and work directory, cleanup traps.
 e2e_init() {
   local name=${1:-e2e}
-  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
+  e2e_require_root
   E2E_PREFIX="sv${name:0:3}$$$((RANDOM % 100))"
   E2E_DIR=$(mktemp -d "/tmp/sipvsd-$name.XXXXXX")
   trap e2e_cleanup EXIT
-  trap 'e2e_log "interrupted"; exit 130' INT TERM
+  trap 'e2e_log "interrupted"; exit 130' INT TERM HUP
   e2e_log "prefix $E2E_PREFIX, work dir $E2E_DIR"
 }
+
+# e2e_track PID: cleanup stops PID. e2e_untrack PID: no longer (it has been
+# waited for: its number may be reused).
+e2e_track() { E2E_PIDS+=("$1"); }
+e2e_untrack() {
+  local keep=() pid
+  for pid in "${E2E_PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+  E2E_PIDS=("${keep[@]}")
+}
+
+# e2e_on_exit FUNCTION: cleanup also calls FUNCTION (after stopping the processes).
+e2e_on_exit() { E2E_ON_EXIT+=("$1"); }
 
 e2e_cleanup() {
   local rc=$?
   set +e
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   local pid
   for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   # Bounded wait for them to go, then force.
@@ -74,6 +93,8 @@ e2e_cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   done
   for ns in "${E2E_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  local hook
+  for hook in "${E2E_ON_EXIT[@]}"; do "$hook"; done
   if [ "${E2E_KEEP:-0}" = 1 ] || { [ $rc != 0 ] && [ "${E2E_KEEP_ON_FAIL:-1}" = 1 ]; }; then
     e2e_log "logs kept in $E2E_DIR"
   else
@@ -95,11 +116,27 @@ e2e_add_ns() {
   nsx "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 }
 
-# e2e_topology N: client, director and N backends, routed, with fwmark policy
-# routing on the director and the fallback route for unmarked packets to
-# backend 1. No NFQUEUE rule yet (e2e_nfqueue_rules).
+# e2e_topology N [--sources S] [--static-neighbours] [--blackhole-unmarked]:
+# client, director and N backends, routed, with fwmark policy routing on the
+# director and the fallback route for unmarked packets to backend 1. No
+# NFQUEUE rule yet (e2e_nfqueue_rules). The benchmark's options:
+#   --sources S            the client holds 198.18.0.1 .. 198.18.0.S (S <= 250)
+#   --static-neighbours    permanent IPv4 neighbour entries on every link: no ARP
+#                          resolution inside a measurement
+#   --blackhole-unmarked   unmarked packets for the VIPs are dropped instead (so
+#                          that what a director fails open counts as lost)
 e2e_topology() {
-  local n=$1 i
+  local n=$1 sources=1 static_neighbours=0 blackhole=0 i
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --sources) sources=$2; shift 2 ;;
+      --static-neighbours) static_neighbours=1; shift ;;
+      --blackhole-unmarked) blackhole=1; shift ;;
+      *) e2e_die "e2e_topology: unknown option $1" ;;
+    esac
+  done
+  if [ "$sources" -lt 1 ] || [ "$sources" -gt 250 ]; then e2e_die "e2e_topology: --sources $sources is not in 1..250"; fi
   E2E_BACKENDS=$n
   e2e_add_ns c
   e2e_add_ns d
@@ -107,6 +144,7 @@ e2e_topology() {
 
   ip link add c0 netns "$(e2e_ns c)" type veth peer name d0 netns "$(e2e_ns d)"
   ip -n "$(e2e_ns c)" addr add $E2E_CLIENT4/24 dev c0
+  for i in $(seq 2 "$sources"); do ip -n "$(e2e_ns c)" addr add "198.18.0.$i/24" dev c0; done
   ip -n "$(e2e_ns c)" addr add $E2E_CLIENT6/64 dev c0 nodad
   ip -n "$(e2e_ns c)" link set c0 up
   ip -n "$(e2e_ns c)" route add default via 198.18.0.254
@@ -147,11 +185,36 @@ e2e_topology() {
     ip -n "$d" -6 rule add fwmark "$m6/$E2E_MARK_MASK" lookup $((200 + i)) pref $((200 + i))
     ip -n "$d" -6 route add $E2E_VIP6/128 via "$(e2e_backend6 "$i")" dev br0 table $((200 + i))
   done
+  [ $static_neighbours = 0 ] || e2e_static_neighbours "$sources"
+  if [ $blackhole = 1 ]; then
+    ip -n "$d" route add blackhole $E2E_VIP4/32
+    ip -n "$d" -6 route add blackhole $E2E_VIP6/128
+    for i in $(seq 1 "$n"); do
+      e2e_wait_ping c "$(e2e_backend4 "$i")" || e2e_die "no IPv4 path from the client to backend $i"
+      e2e_wait_ping c "$(e2e_backend6 "$i")" || e2e_die "no IPv6 path from the client to backend $i"
+    done
+    return
+  fi
   # Fallback for unmarked packets (daemon down with --queue-bypass, fail-open).
   ip -n "$d" route add $E2E_VIP4/32 via "$(e2e_backend4 1)" dev br0
   ip -n "$d" -6 route add $E2E_VIP6/128 via "$(e2e_backend6 1)" dev br0
   e2e_wait_ping c $E2E_VIP4 || e2e_die "no IPv4 path from the client to the VIP"
   e2e_wait_ping c $E2E_VIP6 || e2e_die "no IPv6 path from the client to the VIP"
+}
+
+e2e_mac() { nsx "$1" cat "/sys/class/net/$2/address"; }  # ROLE IFACE
+
+# e2e_static_neighbours SOURCES: every IPv4 neighbour of the topology, permanent.
+e2e_static_neighbours() {
+  local d; d=$(e2e_ns d)
+  local client_mac dir_mac bridge_mac i
+  client_mac=$(e2e_mac c c0); dir_mac=$(e2e_mac d d0); bridge_mac=$(e2e_mac d br0)
+  ip -n "$(e2e_ns c)" neigh replace 198.18.0.254 lladdr "$dir_mac" dev c0 nud permanent
+  for i in $(seq 1 "$1"); do ip -n "$d" neigh replace "198.18.0.$i" lladdr "$client_mac" dev d0 nud permanent; done
+  for i in $(seq 1 "$E2E_BACKENDS"); do
+    ip -n "$d" neigh replace "$(e2e_backend4 "$i")" lladdr "$(e2e_mac "b$i" e0)" dev br0 nud permanent
+    ip -n "$(e2e_ns "b$i")" neigh replace 198.18.1.254 lladdr "$bridge_mac" dev e0 nud permanent
+  done
 }
 
 # e2e_wait_ping ROLE ADDR: up to 5 s for one answer.
@@ -226,7 +289,7 @@ e2e_start_sipvsd() {
   # ip netns exec execs sipvsd: $! is sipvsd's own pid, to signal it.
   ip netns exec "$(e2e_ns d)" "$bin" --config "$config" "$@" >>"$E2E_DIR/sipvsd.log" 2>&1 &
   E2E_SIPVSD_PID=$!
-  E2E_PIDS+=("$E2E_SIPVSD_PID")
+  e2e_track "$E2E_SIPVSD_PID"
   local i
   for i in $(seq 1 100); do
     if ! kill -0 "$E2E_SIPVSD_PID" 2>/dev/null; then
@@ -259,9 +322,11 @@ e2e_api() {
   esac
 }
 
-# e2e_stop_pid PID [SIGNAL]: signal, then wait at most 10 s.
+# e2e_stop_pid PID [SIGNAL]: signal, then wait at most 10 s; then KILL and
+# return 1. Untracks PID.
 e2e_stop_pid() {
   local pid=$1 sig=${2:-TERM} i
+  e2e_untrack "$pid"
   kill "-$sig" "$pid" 2>/dev/null || return 0
   for i in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
@@ -281,7 +346,7 @@ e2e_start_uas() {
     -timeout 600s -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
     -trace_screen -screen_file "$dir/screen.log" >"$dir/stdout.log" 2>&1) &
   E2E_UAS_PID=$!
-  E2E_PIDS+=("$E2E_UAS_PID")
+  e2e_track "$E2E_UAS_PID"
 }
 
 # e2e_wait_udp ROLE PORT: until something listens on UDP PORT (at most 5 s).
@@ -310,7 +375,7 @@ e2e_uac() {
     -trace_screen -screen_file "$dir/screen.log" -trace_stat -stf "$dir/stat.csv" "$@" \
     >"$dir/stdout.log" 2>&1) &
   E2E_UAC_PID=$!
-  E2E_PIDS+=("$E2E_UAC_PID")
+  e2e_track "$E2E_UAC_PID"
   echo "$E2E_UAC_PID" >"$dir/pid"  # for callers that run e2e_uac in the background
   wait "$E2E_UAC_PID"
 }
@@ -321,7 +386,7 @@ e2e_uac() {
 e2e_uac_start() {
   (e2e_uac "$@" >/dev/null 2>&1 || true) &
   E2E_UAC_WAITER=$!
-  E2E_PIDS+=("$E2E_UAC_WAITER")
+  e2e_track "$E2E_UAC_WAITER"
   local i
   for i in $(seq 1 50); do [ -s "$1/pid" ] && break; sleep 0.1; done
   [ -s "$1/pid" ] || e2e_die "the SIPp UAC in $1 did not start"
@@ -429,7 +494,7 @@ e2e_capture_start() {
   local role=$1 iface=$2 file=$3 i
   ip netns exec "$(e2e_ns "$role")" tcpdump -i "$iface" --immediate-mode -U -s 0 -w "$file" 'ip or ip6' >"$file.log" 2>&1 &
   E2E_CAPTURE_PID=$!
-  E2E_PIDS+=("$E2E_CAPTURE_PID")
+  e2e_track "$E2E_CAPTURE_PID"
   for i in $(seq 1 50); do
     grep -q 'listening on' "$file.log" 2>/dev/null && return 0
     sleep 0.1
