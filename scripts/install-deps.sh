@@ -8,7 +8,7 @@ apt-get install -y -qq --no-install-recommends \
   clang libclang-rt-14-dev \
   libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
   libboost-dev libboost-system-dev nlohmann-json3-dev doctest-dev libbenchmark-dev libpcap-dev \
-  sip-tester iptables iproute2 iputils-ping tcpdump curl procps psmisc kmod ethtool \
+  sip-tester kamailio iptables iproute2 iputils-ping tcpdump curl procps psmisc kmod ethtool \
   debhelper dpkg-dev lintian systemd systemd-container \
   >/dev/null
 # The VM test (ctest -L vm, tests/vm/): qemu boots Debian's kernel (real IPVS).
