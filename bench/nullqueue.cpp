@@ -38,7 +38,7 @@ namespace {
 
 constexpr unsigned kBatch = 64;
 constexpr unsigned kSlots = kBatch + 1;
-constexpr std::size_t kSlotSize = 0xffff + 4096;
+constexpr std::size_t kSlotSize = 0x10000 + 4096;  // a multiple of 4096: every slot stays aligned
 constexpr std::size_t kVerdictSpace = 64;
 constexpr double kMaxSeconds = 600;
 

@@ -11,6 +11,9 @@ apt-get install -y -qq --no-install-recommends \
   sip-tester kamailio iptables iproute2 iputils-ping tcpdump curl procps psmisc kmod ethtool \
   debhelper dpkg-dev lintian systemd systemd-container \
   >/dev/null
+# Debian starts the kamailio package's SIP server on the host's port 5060; the
+# bench runs its own kamailio in a namespace and wants none on the host.
+if [ -d /run/systemd/system ]; then systemctl disable --now kamailio.service >/dev/null 2>&1 || true; fi
 # The VM test (ctest -L vm, tests/vm/): qemu boots Debian's kernel (real IPVS).
 # Its guest packages (linux-image-*-amd64, busybox-static, ipvsadm, libnl-3-200,
 # libnl-genl-3-200, libpopt0) are fetched by tests/vm/build-image.sh with
