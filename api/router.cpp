@@ -59,8 +59,8 @@ std::string media_type(std::string_view content_type) {
   return out;
 }
 
-ApiError from_rejected(const ChangeRejected& e) {
-  const auto status = e.kind() == ChangeRejected::Kind::invalid ? http::status::bad_request : http::status::conflict;
+ApiError from_rejected(const ConfigFieldError& e) {
+  const auto status = e.kind() == ConfigFieldError::Kind::invalid ? http::status::bad_request : http::status::conflict;
   return ApiError(status, e.reason(), e.field());
 }
 
@@ -123,10 +123,8 @@ Response Router::handle(const Request& request) const {
     return dispatch(request);
   } catch (const ApiError& e) {
     return problem_response(e);
-  } catch (const ChangeRejected& e) {
-    return problem_response(from_rejected(e));
   } catch (const ConfigFieldError& e) {
-    return problem_response(ApiError::bad_field(e.field(), e.reason()));
+    return problem_response(from_rejected(e));
   } catch (const std::system_error& e) {
     // The state file could not be written; the change was not made.
     LOG_ERR("api: %s %s: %s", std::string(request.method_string()).c_str(), std::string(request.target()).c_str(),

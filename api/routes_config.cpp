@@ -16,15 +16,9 @@ void add_config_routes(Router& router, ControlPlane& control) {
   });
 
   router.add(http::verb::put, "/v1/config", [cp](const RequestContext& ctx) {
-    DaemonConfig candidate;
-    try {
-      candidate = parse_config(ctx.json_body());
-    } catch (const ConfigFieldError& e) {
-      // parse_config also runs the engine's checks; its clashes are conflicts.
-      const bool clash = is_conflict(sipvs::ConfigError{e.field(), e.reason()});
-      throw ApiError(clash ? http::status::conflict : http::status::bad_request, e.reason(), e.field());
-    }
-    const DaemonConfig now = cp->replace(candidate);
+    // A ConfigFieldError (parse_config runs the engine's checks too) is a
+    // 400, or a 409 for a clash between objects.
+    const DaemonConfig now = cp->replace(parse_config(ctx.json_body()));
     log::set_debug_level(now.debug_level);
     LOG_NOTICE("api: configuration replaced (%zu services)", now.engine.services.size());
     return json_response(http::status::ok, to_json(now));

@@ -101,10 +101,10 @@ DaemonConfig change(ControlPlane& control, const std::function<std::string(const
       edit(c);
       at = prefix(c);
     });
-  } catch (const ChangeRejected& e) {
+  } catch (const ConfigFieldError& e) {
     std::string field = e.field();
     if (!at.empty() && field.rfind(at + ".", 0) == 0) field = field.substr(at.size() + 1);
-    throw ChangeRejected(e.kind(), field, e.reason());
+    throw ConfigFieldError(std::move(field), e.reason(), e.kind());
   }
 }
 

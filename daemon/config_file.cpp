@@ -261,8 +261,11 @@ void check_api(const ApiConfig& a) {
 
 }  // namespace
 
-ConfigFieldError::ConfigFieldError(std::string field, std::string reason)
-    : std::runtime_error(field + ": " + reason), field_(std::move(field)), reason_(std::move(reason)) {}
+ConfigFieldError::ConfigFieldError(std::string field, std::string reason, Kind kind)
+    : ConfigFieldError(sipvs::ConfigError{std::move(field), std::move(reason), kind}) {}
+
+ConfigFieldError::ConfigFieldError(sipvs::ConfigError error)
+    : std::runtime_error(error.message()), error_(std::move(error)) {}
 
 JsonSyntaxError::JsonSyntaxError(std::size_t line, std::size_t column, std::string reason)
     : std::runtime_error(std::to_string(line) + ":" + std::to_string(column) + ": " + reason),
@@ -665,7 +668,7 @@ void check_config(const DaemonConfig& c) {
   check_forwarding(c);
   check_api(c.api);
   check_probe_families(c);
-  if (auto err = sipvs::validate(c.engine)) throw ConfigFieldError(err->field, err->reason);
+  if (auto err = sipvs::validate(c.engine)) throw ConfigFieldError(std::move(*err));
   for (std::size_t i = 0; i < c.engine.services.size(); ++i) {
     const auto& servers = c.engine.services[i].servers;
     for (std::size_t k = 0; k < servers.size(); ++k) {

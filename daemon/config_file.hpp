@@ -63,16 +63,22 @@ bool same_engine_config(const sipvs::EngineConfig& a, const sipvs::EngineConfig&
 inline constexpr unsigned kMaxDebugLevel = 10;
 inline constexpr std::size_t kMaxQueues = 32;  // one engine worker per queue (sipvs::kMaxWorkers)
 
-// A field that is missing, of the wrong type, or has a bad value.
+// A configuration, or a change to it, that is not taken: a field missing,
+// of the wrong type or with a bad value, a clash between objects, or a
+// setting only a restart can change (the kinds of sipvs::ConfigError).
 // `field` is a path like "services[1].servers[0].mark".
 class ConfigFieldError : public std::runtime_error {
  public:
-  ConfigFieldError(std::string field, std::string reason);
-  const std::string& field() const { return field_; }
-  const std::string& reason() const { return reason_; }
+  using Kind = sipvs::ConfigError::Kind;
+  ConfigFieldError(std::string field, std::string reason, Kind kind = Kind::invalid);
+  explicit ConfigFieldError(sipvs::ConfigError error);
+  const std::string& field() const { return error_.field; }
+  const std::string& reason() const { return error_.reason; }
+  Kind kind() const { return error_.kind; }
+  const sipvs::ConfigError& error() const { return error_; }
 
  private:
-  std::string field_, reason_;
+  sipvs::ConfigError error_;
 };
 
 // A configuration file that cannot be used: unreadable, bad JSON

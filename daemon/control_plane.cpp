@@ -53,14 +53,6 @@ void write_and_warn_if_not_synced(const std::string& path, std::string_view cont
 
 UnusableStateFile::UnusableStateFile(const std::string& what) : std::runtime_error(what) {}
 
-ChangeRejected::ChangeRejected(Kind kind, std::string field, std::string reason)
-    : std::runtime_error(field + ": " + reason), kind_(kind), field_(std::move(field)), reason_(std::move(reason)) {}
-
-// The engine's validate() words every clash between two objects (names,
-// VIPs, fwmarks, marks, server endpoints) as "... is already ..."; the
-// control plane's tests pin each of them.
-bool is_conflict(const sipvs::ConfigError& error) { return error.reason.find(" already ") != std::string::npos; }
-
 DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
   if (from_file.state_file.empty()) {
     LOG_NOTICE("no state_file configured: changes made through the API last until sipvsd stops");
@@ -97,7 +89,7 @@ ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier 
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   if (!apply_) {
     apply_ = [this](const DaemonConfig& c) -> std::optional<ConfigFieldError> {
-      if (auto err = engine_.apply(c.engine)) return ConfigFieldError(err->field, err->reason);
+      if (auto err = engine_.apply(c.engine)) return ConfigFieldError(std::move(*err));
       return std::nullopt;
     };
   }
@@ -127,8 +119,8 @@ DaemonConfig ControlPlane::update(const std::function<void(DaemonConfig&)>& edit
   edit(candidate);
   for (const auto& r : kRestartOnly)
     if (!r.same(candidate, current_))
-      throw ChangeRejected(ChangeRejected::Kind::needs_restart, r.field,
-                           "cannot change while sipvsd runs: edit the config file and restart");
+      throw ConfigFieldError(r.field, "cannot change while sipvsd runs: edit the config file and restart",
+                             ConfigFieldError::Kind::needs_restart);
   return commit(std::move(candidate));
 }
 
@@ -158,15 +150,7 @@ bool ControlPlane::reload(const DaemonConfig& from_file, const std::string& path
 }
 
 DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
-  // The engine's rules first, so that clashes are told apart from bad values.
-  if (auto err = sipvs::validate(candidate.engine))
-    throw ChangeRejected(is_conflict(*err) ? ChangeRejected::Kind::conflict : ChangeRejected::Kind::invalid,
-                         err->field, err->reason);
-  try {
-    check_config(candidate);
-  } catch (const ConfigFieldError& e) {
-    throw ChangeRejected(ChangeRejected::Kind::invalid, e.field(), e.reason());
-  }
+  check_config(candidate);
   // Persist before applying: a change that cannot be saved is not made.
   const std::string state = candidate.state_file.empty() ? std::string() : state_file_text(candidate);
   const bool write = !candidate.state_file.empty() && state != state_written_;
@@ -188,7 +172,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
                 e.what());
       }
     }
-    throw ChangeRejected(ChangeRejected::Kind::invalid, err->field(), err->reason());
+    throw *err;
   }
   current_ = std::move(candidate);
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);

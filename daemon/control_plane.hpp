@@ -22,24 +22,6 @@
 
 namespace sipvsd {
 
-// A candidate configuration the running daemon does not take.
-class ChangeRejected : public std::runtime_error {
- public:
-  enum class Kind {
-    invalid,         // a bad value
-    conflict,        // clashes with another object: duplicate name, VIP, fwmark, mark or server
-    needs_restart,   // a setting that only a restart can change (queues, api...)
-  };
-  ChangeRejected(Kind kind, std::string field, std::string reason);
-  Kind kind() const { return kind_; }
-  const std::string& field() const { return field_; }
-  const std::string& reason() const { return reason_; }
-
- private:
-  Kind kind_;
-  std::string field_, reason_;
-};
-
 // A state file that exists but cannot be used (unreadable, bad JSON, a bad
 // field, a newer format): what() names the path, the line or field, the
 // reason and the way out.
@@ -47,9 +29,6 @@ class UnusableStateFile : public std::runtime_error {
  public:
   explicit UnusableStateFile(const std::string& what);
 };
-
-// Whether an engine validation error is a clash between objects rather than a bad value.
-bool is_conflict(const sipvs::ConfigError& error);
 
 class ControlPlane {
  public:
@@ -77,7 +56,7 @@ class ControlPlane {
   std::size_t service_count() const { return service_count_.load(std::memory_order_relaxed); }
 
   // Runs `edit` on a copy of the current configuration, then validates,
-  // persists and applies the result; returns it. Throws ChangeRejected, or
+  // persists and applies the result; returns it. Throws ConfigFieldError, or
   // whatever `edit` throws; either way nothing changed. Throws
   // std::system_error if the state file cannot be written (nothing changed).
   // A state file replaced but whose directory could not be synced is a

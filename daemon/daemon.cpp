@@ -143,7 +143,7 @@ std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
   carry_policy(next);
   if (auto err = engine_.apply(next.engine)) {
     forwarding_.reconcile(config_);
-    return ConfigFieldError(err->field, err->reason);
+    return ConfigFieldError(std::move(*err));
   }
   // The file's debug level wins only when it changes, so that a level raised
   // by signal survives an unrelated reload.

@@ -365,7 +365,8 @@ std::optional<ConfigError> Engine::apply(EngineConfig config) {
   if (auto error = validate(config)) return error;
   std::lock_guard lock(mutex_);
   if (config.max_templates != snapshot_->config.max_templates)
-    return ConfigError{"max_templates", "cannot change while running (restart to resize the table)"};
+    return ConfigError{"max_templates", "cannot change while running (restart to resize the table)",
+                       ConfigError::Kind::needs_restart};
   // validate() saw the new configuration alone. publish() gives new servers
   // and services slots that no running one holds, even one this change drops
   // (its slot is free for the next change), so both must fit at once.

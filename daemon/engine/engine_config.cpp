@@ -56,13 +56,13 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
       return ConfigError{at + ".name", "'" + s.name + "' is not a name: 1-64 of letters, digits, '-', '_', '.'"};
     if (auto [it, fresh] = names.emplace(s.name, i); !fresh)
       return ConfigError{at + ".name", "'" + s.name + "' is already used by services[" +
-                                           std::to_string(it->second) + "]"};
+                                           std::to_string(it->second) + "]", ConfigError::Kind::conflict};
     if (s.is_fwmark()) {
       if (s.vip.family != IpAddress::Family::none || s.port != 0)
         return ConfigError{at, "a service has either a fwmark or a vip and port, not both"};
       if (auto [it, fresh] = fwmarks.emplace(s.fwmark, i); !fresh)
         return ConfigError{at + ".fwmark", "fwmark " + std::to_string(s.fwmark) + " is already services[" +
-                                               std::to_string(it->second) + "]"};
+                                               std::to_string(it->second) + "]", ConfigError::Kind::conflict};
     } else {
       if (s.vip.family == IpAddress::Family::none)
         return ConfigError{at + ".vip", "a service needs a vip and port, or a fwmark"};
@@ -72,7 +72,7 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
       auto key = std::make_tuple(s.protocol, s.vip.bytes, s.port);
       if (auto [it, fresh] = vips.emplace(key, i); !fresh)
         return ConfigError{at, "udp " + s.vip.to_string() + ":" + std::to_string(s.port) +
-                                   " is already services[" + std::to_string(it->second) + "]"};
+                                   " is already services[" + std::to_string(it->second) + "]", ConfigError::Kind::conflict};
     }
     if (std::ranges::find(scheduler_names(), s.scheduler) == scheduler_names().end())
       return ConfigError{at + ".scheduler", "unknown scheduler '" + s.scheduler + "' (known: " + scheduler_list() + ")"};
@@ -104,13 +104,13 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
         return ConfigError{rat + ".weight", "must be between 0 and " + std::to_string(kMaxWeight)};
       if (r.mark == 0) return ConfigError{rat + ".mark", "must be nonzero: unmarked packets take the fallback path"};
       if (auto [it, fresh] = marks.emplace(r.mark, rat); !fresh)
-        return ConfigError{rat + ".mark", "mark " + std::to_string(r.mark) + " is already used by " + it->second};
+        return ConfigError{rat + ".mark", "mark " + std::to_string(r.mark) + " is already used by " + it->second, ConfigError::Kind::conflict};
       const uint16_t port = server_port(s, r);
       if (auto [it, fresh] = endpoints.emplace(std::make_pair(r.address.bytes, port), j); !fresh) {
         const bool port_0 = s.port != 0 && (r.port == 0 || s.servers[it->second].port == 0);
         return ConfigError{rat, r.address.to_string() + " port " + std::to_string(port) + " is already servers[" +
                                     std::to_string(it->second) + "] of this service" +
-                                    (port_0 ? " (port 0 is the service's port)" : "")};
+                                    (port_0 ? " (port 0 is the service's port)" : ""), ConfigError::Kind::conflict};
       }
     }
   }

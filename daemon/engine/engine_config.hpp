@@ -78,9 +78,17 @@ inline constexpr std::size_t kMaxRealServers = 4096;
 // ipvsadm's default persistence timeout when persistence is asked for without one.
 inline constexpr uint32_t kDefaultPersistenceTimeout = 300;
 
+// Why a configuration is not taken: every layer (engine, daemon, control
+// plane, API) reports its refusals as this one value.
 struct ConfigError {
+  enum class Kind : uint8_t {
+    invalid,        // a bad value
+    conflict,       // clashes with another object: a duplicate name, VIP, fwmark, mark or server
+    needs_restart,  // only a restart can change it (the table's size, the queues, the API...)
+  };
   std::string field;   // e.g. "services[1].servers[0].mark"
   std::string reason;  // e.g. "mark 7 is already used by services[0].servers[2]"
+  Kind kind = Kind::invalid;
   std::string message() const { return field + ": " + reason; }
 };
 

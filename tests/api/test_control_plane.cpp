@@ -134,26 +134,26 @@ TEST_CASE("a rejected change changes nothing: engine, configuration and state fi
   auto rejected = [&](const std::function<void(DaemonConfig&)>& edit) {
     try {
       cp.update(edit);
-    } catch (const ChangeRejected& e) {
+    } catch (const ConfigFieldError& e) {
       CHECK(to_json(cp.config()) == config_before);
       CHECK(same_engine_config(engine.config(), engine_before));
       CHECK(slurp(dir.file("state.json")) == state_before);
       return e;
     }
     FAIL("not rejected");
-    return ChangeRejected(ChangeRejected::Kind::invalid, "", "");
+    return ConfigFieldError("", "");
   };
 
   SUBCASE("bad values are invalid") {
     auto e = rejected([](DaemonConfig& c) { c.engine.services[0].scheduler = "nope"; });
-    CHECK(e.kind() == ChangeRejected::Kind::invalid);
+    CHECK(e.kind() == ConfigFieldError::Kind::invalid);
     CHECK(e.field() == "services[0].scheduler");
     e = rejected([](DaemonConfig& c) { c.engine.services[0].servers[0].weight = 70000; });
-    CHECK(e.kind() == ChangeRejected::Kind::invalid);
+    CHECK(e.kind() == ConfigFieldError::Kind::invalid);
     e = rejected([](DaemonConfig& c) {
       c.mark_mask = 0xff00;  // the marks 1 and 2 lie outside it
     });
-    CHECK(e.kind() == ChangeRejected::Kind::invalid);
+    CHECK(e.kind() == ConfigFieldError::Kind::invalid);
     CHECK(e.field() == "services[0].servers[0].mark");
   }
   SUBCASE("clashes between objects are conflicts") {
@@ -188,7 +188,7 @@ TEST_CASE("a rejected change changes nothing: engine, configuration and state fi
     };
     for (const auto& [what, edit] : clashes) {
       CAPTURE(what);
-      CHECK(rejected(edit).kind() == ChangeRejected::Kind::conflict);
+      CHECK(rejected(edit).kind() == ConfigFieldError::Kind::conflict);
     }
   }
   SUBCASE("settings that need a restart") {
@@ -203,7 +203,7 @@ TEST_CASE("a rejected change changes nothing: engine, configuration and state fi
     };
     for (std::size_t i = 0; i < std::size(edits); ++i) {
       const auto e = rejected(edits[i]);
-      CHECK(e.kind() == ChangeRejected::Kind::needs_restart);
+      CHECK(e.kind() == ConfigFieldError::Kind::needs_restart);
       CHECK(e.field() == fields[i]);
     }
   }
@@ -218,7 +218,8 @@ TEST_CASE("a rejected change changes nothing: engine, configuration and state fi
   }
 }
 
-TEST_CASE("is_conflict tells the engine's clashes from bad values") {
+TEST_CASE("the engine's validation tells clashes between objects from bad values") {
+  using Kind = sipvs::ConfigError::Kind;
   auto error_of = [](const std::function<void(sipvs::EngineConfig&)>& edit) {
     sipvs::EngineConfig c = test::sip_config().engine;
     edit(c);
@@ -233,16 +234,18 @@ TEST_CASE("is_conflict tells the engine's clashes from bad values") {
     c.services[1].servers = {server("198.18.1.8", 8)};
     return c.services[1];
   };
-  CHECK(is_conflict(error_of([&](auto& c) { dup(c).name = "sip"; })));
-  CHECK(is_conflict(error_of([&](auto& c) {
-    const auto vip = c.services[0].vip;
-    dup(c).vip = vip;
-  })));
-  CHECK(is_conflict(error_of([&](auto& c) { dup(c).servers[0].mark = 2; })));
-  CHECK(is_conflict(error_of([&](auto& c) { c.services[0].servers[1].address = c.services[0].servers[0].address; })));
-  CHECK_FALSE(is_conflict(error_of([](auto& c) { c.services[0].scheduler = "x"; })));
-  CHECK_FALSE(is_conflict(error_of([](auto& c) { c.services[0].servers[0].mark = 0; })));
-  CHECK_FALSE(is_conflict(error_of([](auto& c) { c.services[0].name = "bad name"; })));
+  CHECK(error_of([&](auto& c) { dup(c).name = "sip"; }).kind == Kind::conflict);
+  CHECK(error_of([&](auto& c) {
+          const auto vip = c.services[0].vip;
+          dup(c).vip = vip;
+        }).kind == Kind::conflict);
+  CHECK(error_of([&](auto& c) { dup(c).servers[0].mark = 2; }).kind == Kind::conflict);
+  CHECK(error_of([&](auto& c) {
+          c.services[0].servers[1].address = c.services[0].servers[0].address;
+        }).kind == Kind::conflict);
+  CHECK(error_of([](auto& c) { c.services[0].scheduler = "x"; }).kind == Kind::invalid);
+  CHECK(error_of([](auto& c) { c.services[0].servers[0].mark = 0; }).kind == Kind::invalid);
+  CHECK(error_of([](auto& c) { c.services[0].name = "bad name"; }).kind == Kind::invalid);
 }
 
 TEST_CASE("a state file that cannot be written rejects the change") {
