@@ -51,12 +51,9 @@ std::string protocol_name(uint8_t p) {
   }
 }
 
-std::string endpoint(const sipvs::IpAddress& a, uint16_t port) {
-  return (a.is_v4() ? a.to_string() : "[" + a.to_string() + "]") + ":" + std::to_string(port);
-}
 
 std::string virtual_of(const sipvs::TemplateInfo& t) {
-  return t.fwmark ? "FWM:" + std::to_string(t.fwmark) : endpoint(t.vip, t.vport);
+  return t.fwmark ? "FWM:" + std::to_string(t.fwmark) : t.vip.to_string(t.vport);
 }
 
 json template_to_json(const sipvs::TemplateInfo& t) {
@@ -87,8 +84,8 @@ std::string listing(const std::vector<sipvs::TemplateInfo>& list) {
     char expire[16];
     std::snprintf(expire, sizeof expire, "%02u:%02u", t.expires_in / 60, t.expires_in % 60);
     std::snprintf(line, sizeof line, "%-4s %-6s %-6s %-22s %-22s %-22s %-7s ", pro.c_str(), expire,
-                  t.protocol == 17 ? "UDP" : "NONE", endpoint(t.client, t.client_port).c_str(), virtual_of(t).c_str(),
-                  endpoint(t.server, t.server_port).c_str(), t.pe_name.empty() ? "-" : t.pe_name.c_str());
+                  t.protocol == 17 ? "UDP" : "NONE", t.client.to_string(t.client_port).c_str(), virtual_of(t).c_str(),
+                  t.server.to_string(t.server_port).c_str(), t.pe_name.empty() ? "-" : t.pe_name.c_str());
     out += line;
     out += t.pe_shown;  // printable: the PE escapes control bytes
     out += '\n';

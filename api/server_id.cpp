@@ -5,9 +5,7 @@
 namespace sipvsd::api {
 
 std::string server_id(const sipvs::IpAddress& address, uint16_t port) {
-  const std::string a = address.is_v4() ? address.to_string() : "[" + address.to_string() + "]";
-  if (port == 0) return address.is_v4() ? a : address.to_string();
-  return a + ":" + std::to_string(port);
+  return port == 0 ? address.to_string() : address.to_string(port);
 }
 
 std::optional<ServerRef> parse_server_id(std::string_view text) {

@@ -118,27 +118,15 @@ fi
 for tool in "$IPT" ip ss pgrep; do command -v "$tool" >/dev/null || e2e_die "$tool not found (scripts/install-deps.sh)"; done
 
 # ------------------------------------------------------------------ build ---
-# Release build of the bench's programs and sipvsd in $BUILD; sipvsd's rows are
-# skipped if it does not build.
+# Release build of the bench's programs and sipvsd in $BUILD.
 build_release() {
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 ||
     { tail -20 "$TMP/cmake.log" >&2; e2e_die "cmake configure failed"; }
   cmake --build "$BUILD" -j"$(nproc)" --target sipgen sipsink nullqueue bench_engine >"$TMP/build.log" 2>&1 ||
     { tail -30 "$TMP/build.log" >&2; e2e_die "build failed"; }
   [ "$SKIP_SIPVSD" != 1 ] || return 0
-  if ! cmake --build "$BUILD" -j"$(nproc)" --target sipvsd >"$TMP/build-sipvsd.log" 2>&1; then
-    # GCC 12 at -O3 reports false -Wrestrict overlaps in std::string
-    # concatenation (GCC bug 105329); -Werror then stops the Release build.
-    if grep -q -- '-Werror=restrict' "$TMP/build-sipvsd.log"; then
-      e2e_log "sipvsd: GCC's false -Wrestrict at -O3; building it with -Wno-error=restrict"
-      cmake -S "$ROOT" -B "$BUILD" -DCMAKE_CXX_FLAGS=-Wno-error=restrict >>"$TMP/cmake.log" 2>&1
-    fi
-    cmake --build "$BUILD" -j"$(nproc)" --target sipvsd >"$TMP/build-sipvsd.log" 2>&1 ||
-      { tail -10 "$TMP/build-sipvsd.log" >&2; e2e_log "sipvsd does not build; its rows are skipped"; SKIP_SIPVSD=1; }
-  fi
-  if grep -q '^CMAKE_CXX_FLAGS:.*-Wno-error=restrict' "$BUILD/CMakeCache.txt"; then
-    BUILD_NOTE+=", built with -Wno-error=restrict (GCC 12's false -Wrestrict at -O3 stopped the daemon's Release build)"
-  fi
+  cmake --build "$BUILD" -j"$(nproc)" --target sipvsd >"$TMP/build-sipvsd.log" 2>&1 ||
+    { tail -30 "$TMP/build-sipvsd.log" >&2; e2e_die "sipvsd does not build"; }
 }
 SIPVSD=${SIPVSD:-$BUILD/daemon/sipvsd}
 BIN=${BENCH_BIN:-$BUILD/bench}

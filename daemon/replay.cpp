@@ -192,10 +192,8 @@ class Reassembler {
 };
 
 std::string endpoint(const sipvs::IpAddress& a, uint16_t port, bool with_port) {
-  std::string s = a.family == sipvs::IpAddress::Family::none ? "?" : a.to_string();
-  if (!with_port) return s;
-  if (!a.is_v4()) s = "[" + s + "]";
-  return s + ":" + std::to_string(port);
+  if (a.family == sipvs::IpAddress::Family::none) return "?";
+  return with_port ? a.to_string(port) : a.to_string();
 }
 
 // "INVITE" or "SIP/2.0 200": what the SIP message is, for the listing.

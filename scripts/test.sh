@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the dependencies (Debian 12, as root), configures a
 # Debug build (ASan + UBSan) in build/, builds everything and runs CTest but
-# for the long fuzz runs; first, the concurrency tests under ThreadSanitizer.
+# for the long fuzz runs; first, the concurrency tests under ThreadSanitizer
+# and a Release build of everything.
 # The end-to-end tests need root (network namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPVSD_TSAN=ON
 cmake --build build-tsan -j"$(nproc)" --target unit_engine unit_sched
 build-tsan/tests/unit/unit_engine --test-case='concurrent*'
 build-tsan/tests/unit/unit_sched
+# Everything in Release too, as a user who builds from source does (only built:
+# the package test runs an optimized sipvsd).
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release
+cmake --build build-release -j"$(nproc)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug
 cmake --build build -j"$(nproc)"
 cd build

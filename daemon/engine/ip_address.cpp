@@ -55,6 +55,16 @@ std::string IpAddress::to_string() const {
   return buf;
 }
 
+std::string IpAddress::to_string(uint16_t port) const {
+  std::string s;
+  if (!is_v4()) s += '[';
+  s += to_string();
+  if (!is_v4()) s += ']';
+  s += ':';
+  s += std::to_string(port);
+  return s;
+}
+
 std::optional<unsigned> parse_netmask(std::string_view text, IpAddress::Family family) {
   const unsigned max = family == IpAddress::Family::v6 ? 128 : 32;
   unsigned prefix = 0;

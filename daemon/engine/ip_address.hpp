@@ -24,6 +24,8 @@ struct IpAddress {
   // The address with only its first `prefix` bits kept (the persistence mask).
   IpAddress masked(unsigned prefix) const;
   std::string to_string() const;
+  // With a port: "198.18.1.1:5060", "[2001:db8::1]:5060".
+  std::string to_string(uint16_t port) const;
 
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 };

@@ -7,25 +7,23 @@
 #include <string_view>
 #include <vector>
 
+#include "bytes.hpp"
 #include "packet_view.hpp"
 
 using namespace sipvs;
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-void put16(Bytes& b, std::size_t at, uint16_t v) {
-  b[at] = static_cast<uint8_t>(v >> 8);
-  b[at + 1] = static_cast<uint8_t>(v);
-}
+using test::append;
+using test::Bytes;
+using test::put16;
 
 Bytes udp(uint16_t sport, uint16_t dport, std::string_view payload) {
   Bytes b(8);
   put16(b, 0, sport);
   put16(b, 2, dport);
   put16(b, 4, static_cast<uint16_t>(8 + payload.size()));
-  b.insert(b.end(), payload.begin(), payload.end());
+  append(b, payload);
   return b;
 }
 
@@ -40,8 +38,8 @@ Bytes ipv4(const Bytes& l4, uint8_t protocol = 17, const Bytes& options = {}, ui
   const uint8_t src[] = {192, 0, 2, 1}, dst[] = {198, 51, 100, 7};
   std::copy(src, src + 4, b.begin() + 12);
   std::copy(dst, dst + 4, b.begin() + 16);
-  b.insert(b.end(), options.begin(), options.end());
-  b.insert(b.end(), l4.begin(), l4.end());
+  append(b, options);
+  append(b, l4);
   return b;
 }
 
@@ -57,7 +55,7 @@ Bytes ipv6(const Bytes& ext_and_l4, uint8_t next) {
     b[8 + i] = static_cast<uint8_t>(0x20 + i);   // 2021:2223:...
     b[24 + i] = static_cast<uint8_t>(0x40 + i);  // 4041:4243:...
   }
-  b.insert(b.end(), ext_and_l4.begin(), ext_and_l4.end());
+  append(b, ext_and_l4);
   return b;
 }
 
@@ -79,7 +77,7 @@ Bytes fragment_header(uint8_t next, uint16_t offset_units, bool more) {
 
 Bytes cat(std::initializer_list<Bytes> parts) {
   Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  for (const Bytes& p : parts) append(out, p);
   return out;
 }
 

@@ -10,17 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "../bytes.hpp"
 #include "config_file.hpp"
 #include "replay.hpp"
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-void put16(Bytes& b, std::size_t at, unsigned v) {
-  b[at] = static_cast<uint8_t>(v >> 8);
-  b[at + 1] = static_cast<uint8_t>(v);
-}
+using test::append;
+using test::Bytes;
+using test::put16;
 
 Bytes sip(const std::string& method, const std::string& call_id, std::size_t body = 0) {
   std::string m = method + " sip:x@198.18.2.100 SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.1:5061;branch=z9hG4bK1\r\n" +
@@ -34,7 +32,7 @@ Bytes udp(uint16_t sport, uint16_t dport, const Bytes& payload) {
   put16(u, 0, sport);
   put16(u, 2, dport);
   put16(u, 4, static_cast<unsigned>(8 + payload.size()));
-  u.insert(u.end(), payload.begin(), payload.end());
+  append(u, payload);
   return u;
 }
 
@@ -51,7 +49,7 @@ Bytes ipv4(const char* src, const char* dst, const Bytes& l4, uint16_t id = 1, s
   auto s = sipvs::IpAddress::parse(src), d = sipvs::IpAddress::parse(dst);
   std::memcpy(&p[12], s->bytes.data(), 4);
   std::memcpy(&p[16], d->bytes.data(), 4);
-  p.insert(p.end(), l4.begin(), l4.end());
+  append(p, l4);
   return p;
 }
 
@@ -71,9 +69,9 @@ Bytes ipv6(const char* src, const char* dst, const Bytes& l4, bool fragment = fa
     put16(f, 2, static_cast<unsigned>(offset | (more ? 1 : 0)));
     f[4] = static_cast<uint8_t>(id >> 24);
     f[7] = static_cast<uint8_t>(id);
-    p.insert(p.end(), f.begin(), f.end());
+    append(p, f);
   }
-  p.insert(p.end(), l4.begin(), l4.end());
+  append(p, l4);
   put16(p, 4, static_cast<unsigned>(p.size() - 40));
   return p;
 }
@@ -97,7 +95,7 @@ Bytes frame(int linktype, const Bytes& ip) {
     default:
       break;
   }
-  f.insert(f.end(), ip.begin(), ip.end());
+  append(f, ip);
   return f;
 }
 
