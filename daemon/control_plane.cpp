@@ -88,7 +88,7 @@ ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier 
     : engine_(engine), apply_(std::move(apply)), current_(std::move(current)) {
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   if (!apply_) {
-    apply_ = [this](const DaemonConfig& c) -> std::optional<ConfigFieldError> {
+    apply_ = [this](const DaemonConfig& c, const DaemonConfig&) -> std::optional<ConfigFieldError> {
       if (auto err = engine_.apply(c.engine)) return ConfigFieldError(std::move(*err));
       return std::nullopt;
     };
@@ -159,7 +159,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
     write_and_warn_if_not_synced(candidate.state_file, state);  // std::system_error: not written
     state_written_ = state;
   }
-  if (const std::optional<ConfigFieldError> err = apply_(candidate)) {
+  if (const std::optional<ConfigFieldError> err = apply_(candidate, current_)) {
     if (write) {
       try {
         if (previous.empty())

@@ -38,13 +38,15 @@ class ControlPlane {
   // valid together with `from_file`'s settings.
   static DaemonConfig startup_config(const DaemonConfig& from_file);
 
-  // Puts a validated configuration into effect (the engine's services, and
-  // what lives outside the engine: mark mask, unplaced policy, debug level);
+  // Puts a validated configuration (next) into effect in place of the
+  // running one (the engine's services, and what lives outside the engine:
+  // forwarding, mark mask, unplaced policy, debug level, health checks);
   // returns an error, having changed nothing, if it cannot.
-  using Applier = std::function<std::optional<ConfigFieldError>(const DaemonConfig&)>;
+  using Applier =
+      std::function<std::optional<ConfigFieldError>(const DaemonConfig& next, const DaemonConfig& running)>;
 
-  // `current` is what `engine` runs with. Without an applier, changes go to
-  // the engine alone (Engine::apply).
+  // The owner of the running configuration; `current` is what `engine` runs
+  // with. Without an applier, changes go to the engine alone (Engine::apply).
   ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier apply = {});
 
   DaemonConfig config() const;

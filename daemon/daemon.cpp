@@ -12,29 +12,21 @@ namespace {
 constexpr auto kReconcileInterval = std::chrono::seconds(10);  // periodic forwarding reconcile
 constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most one warning per interval
 
-// The workers read the mark mask and the unplaced policy from the engine's
-// snapshot, published with the marks they belong to.
-void carry_policy(DaemonConfig& c) {
-  c.engine.caller_data = DataPathPolicy::pack({c.mark_mask, c.unplaced == DaemonConfig::Unplaced::drop});
-}
-
-DaemonConfig with_queues(DaemonConfig c, const std::optional<std::vector<uint16_t>>& q) {
-  if (q) c.queues = *q;
-  carry_policy(c);
-  return c;
+// The engine's part of `c`, carrying the mark mask and the unplaced policy:
+// the workers read them from the engine's snapshot, published with the marks
+// they belong to.
+sipvs::EngineConfig with_policy(const DaemonConfig& c) {
+  sipvs::EngineConfig e = c.engine;
+  e.caller_data = DataPathPolicy::pack({c.mark_mask, c.unplaced == DaemonConfig::Unplaced::drop});
+  return e;
 }
 }  // namespace
 
-Daemon::Daemon(DaemonConfig config, std::optional<std::vector<uint16_t>> queue_override)
-    : config_(with_queues(std::move(config), queue_override)),
-      queue_override_(std::move(queue_override)),
-      engine_(config_.engine),
-      health_(engine_) {}
+Daemon::Daemon(const DaemonConfig& config) : engine_(with_policy(config)), health_(engine_) {}
 
 Daemon::~Daemon() { stop(); }
 
-void Daemon::start() {
-  const DaemonConfig c = config();
+void Daemon::start(const DaemonConfig& c) {
   // Before the queues: marks are useless until the kernel maps them to real
   // servers, and `forwarding: ipvs` without IPVS must fail here. Throws ForwardingError.
   forwarding_.start(c);
@@ -88,7 +80,7 @@ void Daemon::housekeeping() {
     if (hk_stop_) break;
     lock.unlock();
     if (std::chrono::steady_clock::now() >= next_reconcile) {  // repairs what others changed
-      forwarding_.reconcile(config());
+      forwarding_.reconcile_again();
       next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
     }
     const std::size_t removed = engine_.expire_step(sipvs::monotonic_seconds(), 4096);
@@ -118,20 +110,7 @@ void Daemon::report_template_pressure() {
   reported_rate_limited_ = s.rate_limited;
 }
 
-std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
-  std::lock_guard lock(mutex_);
-  if (queue_override_) next.queues = *queue_override_;
-  try {
-    check_config(next);
-  } catch (const ConfigFieldError& e) {
-    return e;
-  }
-  if (next.queues != config_.queues || next.queue_maxlen != config_.queue_maxlen) {
-    LOG_WARN("queues and queue_maxlen change only on restart; keeping queues %s, maxlen %u",
-             queue_spec_to_string(config_.queues).c_str(), config_.queue_maxlen);
-    next.queues = config_.queues;
-    next.queue_maxlen = config_.queue_maxlen;
-  }
+std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next, const DaemonConfig& running) {
   try {
     forwarding_.prepare(next);
   } catch (const ForwardingError& e) {
@@ -139,24 +118,17 @@ std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next) {
   }
   // New marks reach their real servers before the engine hands them out;
   // marks the change drops go once the engine no longer uses them.
-  forwarding_.reconcile(forwarding_during_change(config_, next));
-  carry_policy(next);
-  if (auto err = engine_.apply(next.engine)) {
-    forwarding_.reconcile(config_);
+  forwarding_.reconcile(forwarding_during_change(running, next));
+  if (auto err = engine_.apply(with_policy(next))) {
+    forwarding_.reconcile(running);
     return ConfigFieldError(std::move(*err));
   }
   // The file's debug level wins only when it changes, so that a level raised
   // by signal survives an unrelated reload.
-  if (next.debug_level != config_.debug_level) log::set_debug_level(next.debug_level);
-  config_ = std::move(next);
-  forwarding_.reconcile(config_);
-  health_.configure(config_);  // checks follow the servers (ControlPlane and SIGHUP both come here)
+  if (next.debug_level != running.debug_level) log::set_debug_level(next.debug_level);
+  forwarding_.reconcile(next);
+  health_.configure(next);  // checks follow the servers (ControlPlane and SIGHUP both come here)
   return std::nullopt;
-}
-
-DaemonConfig Daemon::config() const {
-  std::lock_guard lock(mutex_);
-  return config_;
 }
 
 std::vector<QueueStats> Daemon::queue_stats() const {

@@ -1,7 +1,8 @@
 #pragma once
-// The running daemon: the engine, one NFQUEUE worker per queue and the
-// housekeeping thread, plus the control-plane entry points that SIGHUP and the
-// REST API share (apply a whole new configuration atomically, read counters).
+// The running daemon: the engine, one NFQUEUE worker per queue, the
+// forwarding back-end, the health checker and the housekeeping thread. It
+// holds no configuration of its own: the control plane owns it and hands
+// each validated change to apply().
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -21,26 +22,27 @@ namespace sipvsd {
 
 class Daemon {
  public:
-  // `queue_override` (from --queue) wins over the file's queues, also on reload.
-  // Throws std::invalid_argument if the engine rejects the configuration.
-  explicit Daemon(DaemonConfig config, std::optional<std::vector<uint16_t>> queue_override = std::nullopt);
+  // The engine starts with `config`'s services. Throws std::invalid_argument
+  // if the engine rejects them.
+  explicit Daemon(const DaemonConfig& config);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Binds the queues, then starts the workers and housekeeping; throws
+  // Sets up forwarding, binds `config`'s queues, then starts the workers,
+  // housekeeping and health checks; throws ForwardingError, or
   // std::system_error if a queue cannot be bound.
-  void start();
+  void start(const DaemonConfig& config);
   // Stops the workers (they unbind their queues) and housekeeping.
   void stop();
 
-  // Replaces the configuration: validated first, then published to the
-  // engine atomically (workers decide with the old or the new one, never a
-  // mix). Returns the error and changes nothing if it is invalid. Queues and
-  // queue_maxlen only change on restart (a warning says so).
-  std::optional<ConfigFieldError> apply(DaemonConfig next);
-
-  DaemonConfig config() const;
+  // Puts `next`, validated by the control plane, into effect in place of
+  // `running`: forwarding first, then the engine atomically (workers decide
+  // with the old or the new one, never a mix), then health checks. Returns
+  // the error, having changed nothing, if the forwarding or the engine
+  // cannot take it. Settings that need a restart are the same in both.
+  // Called by the control plane only, one change at a time.
+  std::optional<ConfigFieldError> apply(DaemonConfig next, const DaemonConfig& running);
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
   std::vector<HealthStatus> health_statuses() const { return health_.statuses(); }  // thread-safe
@@ -53,9 +55,6 @@ class Daemon {
   void report_template_pressure();  // housekeeping only
   uint64_t reported_table_full_ = 0, reported_rate_limited_ = 0;
 
-  mutable std::mutex mutex_;  // guards config_ and serialises apply()
-  DaemonConfig config_;
-  std::optional<std::vector<uint16_t>> queue_override_;
   sipvs::Engine engine_;
   mutable std::mutex workers_mutex_;  // guards workers_ (queue_stats() vs start/stop)
   std::vector<std::unique_ptr<QueueWorker>> workers_;

@@ -26,6 +26,13 @@ std::string joined(const std::vector<std::string>& v) {
   return out;
 }
 
+ReconcileResult failed(const DaemonConfig& config, const ForwardingError& e) {
+  LOG_ERR("forwarding %s: %s", config.forwarding.c_str(), e.what());
+  ReconcileResult r;
+  r.errors.push_back(e.what());
+  return r;
+}
+
 }  // namespace
 
 std::unique_ptr<Forwarding> make_no_forwarding() { return std::make_unique<NoForwarding>(); }
@@ -58,6 +65,7 @@ void ForwardingController::start(const DaemonConfig& config) {
   backend_ = make_forwarding(config);
   kind_ = config.forwarding;
   options_ = config.forwarding_options;
+  wanted_ = config;
   ReconcileResult r = reconcile_locked(config);
   if (kind_ != "none")
     LOG_NOTICE("forwarding %s: %zu created, %zu changed, %zu removed, %zu already in place%s", kind_.c_str(),
@@ -88,12 +96,20 @@ ReconcileResult ForwardingController::reconcile(const DaemonConfig& config) {
     }
     prepared_.reset();
     options_ = config.forwarding_options;
+    wanted_ = config;
     return reconcile_locked(config);
   } catch (const ForwardingError& e) {
-    LOG_ERR("forwarding %s: %s", config.forwarding.c_str(), e.what());
-    ReconcileResult r;
-    r.errors.push_back(e.what());
-    return r;
+    return failed(config, e);
+  }
+}
+
+ReconcileResult ForwardingController::reconcile_again() {
+  std::lock_guard lock(mutex_);
+  if (!backend_) return {};
+  try {
+    return reconcile_locked(wanted_);
+  } catch (const ForwardingError& e) {
+    return failed(wanted_, e);
   }
 }
 

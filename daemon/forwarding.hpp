@@ -81,8 +81,11 @@ class ForwardingController {
   // Checks that `next` can be applied (creates its back-end if the kind
   // changes) without touching the kernel. Throws ForwardingError.
   void prepare(const DaemonConfig& next);
-  // After a configuration change and periodically; logs, never throws.
+  // After a configuration change; logs, never throws. `config` becomes
+  // what reconcile_again() restores.
   ReconcileResult reconcile(const DaemonConfig& config);
+  // Periodically: puts back what others changed since (e.g. a flushed table).
+  ReconcileResult reconcile_again();
   // Clean shutdown: leaves the kernel state unless remove_on_exit. Once.
   void shutdown();
 
@@ -93,6 +96,7 @@ class ForwardingController {
   std::unique_ptr<Forwarding> prepared_;  // from prepare(), used by the next reconcile
   std::string kind_;
   ForwardingOptions options_;
+  DaemonConfig wanted_;  // the configuration last reconciled to
   std::vector<std::string> last_problems_;  // logged once until they change
 };
 

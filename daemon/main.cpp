@@ -108,46 +108,62 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-std::optional<sipvsd::DaemonConfig> load(const std::string& path) {
+// The config file as the running daemon sees it: --queue wins over its
+// queues (at start, on reload, in the rules printed). Throws ConfigFileError.
+sipvsd::DaemonConfig read_config(const std::string& path, const Options& o) {
+  sipvsd::DaemonConfig c = sipvsd::load_config_file(path);
+  if (o.queues) c.queues = *o.queues;
+  return c;
+}
+
+std::optional<sipvsd::DaemonConfig> load(const Options& o) {
   try {
-    return sipvsd::load_config_file(path);
+    return read_config(o.config, o);
   } catch (const sipvsd::ConfigFileError& e) {
     LOG_ERR("%s", e.what());
     return std::nullopt;
   }
 }
 
-// The same checks as a start, but for binding: `systemctl start` runs this
-// first. The state file too, since the start takes its services from it.
-int check_config(const std::string& path) {
-  auto c = load(path);
-  if (!c) return 1;
+// What a start runs with: the config file, with the state file's services
+// when there is one, its API files checked. `--check-config` runs exactly
+// this, and stops short of binding. Throws.
+sipvsd::DaemonConfig startup_config(const std::string& path, const Options& o) {
+  const sipvsd::DaemonConfig from_file = read_config(path, o);
+  sipvsd::api::check_api_files(from_file.api);
+  return sipvsd::ControlPlane::startup_config(from_file);
+}
+
+// `systemctl start` runs this first.
+int check_config(const std::string& path, const Options& o) {
+  sipvsd::DaemonConfig c;
   try {
-    sipvsd::api::check_api_files(c->api);
-    sipvsd::ControlPlane::startup_config(*c);
+    c = startup_config(path, o);
+  } catch (const sipvsd::ConfigFileError& e) {
+    LOG_ERR("%s", e.what());
+    return 1;
   } catch (const std::exception& e) {
     LOG_ERR("%s: %s", path.c_str(), e.what());
     return 1;
   }
   std::size_t servers = 0;
-  for (const auto& s : c->engine.services) servers += s.servers.size();
-  std::printf("%s: OK (%zu services, %zu real servers, queues %s)\n", path.c_str(), c->engine.services.size(),
-              servers, sipvsd::queue_spec_to_string(c->queues).c_str());
+  for (const auto& s : c.engine.services) servers += s.servers.size();
+  std::printf("%s: OK (%zu services, %zu real servers, queues %s)\n", path.c_str(), c.engine.services.size(),
+              servers, sipvsd::queue_spec_to_string(c.queues).c_str());
   return 0;
 }
 
 int print_rules(const Options& o) {
   if (!o.args.empty()) bad_usage("rules takes no arguments");
-  auto c = load(o.config);
+  auto c = load(o);
   if (!c) return 1;
-  if (o.queues) c->queues = *o.queues;
   std::fputs(sipvsd::render_rules(*c, o.config).c_str(), stdout);
   return 0;
 }
 
 int replay(const Options& o) {
   if (o.args.size() != 1) bad_usage("replay needs one capture file");
-  auto c = load(o.config);
+  auto c = load(o);
   if (!c) return 1;
   try {
     sipvs::Engine engine(c->engine);
@@ -175,9 +191,17 @@ int run(const Options& o) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto config = load(o.config);
-  if (!config) return 1;
-  sipvsd::log::set_debug_level(o.debug ? *o.debug : config->debug_level);
+  sipvsd::DaemonConfig config;
+  try {
+    config = startup_config(o.config, o);
+  } catch (const sipvsd::ConfigFileError& e) {
+    LOG_ERR("%s", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    LOG_ERR("cannot start: %s", e.what());
+    return 1;
+  }
+  sipvsd::log::set_debug_level(o.debug ? *o.debug : config.debug_level);
 
   std::optional<sipvsd::Daemon> daemon;
   // Every configuration change (REST API, SIGHUP) goes through the control
@@ -186,18 +210,20 @@ int run(const Options& o) {
   std::optional<sipvsd::api::Api> api;
   std::optional<sipvsd::TemplateSaver> templates;  // periodic writes of the templates file
   try {
-    daemon.emplace(sipvsd::ControlPlane::startup_config(*config), o.queues);
-    control.emplace(daemon->engine(), daemon->config(),
-                    [&](const sipvsd::DaemonConfig& c) { return daemon->apply(c); });
+    daemon.emplace(config);
+    control.emplace(daemon->engine(), config,
+                    [&](const sipvsd::DaemonConfig& next, const sipvsd::DaemonConfig& running) {
+                      return daemon->apply(next, running);
+                    });
     // Before any queue is bound (a queue decides packets from its bind on),
     // so that no packet of a call in progress is scheduled anew. The file
     // stays until the next save: a start that fails here loses nothing.
     control->restore_templates(std::time(nullptr));
-    api.emplace(*control, daemon->config().api,
+    api.emplace(*control, config.api,
                 sipvsd::api::DaemonReadouts{[&] { return daemon->queue_stats(); },
                                             [&] { return daemon->health_statuses(); }});
-    daemon->start();
-    templates.emplace(*control, std::chrono::seconds(daemon->config().templates_save_interval));
+    daemon->start(config);
+    templates.emplace(*control, std::chrono::seconds(config.templates_save_interval));
     api->start();
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
@@ -216,9 +242,7 @@ int run(const Options& o) {
     }
     if (sig == SIGHUP) {
       try {
-        sipvsd::DaemonConfig c = sipvsd::load_config_file(o.config);
-        if (o.queues) c.queues = *o.queues;
-        control->reload(c, o.config);
+        control->reload(read_config(o.config, o), o.config);
       } catch (const sipvsd::ConfigFileError& e) {
         LOG_ERR("reload: %s; keeping the running configuration", e.what());
       }
@@ -243,7 +267,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
-  if (o.check_config) return check_config(*o.check_config);
+  if (o.check_config) return check_config(*o.check_config, o);
   if (o.command == "rules") return print_rules(o);
   if (o.command == "replay") return replay(o);
   return run(o);

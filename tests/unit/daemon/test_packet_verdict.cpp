@@ -43,10 +43,11 @@ TEST_CASE("the daemon publishes its mark mask and unplaced policy with the engin
        "servers": [{"address": "198.18.1.1", "mark": 1}]}]})"));
   sipvsd::Daemon daemon(c);
   CHECK(sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data).mark_mask == 0x0000ffffu);
-  c.mark_mask = 0xffff0000u;
-  c.unplaced = sipvsd::DaemonConfig::Unplaced::drop;
-  c.engine.services[0].servers[0].mark = 0x10000;
-  REQUIRE_FALSE(daemon.apply(c));
+  sipvsd::DaemonConfig next = c;
+  next.mark_mask = 0xffff0000u;
+  next.unplaced = sipvsd::DaemonConfig::Unplaced::drop;
+  next.engine.services[0].servers[0].mark = 0x10000;
+  REQUIRE_FALSE(daemon.apply(next, c));
   const auto policy = sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data);
   CHECK(policy.mark_mask == 0xffff0000u);
   CHECK(policy.drop_unplaced);
