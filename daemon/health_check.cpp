@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "log.hpp"
+#include "sip_header.hpp"
 
 namespace sipvsd {
 
@@ -112,60 +113,53 @@ struct Reply {
   int code = 0;
   std::string_view call_id, branch, cseq_method;
   uint32_t cseq = 0;
-  bool have_cseq = false;
 };
 
-// A SIP response's status code, Call-ID, top Via's branch and CSeq; nullopt
-// for anything else (requests, garbage).
-std::optional<Reply> parse_reply(std::string_view msg) {
+inline constexpr sipvs::SipHeaderName kVia{"Via", 'v'};
+inline constexpr sipvs::SipHeaderName kCSeq{"CSeq", 0};
+
+// Where parse_reply joins folded header values.
+struct ReplyScratch {
+  sipvs::SipScratch call_id, via, cseq;
+};
+
+// A SIP response's status code, Call-ID, top Via's branch and CSeq, its
+// headers found as the engine finds the Call-ID (long or compact names, any
+// case, folding); nullopt for anything else (requests, garbage, a header
+// missing or there twice with different values). The views point into `msg`
+// or `scratch`.
+std::optional<Reply> parse_reply(std::string_view msg, ReplyScratch& scratch) {
+  if (msg.size() < 12 || msg.substr(0, 8) != "SIP/2.0 ") return std::nullopt;
   Reply r;
-  bool first = true, via_seen = false;
-  while (!msg.empty()) {
-    const std::size_t nl = msg.find('\n');
-    std::string_view line = msg.substr(0, nl);
-    msg = nl == std::string_view::npos ? std::string_view() : msg.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (first) {
-      first = false;
-      if (line.size() < 12 || line.substr(0, 8) != "SIP/2.0 ") return std::nullopt;
-      for (std::size_t i = 8; i < 11; ++i)
-        if (line[i] < '0' || line[i] > '9') return std::nullopt;
-      r.code = (line[8] - '0') * 100 + (line[9] - '0') * 10 + (line[10] - '0');
-      continue;
-    }
-    if (line.empty()) break;  // end of headers
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view name = trim(line.substr(0, colon));
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "Call-ID") || iequals(name, "i")) {
-      r.call_id = value;
-    } else if ((iequals(name, "Via") || iequals(name, "v")) && !via_seen) {
-      via_seen = true;
-      std::string_view top = value.substr(0, value.find(','));
-      std::size_t p = 0;
-      while ((p = top.find(';', p)) != std::string_view::npos) {
-        std::string_view param = trim(top.substr(p + 1));
-        param = param.substr(0, param.find(';'));
-        if (param.size() > 7 && iequals(param.substr(0, 7), "branch=")) r.branch = trim(param.substr(7));
-        ++p;
-      }
-    } else if (iequals(name, "CSeq")) {
-      const std::size_t sp = value.find_first_of(" \t");
-      if (sp == std::string_view::npos) continue;
-      uint32_t n = 0;
-      bool ok = sp > 0 && sp <= 10;
-      for (std::size_t i = 0; ok && i < sp; ++i) {
-        if (value[i] < '0' || value[i] > '9') ok = false;
-        else n = n * 10 + static_cast<uint32_t>(value[i] - '0');
-      }
-      if (!ok) continue;
-      r.cseq = n;
-      r.have_cseq = true;
-      r.cseq_method = trim(value.substr(sp));
-    }
+  for (std::size_t i = 8; i < 11; ++i) {
+    if (msg[i] < '0' || msg[i] > '9') return std::nullopt;
+    r.code = r.code * 10 + (msg[i] - '0');
   }
-  if (r.code == 0 || r.call_id.empty() || r.branch.empty() || !r.have_cseq) return std::nullopt;
+  std::string_view via, cseq;
+  using sipvs::SipStatus;
+  if (sipvs::find_call_id(msg, scratch.call_id, r.call_id) != SipStatus::found ||
+      sipvs::find_sip_header(msg, kVia, scratch.via, via) != SipStatus::found ||
+      sipvs::find_sip_header(msg, kCSeq, scratch.cseq, cseq) != SipStatus::found)
+    return std::nullopt;
+
+  const std::string_view top = via.substr(0, via.find(','));
+  for (std::size_t p = top.find(';'); p != std::string_view::npos; p = top.find(';', p + 1)) {
+    std::string_view param = trim(top.substr(p + 1));
+    param = param.substr(0, param.find(';'));
+    if (param.size() > 7 && iequals(param.substr(0, 7), "branch=")) r.branch = trim(param.substr(7));
+  }
+
+  const std::size_t sp = cseq.find_first_of(" \t");
+  if (sp == 0 || sp == std::string_view::npos || sp > 10) return std::nullopt;
+  uint64_t n = 0;
+  for (std::size_t i = 0; i < sp; ++i) {
+    if (cseq[i] < '0' || cseq[i] > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(cseq[i] - '0');
+  }
+  if (n > UINT32_MAX) return std::nullopt;
+  r.cseq = static_cast<uint32_t>(n);
+  r.cseq_method = trim(cseq.substr(sp));
+  if (r.branch.empty()) return std::nullopt;
   return r;
 }
 
@@ -349,7 +343,8 @@ struct HealthChecker::Impl {
   }
 
   void handle(std::string_view msg, Clock::time_point now) {
-    const auto r = parse_reply(msg);
+    ReplyScratch scratch;
+    const auto r = parse_reply(msg, scratch);
     if (!r || r->code < 200 || !iequals(r->cseq_method, "OPTIONS")) return;  // stray, or provisional
     for (Target& t : targets) {
       if (!t.outstanding || t.call_id != r->call_id || t.branch != r->branch || t.cseq != r->cseq) continue;

@@ -85,10 +85,12 @@ namespace {
 
 // A SIP UAS on 127.0.0.1 that answers OPTIONS with `code` while `answer` is
 // set, after sending a stray response first (which the checker must ignore).
+// With `terse`, the answer is written as RFC 3261 allows but few servers do:
+// compact and lower-case header names, the Via folded before its branch.
 struct Responder {
   int fd = -1;
   uint16_t port = 0;
-  std::atomic<bool> answer{true}, stop{false};
+  std::atomic<bool> answer{true}, stop{false}, terse{false};
   std::atomic<int> code{200};
   std::atomic<int> seen{0};
   std::mutex ids_mutex;
@@ -151,7 +153,14 @@ struct Responder {
       };
       send("200", "SIP/2.0/UDP x;branch=z9hG4bK-other", cid, cseq);  // stray: wrong branch
       send("100", via, cid, cseq);                                    // provisional: not final
-      send(std::to_string(code.load()), via, cid, cseq);
+      if (terse) {
+        const std::size_t semi = via.find(';');
+        const std::string r = "SIP/2.0 " + std::to_string(code.load()) + " OK\r\nv: " + via.substr(0, semi) +
+                              "\r\n  " + via.substr(semi) + "\r\ni:" + cid + "\r\ncseq: " + cseq + "\r\nl: 0\r\n\r\n";
+        ::sendto(fd, r.data(), r.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+      } else {
+        send(std::to_string(code.load()), via, cid, cseq);
+      }
     }
   }
 };
@@ -234,6 +243,26 @@ TEST_CASE("HealthChecker: down after `failures` lost probes, up after `successes
   CHECK(server_up(engine));
   CHECK(checker.statuses().empty());
   checker.stop();
+}
+
+TEST_CASE("HealthChecker: an answer in compact form with a folded Via counts") {
+  Responder uas;
+  uas.terse = true;
+  json j = service_with(json{{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 2}, {"successes", 1}});
+  j["services"][0]["servers"][0]["port"] = uas.port;
+  j["services"][0]["servers"].erase(1);
+  sipvsd::DaemonConfig c = sipvsd::parse_config(j);
+  sipvs::Engine engine(c.engine);
+  sipvsd::HealthChecker checker(engine);
+  checker.configure(c);
+
+  REQUIRE(eventually([&] { return uas.seen >= 4; }, std::chrono::seconds(5)));
+  const auto st = checker.statuses();
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].up);
+  CHECK(st[0].last_result == "200");
+  CHECK(st[0].consecutive_failures == 0);
+  CHECK(server_up(engine));
 }
 
 TEST_CASE("HealthChecker: IPv6 servers, and a server-level check on an unchecked service") {
