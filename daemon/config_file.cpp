@@ -880,32 +880,4 @@ DaemonConfig load_config_file(const std::string& path) {
   }
 }
 
-// ---- equality ----
-
-bool same_server(const sipvs::RealServerConfig& a, const sipvs::RealServerConfig& b) {
-  return a.address == b.address && a.port == b.port && a.weight == b.weight && a.mark == b.mark &&
-         a.forward == b.forward;
-}
-
-bool same_service(const sipvs::ServiceConfig& a, const sipvs::ServiceConfig& b) {
-  return a.name == b.name && a.protocol == b.protocol && a.vip == b.vip && a.port == b.port &&
-         a.fwmark == b.fwmark && a.scheduler == b.scheduler && a.persistence_timeout == b.persistence_timeout &&
-         a.netmask == b.netmask && a.one_packet == b.one_packet && a.pe == b.pe && a.pe_param == b.pe_param &&
-         std::equal(a.servers.begin(), a.servers.end(), b.servers.begin(), b.servers.end(), same_server);
-}
-
-bool same_engine_config(const sipvs::EngineConfig& a, const sipvs::EngineConfig& b) {
-  return a.max_templates == b.max_templates && a.udp_timeout == b.udp_timeout &&
-         a.max_new_templates_per_source == b.max_new_templates_per_source &&
-         a.per_source_prefix_v4 == b.per_source_prefix_v4 && a.per_source_prefix_v6 == b.per_source_prefix_v6 &&
-         std::equal(a.services.begin(), a.services.end(), b.services.begin(), b.services.end(), same_service);
-}
-
-bool operator==(const DaemonConfig& a, const DaemonConfig& b) {
-  return same_engine_config(a.engine, b.engine) && a.queues == b.queues && a.queue_maxlen == b.queue_maxlen &&
-         a.mark_mask == b.mark_mask && a.unplaced == b.unplaced && a.debug_level == b.debug_level &&
-         a.state_file == b.state_file && a.templates_save_interval == b.templates_save_interval && a.api == b.api && a.forwarding == b.forwarding &&
-         a.forwarding_options == b.forwarding_options && a.health_checks == b.health_checks;
-}
-
 }  // namespace sipvsd

@@ -52,13 +52,8 @@ struct DaemonConfig {
   // SIP OPTIONS probing, from the "health_check" keys of services and servers
   // (health_check.hpp): kept beside the engine's services, which know nothing of it.
   HealthChecks health_checks;
+  friend bool operator==(const DaemonConfig&, const DaemonConfig&) = default;
 };
-
-bool operator==(const DaemonConfig& a, const DaemonConfig& b);
-// The engine's types have no operator==; these compare every field.
-bool same_server(const sipvs::RealServerConfig& a, const sipvs::RealServerConfig& b);
-bool same_service(const sipvs::ServiceConfig& a, const sipvs::ServiceConfig& b);
-bool same_engine_config(const sipvs::EngineConfig& a, const sipvs::EngineConfig& b);
 
 inline constexpr unsigned kMaxDebugLevel = 10;
 inline constexpr std::size_t kMaxQueues = 32;  // one engine worker per queue (sipvs::kMaxWorkers)

@@ -24,6 +24,7 @@ struct RealServerConfig {
   uint32_t weight = 1;  // 0..kMaxWeight; 0 quiesces
   uint32_t mark = 0;    // the packet mark that sends traffic to this server; nonzero, unique
   Forward forward = Forward::dr;
+  friend bool operator==(const RealServerConfig&, const RealServerConfig&) = default;
 };
 
 struct ServiceConfig {
@@ -42,6 +43,7 @@ struct ServiceConfig {
   std::vector<RealServerConfig> servers;
 
   bool is_fwmark() const { return fwmark != 0; }
+  friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };
 
 // The port that, with its address, identifies a real server within its
@@ -67,6 +69,7 @@ struct EngineConfig {
   // worker reads the caller's data that belongs with this configuration (the
   // daemon's mark mask goes with the marks it hands out). Not validated.
   uint64_t caller_data = 0;
+  friend bool operator==(const EngineConfig&, const EngineConfig&) = default;
 };
 
 // What one engine holds: each service and real server (over all services)
