@@ -85,7 +85,10 @@ DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
 }
 
 ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier apply)
-    : engine_(engine), apply_(std::move(apply)), current_(std::move(current)) {
+    : engine_(engine),
+      apply_(std::move(apply)),
+      current_(std::move(current)),
+      templates_file_(current_.state_file.empty() ? std::string() : current_.state_file + ".templates") {
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   if (!apply_) {
     apply_ = [this](const DaemonConfig& c, const DaemonConfig&) -> std::optional<ConfigFieldError> {
@@ -108,10 +111,7 @@ DaemonConfig ControlPlane::config() const {
   return current_;
 }
 
-uint64_t ControlPlane::generation() const {
-  std::lock_guard lock(mutex_);
-  return generation_;
-}
+uint64_t ControlPlane::generation() const { return generation_.load(std::memory_order_relaxed); }
 
 DaemonConfig ControlPlane::update(const std::function<void(DaemonConfig&)>& edit) {
   std::lock_guard lock(mutex_);
@@ -176,14 +176,11 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
   }
   current_ = std::move(candidate);
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
-  ++generation_;
+  generation_.fetch_add(1, std::memory_order_relaxed);
   return current_;
 }
 
-std::string ControlPlane::templates_file() const {
-  std::lock_guard lock(mutex_);
-  return current_.state_file.empty() ? std::string() : current_.state_file + ".templates";
-}
+std::string ControlPlane::templates_file() const { return templates_file_; }
 
 std::size_t ControlPlane::save_templates(std::time_t now) {
   const std::string path = templates_file();

@@ -52,7 +52,7 @@ class ControlPlane {
   DaemonConfig config() const;
   sipvs::Engine& engine() { return engine_; }
   const sipvs::Engine& engine() const { return engine_; }
-  uint64_t generation() const;  // counts applied changes
+  uint64_t generation() const;  // counts applied changes; never waits for one in progress
   // For /healthz: never waits for a change in progress (which holds the
   // lock through validation and the state file's fsync).
   std::size_t service_count() const { return service_count_.load(std::memory_order_relaxed); }
@@ -91,7 +91,10 @@ class ControlPlane {
   mutable std::mutex mutex_;
   DaemonConfig current_;
   std::string state_written_;  // the state file's content as last written (or found) by us
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // written with mutex_ held
+  // state_file needs a restart to change: its templates file is fixed at
+  // construction, so the template saver never waits for a change in progress.
+  const std::string templates_file_;
   std::atomic<std::size_t> service_count_{0};  // current_'s, written with mutex_ held
   std::mutex templates_mutex_;  // one templates file write at a time
 };
