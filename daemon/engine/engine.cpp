@@ -548,14 +548,24 @@ bool matches(const TemplateFilter& f, const ServiceEntry* svc, const ServerEntry
 
 std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Seconds now) const {
   auto snap = current();
-  std::vector<TemplateInfo> out;
+  // Copies of the matches, taken under each shard's lock and described after
+  // it, so that a worker hashing to that shard never waits for string work;
+  // the walk stops at the limit.
+  std::vector<Template> found;
   std::size_t skipped = 0;
   table_->for_each([&](const Template& t) {
-    if (out.size() >= filter.limit || expired(t, now)) return;
+    if (found.size() >= filter.limit) return false;
+    if (expired(t, now)) return true;
+    const ServiceEntry* svc = snap->owner(t.key);
+    if (!matches(filter, svc, svc ? snap->server(*svc, t.server_ref) : nullptr, t)) return true;
+    if (skipped++ >= filter.offset) found.push_back(t);
+    return true;
+  });
+  std::vector<TemplateInfo> out;
+  out.reserve(found.size());
+  for (const Template& t : found) {
     const ServiceEntry* svc = snap->owner(t.key);
     const ServerEntry* server = svc ? snap->server(*svc, t.server_ref) : nullptr;
-    if (!matches(filter, svc, server, t)) return;
-    if (skipped++ < filter.offset) return;
     TemplateInfo& i = out.emplace_back();
     if (svc) i.service = svc->config->name;
     i.protocol = t.key.protocol;
@@ -577,7 +587,7 @@ std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Second
       i.pe_shown = svc && svc->pe ? svc->pe->show_pe_data(t.pe()) : i.pe_data;
     }
     i.expires_in = t.expires - now;
-  });
+  }
   return out;
 }
 

@@ -101,7 +101,8 @@ class TemplateTable {
   // each under its own lock for a short time; returns how many went.
   std::size_t expire_step(uint32_t now, std::size_t buckets);
 
-  // Calls f(const Template&) for every template, one shard locked at a time.
+  // Calls f(const Template&) for every template, one shard locked at a time,
+  // until f returns false.
   template <class F>
   void for_each(F&& f) const;
   // Removes every template for which pred(const Template&) is true.
@@ -226,7 +227,8 @@ void TemplateTable::for_each(F&& f) const {
   for (const Shard& s : shards_) {
     std::lock_guard lock(s.mutex);
     for (const Template* head : s.buckets)
-      for (const Template* t = head; t; t = t->next) f(*t);
+      for (const Template* t = head; t; t = t->next)
+        if (!f(*t)) return;
   }
 }
 

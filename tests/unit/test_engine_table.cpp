@@ -145,7 +145,12 @@ TEST_CASE("insert refuses a duplicate, remove_if removes by predicate") {
   f.table.for_each([&](const Template& t) {
     ++seen;
     CHECK(t.pe() == "other");
+    return true;
   });
+  CHECK(seen == 1);
+  f.lookup("third", 10, 6);
+  seen = 0;
+  f.table.for_each([&](const Template&) { return ++seen < 1; });  // stops at the first
   CHECK(seen == 1);
 }
 
