@@ -174,7 +174,7 @@ struct HealthChecker::Impl {
   std::map<std::string, Socket> sockets;        // by key; opened and closed by the thread only
   std::map<std::string, Clock::time_point> failed_sockets;  // key -> when to retry
   bool stopping = false;
-  int wake_fd = -1;
+  int wake_fd = -1;   // set before the thread starts, closed after it ends: it reads it unlocked
   std::thread thread;
   uint64_t probes = 0;
 
@@ -462,22 +462,24 @@ void HealthChecker::configure(const DaemonConfig& config) {
       impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       impl_->thread = std::thread([this] { impl_->run(); });
     }
+    impl_->wake();  // the thread takes the new targets
   }
   for (const auto& [service, server] : released) {
     if (impl_->engine.set_server_up(service, server.first, server.second, true, false))
       LOG_NOTICE("health check: service %s server %s:%u no longer checked: UP", service.c_str(),
                  host_part(server.first).c_str(), server.second);
   }
-  impl_->wake();
 }
 
 void HealthChecker::stop() {
+  std::thread thread;  // joined outside the lock, which the thread takes
   {
     std::lock_guard lock(impl_->mutex);
     impl_->stopping = true;
+    impl_->wake();
+    thread = std::move(impl_->thread);
   }
-  impl_->wake();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (thread.joinable()) thread.join();
   std::lock_guard lock(impl_->mutex);
   for (auto& [key, s] : impl_->sockets) ::close(s.fd);
   impl_->sockets.clear();
