@@ -867,16 +867,16 @@ nlohmann::json parse_json_text(std::string_view text) {
 
 DaemonConfig load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigFileError(path + ": cannot read: " + std::strerror(errno));
+  if (!in) throw UnusableFile(path + ": cannot read: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw ConfigFileError(path + ": cannot read: " + std::strerror(errno));
+  if (in.bad()) throw UnusableFile(path + ": cannot read: " + std::strerror(errno));
   try {
     return parse_config(parse_json_text(text.str()));
   } catch (const JsonSyntaxError& e) {
-    throw ConfigFileError(path + ":" + e.what());
+    throw UnusableFile(path + ":" + e.what());
   } catch (const ConfigFieldError& e) {
-    throw ConfigFileError(path + ": " + e.what());
+    throw UnusableFile(path + ": " + e.what());
   }
 }
 

@@ -76,9 +76,11 @@ class ConfigFieldError : public std::runtime_error {
   sipvs::ConfigError error_;
 };
 
-// A configuration file that cannot be used: unreadable, bad JSON
-// ("path:line:column: reason") or a bad field ("path: field: reason").
-class ConfigFileError : public std::runtime_error {
+// A file sipvsd cannot start with: the configuration file, or a state file
+// that exists, when unreadable, not JSON ("path:line:column: reason"), with
+// a bad field ("path: field: reason") or, for a state file, of a newer
+// format. A state file's message ends with the way out.
+class UnusableFile : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -162,7 +164,7 @@ void check_config(const DaemonConfig& c);
 std::vector<uint16_t> parse_queue_spec(std::string_view text);  // throws std::invalid_argument
 std::string queue_spec_to_string(const std::vector<uint16_t>& queues);
 
-// Reads, parses and checks a file. Throws ConfigFileError.
+// Reads, parses and checks a file. Throws UnusableFile.
 DaemonConfig load_config_file(const std::string& path);
 
 std::string_view to_string(DaemonConfig::Unplaced u);

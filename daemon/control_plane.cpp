@@ -51,8 +51,6 @@ void write_and_warn_if_not_synced(const std::string& path, std::string_view cont
 
 }  // namespace
 
-UnusableStateFile::UnusableStateFile(const std::string& what) : std::runtime_error(what) {}
-
 DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
   if (from_file.state_file.empty()) {
     LOG_NOTICE("no state_file configured: changes made through the API last until sipvsd stops");
@@ -66,7 +64,7 @@ DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
   try {
     text = read_file_if_exists(path);
   } catch (const std::system_error& e) {
-    throw UnusableStateFile("state file " + path + ": " + e.what() + way_out);
+    throw UnusableFile("state file " + path + ": " + e.what() + way_out);
   }
   if (!text) {
     LOG_INFO("state file %s does not exist yet: services from the config file", path.c_str());
@@ -78,9 +76,9 @@ DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
                c.engine.services.size());
     return c;
   } catch (const JsonSyntaxError& e) {
-    throw UnusableStateFile("state file " + path + ":" + e.what() + way_out);
+    throw UnusableFile("state file " + path + ":" + e.what() + way_out);
   } catch (const ConfigFieldError& e) {
-    throw UnusableStateFile("state file " + path + ": " + e.what() + way_out);
+    throw UnusableFile("state file " + path + ": " + e.what() + way_out);
   }
 }
 

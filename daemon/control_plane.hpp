@@ -22,19 +22,11 @@
 
 namespace sipvsd {
 
-// A state file that exists but cannot be used (unreadable, bad JSON, a bad
-// field, a newer format): what() names the path, the line or field, the
-// reason and the way out.
-class UnusableStateFile : public std::runtime_error {
- public:
-  explicit UnusableStateFile(const std::string& what);
-};
-
 class ControlPlane {
  public:
   // The configuration to start with: `from_file` with the state file's
   // settings when that file exists; `from_file` when it does not. Throws
-  // UnusableStateFile, leaving the file as it is, if it exists and is not
+  // UnusableFile, leaving the file as it is, if it exists and is not
   // valid together with `from_file`'s settings.
   static DaemonConfig startup_config(const DaemonConfig& from_file);
 

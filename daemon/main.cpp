@@ -109,7 +109,7 @@ Options parse_args(int argc, char** argv) {
 }
 
 // The config file as the running daemon sees it: --queue wins over its
-// queues (at start, on reload, in the rules printed). Throws ConfigFileError.
+// queues (at start, on reload, in the rules printed). Throws UnusableFile.
 sipvsd::DaemonConfig read_config(const std::string& path, const Options& o) {
   sipvsd::DaemonConfig c = sipvsd::load_config_file(path);
   if (o.queues) c.queues = *o.queues;
@@ -119,7 +119,7 @@ sipvsd::DaemonConfig read_config(const std::string& path, const Options& o) {
 std::optional<sipvsd::DaemonConfig> load(const Options& o) {
   try {
     return read_config(o.config, o);
-  } catch (const sipvsd::ConfigFileError& e) {
+  } catch (const sipvsd::UnusableFile& e) {
     LOG_ERR("%s", e.what());
     return std::nullopt;
   }
@@ -139,7 +139,7 @@ int check_config(const std::string& path, const Options& o) {
   sipvsd::DaemonConfig c;
   try {
     c = startup_config(path, o);
-  } catch (const sipvsd::ConfigFileError& e) {
+  } catch (const sipvsd::UnusableFile& e) {
     LOG_ERR("%s", e.what());
     return 1;
   } catch (const std::exception& e) {
@@ -194,9 +194,6 @@ int run(const Options& o) {
   sipvsd::DaemonConfig config;
   try {
     config = startup_config(o.config, o);
-  } catch (const sipvsd::ConfigFileError& e) {
-    LOG_ERR("%s", e.what());
-    return 1;
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
     return 1;
@@ -243,7 +240,7 @@ int run(const Options& o) {
     if (sig == SIGHUP) {
       try {
         control->reload(read_config(o.config, o), o.config);
-      } catch (const sipvsd::ConfigFileError& e) {
+      } catch (const sipvsd::UnusableFile& e) {
         LOG_ERR("reload: %s; keeping the running configuration", e.what());
       }
     } else if (sig == SIGUSR1 || sig == SIGUSR2) {

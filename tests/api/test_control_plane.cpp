@@ -324,7 +324,7 @@ TEST_CASE("startup refuses a state file it cannot use and leaves it untouched") 
     try {
       ControlPlane::startup_config(file);
       FAIL("started with an unusable state file");
-    } catch (const UnusableStateFile& e) {
+    } catch (const UnusableFile& e) {
       what = e.what();
     }
     CHECK(slurp(dir.file("state.json")) == text);
@@ -383,13 +383,13 @@ TEST_CASE("startup refuses a state file it cannot use and leaves it untouched") 
     masked.engine.services.clear();
     const std::string text = edited([](json& s) { s.erase("mark_mask"); });
     spit(dir.file("state.json"), text);
-    CHECK_THROWS_AS(ControlPlane::startup_config(masked), UnusableStateFile);
+    CHECK_THROWS_AS(ControlPlane::startup_config(masked), UnusableFile);
     CHECK(slurp(dir.file("state.json")) == text);
   }
   SUBCASE("a state file that cannot be read") {
     std::filesystem::remove(dir.file("state.json"));
     std::filesystem::create_directory(dir.file("state.json"));
-    CHECK_THROWS_AS(ControlPlane::startup_config(file), UnusableStateFile);
+    CHECK_THROWS_AS(ControlPlane::startup_config(file), UnusableFile);
   }
 }
 

@@ -6,7 +6,7 @@
 //      scratch directory, over a configuration with one service;
 //   2: templates file: templates_from_json, written back and read again.
 // Each loader may refuse its input only with the exceptions its callers
-// catch (JsonSyntaxError, ConfigFieldError, UnusableStateFile); anything
+// catch (JsonSyntaxError, ConfigFieldError, UnusableFile); anything
 // else, or a round trip that changes the value, traps.
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +67,7 @@ void state_file(std::string_view text) {
   DaemonConfig c;
   try {
     c = ControlPlane::startup_config(base);
-  } catch (const UnusableStateFile&) {
+  } catch (const UnusableFile&) {
     return;
   }
   check_config(c);  // what start-up then runs with holds together

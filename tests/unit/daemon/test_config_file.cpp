@@ -55,7 +55,7 @@ std::string load_error(const std::string& text) {
   TempFile f(text);
   try {
     sipvsd::load_config_file(f.path);
-  } catch (const sipvsd::ConfigFileError& e) {
+  } catch (const sipvsd::UnusableFile& e) {
     std::string m = e.what();
     REQUIRE(m.rfind(f.path, 0) == 0);  // starts with the path
     return m.substr(f.path.size());
@@ -441,7 +441,7 @@ TEST_CASE("load_config_file: path:line:column for syntax, path: field: reason fo
   try {
     sipvsd::load_config_file("/nonexistent/sipvsd.json");
     FAIL("no error");
-  } catch (const sipvsd::ConfigFileError& e) {
+  } catch (const sipvsd::UnusableFile& e) {
     CHECK(std::string(e.what()) == "/nonexistent/sipvsd.json: cannot read: No such file or directory");
   }
 }
