@@ -295,8 +295,7 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
     e.per_flow = !e.persistent && !c.one_packet;
     e.timeout = e.persistent ? c.persistence_timeout : snap->config.udp_timeout;
     e.prefix = c.netmask.value_or(128);
-    std::string error;
-    if (!c.pe.empty()) e.pe = make_persistence_engine(c.pe, c.pe_param, error);
+    if (!c.pe.empty()) e.pe = make_persistence_engine(c.pe, c.pe_param);  // validated: does not throw
 
     std::vector<SchedServer> sched;
     for (const RealServerConfig& r : c.servers) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <stdexcept>
 #include <tuple>
 
 #include "persistence_engine.hpp"
@@ -77,8 +78,11 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
     if (std::ranges::find(scheduler_names(), s.scheduler) == scheduler_names().end())
       return ConfigError{at + ".scheduler", "unknown scheduler '" + s.scheduler + "' (known: " + scheduler_list() + ")"};
     if (!s.pe.empty()) {
-      std::string error;
-      if (!make_persistence_engine(s.pe, s.pe_param, error)) return ConfigError{at + ".pe", error};
+      try {
+        make_persistence_engine(s.pe, s.pe_param);
+      } catch (const std::invalid_argument& e) {
+        return ConfigError{at + ".pe", e.what()};
+      }
       if (s.persistence_timeout == 0)
         return ConfigError{at + ".persistence_timeout",
                            "a persistence engine needs a persistent service (ipvsadm -p): set a timeout"};

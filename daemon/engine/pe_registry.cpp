@@ -2,6 +2,7 @@
 // static self-registration: the linker drops unreferenced objects of a static
 // library, and with them their registrars.
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "persistence_engine.hpp"
@@ -9,14 +10,14 @@
 namespace sipvs {
 
 // Each defined in its PE's own file.
-std::unique_ptr<PersistenceEngine> make_sip_pe(std::string_view param, std::string& error);
-std::unique_ptr<PersistenceEngine> make_sip_header_pe(std::string_view param, std::string& error);
+std::unique_ptr<PersistenceEngine> make_sip_pe(std::string_view param);
+std::unique_ptr<PersistenceEngine> make_sip_header_pe(std::string_view param);
 
 namespace {
 
 struct PeFactory {
   std::string_view name;
-  std::unique_ptr<PersistenceEngine> (*make)(std::string_view param, std::string& error);
+  std::unique_ptr<PersistenceEngine> (*make)(std::string_view param);
 };
 
 constexpr PeFactory kEngines[] = {
@@ -26,17 +27,15 @@ constexpr PeFactory kEngines[] = {
 
 }  // namespace
 
-std::unique_ptr<PersistenceEngine> make_persistence_engine(std::string_view name, std::string_view param,
-                                                           std::string& error) {
+std::unique_ptr<PersistenceEngine> make_persistence_engine(std::string_view name, std::string_view param) {
   for (const PeFactory& f : kEngines)
-    if (f.name == name) return f.make(param, error);
-  error = "unknown persistence engine '" + std::string(name) + "' (known: ";
+    if (f.name == name) return f.make(param);
+  std::string error = "unknown persistence engine '" + std::string(name) + "' (known: ";
   for (const PeFactory& f : kEngines) {
     if (&f != kEngines) error += ", ";
     error += f.name;
   }
-  error += ")";
-  return nullptr;
+  throw std::invalid_argument(error + ")");
 }
 
 std::vector<std::string_view> persistence_engine_names() {

@@ -2,6 +2,7 @@
 // Call-ID of the SIP message in the UDP payload, so every packet of a call
 // follows the same template to the same real server.
 #include <memory>
+#include <stdexcept>
 
 #include "persistence_engine.hpp"
 
@@ -18,11 +19,9 @@ class SipPe final : public PersistenceEngine {
 
 }  // namespace
 
-std::unique_ptr<PersistenceEngine> make_sip_pe(std::string_view param, std::string& error) {
-  if (!param.empty()) {
-    error = "persistence engine 'sip' takes no parameter (got '" + std::string(param) + "')";
-    return nullptr;
-  }
+std::unique_ptr<PersistenceEngine> make_sip_pe(std::string_view param) {
+  if (!param.empty())
+    throw std::invalid_argument("persistence engine 'sip' takes no parameter (got '" + std::string(param) + "')");
   return std::make_unique<SipPe>();
 }
 

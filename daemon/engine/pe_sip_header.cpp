@@ -3,6 +3,7 @@
 // form). A second PE that exercises the framework.
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "persistence_engine.hpp"
@@ -31,14 +32,13 @@ class SipHeaderPe final : public PersistenceEngine {
 
 }  // namespace
 
-std::unique_ptr<PersistenceEngine> make_sip_header_pe(std::string_view param, std::string& error) {
+std::unique_ptr<PersistenceEngine> make_sip_header_pe(std::string_view param) {
   const std::size_t slash = param.find('/');
   const std::string_view long_form = param.substr(0, slash);
   const std::string_view compact = slash == std::string_view::npos ? "" : param.substr(slash + 1);
   if (!is_token(long_form) || (slash != std::string_view::npos && (compact.size() != 1 || !is_letter(compact[0])))) {
-    error = "persistence engine 'sip-header' needs a header name as parameter, e.g. 'X-Session-ID' or "
-            "'Call-ID/i' (got '" + std::string(param) + "')";
-    return nullptr;
+    throw std::invalid_argument("persistence engine 'sip-header' needs a header name as parameter, e.g. "
+                                "'X-Session-ID' or 'Call-ID/i' (got '" + std::string(param) + "')");
   }
   return std::make_unique<SipHeaderPe>(std::string(long_form), compact.empty() ? '\0' : compact[0]);
 }

@@ -46,9 +46,8 @@ class PersistenceEngine {
 };
 
 // Builds a PE by name; `param` is the PE's one option (e.g. a header name).
-// On failure returns nullptr and says why in `error`.
-std::unique_ptr<PersistenceEngine> make_persistence_engine(std::string_view name, std::string_view param,
-                                                           std::string& error);
+// Throws std::invalid_argument saying why for an unknown name or a bad option.
+std::unique_ptr<PersistenceEngine> make_persistence_engine(std::string_view name, std::string_view param);
 std::vector<std::string_view> persistence_engine_names();
 
 }  // namespace sipvs

@@ -14,17 +14,19 @@ using namespace std::string_literals;
 namespace {
 
 std::unique_ptr<PersistenceEngine> make(std::string_view name, std::string_view param = "") {
-  std::string error;
-  auto pe = make_persistence_engine(name, param, error);
-  REQUIRE_MESSAGE(pe, error);
-  CHECK(error.empty());
+  auto pe = make_persistence_engine(name, param);
+  REQUIRE(pe);
   return pe;
 }
 
 std::string make_error(std::string_view name, std::string_view param) {
-  std::string error;
-  CHECK(make_persistence_engine(name, param, error) == nullptr);
-  return error;
+  try {
+    make_persistence_engine(name, param);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  FAIL("no error");
+  return {};
 }
 
 struct Filled {
