@@ -172,6 +172,14 @@ bool server_up(sipvs::Engine& e, const std::string& address = "127.0.0.1") {
   return false;
 }
 
+// One service whose one server is `uas`, checked with `check`.
+sipvsd::DaemonConfig checked_responder(const Responder& uas, const json& check) {
+  json j = service_with(check);
+  j["services"][0]["servers"][0]["port"] = uas.port;
+  j["services"][0]["servers"].erase(1);
+  return sipvsd::parse_config(j);
+}
+
 template <class F>
 bool eventually(F f, std::chrono::milliseconds limit) {
   const auto end = std::chrono::steady_clock::now() + limit;
@@ -186,10 +194,8 @@ bool eventually(F f, std::chrono::milliseconds limit) {
 
 TEST_CASE("HealthChecker: down after `failures` lost probes, up after `successes`, codes, release") {
   Responder uas;
-  json j = service_with(json{{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 3}, {"successes", 2}});
-  j["services"][0]["servers"][0]["port"] = uas.port;
-  j["services"][0]["servers"].erase(1);
-  sipvsd::DaemonConfig c = sipvsd::parse_config(j);
+  sipvsd::DaemonConfig c =
+      checked_responder(uas, {{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 3}, {"successes", 2}});
   sipvs::Engine engine(c.engine);
   sipvsd::HealthChecker checker(engine);
   checker.configure(c);
@@ -248,10 +254,8 @@ TEST_CASE("HealthChecker: down after `failures` lost probes, up after `successes
 TEST_CASE("HealthChecker: an answer in compact form with a folded Via counts") {
   Responder uas;
   uas.terse = true;
-  json j = service_with(json{{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 2}, {"successes", 1}});
-  j["services"][0]["servers"][0]["port"] = uas.port;
-  j["services"][0]["servers"].erase(1);
-  sipvsd::DaemonConfig c = sipvsd::parse_config(j);
+  const sipvsd::DaemonConfig c =
+      checked_responder(uas, {{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 2}, {"successes", 1}});
   sipvs::Engine engine(c.engine);
   sipvsd::HealthChecker checker(engine);
   checker.configure(c);
