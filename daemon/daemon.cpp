@@ -110,7 +110,7 @@ void Daemon::report_template_pressure() {
   reported_rate_limited_ = s.rate_limited;
 }
 
-std::optional<ConfigFieldError> Daemon::apply(DaemonConfig next, const DaemonConfig& running) {
+std::optional<ConfigFieldError> Daemon::apply(const DaemonConfig& next, const DaemonConfig& running) {
   try {
     forwarding_.prepare(next);
   } catch (const ForwardingError& e) {

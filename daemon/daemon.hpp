@@ -42,7 +42,7 @@ class Daemon {
   // the error, having changed nothing, if the forwarding or the engine
   // cannot take it. Settings that need a restart are the same in both.
   // Called by the control plane only, one change at a time.
-  std::optional<ConfigFieldError> apply(DaemonConfig next, const DaemonConfig& running);
+  std::optional<ConfigFieldError> apply(const DaemonConfig& next, const DaemonConfig& running);
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
   std::vector<HealthStatus> health_statuses() const { return health_.statuses(); }  // thread-safe
