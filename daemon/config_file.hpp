@@ -70,7 +70,6 @@ class ConfigFieldError : public std::runtime_error {
   const std::string& field() const { return error_.field; }
   const std::string& reason() const { return error_.reason; }
   Kind kind() const { return error_.kind; }
-  const sipvs::ConfigError& error() const { return error_; }
 
  private:
   sipvs::ConfigError error_;

@@ -178,10 +178,10 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
   return current_;
 }
 
-std::string ControlPlane::templates_file() const { return templates_file_; }
+const std::string& ControlPlane::templates_file() const { return templates_file_; }
 
 std::size_t ControlPlane::save_templates(std::time_t now) {
-  const std::string path = templates_file();
+  const std::string& path = templates_file();
   if (path.empty()) return 0;
   // The periodic writer and the last save at stop share the temporary file.
   std::lock_guard lock(templates_mutex_);
@@ -191,7 +191,7 @@ std::size_t ControlPlane::save_templates(std::time_t now) {
 }
 
 std::size_t ControlPlane::restore_templates(std::time_t now) {
-  const std::string path = templates_file();
+  const std::string& path = templates_file();
   if (path.empty()) return 0;
   try {
     const auto text = read_file_if_exists(path);

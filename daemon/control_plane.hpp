@@ -73,7 +73,7 @@ class ControlPlane {
   // without a state file they do nothing.
   std::size_t save_templates(std::time_t now);
   std::size_t restore_templates(std::time_t now);
-  std::string templates_file() const;
+  const std::string& templates_file() const;
 
  private:
   DaemonConfig commit(DaemonConfig candidate);  // with mutex_ held

@@ -42,7 +42,7 @@ class TemplateSaver {
   // then saves the templates of the calls in progress a last time.
   void stop_and_save() {
     stop_periodic();
-    const std::string path = control_.templates_file();
+    const std::string& path = control_.templates_file();
     if (path.empty()) return;
     try {
       const std::size_t n = control_.save_templates(std::time(nullptr));
