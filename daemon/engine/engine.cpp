@@ -550,21 +550,25 @@ std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Second
   // Copies of the matches, taken under each shard's lock and described after
   // it, so that a worker hashing to that shard never waits for string work;
   // the walk stops at the limit.
-  std::vector<Template> found;
+  struct Found {
+    Template t;
+    const ServiceEntry* svc;
+    const ServerEntry* server;
+  };
+  std::vector<Found> found;
   std::size_t skipped = 0;
   table_->for_each([&](const Template& t) {
     if (found.size() >= filter.limit) return false;
     if (expired(t, now)) return true;
     const ServiceEntry* svc = snap->owner(t.key);
-    if (!matches(filter, svc, svc ? snap->server(*svc, t.server_ref) : nullptr, t)) return true;
-    if (skipped++ >= filter.offset) found.push_back(t);
+    const ServerEntry* server = svc ? snap->server(*svc, t.server_ref) : nullptr;
+    if (!matches(filter, svc, server, t)) return true;
+    if (skipped++ >= filter.offset) found.push_back({t, svc, server});
     return true;
   });
   std::vector<TemplateInfo> out;
   out.reserve(found.size());
-  for (const Template& t : found) {
-    const ServiceEntry* svc = snap->owner(t.key);
-    const ServerEntry* server = svc ? snap->server(*svc, t.server_ref) : nullptr;
+  for (const auto& [t, svc, server] : found) {
     TemplateInfo& i = out.emplace_back();
     if (svc) i.service = svc->config->name;
     i.protocol = t.key.protocol;
