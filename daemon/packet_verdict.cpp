@@ -15,6 +15,7 @@ PacketVerdict packet_verdict(sipvs::Engine::Worker& worker, std::span<const uint
     v.decision = {};
     v.decide_failed = true;
     std::strncpy(v.decide_error, e.what(), sizeof v.decide_error - 1);
+    v.decide_error[sizeof v.decide_error - 1] = '\0';
   }
   if (v.decision.outcome == sipvs::Outcome::placed) {
     // Only the bits under the mask are ours; other users of the mark keep theirs.

@@ -32,9 +32,10 @@ struct PacketVerdict {
   sipvs::Decision decision;
   // decide() threw (e.g. bad_alloc growing the template table): the packet
   // lost its placement, not the process. The message is copied, not
-  // allocated, since the failure may be that memory ran out.
+  // allocated, since the failure may be that memory ran out; it is written
+  // only then, so that no packet pays for clearing it.
   bool decide_failed = false;
-  char decide_error[96] = "";
+  char decide_error[96];  // meaningful only when decide_failed
 };
 
 // A packet that is not placed is accepted with its mark as it came, or
