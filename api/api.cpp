@@ -1,11 +1,11 @@
-#include "api.hpp"
+#include "api/api.hpp"
 
 #include <sys/stat.h>
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "auth.hpp"
-#include "log.hpp"
+#include "api/auth.hpp"
+#include "daemon/log.hpp"
 
 namespace sipvsd::api {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "control_plane.hpp"
-#include "http_server.hpp"
-#include "routes.hpp"
+#include "daemon/config/control_plane.hpp"
+#include "api/http_server.hpp"
+#include "api/routes.hpp"
 
 namespace sipvsd::api {
 

@@ -1,4 +1,4 @@
-#include "host_check.hpp"
+#include "api/host_check.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "http_server.hpp"
+#include "api/http_server.hpp"
 
 #include <pthread.h>
 #include <sys/stat.h>
@@ -16,9 +16,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "config_file.hpp"
-#include "host_check.hpp"
-#include "log.hpp"
+#include "daemon/config/config_file.hpp"
+#include "api/host_check.hpp"
+#include "daemon/log.hpp"
 
 namespace sipvsd::api {
 

@@ -17,7 +17,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "router.hpp"
+#include "api/router.hpp"
 
 namespace sipvsd::api {
 

@@ -1,6 +1,6 @@
-#include "metrics.hpp"
+#include "api/metrics.hpp"
 
-#include "server_id.hpp"
+#include "api/server_id.hpp"
 
 namespace sipvsd::api {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon.hpp"
-#include "engine.hpp"
+#include "daemon/daemon.hpp"
+#include "engine/engine.hpp"
 
 namespace sipvsd::api {
 

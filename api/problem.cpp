@@ -1,4 +1,4 @@
-#include "problem.hpp"
+#include "api/problem.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,6 @@
-#include "rates.hpp"
+#include "api/rates.hpp"
 
-#include "server_id.hpp"
+#include "api/server_id.hpp"
 
 namespace sipvsd::api {
 

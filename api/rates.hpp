@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "engine.hpp"
+#include "engine/engine.hpp"
 
 namespace sipvsd::api {
 

@@ -1,13 +1,13 @@
-#include "router.hpp"
+#include "api/router.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <system_error>
 
-#include "auth.hpp"
-#include "config_file.hpp"
-#include "control_plane.hpp"
-#include "log.hpp"
+#include "api/auth.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/config/control_plane.hpp"
+#include "daemon/log.hpp"
 
 namespace sipvsd::api {
 

@@ -16,7 +16,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
-#include "problem.hpp"
+#include "api/problem.hpp"
 
 namespace sipvsd::api {
 

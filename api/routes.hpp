@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "control_plane.hpp"
-#include "daemon.hpp"
-#include "health_check.hpp"
-#include "rates.hpp"
-#include "router.hpp"
+#include "daemon/config/control_plane.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/health/health_check.hpp"
+#include "api/rates.hpp"
+#include "api/router.hpp"
 
 namespace sipvsd::api {
 

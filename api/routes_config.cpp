@@ -1,7 +1,7 @@
 // /v1/config (the whole configuration in the config file's schema; PUT
 // replaces it, validated first) and /v1/debug-level.
-#include "log.hpp"
-#include "routes.hpp"
+#include "daemon/log.hpp"
+#include "api/routes.hpp"
 
 namespace sipvsd::api {
 

@@ -3,9 +3,9 @@
 // control plane (validated, saved, applied atomically). PATCH is a JSON merge
 // patch (RFC 7396) of the resource as GET shows it. A service's or server's
 // "health_check" (SIP OPTIONS probing) is part of its resource.
-#include "log.hpp"
-#include "routes.hpp"
-#include "server_id.hpp"
+#include "daemon/log.hpp"
+#include "api/routes.hpp"
+#include "api/server_id.hpp"
 
 namespace sipvsd::api {
 

@@ -1,10 +1,10 @@
 // /v1/stats (JSON counters and rates per service and server), /metrics
 // (Prometheus) and /healthz.
-#include "health_check.hpp"
-#include "log.hpp"
-#include "metrics.hpp"
-#include "routes.hpp"
-#include "server_id.hpp"
+#include "daemon/health/health_check.hpp"
+#include "daemon/log.hpp"
+#include "api/metrics.hpp"
+#include "api/routes.hpp"
+#include "api/server_id.hpp"
 
 namespace sipvsd::api {
 

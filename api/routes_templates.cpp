@@ -4,9 +4,9 @@
 #include <charconv>
 #include <cstdio>
 
-#include "log.hpp"
-#include "routes.hpp"
-#include "server_id.hpp"
+#include "daemon/log.hpp"
+#include "api/routes.hpp"
+#include "api/server_id.hpp"
 
 namespace sipvsd::api {
 

@@ -1,4 +1,4 @@
-#include "server_id.hpp"
+#include "api/server_id.hpp"
 
 #include <charconv>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "ip_address.hpp"
+#include "engine/ip_address.hpp"
 
 namespace sipvsd::api {
 

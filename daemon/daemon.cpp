@@ -1,10 +1,10 @@
-#include "daemon.hpp"
+#include "daemon/daemon.hpp"
 
 #include <pthread.h>
 
 #include <chrono>
 
-#include "log.hpp"
+#include "daemon/log.hpp"
 
 namespace sipvsd {
 

@@ -11,12 +11,12 @@
 #include <thread>
 #include <vector>
 
-#include "config_file.hpp"
-#include "engine.hpp"
-#include "forwarding.hpp"
-#include "health_check.hpp"
-#include "nfqueue.hpp"
-#include "queue_counters.hpp"
+#include "daemon/config/config_file.hpp"
+#include "engine/engine.hpp"
+#include "daemon/forwarding/forwarding.hpp"
+#include "daemon/health/health_check.hpp"
+#include "daemon/datapath/nfqueue.hpp"
+#include "daemon/datapath/queue_counters.hpp"
 
 namespace sipvsd {
 

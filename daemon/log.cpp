@@ -1,4 +1,4 @@
-#include "log.hpp"
+#include "daemon/log.hpp"
 
 #include <unistd.h>
 

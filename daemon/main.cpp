@@ -13,14 +13,14 @@
 #include <system_error>
 #include <vector>
 
-#include "api.hpp"
-#include "config_file.hpp"
-#include "control_plane.hpp"
-#include "daemon.hpp"
-#include "log.hpp"
-#include "replay.hpp"
-#include "rules_text.hpp"
-#include "template_saver.hpp"
+#include "api/api.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/config/control_plane.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/log.hpp"
+#include "daemon/tools/replay.hpp"
+#include "daemon/forwarding/rules_text.hpp"
+#include "daemon/config/template_saver.hpp"
 
 #ifndef SIPVSD_VERSION
 #define SIPVSD_VERSION "unknown"

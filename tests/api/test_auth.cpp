@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "auth.hpp"
+#include "api/auth.hpp"
 #include "fixtures.hpp"
 
 using sipvsd::api::authorized;

@@ -12,11 +12,11 @@
 #include <set>
 #include <thread>
 
-#include "control_plane.hpp"
+#include "daemon/config/control_plane.hpp"
 #include "fixtures.hpp"
 #include "packet_builder.hpp"
-#include "state_file.hpp"
-#include "template_saver.hpp"
+#include "daemon/config/state_file.hpp"
+#include "daemon/config/template_saver.hpp"
 
 using namespace sipvsd;
 using nlohmann::json;

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "fixtures.hpp"
-#include "http_server.hpp"
-#include "routes.hpp"
+#include "api/http_server.hpp"
+#include "api/routes.hpp"
 
 using namespace sipvsd;
 using namespace sipvsd::api;

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "fixtures.hpp"
-#include "routes.hpp"
+#include "api/routes.hpp"
 
 using namespace sipvsd;
 using namespace sipvsd::api;

@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "fixtures.hpp"
-#include "log.hpp"
+#include "daemon/log.hpp"
 #include "packet_builder.hpp"
-#include "routes.hpp"
-#include "server_id.hpp"
-#include "state_file.hpp"
+#include "api/routes.hpp"
+#include "api/server_id.hpp"
+#include "daemon/config/state_file.hpp"
 
 using namespace sipvsd;
 using namespace sipvsd::api;

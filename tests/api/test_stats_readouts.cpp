@@ -1,13 +1,13 @@
 // What the stats routes read from the running daemon (DaemonReadouts): the
-// queue counters, whose one table (daemon/queue_counters.hpp) feeds /v1/stats
+// queue counters, whose one table (daemon/datapath/queue_counters.hpp) feeds /v1/stats
 // and /metrics, and the health checker's statuses.
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "fixtures.hpp"
-#include "queue_counters.hpp"
-#include "routes.hpp"
+#include "daemon/datapath/queue_counters.hpp"
+#include "api/routes.hpp"
 
 using namespace sipvsd;
 using namespace sipvsd::api;

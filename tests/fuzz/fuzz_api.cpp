@@ -24,7 +24,7 @@
 #include "../api/fixtures.hpp"
 #include "../unit/packet_builder.hpp"
 #include "fuzz_input.hpp"
-#include "routes.hpp"
+#include "api/routes.hpp"
 
 namespace {
 

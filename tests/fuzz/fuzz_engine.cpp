@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "engine.hpp"
+#include "engine/engine.hpp"
 #include "fuzz_input.hpp"
 #include "../unit/packet_builder.hpp"
 

@@ -19,10 +19,10 @@
 #include <string>
 #include <string_view>
 
-#include "config_file.hpp"
-#include "control_plane.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/config/control_plane.hpp"
 #include "fuzz_input.hpp"
-#include "state_file.hpp"
+#include "daemon/config/state_file.hpp"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <span>
 #include <string_view>
 
-#include "packet_view.hpp"
-#include "sip_header.hpp"
+#include "engine/parse/packet_view.hpp"
+#include "engine/parse/sip_header.hpp"
 
 namespace {
 

@@ -18,7 +18,7 @@
 
 #include "../api/fixtures.hpp"
 #include "../unit/packet_builder.hpp"
-#include "state_file.hpp"
+#include "daemon/config/state_file.hpp"
 
 namespace {
 

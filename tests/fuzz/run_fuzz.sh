@@ -18,7 +18,7 @@ usage="usage: run_fuzz.sh build WORK_DIR | run TARGET SECONDS WORK_DIR"
 
 flags=(-std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
        -DBOOST_BEAST_USE_STD_STRING_VIEW
-       -I"$root/daemon/engine" -I"$root/daemon" -I"$root/api")
+       -I"$root")
 
 # OBJ.o exists and is newer than this script (its flags) and everything OBJ.d lists.
 up_to_date() {
@@ -48,8 +48,10 @@ compile() {
 build() {
   local work=$1
   mkdir -p "$work/obj"
-  local engine=("$root"/daemon/engine/*.cpp)
-  local core=("$root"/daemon/{config_file,state_file,control_plane,health_check,log}.cpp)
+  local engine
+  mapfile -t engine < <(find "$root/engine" -name '*.cpp' | sort)
+  local core=("$root"/daemon/config/{config_file,state_file,control_plane}.cpp
+              "$root"/daemon/health/health_check.cpp "$root"/daemon/log.cpp)
   local api=("$root"/api/{router,routes,routes_config,routes_services,routes_stats,routes_templates}.cpp
              "$root"/api/{problem,rates,metrics,server_id,auth}.cpp)
   local tests=("$here"/{fuzz_packet,fuzz_engine,fuzz_loaders,fuzz_api,make_seeds}.cpp)

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine.hpp"
+#include "engine/engine.hpp"
 #include "packet_builder.hpp"
 
 using namespace sipvs;

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "engine.hpp"
+#include "engine/engine.hpp"
 #include "packet_builder.hpp"
 
 using namespace sipvs;

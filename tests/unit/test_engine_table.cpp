@@ -3,7 +3,7 @@
 #include <map>
 #include <string>
 
-#include "template_table.hpp"
+#include "engine/template_table.hpp"
 
 using namespace sipvs;
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "bytes.hpp"
-#include "packet_view.hpp"
+#include "engine/parse/packet_view.hpp"
 
 using namespace sipvs;
 

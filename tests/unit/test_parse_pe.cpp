@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "persistence_engine.hpp"
+#include "engine/pe/persistence_engine.hpp"
 
 using namespace sipvs;
 using namespace std::string_literals;

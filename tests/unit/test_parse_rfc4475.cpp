@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "sip_header.hpp"
+#include "engine/parse/sip_header.hpp"
 
 using namespace sipvs;
 using namespace std::string_literals;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
-#include "siphash.hpp"
+#include "engine/siphash.hpp"
 #include "test_sched_util.hpp"
 
 using namespace sipvs;

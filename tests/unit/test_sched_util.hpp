@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler.hpp"
+#include "engine/scheduler/scheduler.hpp"
 
 namespace sipvs::test {
 

@@ -2,7 +2,7 @@
 // What a parse of a configuration complains about, for the daemon's unit tests.
 #include <string>
 
-#include "config_file.hpp"
+#include "daemon/config/config_file.hpp"
 
 namespace test {
 

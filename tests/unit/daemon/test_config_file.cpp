@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config_errors.hpp"
-#include "config_file.hpp"
+#include "daemon/config/config_file.hpp"
 
 using nlohmann::json;
 using sipvsd::ConfigFieldError;

@@ -17,9 +17,9 @@
 #include <thread>
 
 #include "config_errors.hpp"
-#include "config_file.hpp"
-#include "engine.hpp"
-#include "health_check.hpp"
+#include "daemon/config/config_file.hpp"
+#include "engine/engine.hpp"
+#include "daemon/health/health_check.hpp"
 
 using nlohmann::json;
 using sipvsd::ConfigFieldError;

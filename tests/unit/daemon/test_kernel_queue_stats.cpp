@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "kernel_queue_stats.hpp"
+#include "daemon/datapath/kernel_queue_stats.hpp"
 
 using sipvsd::KernelQueueStats;
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "nfqueue.hpp"
+#include "daemon/datapath/nfqueue.hpp"
 
 namespace {
 

@@ -4,9 +4,9 @@
 #include <cstdint>
 
 #include "../packet_builder.hpp"
-#include "config_file.hpp"
-#include "daemon.hpp"
-#include "packet_verdict.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/datapath/packet_verdict.hpp"
 
 TEST_CASE("the data-path policy travels in the engine's snapshot, with the marks it belongs to") {
   using sipvsd::DataPathPolicy;

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "../bytes.hpp"
-#include "config_file.hpp"
-#include "replay.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/tools/replay.hpp"
 
 namespace {
 

@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "config_file.hpp"
-#include "rules_text.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/forwarding/rules_text.hpp"
 
 namespace {
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "verdict_buffer.hpp"
+#include "daemon/datapath/verdict_buffer.hpp"
 
 using sipvsd::VerdictBuffer;
 

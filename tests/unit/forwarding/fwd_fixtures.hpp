@@ -2,8 +2,8 @@
 // Configurations and kernel states shared by the forwarding tests.
 #include <string>
 
-#include "config_file.hpp"
-#include "forwarding.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/forwarding/forwarding.hpp"
 
 namespace fwdtest {
 

@@ -2,8 +2,8 @@
 // `forwarding_options`, and what is refused before any back-end runs.
 #include <doctest/doctest.h>
 
-#include "config_file.hpp"
-#include "forwarding.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/forwarding/forwarding.hpp"
 
 using nlohmann::json;
 using sipvsd::ConfigFieldError;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "../../packet_builder.hpp"
-#include "engine.hpp"
-#include "packet_verdict.hpp"
+#include "engine/engine.hpp"
+#include "daemon/datapath/packet_verdict.hpp"
 #include "refused_allocations.hpp"
 
 namespace {

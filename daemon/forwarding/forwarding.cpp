@@ -1,0 +1,152 @@
+// The forwarding controller, the `none` back-end and the factory.
+#include <algorithm>
+
+#include "daemon/forwarding/forwarding.hpp"
+#include "daemon/forwarding/forwarding_netlink.hpp"
+#include "daemon/log.hpp"
+
+namespace sipvsd {
+
+namespace {
+
+class NoForwarding final : public Forwarding {
+ public:
+  std::string_view name() const override { return "none"; }
+  ReconcileResult reconcile(const DaemonConfig&) override { return {}; }
+  ReconcileResult remove_all() override { return {}; }
+};
+
+bool same_ranges(const ForwardingOptions& a, const ForwardingOptions& b) {
+  return a.table_base == b.table_base && a.priority_base == b.priority_base;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
+ReconcileResult failed(const DaemonConfig& config, const ForwardingError& e) {
+  LOG_ERR("forwarding %s: %s", config.forwarding.c_str(), e.what());
+  ReconcileResult r;
+  r.errors.push_back(e.what());
+  return r;
+}
+
+}  // namespace
+
+std::unique_ptr<Forwarding> make_no_forwarding() { return std::make_unique<NoForwarding>(); }
+
+std::unique_ptr<Forwarding> make_forwarding(const DaemonConfig& config) {
+  if (config.forwarding == "none") return make_no_forwarding();
+  if (config.forwarding == "route") return make_route_forwarding(config.forwarding_options);
+  if (config.forwarding == "ipvs") return make_ipvs_forwarding();
+  throw ForwardingError("forwarding \"" + config.forwarding + "\" is not one of none, route, ipvs");
+}
+
+DaemonConfig forwarding_during_change(const DaemonConfig& running, const DaemonConfig& next) {
+  DaemonConfig both = next;
+  if (running.forwarding != next.forwarding || running.mark_mask != next.mark_mask) return both;
+  std::vector<uint32_t> marks;
+  for (const auto& s : next.engine.services)
+    for (const auto& r : s.servers) marks.push_back(r.mark);
+  for (const auto& s : running.engine.services) {
+    sipvs::ServiceConfig leaving = s;
+    leaving.servers.clear();
+    for (const auto& r : s.servers)
+      if (std::find(marks.begin(), marks.end(), r.mark) == marks.end()) leaving.servers.push_back(r);
+    if (!leaving.servers.empty()) both.engine.services.push_back(std::move(leaving));
+  }
+  return both;
+}
+
+void ForwardingController::start(const DaemonConfig& config) {
+  std::lock_guard lock(mutex_);
+  backend_ = make_forwarding(config);
+  kind_ = config.forwarding;
+  options_ = config.forwarding_options;
+  wanted_ = config;
+  ReconcileResult r = reconcile_locked(config);
+  if (kind_ != "none")
+    LOG_NOTICE("forwarding %s: %zu created, %zu changed, %zu removed, %zu already in place%s", kind_.c_str(),
+               r.created, r.changed, r.removed, r.unchanged, r.ok() ? "" : " (with errors, retried every 10 s)");
+}
+
+void ForwardingController::prepare(const DaemonConfig& next) {
+  std::lock_guard lock(mutex_);
+  if (backend_ && next.forwarding == kind_ && same_ranges(next.forwarding_options, options_)) return;
+  prepared_ = make_forwarding(next);
+}
+
+ReconcileResult ForwardingController::reconcile(const DaemonConfig& config) {
+  std::lock_guard lock(mutex_);
+  try {
+    if (!backend_ || config.forwarding != kind_ || !same_ranges(config.forwarding_options, options_)) {
+      std::unique_ptr<Forwarding> next =
+          prepared_ && prepared_->name() == config.forwarding ? std::move(prepared_) : make_forwarding(config);
+      if (backend_) {
+        LOG_NOTICE("forwarding changes from %s to %s: removing what %s set up", kind_.c_str(),
+                   config.forwarding.c_str(), kind_.c_str());
+        const ReconcileResult gone = backend_->remove_all();
+        for (const auto& c : gone.changes) LOG_NOTICE("forwarding %s: %s", kind_.c_str(), c.c_str());
+        for (const auto& e : gone.errors) LOG_ERR("forwarding %s: %s", kind_.c_str(), e.c_str());
+      }
+      backend_ = std::move(next);
+      kind_ = config.forwarding;
+    }
+    prepared_.reset();
+    options_ = config.forwarding_options;
+    wanted_ = config;
+    return reconcile_locked(config);
+  } catch (const ForwardingError& e) {
+    return failed(config, e);
+  }
+}
+
+ReconcileResult ForwardingController::reconcile_again() {
+  std::lock_guard lock(mutex_);
+  if (!backend_) return {};
+  try {
+    return reconcile_locked(wanted_);
+  } catch (const ForwardingError& e) {
+    return failed(wanted_, e);
+  }
+}
+
+// Changes are logged one by one; problems and errors only when they differ
+// from the previous run's, so a lasting one does not fill the log every 10 s.
+ReconcileResult ForwardingController::reconcile_locked(const DaemonConfig& config) {
+  ReconcileResult r = backend_->reconcile(config);
+  for (const auto& c : r.changes) LOG_NOTICE("forwarding %s: %s", kind_.c_str(), c.c_str());
+  std::vector<std::string> now = r.problems;
+  now.insert(now.end(), r.errors.begin(), r.errors.end());
+  if (now != last_problems_) {
+    for (const auto& p : r.problems) LOG_WARN("forwarding %s: %s", kind_.c_str(), p.c_str());
+    for (const auto& e : r.errors) LOG_ERR("forwarding %s: %s", kind_.c_str(), e.c_str());
+    if (now.empty() && !last_problems_.empty()) LOG_NOTICE("forwarding %s: in place again", kind_.c_str());
+    last_problems_ = std::move(now);
+  }
+  return r;
+}
+
+void ForwardingController::shutdown() {
+  std::lock_guard lock(mutex_);
+  if (!backend_) return;
+  if (!options_.remove_on_exit) {
+    if (kind_ != "none")
+      LOG_INFO("forwarding %s: left in place (forwarding_options.remove_on_exit is false)", kind_.c_str());
+    backend_.reset();
+    return;
+  }
+  try {
+    const ReconcileResult r = backend_->remove_all();
+    for (const auto& c : r.changes) LOG_NOTICE("forwarding %s: %s", kind_.c_str(), c.c_str());
+    for (const auto& e : r.errors) LOG_ERR("forwarding %s: %s", kind_.c_str(), e.c_str());
+    if (!r.errors.empty()) LOG_ERR("forwarding %s: removal incomplete: %s", kind_.c_str(), joined(r.errors).c_str());
+  } catch (const ForwardingError& e) {
+    LOG_ERR("forwarding %s: cannot remove: %s", kind_.c_str(), e.what());
+  }
+  backend_.reset();
+}
+
+}  // namespace sipvsd

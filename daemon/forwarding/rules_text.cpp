@@ -1,0 +1,138 @@
+#include "daemon/forwarding/rules_text.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace sipvsd {
+
+namespace {
+
+std::string hex(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%x", v);
+  return buf;
+}
+
+const char* proto_name(uint8_t p) {
+  switch (p) {
+    case 6: return "tcp";
+    case 132: return "sctp";
+    default: return "udp";
+  }
+}
+
+// A first dr server of the service: the only kind policy routing can reach.
+const sipvs::RealServerConfig* first_direct(const sipvs::ServiceConfig& s) {
+  for (const auto& r : s.servers)
+    if (r.forward == sipvs::Forward::dr) return &r;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string nfqueue_target_option(const std::vector<uint16_t>& queues) {
+  if (queues.empty()) return "--queue-num 0";
+  if (queues.size() == 1) return "--queue-num " + std::to_string(queues[0]);
+  return "--queue-balance " + std::to_string(queues.front()) + ":" + std::to_string(queues.back());
+}
+
+std::string render_rules(const DaemonConfig& c, std::string_view source) {
+  std::ostringstream o;
+  const std::string target = "-j NFQUEUE " + nfqueue_target_option(c.queues) + " --queue-bypass";
+  const std::string mask = hex(c.mark_mask);
+  const bool contiguous = c.queues.size() < 2 || c.queues.back() - c.queues.front() + 1u == c.queues.size();
+
+  o << "#!/bin/sh\n"
+    << "# Kernel rules matching the sipvsd configuration " << source << "\n"
+    << "# (printed by `sipvsd rules`). Review, then run as root on the director.\n"
+    << "# sipvsd owns the mark bits " << mark_to_string(c.mark_mask) << " (mark_mask); queues "
+    << queue_spec_to_string(c.queues) << ".\n";
+  if (!contiguous)
+    o << "# NOTE: the queues are not contiguous; --queue-balance needs a range, so the\n"
+      << "# rules below cover " << c.queues.front() << ".." << c.queues.back()
+      << ": bind them all or change `queues`.\n";
+
+  o << "\n# == 1. Send the virtual services' packets to sipvsd (NFQUEUE) ==\n"
+    << "# `-m conntrack --ctstate ...` matches every packet: it is there because it loads\n"
+    << "# connection tracking, whose defragmentation hands NFQUEUE whole datagrams, so a\n"
+    << "# fragmented INVITE is still placed by its Call-ID (a raw-table NOTRACK rule does\n"
+    << "# not load it). --queue-bypass: while sipvsd is not running packets pass unmarked,\n"
+    << "# as do packets the kernel accepts when the queue is full (fail-open): they need\n"
+    << "# the fallback route of section 2. Use iptables-save/iptables-restore to keep these\n"
+    << "# (an iptables-nft rule shows in `nft list ruleset` but that dump does not reload).\n";
+  const std::string ct = "-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED";
+  for (const auto& s : c.engine.services) {
+    if (s.is_fwmark()) {
+      o << "# service " << s.name << ": packets already marked " << hex(s.fwmark)
+        << " by your own rules (put those before these)\n";
+      for (const char* ipt : {"iptables", "ip6tables"})
+        o << ipt << " -t mangle -A PREROUTING -m mark --mark " << hex(s.fwmark) << " " << ct << " " << target
+          << "\n";
+    } else {
+      o << "# service " << s.name << "\n"
+        << (s.vip.is_v4() ? "iptables" : "ip6tables") << " -t mangle -A PREROUTING -p " << proto_name(s.protocol)
+        << " -d " << s.vip.to_string() << (s.port ? " --dport " + std::to_string(s.port) : std::string()) << " "
+        << ct << " " << target << "\n";
+    }
+  }
+
+  o << "\n# == 2. Policy routing by mark (direct routing) ==\n"
+    << "# One table per real server: marked packets are routed to it, keeping the VIP as\n"
+    << "# their destination. The real server must be on a directly connected network.\n";
+  unsigned table = 100;
+  for (const auto& s : c.engine.services) {
+    for (const auto& r : s.servers) {
+      if (r.forward != sipvs::Forward::dr) {
+        o << "# service " << s.name << ", real server " << r.address.to_string() << ": " << to_string(r.forward)
+          << " is not direct routing, see section 3\n";
+        continue;
+      }
+      ++table;
+      const char* ip = r.address.is_v4() ? "ip" : "ip -6";
+      const std::string dst = s.is_fwmark() ? std::string("default")
+                                            : s.vip.to_string() + (s.vip.is_v4() ? "/32" : "/128");
+      o << "# service " << s.name << ", real server " << r.address.to_string() << " (weight " << r.weight << ")\n"
+        << ip << " rule add fwmark " << hex(r.mark) << "/" << mask << " lookup " << table << " pref " << table << "\n"
+        << ip << " route replace " << dst << " via " << r.address.to_string() << " table " << table << "\n";
+    }
+  }
+  o << "# Fallback for unmarked packets (sipvsd down with --queue-bypass, fail-open, or\n"
+    << "# unplaced packets with unplaced=accept): without it they get ICMP unreachable.\n";
+  for (const auto& s : c.engine.services) {
+    const sipvs::RealServerConfig* r = first_direct(s);
+    if (s.is_fwmark() || !r) continue;
+    o << (s.vip.is_v4() ? "ip" : "ip -6") << " route replace " << s.vip.to_string()
+      << (s.vip.is_v4() ? "/32" : "/128") << " via " << r->address.to_string() << "\n";
+  }
+  o << "# On each real server: the VIP on loopback, never answered in ARP, e.g.\n";
+  for (const auto& s : c.engine.services) {
+    if (s.is_fwmark()) continue;
+    o << "#   ip addr add " << s.vip.to_string() << (s.vip.is_v4() ? "/32" : "/128") << " dev lo\n";
+  }
+  o << "#   sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2\n";
+
+  o << "\n# == 3. Alternative to 2 on kernels with IPVS: one fwmark service per mark ==\n"
+    << "# -o (one-packet scheduling): IPVS would otherwise follow a 5-tuple connection\n"
+    << "# entry and send every call of a SIP trunk to the first call's server. IPVS only\n"
+    << "# sees packets addressed to the director (put the VIPs on its loopback) and it\n"
+    << "# matches the whole mark, so keep the bits outside mark_mask at 0.\n";
+  for (const auto& s : c.engine.services) {
+    for (const auto& r : s.servers) {
+      const char* six = r.address.is_v4() ? "" : " -6";
+      std::string rs = r.address.to_string();
+      if (!r.address.is_v4()) rs = '[' + rs + ']';
+      // The configuration refuses masq (config_file.cpp): -o keeps no
+      // connection entry, so NAT replies would not be translated back.
+      if (r.forward == sipvs::Forward::masq) {
+        o << "# mark " << r.mark << ", real server " << rs << ": masq does not work with -o; use dr or tun\n";
+        continue;
+      }
+      o << "# ipvsadm -A -f " << r.mark << six << " -s rr -o\n"
+        << "# ipvsadm -a -f " << r.mark << six << " -r " << rs
+        << (r.forward == sipvs::Forward::tun ? " -i" : " -g") << "\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace sipvsd

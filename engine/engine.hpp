@@ -1,0 +1,191 @@
+#pragma once
+// The engine: for each packet, a decision (which real server, as its mark),
+// from services, persistence engines, schedulers and the template table.
+// Worker threads decide concurrently through their own Worker; the control
+// plane (API, reload, housekeeping) calls the Engine's other members.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/engine_config.hpp"
+#include "engine/parse/packet_view.hpp"
+#include "engine/pe/persistence_engine.hpp"
+
+namespace sipvs {
+
+// Seconds on the monotonic clock; templates expire on it.
+using Seconds = uint32_t;
+Seconds monotonic_seconds();
+
+inline constexpr unsigned kMaxWorkers = 32;  // worker threads with their own counter slots
+
+enum class Outcome : uint8_t {
+  placed,      // `mark` is the chosen real server's mark
+  no_service,  // no virtual service matches the packet
+  no_server,   // the service has no available real server
+  bad_packet,  // not a parsable IP packet (see packet_status)
+};
+std::string_view to_string(Outcome o);
+
+struct Decision {
+  Outcome outcome = Outcome::bad_packet;
+  uint32_t mark = 0;
+  PacketStatus packet_status = PacketStatus::ok;
+  PeStatus pe_status = PeStatus::matched;  // meaningful when the service has a PE
+  bool pe_used = false;           // the template key included pe data
+  bool template_hit = false;      // an existing template decided
+  bool template_created = false;  // a new template was stored
+  bool table_full = false;        // scheduled without storing a template (cap reached)
+  bool rate_limited = false;      // scheduled without a template (per-source limit)
+  std::string_view pe_data;       // valid until the next decide() of this worker
+  const ServiceConfig* service = nullptr;  // valid until the worker's next refresh()
+  const RealServerConfig* server = nullptr;
+};
+
+struct TemplateInfo {
+  std::string service;
+  uint8_t protocol = 0;
+  IpAddress client;  // masked, as in the key
+  uint16_t client_port = 0;
+  IpAddress vip;
+  uint16_t vport = 0;
+  uint32_t fwmark = 0;
+  IpAddress server;
+  uint16_t server_port = 0;
+  uint32_t mark = 0;
+  std::string pe_name;    // empty when the template has no pe data
+  std::string pe_data;    // raw bytes
+  std::string pe_shown;   // printable, from the PE's show_pe_data
+  Seconds expires_in = 0;
+};
+
+struct TemplateFilter {
+  std::optional<std::string> service;
+  std::optional<IpAddress> server;
+  std::optional<uint16_t> server_port;
+  std::optional<std::string> pe_data;  // exact match (a Call-ID)
+  std::optional<IpAddress> client;
+  std::size_t offset = 0;
+  std::size_t limit = SIZE_MAX;
+};
+
+struct Counters {
+  uint64_t packets = 0, bytes = 0, templates_created = 0, pe_fallbacks = 0;
+};
+
+struct ServerStats {
+  IpAddress address;
+  uint16_t port = 0;
+  uint32_t mark = 0, weight = 0;
+  bool up = true;
+  Counters counters;
+  int64_t live_templates = 0;
+};
+
+struct ServiceStats {
+  std::string name;
+  Counters counters;
+  std::array<uint64_t, kPeStatusCount> fallbacks_by_reason{};  // index: PeStatus
+  uint64_t no_server = 0;   // packets with no available real server
+  uint64_t table_full = 0;    // new sessions not stored because the table was full
+  uint64_t rate_limited = 0;  // new sessions not stored: their source was over its limit
+  std::vector<ServerStats> servers;
+};
+
+struct EngineStats {
+  std::vector<ServiceStats> services;
+  uint64_t packets = 0;
+  uint64_t no_service = 0;
+  std::array<uint64_t, kPacketStatusCount> bad_packets{};  // index: PacketStatus (ok stays 0)
+  uint64_t templates_live = 0;
+  uint64_t templates_max = 0;
+  uint64_t templates_expired = 0;
+  uint64_t table_full = 0;
+  uint64_t rate_limited = 0;
+  uint64_t schedulers_built = 0;  // by changes; a service whose servers did not change keeps its scheduler
+};
+
+class Snapshot;
+class SourceLimiter;
+class TemplateTable;
+
+class Engine {
+ public:
+  // Throws ConfigError-carrying std::invalid_argument if `config` is invalid.
+  explicit Engine(EngineConfig config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and publishes a new configuration atomically: a worker decides
+  // with the old or the new one, never a mix. Templates of removed real
+  // servers are dropped; those of quiesced (weight 0) servers are kept.
+  std::optional<ConfigError> apply(EngineConfig config);
+  EngineConfig config() const;
+
+  // Marks a real server up or down (health checks): down servers get no new
+  // templates; with `drop_templates` their templates go too, so calls move.
+  bool set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
+                     bool drop_templates);
+
+  class Worker {
+   public:
+    ~Worker();
+    Worker(Worker&&) noexcept;
+    // Picks up a newer configuration; call between batches, not per packet.
+    void refresh();
+    // EngineConfig::caller_data of the configuration refresh() picked up.
+    uint64_t caller_data() const;
+    Decision decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now);
+
+   private:
+    friend class Engine;
+    Worker(Engine& engine, unsigned slot);
+    Engine* engine_;
+    unsigned slot_;
+    uint64_t generation_ = 0;
+    std::shared_ptr<const Snapshot> snapshot_;
+    SipScratch scratch_{};
+  };
+  // At most kMaxWorkers workers exist at once; throws std::length_error beyond.
+  Worker make_worker();
+
+  // Expires up to `budget` templates' worth of buckets; returns how many were removed.
+  // Called often with a small budget: expiry never stops the world.
+  std::size_t expire_step(Seconds now, std::size_t budget);
+
+  std::vector<TemplateInfo> templates(const TemplateFilter& filter, Seconds now) const;
+  std::size_t flush_templates(const TemplateFilter& filter);
+  // Stores a template (e.g. one saved before a restart); false if its service
+  // or server no longer exists or the table is full.
+  bool restore_template(const TemplateInfo& info, Seconds now);
+
+  EngineStats stats() const;
+  std::size_t template_count() const;
+
+ private:
+  friend class Worker;
+  std::shared_ptr<const Snapshot> current() const;
+  std::shared_ptr<const Snapshot> publish(EngineConfig config);
+
+  mutable std::mutex mutex_;  // serialises the control plane; never taken per packet
+  // Guards only the pointer swap, so a worker's refresh() never waits for a
+  // long control-plane change (dropping many templates, say).
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;  // written with both locks held
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> schedulers_built_{0};
+  std::unique_ptr<TemplateTable> table_;
+  std::unique_ptr<SourceLimiter> source_limiter_;
+  std::array<std::atomic<bool>, kMaxWorkers> slots_used_{};
+  struct Runtime;
+  std::unique_ptr<Runtime> runtime_;
+};
+
+}  // namespace sipvs

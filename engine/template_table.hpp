@@ -1,0 +1,254 @@
+#pragma once
+// The persistence templates: key = (protocol, VIP, VPORT or fwmark, client
+// address under the persistence mask, client port for per-flow entries) plus
+// the PE's data. Sharded, each shard with its own lock, nodes from a per-shard
+// pool, so the per-packet path takes no global lock and, once the pool has
+// grown to the working set, allocates nothing. Keyed SipHash resists flooding.
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "engine/ip_address.hpp"
+#include "engine/pe/persistence_engine.hpp"
+#include "engine/siphash.hpp"
+
+namespace sipvs {
+
+// The fixed part of a template's key, laid out without padding so that it is
+// hashed and compared as bytes.
+struct TemplateKey {
+  uint8_t client[16]{};  // masked client address
+  uint8_t vaddr[16]{};   // VIP; zero for fwmark services
+  uint32_t fwmark = 0;
+  uint16_t vport = 0;
+  uint16_t cport = 0;  // nonzero only for per-flow (non-persistent) entries
+  uint8_t client_family = 0;
+  uint8_t vaddr_family = 0;
+  uint8_t protocol = 0;
+  uint8_t pe_len = 0;  // length of the pe data; 0 = no pe data (PE fell back or none)
+};
+static_assert(sizeof(TemplateKey) == 44 && std::has_unique_object_representations_v<TemplateKey>);
+
+struct Template {
+  Template* next;
+  uint64_t hash;
+  TemplateKey key;
+  uint32_t server_ref;  // the engine's handle of the real server
+  uint32_t expires;     // monotonic seconds
+  char pe_data[kMaxSipValue];  // key.pe_len bytes used; room for the longest (see NodePool)
+
+  std::string_view pe() const { return {pe_data, key.pe_len}; }
+};
+static_assert(sizeof(Template) == 328, "the memory bound documented at NodePool");
+
+// The engine learns which server each template holds, for lc/wlc's counts.
+class TemplateListener {
+ public:
+  virtual void bound(uint32_t server_ref) = 0;
+  virtual void released(uint32_t server_ref) = 0;
+
+ protected:
+  ~TemplateListener() = default;
+};
+
+// What a template may do with its real server; asked at every lookup, under
+// the shard's lock, so that a health change and the removal of the server's
+// templates leave no template behind.
+enum class ServerFit : uint8_t {
+  gone,  // removed, or down with its templates expiring: they are rescheduled
+  keep,  // keeps its templates, takes no new ones (down, its templates kept)
+  take,  // keeps its templates and takes new ones
+};
+
+struct LookupResult {
+  std::optional<uint32_t> server_ref;  // nullopt: no server could be scheduled
+  bool hit = false;
+  bool created = false;
+  bool full = false;     // scheduled, but the table had no room for a template
+  bool limited = false;  // scheduled, but `may_create` refused a template
+};
+
+class TemplateTable {
+ public:
+  TemplateTable(uint64_t max_templates, const HashKey& secret, TemplateListener& listener);
+  ~TemplateTable();
+  TemplateTable(const TemplateTable&) = delete;
+  TemplateTable& operator=(const TemplateTable&) = delete;
+
+  uint64_t hash(const TemplateKey& key, const PersistenceEngine* pe, std::string_view pe_data) const;
+
+  // The live template for this key, refreshed to now + timeout; if none,
+  // `schedule()` -> optional<uint32_t> picks a server and a template is stored
+  // unless the table is full or `may_create()` says no. A template whose
+  // server `fit(ref)` calls gone is rescheduled in place. A server picked
+  // that does not take new templates gets the packet, but no template.
+  template <class Fit, class Schedule, class MayCreate>
+  LookupResult lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
+                      std::string_view pe_data, uint32_t now, uint32_t timeout, Fit&& fit,
+                      Schedule&& schedule, MayCreate&& may_create);
+
+  // Stores a template as given (a restored one); false if one exists or no room.
+  bool insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
+              uint32_t expires);
+
+  // Removes expired templates from up to `buckets` buckets, shard by shard,
+  // each under its own lock for a short time; returns how many went.
+  std::size_t expire_step(uint32_t now, std::size_t buckets);
+
+  // Calls f(const Template&) for every template, one shard locked at a time,
+  // until f returns false.
+  template <class F>
+  void for_each(F&& f) const;
+  // Removes every template for which pred(const Template&) is true.
+  template <class Pred>
+  std::size_t remove_if(Pred&& pred);
+
+  uint64_t size() const;
+  // The shards' caps added up, saturated: a cap near UINT64_MAX must not wrap.
+  uint64_t max_size() const {
+    return per_shard_max_ > UINT64_MAX / shards_.size() ? UINT64_MAX : per_shard_max_ * shards_.size();
+  }
+  uint64_t expired_total() const { return expired_.load(std::memory_order_relaxed); }
+  // Bytes the node pools hold, in use or free (the buckets not counted).
+  uint64_t bytes_reserved() const;
+
+ private:
+  // Nodes of one size, with room for the longest pe data, carved from 64 KiB
+  // chunks and recycled through a free list: steady traffic reuses nodes
+  // instead of calling malloc, and any freed node serves any later template,
+  // so a shard never holds more nodes than its cap. Memory is thus at most
+  // max_templates x sizeof(Template) (328 B) plus one partly carved chunk per
+  // shard, whatever the mix of Call-ID lengths. Size classes would save memory
+  // on short Call-IDs but let each class keep a cap's worth of free nodes:
+  // cycling the lengths drove the 1 M default to 3.5 GB.
+  class NodePool {
+   public:
+    Template* allocate();
+    void free(Template* t);
+    std::size_t bytes_reserved() const { return chunks_.size() * kNodesPerChunk * sizeof(Template); }
+
+   private:
+    static constexpr std::size_t kNodesPerChunk = 64 * 1024 / sizeof(Template);
+    Template* free_list_ = nullptr;
+    std::vector<std::unique_ptr<Template[]>> chunks_;
+    std::size_t chunk_used_ = kNodesPerChunk;  // nodes carved from the last chunk
+  };
+
+  struct alignas(64) Shard {
+    mutable std::mutex mutex;
+    std::vector<Template*> buckets;
+    std::size_t sweep_cursor = 0;
+    std::atomic<uint64_t> count{0};
+    NodePool pool;
+  };
+
+  Shard& shard_of(uint64_t hash) { return shards_[(hash >> 32) & (shards_.size() - 1)]; }
+  // Doubles the shard's buckets when it holds more templates than buckets.
+  void grow_if_loaded(Shard& s);
+  static std::size_t bucket_of(const Shard& s, uint64_t hash) { return hash & (s.buckets.size() - 1); }
+  // Unlinks and frees *link's node; the caller holds the shard's lock.
+  void erase(Shard& s, Template** link);
+  std::size_t sweep(Shard& s, uint32_t now, std::size_t buckets);
+  Template* create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data,
+                   uint32_t server_ref, uint32_t expires);
+
+  HashKey secret_;
+  TemplateListener& listener_;
+  std::vector<Shard> shards_;
+  uint64_t per_shard_max_;
+  std::size_t max_buckets_;  // per shard: a load factor of one at the cap
+  std::mutex expire_mutex_;  // one housekeeping caller at a time owns the cursor
+  std::size_t expire_shard_ = 0;
+  std::atomic<uint64_t> expired_{0};
+};
+
+inline bool expired(const Template& t, uint32_t now) { return static_cast<int32_t>(t.expires - now) <= 0; }
+
+template <class Fit, class Schedule, class MayCreate>
+LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
+                                   std::string_view pe_data, uint32_t now, uint32_t timeout, Fit&& fit,
+                                   Schedule&& schedule, MayCreate&& may_create) {
+  Shard& s = shard_of(hash);
+  std::lock_guard lock(s.mutex);
+  for (Template** link = &s.buckets[bucket_of(s, hash)]; *link;) {
+    Template* t = *link;
+    if (t->hash != hash || std::memcmp(&t->key, &key, sizeof key) != 0 ||
+        (key.pe_len && !(pe ? pe->match(t->pe(), pe_data) : t->pe() == pe_data))) {
+      link = &t->next;
+      continue;
+    }
+    if (expired(*t, now)) {
+      erase(s, link);
+      expired_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+    LookupResult r;
+    if (fit(t->server_ref) == ServerFit::gone) {  // reschedule this session
+      r.server_ref = schedule();
+      if (!r.server_ref) return r;
+      if (fit(*r.server_ref) != ServerFit::take) {  // the scheduler's view predates a health change
+        erase(s, link);
+        return r;
+      }
+      listener_.released(t->server_ref);
+      listener_.bound(*r.server_ref);
+      t->server_ref = *r.server_ref;
+    }
+    t->expires = now + timeout;
+    r.server_ref = t->server_ref;
+    r.hit = true;
+    return r;
+  }
+  LookupResult r;
+  r.server_ref = schedule();
+  if (!r.server_ref || fit(*r.server_ref) != ServerFit::take) return r;
+  // At the cap, look for expired templates to make room, a bounded number of
+  // buckets per packet so that a flood at the cap costs little.
+  if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) sweep(s, now, 64);
+  r.full = s.count.load(std::memory_order_relaxed) >= per_shard_max_;
+  r.limited = !r.full && !may_create();
+  if (!r.full && !r.limited) {
+    grow_if_loaded(s);
+    create(s, key, hash, pe_data, *r.server_ref, now + timeout);
+    r.created = true;
+    sweep(s, now, 2);  // keeps up with expiry even without the housekeeping thread
+  }
+  return r;
+}
+
+template <class F>
+void TemplateTable::for_each(F&& f) const {
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    for (const Template* head : s.buckets)
+      for (const Template* t = head; t; t = t->next)
+        if (!f(*t)) return;
+  }
+}
+
+template <class Pred>
+std::size_t TemplateTable::remove_if(Pred&& pred) {
+  std::size_t removed = 0;
+  for (Shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    for (Template*& head : s.buckets) {
+      for (Template** link = &head; *link;) {
+        if (pred(static_cast<const Template&>(**link))) {
+          erase(s, link);
+          ++removed;
+        } else {
+          link = &(*link)->next;
+        }
+      }
+    }
+  }
+  return removed;
+}
+
+}  // namespace sipvs
