@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake g++ pkg-config ca-certificates \
-  clang libclang-rt-14-dev \
+  clang clang-tidy libclang-rt-14-dev \
   libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
   libboost-dev libboost-system-dev nlohmann-json3-dev doctest-dev libbenchmark-dev libpcap-dev \
   sip-tester kamailio iptables iproute2 iputils-ping tcpdump curl procps psmisc kmod ethtool \
