@@ -35,6 +35,7 @@ std::string_view to_string(Outcome o);
 
 struct Decision {
   Outcome outcome = Outcome::bad_packet;
+  PacketView packet;  // as parsed (see packet_status); points into the packet's buffer
   uint32_t mark = 0;
   PacketStatus packet_status = PacketStatus::ok;
   PeStatus pe_status = PeStatus::matched;  // meaningful when the service has a PE
@@ -112,8 +113,12 @@ struct EngineStats {
 };
 
 class Snapshot;
+class SnapshotBuilder;
 class SourceLimiter;
 class TemplateTable;
+struct ServerEntry;
+struct ServiceEntry;
+enum class ServerFit : uint8_t;
 
 class Engine {
  public:
@@ -147,6 +152,12 @@ class Engine {
    private:
     friend class Engine;
     Worker(Engine& engine, unsigned slot);
+    std::string_view find_pe_data(const ServiceEntry& svc, Decision& d);
+    std::optional<uint32_t> schedule(const ServiceEntry& svc, const PacketView& p, std::string_view pe_data) const;
+    std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
+    ServerFit fit(const ServiceEntry& svc, uint32_t ref) const;
+    void count(const Decision& d, const ServiceEntry* svc, const ServerEntry* server, std::size_t bytes);
+
     Engine* engine_;
     unsigned slot_;
     uint64_t generation_ = 0;
@@ -171,6 +182,7 @@ class Engine {
 
  private:
   friend class Worker;
+  friend class SnapshotBuilder;
   std::shared_ptr<const Snapshot> current() const;
   std::shared_ptr<const Snapshot> publish(EngineConfig config);
 

@@ -112,6 +112,54 @@ std::size_t TemplateTable::sweep(Shard& s, uint32_t now, std::size_t buckets) {
   return removed;
 }
 
+TemplateTable::Bucket TemplateTable::bucket(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
+                                            std::string_view pe_data) {
+  return Bucket(*this, shard_of(hash), key, hash, pe, pe_data);
+}
+
+TemplateTable::Bucket::Bucket(TemplateTable& table, Shard& shard, const TemplateKey& key, uint64_t hash,
+                              const PersistenceEngine* pe, std::string_view pe_data)
+    : table_(table), shard_(shard), lock_(shard.mutex), key_(key), hash_(hash), pe_(pe), pe_data_(pe_data) {}
+
+Template* TemplateTable::Bucket::find(uint32_t now) {
+  for (Template** link = &shard_.buckets[bucket_of(shard_, hash_)]; *link; link = &(*link)->next) {
+    Template* t = *link;
+    if (t->hash != hash_ || std::memcmp(&t->key, &key_, sizeof key_) != 0 ||
+        (key_.pe_len && !(pe_ ? pe_->match(t->pe(), pe_data_) : t->pe() == pe_data_)))
+      continue;
+    if (!expired(*t, now)) return t;
+    table_.erase(shard_, link);
+    table_.expired_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return nullptr;
+}
+
+Template** TemplateTable::Bucket::link_to(const Template& t) {
+  Template** link = &shard_.buckets[bucket_of(shard_, hash_)];
+  while (*link != &t) link = &(*link)->next;
+  return link;
+}
+
+void TemplateTable::Bucket::rebind(Template& t, uint32_t server_ref) {
+  table_.listener_.released(t.server_ref);
+  table_.listener_.bound(server_ref);
+  t.server_ref = server_ref;
+}
+
+void TemplateTable::Bucket::erase(Template& t) { table_.erase(shard_, link_to(t)); }
+
+bool TemplateTable::Bucket::full(uint32_t now) {
+  if (shard_.count.load(std::memory_order_relaxed) >= table_.per_shard_max_) table_.sweep(shard_, now, 64);
+  return shard_.count.load(std::memory_order_relaxed) >= table_.per_shard_max_;
+}
+
+void TemplateTable::Bucket::insert(uint32_t server_ref, uint32_t expires, uint32_t now) {
+  table_.grow_if_loaded(shard_);
+  table_.create(shard_, key_, hash_, pe_data_, server_ref, expires);
+  table_.sweep(shard_, now, 2);  // keeps up with expiry even without the housekeeping thread
+}
+
 bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
                            uint32_t expires) {
   Shard& s = shard_of(hash);

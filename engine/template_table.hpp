@@ -57,23 +57,6 @@ class TemplateListener {
   ~TemplateListener() = default;
 };
 
-// What a template may do with its real server; asked at every lookup, under
-// the shard's lock, so that a health change and the removal of the server's
-// templates leave no template behind.
-enum class ServerFit : uint8_t {
-  gone,  // removed, or down with its templates expiring: they are rescheduled
-  keep,  // keeps its templates, takes no new ones (down, its templates kept)
-  take,  // keeps its templates and takes new ones
-};
-
-struct LookupResult {
-  std::optional<uint32_t> server_ref;  // nullopt: no server could be scheduled
-  bool hit = false;
-  bool created = false;
-  bool full = false;     // scheduled, but the table had no room for a template
-  bool limited = false;  // scheduled, but `may_create` refused a template
-};
-
 class TemplateTable {
  public:
   TemplateTable(uint64_t max_templates, const HashKey& secret, TemplateListener& listener);
@@ -83,15 +66,10 @@ class TemplateTable {
 
   uint64_t hash(const TemplateKey& key, const PersistenceEngine* pe, std::string_view pe_data) const;
 
-  // The live template for this key, refreshed to now + timeout; if none,
-  // `schedule()` -> optional<uint32_t> picks a server and a template is stored
-  // unless the table is full or `may_create()` says no. A template whose
-  // server `fit(ref)` calls gone is rescheduled in place. A server picked
-  // that does not take new templates gets the packet, but no template.
-  template <class Fit, class Schedule, class MayCreate>
-  LookupResult lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
-                      std::string_view pe_data, uint32_t now, uint32_t timeout, Fit&& fit,
-                      Schedule&& schedule, MayCreate&& may_create);
+  class Bucket;
+  // The bucket of `key` (with its pe data), locked until the Bucket goes:
+  // what IPVS's ip_vs_ct_in_get and ip_vs_conn_new do for one template.
+  Bucket bucket(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe, std::string_view pe_data);
 
   // Stores a template as given (a restored one); false if one exists or no room.
   bool insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
@@ -168,59 +146,37 @@ class TemplateTable {
   std::atomic<uint64_t> expired_{0};
 };
 
-inline bool expired(const Template& t, uint32_t now) { return static_cast<int32_t>(t.expires - now) <= 0; }
+// One key's bucket under its shard's lock. Pointers to templates it returns
+// are valid while it lives.
+class TemplateTable::Bucket {
+ public:
+  // The live template with the key; an expired one is removed (and counted).
+  Template* find(uint32_t now);
+  // Points the call's template at another server (its own is gone).
+  void rebind(Template& t, uint32_t server_ref);
+  void erase(Template& t);
+  // Whether the shard is at its cap, after removing a few expired templates
+  // to make room (a bounded number of buckets, so a flood at the cap costs little).
+  bool full(uint32_t now);
+  // Stores the key's template; the caller checked full() first.
+  void insert(uint32_t server_ref, uint32_t expires, uint32_t now);
 
-template <class Fit, class Schedule, class MayCreate>
-LookupResult TemplateTable::lookup(const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
-                                   std::string_view pe_data, uint32_t now, uint32_t timeout, Fit&& fit,
-                                   Schedule&& schedule, MayCreate&& may_create) {
-  Shard& s = shard_of(hash);
-  std::lock_guard lock(s.mutex);
-  for (Template** link = &s.buckets[bucket_of(s, hash)]; *link;) {
-    Template* t = *link;
-    if (t->hash != hash || std::memcmp(&t->key, &key, sizeof key) != 0 ||
-        (key.pe_len && !(pe ? pe->match(t->pe(), pe_data) : t->pe() == pe_data))) {
-      link = &t->next;
-      continue;
-    }
-    if (expired(*t, now)) {
-      erase(s, link);
-      expired_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    }
-    LookupResult r;
-    if (fit(t->server_ref) == ServerFit::gone) {  // reschedule this session
-      r.server_ref = schedule();
-      if (!r.server_ref) return r;
-      if (fit(*r.server_ref) != ServerFit::take) {  // the scheduler's view predates a health change
-        erase(s, link);
-        return r;
-      }
-      listener_.released(t->server_ref);
-      listener_.bound(*r.server_ref);
-      t->server_ref = *r.server_ref;
-    }
-    t->expires = now + timeout;
-    r.server_ref = t->server_ref;
-    r.hit = true;
-    return r;
-  }
-  LookupResult r;
-  r.server_ref = schedule();
-  if (!r.server_ref || fit(*r.server_ref) != ServerFit::take) return r;
-  // At the cap, look for expired templates to make room, a bounded number of
-  // buckets per packet so that a flood at the cap costs little.
-  if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) sweep(s, now, 64);
-  r.full = s.count.load(std::memory_order_relaxed) >= per_shard_max_;
-  r.limited = !r.full && !may_create();
-  if (!r.full && !r.limited) {
-    grow_if_loaded(s);
-    create(s, key, hash, pe_data, *r.server_ref, now + timeout);
-    r.created = true;
-    sweep(s, now, 2);  // keeps up with expiry even without the housekeeping thread
-  }
-  return r;
-}
+ private:
+  friend class TemplateTable;
+  Bucket(TemplateTable& table, Shard& shard, const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
+         std::string_view pe_data);
+  Template** link_to(const Template& t);
+
+  TemplateTable& table_;
+  Shard& shard_;
+  std::unique_lock<std::mutex> lock_;
+  const TemplateKey key_;
+  const uint64_t hash_;
+  const PersistenceEngine* const pe_;
+  const std::string_view pe_data_;
+};
+
+inline bool expired(const Template& t, uint32_t now) { return static_cast<int32_t>(t.expires - now) <= 0; }
 
 template <class F>
 void TemplateTable::for_each(F&& f) const {

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/template_table.hpp"
@@ -30,17 +31,40 @@ TemplateKey key_for(uint8_t client_last_byte, std::string_view pe) {
   return k;
 }
 
+// What a lookup did: found a live template, created one, or neither (full).
+struct Placed {
+  std::optional<uint32_t> server_ref;
+  bool hit = false;
+  bool created = false;
+  bool full = false;
+};
+
 struct Fixture {
   CountingListener listener;
   TemplateTable table;
   explicit Fixture(uint64_t cap) : table(cap, HashKey::random(), listener) {}
 
-  LookupResult lookup(std::string_view pe, uint32_t now, uint32_t server, uint32_t timeout = 60,
-                      uint8_t client = 1) {
+  TemplateTable::Bucket bucket(std::string_view pe, uint8_t client = 1) {
     const TemplateKey k = key_for(client, pe);
-    return table.lookup(k, table.hash(k, nullptr, pe), nullptr, pe, now, timeout,
-                        [](uint32_t) { return ServerFit::take; }, [server] { return std::optional<uint32_t>(server); },
-                        [] { return true; });
+    return table.bucket(k, table.hash(k, nullptr, pe), nullptr, pe);
+  }
+
+  // Find-or-insert, as the engine does for a packet: the live template is
+  // refreshed; without one, `server` gets a template unless the table is full.
+  Placed lookup(std::string_view pe, uint32_t now, uint32_t server, uint32_t timeout = 60, uint8_t client = 1) {
+    TemplateTable::Bucket b = bucket(pe, client);
+    Placed r;
+    if (Template* t = b.find(now)) {
+      t->expires = now + timeout;
+      r.server_ref = t->server_ref;
+      r.hit = true;
+      return r;
+    }
+    r.server_ref = server;
+    r.full = b.full(now);
+    if (!r.full) b.insert(server, now + timeout, now);
+    r.created = !r.full;
+    return r;
   }
 };
 
@@ -86,19 +110,19 @@ TEST_CASE("an expired template is gone and the session is scheduled anew") {
   CHECK(f.listener.live[2] == 1);
 }
 
-TEST_CASE("a template whose server is no longer valid is rescheduled in place") {
+TEST_CASE("rebind moves a template to another server in place") {
   Fixture f(100);
   f.lookup("x", 100, 1);
-  const TemplateKey k = key_for(1, "x");
-  auto r = f.table.lookup(k, f.table.hash(k, nullptr, "x"), nullptr, "x", 101, 60,
-                          [](uint32_t ref) { return ref == 1 ? ServerFit::gone : ServerFit::take; },
-                          [] { return std::optional<uint32_t>(5); },
-                          [] { return true; });
-  CHECK(r.hit);
-  CHECK(*r.server_ref == 5);
+  {
+    TemplateTable::Bucket b = f.bucket("x");
+    Template* t = b.find(101);
+    REQUIRE(t);
+    b.rebind(*t, 5);
+  }
   CHECK(f.listener.live[1] == 0);
   CHECK(f.listener.live[5] == 1);
   CHECK(*f.lookup("x", 102, 9).server_ref == 5);
+  CHECK(f.table.size() == 1);
 }
 
 TEST_CASE("at the cap new sessions are scheduled without a template, memory does not grow") {
@@ -167,7 +191,7 @@ TEST_CASE("a cap near UINT64_MAX is no cap: it does not wrap to a full table") {
     CAPTURE(cap);
     Fixture f(cap);
     CHECK(f.table.max_size() >= cap);
-    const LookupResult r = f.lookup("call", 10, 1);
+    const Placed r = f.lookup("call", 10, 1);
     CHECK(r.created);
     CHECK_FALSE(r.full);
     CHECK(f.table.size() == 1);
@@ -206,30 +230,17 @@ TEST_CASE("template memory stays under cap x node size while Call-ID lengths cyc
   CHECK(f.table.bytes_reserved() > 0);
 }
 
-TEST_CASE("a server that takes no new templates gets the packet, but no template") {
-  Fixture f(100);
-  for (const ServerFit fit : {ServerFit::keep, ServerFit::gone}) {
-    const TemplateKey k = key_for(1, "late");
-    const LookupResult r = f.table.lookup(k, f.table.hash(k, nullptr, "late"), nullptr, "late", 10, 60,
-                                          [fit](uint32_t) { return fit; }, [] { return std::optional<uint32_t>(3); },
-                                          [] { return true; });
-    CHECK(*r.server_ref == 3);
-    CHECK_FALSE(r.created);
-    CHECK_FALSE(r.hit);
-    CHECK(f.table.size() == 0);
-  }
-}
-
-TEST_CASE("a template rescheduled onto a server that takes no new ones is dropped, not kept") {
+TEST_CASE("erase drops a template and releases its server") {
   Fixture f(100);
   f.lookup("x", 100, 1);
-  const TemplateKey k = key_for(1, "x");
-  const auto fit = [](uint32_t ref) { return ref == 1 ? ServerFit::gone : ServerFit::keep; };
-  const LookupResult r = f.table.lookup(k, f.table.hash(k, nullptr, "x"), nullptr, "x", 101, 60, fit,
-                                        [] { return std::optional<uint32_t>(2); }, [] { return true; });
-  CHECK(*r.server_ref == 2);
-  CHECK_FALSE(r.hit);
+  {
+    TemplateTable::Bucket b = f.bucket("x");
+    Template* t = b.find(101);
+    REQUIRE(t);
+    b.erase(*t);
+    CHECK_FALSE(b.find(101));
+  }
   CHECK(f.table.size() == 0);
   CHECK(f.listener.live[1] == 0);
-  CHECK(f.listener.live[2] == 0);
+  CHECK(f.lookup("x", 102, 2).created);
 }

@@ -1,0 +1,57 @@
+// Engine::stats(): the workers' counter slots added up, per service and server.
+#include "engine/engine.hpp"
+#include "engine/engine_runtime.hpp"
+#include "engine/snapshot.hpp"
+
+namespace sipvs {
+
+EngineStats Engine::stats() const {
+  auto snap = current();
+  const Runtime& rt = *runtime_;
+  EngineStats out;
+  for (const GlobalSlotCounters& g : rt.global) {
+    out.packets += read(g.packets);
+    out.no_service += read(g.no_service);
+    out.table_full += read(g.table_full);
+    out.rate_limited += read(g.rate_limited);
+    for (std::size_t i = 0; i < g.bad_packets.size(); ++i) out.bad_packets[i] += read(g.bad_packets[i]);
+  }
+  for (const ServiceEntry& e : snap->services) {
+    ServiceStats& s = out.services.emplace_back();
+    s.name = e.config->name;
+    for (const ServiceSlotCounters& c : rt.services[e.slot]->counters) {
+      s.counters.packets += read(c.packets);
+      s.counters.bytes += read(c.bytes);
+      s.counters.templates_created += read(c.created);
+      s.counters.pe_fallbacks += read(c.fallbacks);
+      s.no_server += read(c.no_server);
+      s.table_full += read(c.table_full);
+      s.rate_limited += read(c.rate_limited);
+      for (std::size_t i = 0; i < kPeStatusCount; ++i) s.fallbacks_by_reason[i] += read(c.by_reason[i]);
+    }
+    for (const ServerEntry& se : e.servers) {
+      ServerStats& v = s.servers.emplace_back();
+      v.address = se.config->address;
+      v.port = se.config->port;
+      v.mark = se.config->mark;
+      v.weight = se.config->weight;
+      if (const Runtime::Server* rs = rt.server_for(se.ref)) {
+        v.up = rs->health.load() == Runtime::Health::up;
+        v.live_templates = rs->live.load();
+        for (const ServerSlotCounters& c : rs->counters) {
+          v.counters.packets += read(c.packets);
+          v.counters.bytes += read(c.bytes);
+          v.counters.templates_created += read(c.created);
+          v.counters.pe_fallbacks += read(c.fallbacks);
+        }
+      }
+    }
+  }
+  out.templates_live = table_->size();
+  out.templates_max = table_->max_size();
+  out.templates_expired = table_->expired_total();
+  out.schedulers_built = schedulers_built_.load(std::memory_order_relaxed);
+  return out;
+}
+
+}  // namespace sipvs

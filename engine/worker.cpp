@@ -1,0 +1,178 @@
+// Engine::Worker: one per data-path thread. decide() reads as IPVS's
+// ip_vs_schedule and ip_vs_sched_persist do: find the packet's service; for a
+// persistent one, the call's template decides, and on a miss the scheduler
+// picks a server and a template is stored. Counting is apart, in count().
+#include <utility>
+
+#include "engine/engine.hpp"
+#include "engine/engine_runtime.hpp"
+#include "engine/snapshot.hpp"
+#include "engine/source_limiter.hpp"
+
+namespace sipvs {
+
+Engine::Worker::Worker(Engine& engine, unsigned slot) : engine_(&engine), slot_(slot) { refresh(); }
+
+Engine::Worker::Worker(Worker&& other) noexcept
+    : engine_(std::exchange(other.engine_, nullptr)), slot_(other.slot_), generation_(other.generation_),
+      snapshot_(std::move(other.snapshot_)) {}
+
+Engine::Worker::~Worker() {
+  if (engine_) engine_->slots_used_[slot_].store(false);
+}
+
+void Engine::Worker::refresh() {
+  const uint64_t g = engine_->generation_.load(std::memory_order_acquire);
+  if (g == generation_ && snapshot_) return;
+  // Often the last reference to the old snapshot (its maps, an mh table):
+  // released after the lock, so that no other worker's refresh waits on it.
+  const std::shared_ptr<const Snapshot> previous = std::move(snapshot_);
+  std::lock_guard lock(engine_->snapshot_mutex_);
+  snapshot_ = engine_->snapshot_;
+  generation_ = engine_->generation_.load(std::memory_order_relaxed);
+}
+
+uint64_t Engine::Worker::caller_data() const { return snapshot_->config.caller_data; }
+
+Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now) {
+  Decision d;
+  d.packet_status = parse_packet(packet, d.packet);
+  const bool readable = d.packet_status != PacketStatus::truncated && d.packet_status != PacketStatus::bad_header;
+  const ServiceEntry* svc = readable ? snapshot_->find(d.packet, d.packet_status, packet_mark) : nullptr;
+  const ServerEntry* server = nullptr;
+  if (svc) {
+    d.service = svc->config;
+    const std::string_view pe_data = find_pe_data(*svc, d);
+    const std::optional<uint32_t> ref = svc->keeps_templates()
+                                            ? sched_persist(*svc, pe_data, now, d)
+                                            : schedule(*svc, d.packet, pe_data);  // one-packet: no entry kept
+    server = ref ? snapshot_->server(*svc, *ref) : nullptr;
+  }
+  if (server) {
+    d.outcome = Outcome::placed;
+    d.server = server->config;
+    d.mark = server->config->mark;
+  } else if (svc) {
+    d.outcome = Outcome::no_server;
+  } else {
+    d.outcome = d.packet_status == PacketStatus::ok ? Outcome::no_service : Outcome::bad_packet;
+  }
+  count(d, svc, server, packet.size());
+  return d;
+}
+
+// The PE's data for the template key (the Call-ID). Without it the service
+// falls back to plain persistence, as IPVS's PE framework does.
+std::string_view Engine::Worker::find_pe_data(const ServiceEntry& svc, Decision& d) {
+  if (!svc.pe) return {};
+  std::string_view pe_data;
+  d.pe_status = d.packet_status == PacketStatus::ok ? svc.pe->fill_pe_data(d.packet, scratch_, pe_data)
+                                                    : PeStatus::wrong_protocol;
+  if (d.pe_status != PeStatus::matched) return {};
+  d.pe_used = true;
+  d.pe_data = pe_data;
+  return pe_data;
+}
+
+std::optional<uint32_t> Engine::Worker::schedule(const ServiceEntry& svc, const PacketView& p,
+                                                 std::string_view pe_data) const {
+  const std::optional<std::size_t> i = svc.scheduler->pick(SchedRequest{p.src, p.sport, pe_data});
+  return i ? std::optional(svc.servers[*i].ref) : std::nullopt;
+}
+
+ServerFit Engine::Worker::fit(const ServiceEntry& svc, uint32_t ref) const {
+  return engine_->runtime_->fit(ref, snapshot_->server(svc, ref) != nullptr);
+}
+
+// The call's template, refreshed; on a miss, or when the template's server is
+// gone, the server the scheduler picks. The scheduler runs outside the
+// bucket's lock; a worker that placed the same call meanwhile wins, so all
+// workers agree on each call's server. A server that takes no new calls
+// (its worker's snapshot predates a health change) gets the packet, no template.
+std::optional<uint32_t> Engine::Worker::sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now,
+                                                      Decision& d) {
+  TemplateTable& table = *engine_->table_;
+  const TemplateKey key = make_key(svc, d.packet.src, d.packet.sport, pe_data);
+  const uint64_t hash = table.hash(key, svc.pe.get(), pe_data);
+  // A template whose server still holds its calls decides, refreshed.
+  const auto holds = [&](const Template* t) { return t && fit(svc, t->server_ref) != ServerFit::gone; };
+  const auto refreshed = [&](Template& t) {
+    t.expires = now + svc.timeout;
+    d.template_hit = true;
+    return std::optional(t.server_ref);
+  };
+  {
+    TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), pe_data);
+    if (Template* t = bucket.find(now); holds(t)) return refreshed(*t);
+  }
+  const std::optional<uint32_t> ref = schedule(svc, d.packet, pe_data);
+  if (!ref) return ref;
+  TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), pe_data);
+  Template* t = bucket.find(now);
+  if (holds(t)) return refreshed(*t);  // another worker placed the call meanwhile
+  const bool takes_calls = fit(svc, *ref) == ServerFit::take;
+  if (t) {  // its server is gone: the call moves to the one just picked
+    if (!takes_calls) {
+      bucket.erase(*t);
+      return ref;
+    }
+    bucket.rebind(*t, *ref);
+    return refreshed(*t);
+  }
+  if (!takes_calls) return ref;
+  const EngineConfig& config = snapshot_->config;
+  const unsigned source_prefix = d.packet.src.is_v4() ? config.per_source_prefix_v4 : config.per_source_prefix_v6;
+  d.table_full = bucket.full(now);
+  d.rate_limited = !d.table_full && !engine_->source_limiter_->allow(d.packet.src, source_prefix, now,
+                                                                     config.max_new_templates_per_source);
+  if (d.table_full || d.rate_limited) return ref;
+  bucket.insert(*ref, now + svc.timeout, now);
+  d.template_created = true;
+  return ref;
+}
+
+// Every counter a decision moves, as IPVS's ip_vs_conn_stats does for a
+// connection: the worker's own slot of the global, service and server counters.
+void Engine::Worker::count(const Decision& d, const ServiceEntry* svc, const ServerEntry* server,
+                           std::size_t bytes) {
+  Runtime& rt = *engine_->runtime_;
+  GlobalSlotCounters& global = rt.global[slot_];
+  bump(global.packets);
+  if (!svc) {
+    if (d.outcome == Outcome::no_service)
+      bump(global.no_service);
+    else
+      bump(global.bad_packets[static_cast<std::size_t>(d.packet_status)]);
+    return;
+  }
+  ServiceSlotCounters& sc = rt.services[svc->slot]->counters[slot_];
+  bump(sc.packets);
+  bump(sc.bytes, bytes);
+  const bool fell_back = svc->pe && !d.pe_used;
+  if (fell_back) {
+    bump(sc.fallbacks);
+    bump(sc.by_reason[static_cast<std::size_t>(d.pe_status)]);
+  }
+  if (d.table_full) {
+    bump(sc.table_full);
+    bump(global.table_full);
+  }
+  if (d.rate_limited) {
+    bump(sc.rate_limited);
+    bump(global.rate_limited);
+  }
+  if (!server) {
+    bump(sc.no_server);
+    return;
+  }
+  if (d.template_created) bump(sc.created);
+  if (Runtime::Server* rs = rt.server_for(server->ref)) {
+    ServerSlotCounters& c = rs->counters[slot_];
+    bump(c.packets);
+    bump(c.bytes, bytes);
+    if (d.template_created) bump(c.created);
+    if (fell_back) bump(c.fallbacks);
+  }
+}
+
+}  // namespace sipvs
