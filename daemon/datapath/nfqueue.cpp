@@ -20,7 +20,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "daemon/log.hpp"
-#include "engine/parse/packet_view.hpp"
+#include "engine/decision_text.hpp"
 
 namespace sipvsd {
 
@@ -326,33 +326,10 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
   ++batch.tally[QueueCounter::packets];
   batch.tally[QueueCounter::bytes] += plen;
 
-  if (log::debug_on(log::kPacketDebug)) {
-    const sipvs::Decision& d = v.decision;
-    sipvs::PacketView pv;
-    const sipvs::PacketStatus ps = sipvs::parse_packet({payload, plen}, pv);
-    char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?";
-    const int af = pv.src.is_v4() ? AF_INET : AF_INET6;
-    if (pv.src.family != sipvs::IpAddress::Family::none) inet_ntop(af, pv.src.bytes.data(), src, sizeof src);
-    if (pv.dst.family != sipvs::IpAddress::Family::none) inet_ntop(af, pv.dst.bytes.data(), dst, sizeof dst);
-    char server[INET6_ADDRSTRLEN] = "-";
-    if (d.server) inet_ntop(d.server->address.is_v4() ? AF_INET : AF_INET6, d.server->address.bytes.data(), server,
-                            sizeof server);
-    const std::string_view outcome = sipvs::to_string(d.outcome);
-    const std::string_view pstat = sipvs::to_string(ps);
-    const bool has_pe = d.service && !d.service->pe.empty();
-    const std::string_view pe = has_pe ? std::string_view(d.service->pe) : std::string_view("-");
-    const std::string_view pe_status = has_pe ? sipvs::to_string(d.pe_status) : std::string_view("-");
-    const std::string_view svc = d.service ? std::string_view(d.service->name) : std::string_view("-");
-    log::write(log::Level::debug,
-               "q%u id=%u len=%zu %.*s %s:%u -> %s:%u pe=%.*s/%.*s pe_data=\"%.*s\" template=%s outcome=%.*s "
-               "service=%.*s server=%s mark=0x%x verdict=%s mark_in=0x%x mark_out=0x%x",
-               options_.queue, id, plen, static_cast<int>(pstat.size()), pstat.data(), src, pv.sport, dst, pv.dport,
-               static_cast<int>(pe.size()), pe.data(), static_cast<int>(pe_status.size()), pe_status.data(),
-               static_cast<int>(d.pe_data.size()), d.pe_data.data(),
-               d.template_hit ? "hit" : d.template_created ? "new" : "none", static_cast<int>(outcome.size()),
-               outcome.data(), static_cast<int>(svc.size()), svc.data(), server, d.mark,
-               v.kind == PacketVerdict::Kind::unplaced_dropped ? "drop" : "accept", packet_mark, v.mark);
-  }
+  if (log::debug_on(log::kPacketDebug))
+    log::write(log::Level::debug, "q%u id=%u len=%zu %s verdict=%s mark_in=0x%x mark_out=0x%x", options_.queue, id, plen,
+               sipvs::describe(v.decision).c_str(), v.kind == PacketVerdict::Kind::unplaced_dropped ? "drop" : "accept",
+               packet_mark, v.mark);
 }
 
 void QueueWorker::put_unplaced(uint32_t id, Batch& batch) {

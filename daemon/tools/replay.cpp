@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
+#include "engine/decision_text.hpp"
 #include "engine/parse/packet_view.hpp"
 
 namespace sipvsd {
@@ -191,22 +193,64 @@ class Reassembler {
   }
 };
 
-std::string endpoint(const sipvs::IpAddress& a, uint16_t port, bool with_port) {
-  if (a.family == sipvs::IpAddress::Family::none) return "?";
-  return with_port ? a.to_string(port) : a.to_string();
-}
+// One capture's packets, decided in order by a worker of the engine whose
+// clock follows the capture's timestamps.
+class Replay {
+ public:
+  Replay(sipvs::Engine& engine, int linktype, std::FILE* out)
+      : worker_(engine.make_worker()), linktype_(linktype), out_(out) {}
 
-// "INVITE" or "SIP/2.0 200": what the SIP message is, for the listing.
-std::string first_words(std::string_view payload) {
-  const std::size_t eol = std::min(payload.find_first_of("\r\n"), std::size_t{64});
-  std::string_view line = payload.substr(0, std::min(eol, payload.size()));
-  std::size_t sp = line.find(' ');
-  if (line.starts_with("SIP/") && sp != std::string_view::npos) sp = line.find(' ', sp + 1);
-  std::string out(line.substr(0, sp));
-  for (char& ch : out)
-    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '.';
-  return out.empty() ? "-" : out;
-}
+  void frame(const pcap_pkthdr& h, const u_char* data) {
+    ++summary.frames;
+    if (!t0_) t0_ = h.ts;
+    const double t = static_cast<double>(h.ts.tv_sec - t0_->tv_sec) + (h.ts.tv_usec - t0_->tv_usec) / 1e6;
+    // The engine's clock: whole seconds since the capture began (plus one, so never 0).
+    const auto now = static_cast<sipvs::Seconds>(1 + std::max<long>(0, h.ts.tv_sec - t0_->tv_sec));
+    std::span<const uint8_t> ip = ip_packet(linktype_, data, h.caplen);
+    if (ip.empty()) {
+      ++summary.skipped;
+      return;
+    }
+    std::string note;
+    switch (reassembler_.add(ip, t, whole_)) {
+      case Reassembler::Result::whole:
+        break;
+      case Reassembler::Result::held:
+        ++summary.fragments;
+        held(ip, t);
+        return;
+      case Reassembler::Result::done:
+        ++summary.reassembled;
+        ip = whole_;
+        note = " reassembled=" + std::to_string(whole_.size());
+        break;
+      case Reassembler::Result::bad:
+        note = " bad-fragment";
+        break;
+    }
+    ++summary.ip_packets;
+    const sipvs::Decision d = worker_.decide(ip, 0, now);
+    summary.placed += d.outcome == sipvs::Outcome::placed;
+    std::fprintf(out_, "%.6f len=%zu%s %s\n", t, ip.size(), note.c_str(), sipvs::describe(d).c_str());
+  }
+
+  ReplaySummary summary;
+
+ private:
+  void held(std::span<const uint8_t> fragment, double t) {
+    sipvs::PacketView pv;
+    sipvs::parse_packet(fragment, pv);
+    std::fprintf(out_, "%.6f %s -> %s fragment held for reassembly\n", t, pv.src.to_string().c_str(),
+                 pv.dst.to_string().c_str());
+  }
+
+  sipvs::Engine::Worker worker_;
+  const int linktype_;
+  std::FILE* const out_;
+  Reassembler reassembler_;
+  std::vector<uint8_t> whole_;
+  std::optional<timeval> t0_;
+};
 
 }  // namespace
 
@@ -215,82 +259,15 @@ ReplaySummary replay_capture(sipvs::Engine& engine, const std::string& path, std
   pcap_t* pc = pcap_open_offline(path.c_str(), err);
   if (!pc) throw std::runtime_error(path + ": " + err);
   const int linktype = pcap_datalink(pc);
-  ReplaySummary sum;
-  sipvs::Engine::Worker worker = engine.make_worker();
-  worker.refresh();
-  Reassembler reasm;
-  std::vector<uint8_t> whole;
-  bool have_t0 = false;
-  timeval t0{};
+  Replay replay(engine, linktype, out);
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   int rc;
-  while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
-    ++sum.frames;
-    if (!have_t0) {
-      t0 = h->ts;
-      have_t0 = true;
-    }
-    const double t = static_cast<double>(h->ts.tv_sec - t0.tv_sec) + (h->ts.tv_usec - t0.tv_usec) / 1e6;
-    // The engine's clock: whole seconds since the capture began (plus one, so never 0).
-    const auto now = static_cast<sipvs::Seconds>(1 + std::max<long>(0, h->ts.tv_sec - t0.tv_sec));
-    std::span<const uint8_t> ip = ip_packet(linktype, data, h->caplen);
-    if (ip.empty()) {
-      ++sum.skipped;
-      continue;
-    }
-    std::string note;
-    switch (reasm.add(ip, t, whole)) {
-      case Reassembler::Result::whole:
-        break;
-      case Reassembler::Result::held: {
-        ++sum.fragments;
-        sipvs::PacketView pv;
-        sipvs::parse_packet(ip, pv);
-        std::fprintf(out, "%.6f %s -> %s fragment held for reassembly\n", t, endpoint(pv.src, 0, false).c_str(),
-                     endpoint(pv.dst, 0, false).c_str());
-        continue;
-      }
-      case Reassembler::Result::done:
-        ++sum.reassembled;
-        ip = whole;
-        note = " reassembled=" + std::to_string(whole.size());
-        break;
-      case Reassembler::Result::bad:
-        note = " bad-fragment";
-        break;
-    }
-    ++sum.ip_packets;
-    sipvs::PacketView pv;
-    const sipvs::PacketStatus ps = sipvs::parse_packet(ip, pv);
-    const bool ports = ps == sipvs::PacketStatus::ok;
-    const sipvs::Decision d = worker.decide(ip, 0, now);
-    std::string what;
-    if (d.outcome == sipvs::Outcome::bad_packet || ps != sipvs::PacketStatus::ok) {
-      what = "packet=" + std::string(sipvs::to_string(ps));
-    } else {
-      what = first_words(pv.payload);
-      if (d.pe_used)
-        what += " call-id=" + std::string(d.pe_data);
-      else if (d.service && !d.service->pe.empty())
-        what += " fallback=" + std::string(sipvs::to_string(d.pe_status));
-    }
-    std::fprintf(out, "%.6f %s -> %s len=%zu%s %s", t, endpoint(pv.src, pv.sport, ports).c_str(),
-                 endpoint(pv.dst, pv.dport, ports).c_str(), ip.size(), note.c_str(), what.c_str());
-    if (d.outcome == sipvs::Outcome::placed) {
-      ++sum.placed;
-      std::fprintf(out, " template=%s service=%s server=%s mark=0x%x\n",
-                   d.template_hit ? "hit" : d.template_created ? "new" : "none",
-                   d.service ? d.service->name.c_str() : "-",
-                   d.server ? endpoint(d.server->address, d.server->port, d.server->port != 0).c_str() : "-", d.mark);
-    } else {
-      std::fprintf(out, " outcome=%s%s%s\n", std::string(sipvs::to_string(d.outcome)).c_str(),
-                   d.service ? " service=" : "", d.service ? d.service->name.c_str() : "");
-    }
-  }
-  std::string error = rc == -1 ? pcap_geterr(pc) : "";
+  while ((rc = pcap_next_ex(pc, &h, &data)) == 1) replay.frame(*h, data);
+  const std::string error = rc == -1 ? pcap_geterr(pc) : "";
   pcap_close(pc);
   if (!error.empty()) throw std::runtime_error(path + ": " + error);
+  const ReplaySummary& sum = replay.summary;
   if (sum.frames > 0 && sum.ip_packets == 0 && sum.fragments == 0)
     std::fprintf(out, "# no IP packets found (link type %d %s)\n", linktype,
                  pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?");
