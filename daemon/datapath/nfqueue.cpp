@@ -184,6 +184,24 @@ void QueueWorker::unbind() {
     LOG_INFO("queue %u unbound", options_.queue);
 }
 
+// Preallocated headers over the receive slots; nothing is allocated per packet.
+struct QueueWorker::ReceiveSlots {
+  mmsghdr msgs[kSlots];
+  iovec iov[kSlots];
+  sockaddr_nl from[kSlots];
+
+  explicit ReceiveSlots(char* rx) {
+    std::memset(msgs, 0, sizeof msgs);
+    for (unsigned i = 0; i < kSlots; ++i) {
+      iov[i].iov_base = rx + i * kSlotSize;
+      iov[i].iov_len = kSlotSize;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+    }
+  }
+};
+
 // Why batches: measured on our 2-core test machines, one recv() plus one
 // verdict sendmsg() per packet saturates near 60 k packets/s (~7.7 us per
 // packet, mostly system calls); draining up to 64 queued packets per wake-up
@@ -194,85 +212,76 @@ void QueueWorker::run() {
   char name[16];
   std::snprintf(name, sizeof name, "sipvsd-q%u", options_.queue);
   pthread_setname_np(pthread_self(), name);
-
-  const int fd = mnl_socket_get_fd(nl_);
-  // Preallocated per-slot headers; nothing is allocated per packet.
-  mmsghdr msgs[kSlots];
-  iovec iov[kSlots];
-  sockaddr_nl from[kSlots];
-  std::memset(msgs, 0, sizeof msgs);
-  for (unsigned i = 0; i < kSlots; ++i) {
-    iov[i].iov_base = rx_.get() + i * kSlotSize;
-    iov[i].iov_len = kSlotSize;
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &from[i];
-  }
-  uint64_t recv_errors = 0;
-
+  ReceiveSlots slots(rx_.get());
   while (!stop_.load(std::memory_order_relaxed)) {
     if (!verdicts_.empty()) flush_verdicts();  // those a failed send left: first in line
-    for (unsigned i = 0; i < kSlots; ++i) {
-      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
-      msgs[i].msg_hdr.msg_flags = 0;
-      msgs[i].msg_len = 0;
-    }
-    // Blocks until a packet comes or SO_RCVTIMEO (200 ms) passes.
-    const ssize_t n = recvmsg(fd, &msgs[0].msg_hdr, 0);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      if (errno == ENOBUFS) {
-        counters_[QueueCounter::enobufs].fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      counters_[QueueCounter::recv_errors].fetch_add(1, std::memory_order_relaxed);
-      if (is_power_of_two(++recv_errors))
-        LOG_ERR("queue %u: receive failed: %s (%llu times)", options_.queue, std::strerror(errno),
-                static_cast<unsigned long long>(recv_errors));
-      continue;
-    }
-    msgs[0].msg_len = static_cast<unsigned>(n);
-    unsigned count = 1;
-    // Drain what is already waiting, without blocking.
-    const int more = recvmmsg(fd, &msgs[1], kBatch, MSG_DONTWAIT, nullptr);
-    if (more > 0) {
-      count += static_cast<unsigned>(more);
-    } else if (more < 0 && errno == ENOBUFS) {
-      counters_[QueueCounter::enobufs].fetch_add(1, std::memory_order_relaxed);
-    }
-
-    // One configuration snapshot, clock reading and policy per batch.
-    worker_.refresh();
-    Batch batch;
-    batch.now = sipvs::monotonic_seconds();
-    batch.policy = DataPathPolicy::unpack(worker_.caller_data());
-    for (unsigned i = 0; i < count; ++i) {
-      const msghdr& h = msgs[i].msg_hdr;
-      if (h.msg_namelen == sizeof(sockaddr_nl) && from[i].nl_pid != 0) continue;  // not from the kernel
-      if (h.msg_flags & MSG_TRUNC) {
-        // Only a message larger than a slot (more attributes than asked
-        // for): its head still names the packet, which gets the unplaced
-        // policy rather than waiting in the kernel until the queue is unbound.
-        const char* data = static_cast<const char*>(iov[i].iov_base);
-        if (const auto id = truncated_packet_id(data, std::min<std::size_t>(msgs[i].msg_len, kSlotSize))) {
-          ++batch.tally[QueueCounter::truncated];
-          ++batch.tally[QueueCounter::packets];
-          put_unplaced(*id, batch);
-        } else {
-          LOG_ERR("queue %u: a truncated netlink message without a packet id", options_.queue);
-        }
-        continue;
-      }
-      handle_datagram(static_cast<const char*>(iov[i].iov_base), msgs[i].msg_len, batch);
-    }
-    const uint64_t handled = batch.tally[QueueCounter::packets];
-    send_verdicts(batch);
-
-    counters_[QueueCounter::batches].fetch_add(1, std::memory_order_relaxed);
-    if (handled > counters_[QueueCounter::max_batch].load(std::memory_order_relaxed))
-      counters_[QueueCounter::max_batch].store(handled, std::memory_order_relaxed);
+    if (const unsigned count = receive(slots)) handle_batch(slots, count);
   }
   flush_verdicts();  // a last try: unbinding drops what is still queued
+}
+
+// Blocks until a packet comes or SO_RCVTIMEO (200 ms) passes, then drains
+// what is already waiting without blocking. Returns how many slots it filled.
+unsigned QueueWorker::receive(ReceiveSlots& slots) {
+  for (mmsghdr& m : slots.msgs) {
+    m.msg_hdr.msg_namelen = sizeof(sockaddr_nl);
+    m.msg_hdr.msg_flags = 0;
+    m.msg_len = 0;
+  }
+  const int fd = mnl_socket_get_fd(nl_);
+  const ssize_t n = recvmsg(fd, &slots.msgs[0].msg_hdr, 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    if (errno == ENOBUFS) {
+      counters_[QueueCounter::enobufs].fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    counters_[QueueCounter::recv_errors].fetch_add(1, std::memory_order_relaxed);
+    if (is_power_of_two(++recv_errors_))
+      LOG_ERR("queue %u: receive failed: %s (%llu times)", options_.queue, std::strerror(errno),
+              static_cast<unsigned long long>(recv_errors_));
+    return 0;
+  }
+  slots.msgs[0].msg_len = static_cast<unsigned>(n);
+  const int more = recvmmsg(fd, &slots.msgs[1], kBatch, MSG_DONTWAIT, nullptr);
+  if (more < 0 && errno == ENOBUFS) counters_[QueueCounter::enobufs].fetch_add(1, std::memory_order_relaxed);
+  return 1 + static_cast<unsigned>(std::max(more, 0));
+}
+
+// One configuration snapshot, clock reading and policy per batch.
+void QueueWorker::handle_batch(ReceiveSlots& slots, unsigned count) {
+  worker_.refresh();
+  Batch batch;
+  batch.now = sipvs::monotonic_seconds();
+  batch.policy = DataPathPolicy::unpack(worker_.caller_data());
+  for (unsigned i = 0; i < count; ++i) {
+    const msghdr& h = slots.msgs[i].msg_hdr;
+    if (h.msg_namelen == sizeof(sockaddr_nl) && slots.from[i].nl_pid != 0) continue;  // not from the kernel
+    const char* data = static_cast<const char*>(slots.iov[i].iov_base);
+    if (h.msg_flags & MSG_TRUNC)
+      handle_truncated(data, std::min<std::size_t>(slots.msgs[i].msg_len, kSlotSize), batch);
+    else
+      handle_datagram(data, slots.msgs[i].msg_len, batch);
+  }
+  const uint64_t handled = batch.tally[QueueCounter::packets];
+  send_verdicts(batch);
+  counters_[QueueCounter::batches].fetch_add(1, std::memory_order_relaxed);
+  if (handled > counters_[QueueCounter::max_batch].load(std::memory_order_relaxed))
+    counters_[QueueCounter::max_batch].store(handled, std::memory_order_relaxed);
+}
+
+// Only a message larger than a slot (more attributes than asked for): its
+// head still names the packet, which gets the unplaced policy rather than
+// waiting in the kernel until the queue is unbound.
+void QueueWorker::handle_truncated(const char* data, std::size_t len, Batch& batch) {
+  const std::optional<uint32_t> id = truncated_packet_id(data, len);
+  if (!id) {
+    LOG_ERR("queue %u: a truncated netlink message without a packet id", options_.queue);
+    return;
+  }
+  ++batch.tally[QueueCounter::truncated];
+  ++batch.tally[QueueCounter::packets];
+  put_unplaced(*id, batch);
 }
 
 void QueueWorker::handle_datagram(const char* data, std::size_t len, Batch& batch) {

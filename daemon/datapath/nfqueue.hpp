@@ -53,7 +53,11 @@ class QueueWorker {
 
  private:
   struct Batch;
+  struct ReceiveSlots;
   void run();
+  unsigned receive(ReceiveSlots& slots);
+  void handle_batch(ReceiveSlots& slots, unsigned count);
+  void handle_truncated(const char* data, std::size_t len, Batch& batch);
   void configure();
   void unbind();
   void handle_datagram(const char* data, std::size_t len, Batch& batch);
@@ -77,6 +81,7 @@ class QueueWorker {
   VerdictBuffer verdicts_;      // room for two batches: one unsent, one new
   uint64_t verdict_failures_ = 0;  // flushes that left verdicts unsent (for the log's rate limit)
   uint64_t decide_failures_ = 0;   // for the log's rate limit
+  uint64_t recv_errors_ = 0;       // for the log's rate limit
   std::atomic<bool> stop_{false};
   std::thread thread_;
   QueueCounters counters_;
