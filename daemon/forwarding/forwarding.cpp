@@ -1,8 +1,10 @@
-// The forwarding controller, the `none` back-end and the factory.
+// The forwarding controller, the factory, and the `none` back-end (nothing to
+// plan or apply: the operator keeps the kernel side, see `sipvsd rules`).
 #include <algorithm>
 
 #include "daemon/forwarding/forwarding.hpp"
-#include "daemon/forwarding/forwarding_netlink.hpp"
+#include "daemon/forwarding/ipvs_netlink.hpp"
+#include "daemon/forwarding/route_netlink.hpp"
 #include "daemon/log.hpp"
 
 namespace sipvsd {
@@ -15,6 +17,8 @@ class NoForwarding final : public Forwarding {
   ReconcileResult reconcile(const DaemonConfig&) override { return {}; }
   ReconcileResult remove_all() override { return {}; }
 };
+
+std::unique_ptr<Forwarding> make_no_forwarding() { return std::make_unique<NoForwarding>(); }
 
 bool same_ranges(const ForwardingOptions& a, const ForwardingOptions& b) {
   return a.table_base == b.table_base && a.priority_base == b.priority_base;
@@ -34,8 +38,6 @@ ReconcileResult failed(const DaemonConfig& config, const ForwardingError& e) {
 }
 
 }  // namespace
-
-std::unique_ptr<Forwarding> make_no_forwarding() { return std::make_unique<NoForwarding>(); }
 
 std::unique_ptr<Forwarding> make_forwarding(const DaemonConfig& config) {
   if (config.forwarding == "none") return make_no_forwarding();

@@ -3,7 +3,8 @@
 #include <string>
 
 #include "daemon/config/config_file.hpp"
-#include "daemon/forwarding/forwarding.hpp"
+#include "daemon/forwarding/ipvs_plan.hpp"
+#include "daemon/forwarding/route_plan.hpp"
 
 namespace fwdtest {
 

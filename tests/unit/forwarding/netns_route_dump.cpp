@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include "daemon/forwarding/forwarding_netlink.hpp"
+#include "daemon/forwarding/route_netlink.hpp"
 #include "fwd_fixtures.hpp"
 
 using namespace sipvsd::fwd;

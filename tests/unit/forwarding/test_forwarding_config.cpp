@@ -4,6 +4,7 @@
 
 #include "daemon/config/config_file.hpp"
 #include "daemon/forwarding/forwarding.hpp"
+#include "daemon/forwarding/targets.hpp"
 
 using nlohmann::json;
 using sipvsd::ConfigFieldError;

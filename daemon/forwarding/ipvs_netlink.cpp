@@ -13,8 +13,9 @@
 #include <cstring>
 #include <functional>
 
-#include "daemon/forwarding/forwarding.hpp"
-#include "daemon/forwarding/forwarding_netlink.hpp"
+#include "daemon/forwarding/ipvs_netlink.hpp"
+#include "daemon/forwarding/ipvs_plan.hpp"
+#include "daemon/forwarding/netlink_socket.hpp"
 
 namespace sipvsd {
 

@@ -15,13 +15,15 @@
 #include <netlink/route/rule.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <optional>
 
-#include "daemon/forwarding/forwarding.hpp"
-#include "daemon/forwarding/forwarding_netlink.hpp"
+#include "daemon/forwarding/netlink_socket.hpp"
+#include "daemon/forwarding/route_netlink.hpp"
+#include "daemon/forwarding/route_plan.hpp"
 
 namespace sipvsd {
 
