@@ -1,17 +1,13 @@
 #include "daemon/forwarding/rules_text.hpp"
 
-#include <cstdio>
+#include <ostream>
 #include <sstream>
+
+#include "daemon/forwarding/targets.hpp"
 
 namespace sipvsd {
 
 namespace {
-
-std::string hex(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%x", v);
-  return buf;
-}
 
 const char* proto_name(uint8_t p) {
   switch (p) {
@@ -36,12 +32,10 @@ std::string nfqueue_target_option(const std::vector<uint16_t>& queues) {
   return "--queue-balance " + std::to_string(queues.front()) + ":" + std::to_string(queues.back());
 }
 
-std::string render_rules(const DaemonConfig& c, std::string_view source) {
-  std::ostringstream o;
-  const std::string target = "-j NFQUEUE " + nfqueue_target_option(c.queues) + " --queue-bypass";
-  const std::string mask = hex(c.mark_mask);
-  const bool contiguous = c.queues.size() < 2 || c.queues.back() - c.queues.front() + 1u == c.queues.size();
+namespace {
 
+void write_header(std::ostream& o, const DaemonConfig& c, std::string_view source) {
+  const bool contiguous = c.queues.size() < 2 || c.queues.back() - c.queues.front() + 1u == c.queues.size();
   o << "#!/bin/sh\n"
     << "# Kernel rules matching the sipvsd configuration " << source << "\n"
     << "# (printed by `sipvsd rules`). Review, then run as root on the director.\n"
@@ -51,7 +45,11 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
     o << "# NOTE: the queues are not contiguous; --queue-balance needs a range, so the\n"
       << "# rules below cover " << c.queues.front() << ".." << c.queues.back()
       << ": bind them all or change `queues`.\n";
+}
 
+// Section 1: the iptables rules that hand each service's packets to sipvsd.
+void write_queue_rules(std::ostream& o, const DaemonConfig& c) {
+  const std::string target = "-j NFQUEUE " + nfqueue_target_option(c.queues) + " --queue-bypass";
   o << "\n# == 1. Send the virtual services' packets to sipvsd (NFQUEUE) ==\n"
     << "# `-m conntrack --ctstate ...` matches every packet: it is there because it loads\n"
     << "# connection tracking, whose defragmentation hands NFQUEUE whole datagrams, so a\n"
@@ -63,10 +61,10 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
   const std::string ct = "-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED";
   for (const auto& s : c.engine.services) {
     if (s.is_fwmark()) {
-      o << "# service " << s.name << ": packets already marked " << hex(s.fwmark)
+      o << "# service " << s.name << ": packets already marked " << fwd::hex(s.fwmark)
         << " by your own rules (put those before these)\n";
       for (const char* ipt : {"iptables", "ip6tables"})
-        o << ipt << " -t mangle -A PREROUTING -m mark --mark " << hex(s.fwmark) << " " << ct << " " << target
+        o << ipt << " -t mangle -A PREROUTING -m mark --mark " << fwd::hex(s.fwmark) << " " << ct << " " << target
           << "\n";
     } else {
       o << "# service " << s.name << "\n"
@@ -75,10 +73,11 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
         << ct << " " << target << "\n";
     }
   }
+}
 
-  o << "\n# == 2. Policy routing by mark (direct routing) ==\n"
-    << "# One table per real server: marked packets are routed to it, keeping the VIP as\n"
-    << "# their destination. The real server must be on a directly connected network.\n";
+// Section 2, per dr real server: a rule from its mark to a table of its own.
+void write_mark_routes(std::ostream& o, const DaemonConfig& c) {
+  const std::string mask = fwd::hex(c.mark_mask);
   unsigned table = 100;
   for (const auto& s : c.engine.services) {
     for (const auto& r : s.servers) {
@@ -92,10 +91,19 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
       const std::string dst = s.is_fwmark() ? std::string("default")
                                             : s.vip.to_string() + (s.vip.is_v4() ? "/32" : "/128");
       o << "# service " << s.name << ", real server " << r.address.to_string() << " (weight " << r.weight << ")\n"
-        << ip << " rule add fwmark " << hex(r.mark) << "/" << mask << " lookup " << table << " pref " << table << "\n"
+        << ip << " rule add fwmark " << fwd::hex(r.mark) << "/" << mask << " lookup " << table << " pref " << table
+        << "\n"
         << ip << " route replace " << dst << " via " << r.address.to_string() << " table " << table << "\n";
     }
   }
+}
+
+// Section 2: policy routing by mark, the fallback route, the real servers' side.
+void write_policy_routing(std::ostream& o, const DaemonConfig& c) {
+  o << "\n# == 2. Policy routing by mark (direct routing) ==\n"
+    << "# One table per real server: marked packets are routed to it, keeping the VIP as\n"
+    << "# their destination. The real server must be on a directly connected network.\n";
+  write_mark_routes(o, c);
   o << "# Fallback for unmarked packets (sipvsd down with --queue-bypass, fail-open, or\n"
     << "# unplaced packets with unplaced=accept): without it they get ICMP unreachable.\n";
   for (const auto& s : c.engine.services) {
@@ -110,7 +118,10 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
     o << "#   ip addr add " << s.vip.to_string() << (s.vip.is_v4() ? "/32" : "/128") << " dev lo\n";
   }
   o << "#   sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2\n";
+}
 
+// Section 3: the same with IPVS, as commented ipvsadm commands.
+void write_ipvs_alternative(std::ostream& o, const DaemonConfig& c) {
   o << "\n# == 3. Alternative to 2 on kernels with IPVS: one fwmark service per mark ==\n"
     << "# -o (one-packet scheduling): IPVS would otherwise follow a 5-tuple connection\n"
     << "# entry and send every call of a SIP trunk to the first call's server. IPVS only\n"
@@ -132,6 +143,16 @@ std::string render_rules(const DaemonConfig& c, std::string_view source) {
         << (r.forward == sipvs::Forward::tun ? " -i" : " -g") << "\n";
     }
   }
+}
+
+}  // namespace
+
+std::string render_rules(const DaemonConfig& c, std::string_view source) {
+  std::ostringstream o;
+  write_header(o, c, source);
+  write_queue_rules(o, c);
+  write_policy_routing(o, c);
+  write_ipvs_alternative(o, c);
   return o.str();
 }
 
