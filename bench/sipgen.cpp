@@ -150,76 +150,95 @@ std::size_t find_marker(const std::string& s, std::string_view marker) {
   return p;
 }
 
-// Markers: CCCCCCCC (call), SSSSSSSSSS (sequence), TTTTTTTTTTTTTTTTTTT (time).
-Template make_template(int method, const std::string& src, const Options& o) {
+// The pieces every method's message shares, markers in place of the
+// variable fields: CCCCCCCC (call), SSSSSSSSSS (sequence),
+// TTTTTTTTTTTTTTTTTTT (time).
+struct MessageParts {
+  std::string src;     // the source address
+  std::string from;    // src:sport
+  std::string ruri;
+  std::string via, callid, ts;
+  std::string call = "CCCCCCCC";
+};
+
+MessageParts message_parts(const std::string& src, const Options& o) {
+  MessageParts p;
   const std::string dst = o.dst + ":" + std::to_string(o.dport);
-  const std::string from = src + ":" + std::to_string(o.sport);
-  const std::string call = "CCCCCCCC";
+  p.src = src;
+  p.from = src + ":" + std::to_string(o.sport);
   std::string word = "5f3a9c1e77b2d48a";  // the Call-ID's constant part, padded to --callid-len
-  const std::size_t natural = o.tag.size() + call.size() + word.size() + src.size() + 3;
+  const std::size_t natural = o.tag.size() + p.call.size() + word.size() + src.size() + 3;
   for (std::size_t i = natural; i < o.callid_len; ++i) word += "0123456789abcdef"[i % 16];
-  const std::string callid = "Call-ID: " + o.tag + "-" + call + "-" + word + "@" + src + "\r\n";
-  const std::string via = "Via: SIP/2.0/UDP " + from + ";branch=z9hG4bK" + o.tag + "SSSSSSSSSS;rport\r\n";
-  const std::string ts = "X-Ts: TTTTTTTTTTTTTTTTTTT\r\n";
-  const std::string ruri = "sip:service@" + dst;
-  std::string m;
-  switch (method) {
-    case 0: {  // INVITE with an SDP offer: the big one
-      const std::string sdp =
-          "v=0\r\n"
-          "o=bench 2890844526 2890844526 IN IP4 " + src + "\r\n"
-          "s=sipgen call\r\n"
-          "c=IN IP4 " + src + "\r\n"
-          "t=0 0\r\n"
-          "m=audio 49170 RTP/AVP 0 8 9 18 101\r\n"
-          "a=rtpmap:0 PCMU/8000\r\n"
-          "a=rtpmap:8 PCMA/8000\r\n"
-          "a=rtpmap:9 G722/8000\r\n"
-          "a=rtpmap:18 G729/8000\r\n"
-          "a=fmtp:18 annexb=no\r\n"
-          "a=rtpmap:101 telephone-event/8000\r\n"
-          "a=fmtp:101 0-16\r\n"
-          "a=ptime:20\r\n"
-          "a=sendrecv\r\n";
-      m = "INVITE " + ruri + " SIP/2.0\r\n" + via +
-          "Max-Forwards: 70\r\n"
-          "From: \"Bench Caller\" <sip:caller@" + from + ">;tag=f" + call + "\r\n"
-          "To: <" + ruri + ">\r\n" + callid +
-          "CSeq: 1 INVITE\r\n"
-          "Contact: <sip:caller@" + from + ";transport=udp>\r\n"
-          "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"
-          "Supported: replaces, timer, 100rel\r\n"
-          "Session-Expires: 1800;refresher=uac\r\n"
-          "User-Agent: sipgen/1 (sipvsd benchmark)\r\n" + ts +
-          "Content-Type: application/sdp\r\n"
-          "Content-Length: " + std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
-      break;
-    }
-    case 1:  // ACK for a 2xx
-      m = "ACK " + ruri + " SIP/2.0\r\n" + via +
-          "Max-Forwards: 70\r\n"
-          "From: \"Bench Caller\" <sip:caller@" + from + ">;tag=f" + call + "\r\n"
-          "To: <" + ruri + ">;tag=as6d1f2e3a\r\n" + callid +
-          "CSeq: 1 ACK\r\n"
-          "Contact: <sip:caller@" + from + ";transport=udp>\r\n" + ts +
-          "Content-Length: 0\r\n\r\n";
-      break;
-    default:  // BYE
-      m = "BYE " + ruri + " SIP/2.0\r\n" + via +
-          "Max-Forwards: 70\r\n"
-          "From: \"Bench Caller\" <sip:caller@" + from + ">;tag=f" + call + "\r\n"
-          "To: <" + ruri + ">;tag=as6d1f2e3a\r\n" + callid +
-          "CSeq: 2 BYE\r\n"
-          "User-Agent: sipgen/1 (sipvsd benchmark)\r\n"
-          "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n" + ts +
-          "Content-Length: 0\r\n\r\n";
-      break;
-  }
+  p.callid = "Call-ID: " + o.tag + "-" + p.call + "-" + word + "@" + src + "\r\n";
+  p.via = "Via: SIP/2.0/UDP " + p.from + ";branch=z9hG4bK" + o.tag + "SSSSSSSSSS;rport\r\n";
+  p.ts = "X-Ts: TTTTTTTTTTTTTTTTTTT\r\n";
+  p.ruri = "sip:service@" + dst;
+  return p;
+}
+
+// INVITE with an SDP offer: the big one.
+std::string invite_text(const MessageParts& p) {
+  const std::string sdp =
+      "v=0\r\n"
+      "o=bench 2890844526 2890844526 IN IP4 " + p.src + "\r\n"
+      "s=sipgen call\r\n"
+      "c=IN IP4 " + p.src + "\r\n"
+      "t=0 0\r\n"
+      "m=audio 49170 RTP/AVP 0 8 9 18 101\r\n"
+      "a=rtpmap:0 PCMU/8000\r\n"
+      "a=rtpmap:8 PCMA/8000\r\n"
+      "a=rtpmap:9 G722/8000\r\n"
+      "a=rtpmap:18 G729/8000\r\n"
+      "a=fmtp:18 annexb=no\r\n"
+      "a=rtpmap:101 telephone-event/8000\r\n"
+      "a=fmtp:101 0-16\r\n"
+      "a=ptime:20\r\n"
+      "a=sendrecv\r\n";
+  return "INVITE " + p.ruri + " SIP/2.0\r\n" + p.via +
+         "Max-Forwards: 70\r\n"
+         "From: \"Bench Caller\" <sip:caller@" + p.from + ">;tag=f" + p.call + "\r\n"
+         "To: <" + p.ruri + ">\r\n" + p.callid +
+         "CSeq: 1 INVITE\r\n"
+         "Contact: <sip:caller@" + p.from + ";transport=udp>\r\n"
+         "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"
+         "Supported: replaces, timer, 100rel\r\n"
+         "Session-Expires: 1800;refresher=uac\r\n"
+         "User-Agent: sipgen/1 (sipvsd benchmark)\r\n" + p.ts +
+         "Content-Type: application/sdp\r\n"
+         "Content-Length: " + std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
+}
+
+// ACK for a 2xx.
+std::string ack_text(const MessageParts& p) {
+  return "ACK " + p.ruri + " SIP/2.0\r\n" + p.via +
+         "Max-Forwards: 70\r\n"
+         "From: \"Bench Caller\" <sip:caller@" + p.from + ">;tag=f" + p.call + "\r\n"
+         "To: <" + p.ruri + ">;tag=as6d1f2e3a\r\n" + p.callid +
+         "CSeq: 1 ACK\r\n"
+         "Contact: <sip:caller@" + p.from + ";transport=udp>\r\n" + p.ts +
+         "Content-Length: 0\r\n\r\n";
+}
+
+std::string bye_text(const MessageParts& p) {
+  return "BYE " + p.ruri + " SIP/2.0\r\n" + p.via +
+         "Max-Forwards: 70\r\n"
+         "From: \"Bench Caller\" <sip:caller@" + p.from + ">;tag=f" + p.call + "\r\n"
+         "To: <" + p.ruri + ">;tag=as6d1f2e3a\r\n" + p.callid +
+         "CSeq: 2 BYE\r\n"
+         "User-Agent: sipgen/1 (sipvsd benchmark)\r\n"
+         "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n" + p.ts +
+         "Content-Length: 0\r\n\r\n";
+}
+
+// Method 0 INVITE, 1 ACK, 2 BYE.
+Template make_template(int method, const std::string& src, const Options& o) {
+  const MessageParts p = message_parts(src, o);
+  const std::string m = method == 0 ? invite_text(p) : method == 1 ? ack_text(p) : bye_text(p);
   Template t;
   t.text = m;
   const std::string callid_head = "Call-ID: " + o.tag + "-";
-  t.call_at = find_marker(m, callid_head + call) + callid_head.size();
-  t.call_at2 = find_marker(m, "tag=f" + call) + 5;
+  t.call_at = find_marker(m, callid_head + p.call) + callid_head.size();
+  t.call_at2 = find_marker(m, "tag=f" + p.call) + 5;
   t.seq_at = find_marker(m, "SSSSSSSSSS");
   t.ts_at = find_marker(m, "TTTTTTTTTTTTTTTTTTT");
   if (m.size() > kMsgMax) {
@@ -229,38 +248,46 @@ Template make_template(int method, const std::string& src, const Options& o) {
   return t;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
-
+sockaddr_in destination(const Options& o) {
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_port = htons(o.dport);
   if (inet_pton(AF_INET, o.dst.c_str(), &dst.sin_addr) != 1) {
     std::fprintf(stderr, "sipgen: bad --dst %s\n", o.dst.c_str());
-    return 2;
+    std::exit(2);
   }
+  return dst;
+}
+
+struct Sources {
+  std::vector<in_addr> addresses;
+  std::vector<std::string> text;
+};
+
+// --sources consecutive addresses from --src.
+Sources source_addresses(const Options& o) {
   in_addr first{};
   if (inet_pton(AF_INET, o.src.c_str(), &first) != 1) {
     std::fprintf(stderr, "sipgen: bad --src %s\n", o.src.c_str());
-    return 2;
+    std::exit(2);
   }
-  std::vector<in_addr> srcs(o.sources);
-  std::vector<std::string> src_text(o.sources);
+  Sources s{std::vector<in_addr>(o.sources), std::vector<std::string>(o.sources)};
   for (unsigned i = 0; i < o.sources; ++i) {
-    srcs[i].s_addr = htonl(ntohl(first.s_addr) + i);
+    s.addresses[i].s_addr = htonl(ntohl(first.s_addr) + i);
     char buf[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &srcs[i], buf, sizeof buf);
-    src_text[i] = buf;
+    inet_ntop(AF_INET, &s.addresses[i], buf, sizeof buf);
+    s.text[i] = buf;
   }
+  return s;
+}
 
-  // One unconnected socket on the wildcard address: no ICMP errors come back
-  // as send errors, and IP_PKTINFO picks each message's source address.
+// One unconnected socket on the wildcard address: no ICMP errors come back
+// as send errors, and IP_PKTINFO picks each message's source address.
+int open_socket(const Options& o, const Sources& sources) {
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) {
     std::perror("sipgen: socket");
-    return 1;
+    std::exit(1);
   }
   int one = 1, sndbuf = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -268,59 +295,39 @@ int main(int argc, char** argv) {
   sockaddr_in bind_addr{};
   bind_addr.sin_family = AF_INET;
   bind_addr.sin_port = htons(o.sport);
-  if (o.sources == 1) bind_addr.sin_addr = srcs[0];
+  if (o.sources == 1) bind_addr.sin_addr = sources.addresses[0];
   if (bind(fd, reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) < 0) {
     std::perror("sipgen: bind");
-    return 1;
+    std::exit(1);
   }
-  // Short sleeps when pacing (the default slack is 50 us).
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  return fd;
+}
 
-  std::vector<Template> templates;  // [source * 3 + method]
-  for (unsigned s = 0; s < o.sources; ++s)
-    for (int m = 0; m < 3; ++m) templates.push_back(make_template(m, src_text[s], o));
-
-  struct Slot {
-    char data[kMsgMax];
-    std::size_t len;
-    std::size_t ts_at;
-    int method;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
-  };
-  std::vector<Slot> slots(o.batch);
-  std::vector<mmsghdr> msgs(o.batch);
-  std::vector<iovec> iov(o.batch);
-
+struct Totals {
   uint64_t sent = 0, errors = 0, bytes = 0, method_count[3] = {0, 0, 0};
-  const uint64_t t0 = now_ns();
-  const uint64_t deadline = t0 + static_cast<uint64_t>(o.seconds * 1e9);
-  uint64_t t_last = t0;
+  uint64_t t0 = 0, t_last = 0;
   uint64_t k = 0;  // next packet number
-  while (sent < o.count) {
-    uint64_t t = now_ns();
-    if (t >= deadline) break;
-    uint64_t n = std::min<uint64_t>(o.batch, o.count - sent);
-    if (o.rate > 0) {
-      // Packets due by now; if none, sleep until the next one is due.
-      const uint64_t due = static_cast<uint64_t>(static_cast<double>(t - t0) * o.rate / 1e9) + 1;
-      if (due <= sent) {
-        const uint64_t next = t0 + static_cast<uint64_t>(static_cast<double>(sent) * 1e9 / o.rate);
-        if (next > t) {
-          const uint64_t wait = std::min(next - t, deadline - t);
-          timespec ts{static_cast<time_t>(wait / 1'000'000'000ull), static_cast<long>(wait % 1'000'000'000ull)};
-          nanosleep(&ts, nullptr);
-        }
-        continue;
-      }
-      n = std::min(n, due - sent);
-    }
+};
+
+// The messages of one sendmmsg(), built in place from the templates: no
+// allocation per packet.
+class Batch {
+ public:
+  Batch(const Options& o, const sockaddr_in& dst, const Sources& sources)
+      : o_(o), dst_(dst), sources_(sources), slots_(o.batch), msgs_(o.batch), iov_(o.batch) {
+    for (unsigned s = 0; s < o.sources; ++s)
+      for (int m = 0; m < 3; ++m) templates_.push_back(make_template(m, sources.text[s], o));
+  }
+
+  // Packets first .. first+n-1 into slots 0 .. n-1.
+  void fill(uint64_t first, uint64_t n) {
     for (uint64_t i = 0; i < n; ++i) {
-      const uint64_t pkt = k + i;
-      const uint64_t call = pkt % o.calls;
-      const int method = static_cast<int>((pkt / o.calls) % 3);
-      const unsigned s = static_cast<unsigned>(call % o.sources);
-      const Template& tp = templates[s * 3 + static_cast<unsigned>(method)];
-      Slot& slot = slots[i];
+      const uint64_t pkt = first + i;
+      const uint64_t call = pkt % o_.calls;
+      const int method = static_cast<int>((pkt / o_.calls) % 3);
+      const unsigned s = static_cast<unsigned>(call % o_.sources);
+      const Template& tp = templates_[s * 3 + static_cast<unsigned>(method)];
+      Slot& slot = slots_[i];
       std::memcpy(slot.data, tp.text.data(), tp.text.size());
       slot.len = tp.text.size();
       slot.ts_at = tp.ts_at;
@@ -328,55 +335,138 @@ int main(int argc, char** argv) {
       put_digits(slot.data + tp.call_at, call, kCallDigits);
       put_digits(slot.data + tp.call_at2, call, kCallDigits);
       put_digits(slot.data + tp.seq_at, pkt, kSeqDigits);
-      iov[i] = {slot.data, slot.len};
-      mmsghdr& mh = msgs[i];
-      std::memset(&mh, 0, sizeof mh);
-      mh.msg_hdr.msg_name = &dst;
-      mh.msg_hdr.msg_namelen = sizeof dst;
-      mh.msg_hdr.msg_iov = &iov[i];
-      mh.msg_hdr.msg_iovlen = 1;
-      if (o.sources > 1) {
-        mh.msg_hdr.msg_control = slot.control;
-        mh.msg_hdr.msg_controllen = sizeof slot.control;
-        cmsghdr* c = CMSG_FIRSTHDR(&mh.msg_hdr);
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-        in_pktinfo info{};
-        info.ipi_spec_dst = srcs[s];
-        std::memcpy(CMSG_DATA(c), &info, sizeof info);
-      }
+      address(i, s);
     }
-    // The time stamp goes in last, just before the messages leave.
-    t = now_ns();
-    for (uint64_t i = 0; i < n; ++i) put_digits(slots[i].data + slots[i].ts_at, t, kTsDigits);
-    const int r = sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), 0);
+  }
+
+  // The time stamp goes in last, just before the messages leave.
+  int send(int fd, uint64_t n) {
+    const uint64_t t = now_ns();
+    for (uint64_t i = 0; i < n; ++i) put_digits(slots_[i].data + slots_[i].ts_at, t, kTsDigits);
+    return sendmmsg(fd, msgs_.data(), static_cast<unsigned>(n), 0);
+  }
+
+  // The first `sent` messages left.
+  void count(int sent, Totals& t) const {
+    for (int i = 0; i < sent; ++i) {
+      t.bytes += slots_[static_cast<std::size_t>(i)].len;
+      ++t.method_count[slots_[static_cast<std::size_t>(i)].method];
+    }
+  }
+
+ private:
+  struct Slot {
+    char data[kMsgMax];
+    std::size_t len;
+    std::size_t ts_at;
+    int method;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+  };
+
+  // Slot i's header: to --dst, from source s.
+  void address(uint64_t i, unsigned s) {
+    Slot& slot = slots_[i];
+    iov_[i] = {slot.data, slot.len};
+    mmsghdr& mh = msgs_[i];
+    std::memset(&mh, 0, sizeof mh);
+    mh.msg_hdr.msg_name = &dst_;
+    mh.msg_hdr.msg_namelen = sizeof dst_;
+    mh.msg_hdr.msg_iov = &iov_[i];
+    mh.msg_hdr.msg_iovlen = 1;
+    if (o_.sources > 1) {
+      mh.msg_hdr.msg_control = slot.control;
+      mh.msg_hdr.msg_controllen = sizeof slot.control;
+      cmsghdr* c = CMSG_FIRSTHDR(&mh.msg_hdr);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+      in_pktinfo info{};
+      info.ipi_spec_dst = sources_.addresses[s];
+      std::memcpy(CMSG_DATA(c), &info, sizeof info);
+    }
+  }
+
+  const Options& o_;
+  sockaddr_in dst_;
+  const Sources& sources_;
+  std::vector<Template> templates_;  // [source * 3 + method]
+  std::vector<Slot> slots_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iov_;
+};
+
+// With --rate: how many packets are due by `t` beyond those sent; when none
+// is, sleeps until the next one is due (or the deadline) and returns 0.
+uint64_t due_packets(const Options& o, uint64_t t, uint64_t t0, uint64_t deadline, uint64_t sent) {
+  const uint64_t due = static_cast<uint64_t>(static_cast<double>(t - t0) * o.rate / 1e9) + 1;
+  if (due > sent) return due - sent;
+  const uint64_t next = t0 + static_cast<uint64_t>(static_cast<double>(sent) * 1e9 / o.rate);
+  if (next > t) {
+    const uint64_t wait = std::min(next - t, deadline - t);
+    timespec ts{static_cast<time_t>(wait / 1'000'000'000ull), static_cast<long>(wait % 1'000'000'000ull)};
+    nanosleep(&ts, nullptr);
+  }
+  return 0;
+}
+
+Totals run(const Options& o, int fd, Batch& batch) {
+  Totals t;
+  t.t0 = now_ns();
+  const uint64_t deadline = t.t0 + static_cast<uint64_t>(o.seconds * 1e9);
+  t.t_last = t.t0;
+  while (t.sent < o.count) {
+    const uint64_t now = now_ns();
+    if (now >= deadline) break;
+    uint64_t n = std::min<uint64_t>(o.batch, o.count - t.sent);
+    if (o.rate > 0) {
+      const uint64_t due = due_packets(o, now, t.t0, deadline, t.sent);
+      if (due == 0) continue;
+      n = std::min(n, due);
+    }
+    batch.fill(t.k, n);
+    const int r = batch.send(fd, n);
     if (r <= 0) {
       // ENOBUFS/EAGAIN under overload: count, yield a moment, go on. The
       // messages not sent are skipped (their numbers are not reused).
-      ++errors;
+      ++t.errors;
       timespec ts{0, 20'000};
       nanosleep(&ts, nullptr);
-      k += n;
+      t.k += n;
       continue;
     }
-    for (int i = 0; i < r; ++i) {
-      bytes += slots[static_cast<std::size_t>(i)].len;
-      ++method_count[slots[static_cast<std::size_t>(i)].method];
-    }
-    sent += static_cast<uint64_t>(r);
-    k += n;  // a partial send skips the rest of the batch
-    t_last = now_ns();
+    batch.count(r, t);
+    t.sent += static_cast<uint64_t>(r);
+    t.k += n;  // a partial send skips the rest of the batch
+    t.t_last = now_ns();
   }
-  const double secs = static_cast<double>(t_last - t0) / 1e9;
+  return t;
+}
+
+void report(const Options& o, const Totals& t) {
+  const double secs = static_cast<double>(t.t_last - t.t0) / 1e9;
   std::printf("sipgen sent=%llu errors=%llu skipped=%llu seconds=%.3f pps=%.0f avg_bytes=%.0f invite=%llu ack=%llu "
               "bye=%llu calls=%llu sources=%u rate=%.0f t_start_ns=%llu t_end_ns=%llu\n",
-              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(errors),
-              static_cast<unsigned long long>(k - sent), secs, secs > 0 ? static_cast<double>(sent) / secs : 0.0,
-              sent ? static_cast<double>(bytes) / static_cast<double>(sent) : 0.0,
-              static_cast<unsigned long long>(method_count[0]), static_cast<unsigned long long>(method_count[1]),
-              static_cast<unsigned long long>(method_count[2]), static_cast<unsigned long long>(o.calls), o.sources,
-              o.rate, static_cast<unsigned long long>(t0), static_cast<unsigned long long>(t_last));
+              static_cast<unsigned long long>(t.sent), static_cast<unsigned long long>(t.errors),
+              static_cast<unsigned long long>(t.k - t.sent), secs,
+              secs > 0 ? static_cast<double>(t.sent) / secs : 0.0,
+              t.sent ? static_cast<double>(t.bytes) / static_cast<double>(t.sent) : 0.0,
+              static_cast<unsigned long long>(t.method_count[0]), static_cast<unsigned long long>(t.method_count[1]),
+              static_cast<unsigned long long>(t.method_count[2]), static_cast<unsigned long long>(o.calls), o.sources,
+              o.rate, static_cast<unsigned long long>(t.t0), static_cast<unsigned long long>(t.t_last));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  const sockaddr_in dst = destination(o);
+  const Sources sources = source_addresses(o);
+  const int fd = open_socket(o, sources);
+  // Short sleeps when pacing (the default slack is 50 us).
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  Batch batch(o, dst, sources);
+  const Totals t = run(o, fd, batch);
+  report(o, t);
   close(fd);
   return 0;
 }

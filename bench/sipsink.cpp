@@ -232,6 +232,195 @@ bool call_number(std::string_view callid, uint64_t& out) {
   return parse_u64(callid.substr(dash + 1, 8), out);
 }
 
+// One socket per namespace (or one in the current namespace); exits when
+// one cannot be made.
+std::vector<int> open_sockets(const Options& o) {
+  std::vector<int> fds;
+  if (o.netns.empty()) {
+    const int fd = open_socket(o.port);
+    if (fd < 0) {
+      std::perror("sipsink: socket");
+      std::exit(1);
+    }
+    fds.push_back(fd);
+    return fds;
+  }
+  const int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) {
+    std::perror("sipsink: /proc/self/ns/net");
+    std::exit(1);
+  }
+  for (const auto& ns : o.netns) {
+    const int fd = open_socket_in(ns, o.port, home);
+    if (fd < 0) std::exit(1);
+    fds.push_back(fd);
+  }
+  close(home);
+  return fds;
+}
+
+// Everything counted, sized up front: nothing is allocated per packet.
+struct Tally {
+  Tally(const Options& o, std::size_t sockets)
+      : call_server(o.calls, 0),
+        per_server(sockets, 0),
+        drops(sockets, 0),
+        bins(static_cast<std::size_t>(o.seconds * 1e9 / kBinNs) + 2, 0),
+        skip_ns(static_cast<uint64_t>(o.skip * 1e9)) {}
+
+  // r messages arrived at socket s at time rx.
+  void arrived(std::size_t s, uint64_t rx, int r) {
+    if (!first) first = rx;
+    last = rx;
+    delivered += static_cast<uint64_t>(r);
+    per_server[s] += static_cast<uint64_t>(r);
+    const std::size_t bin = static_cast<std::size_t>((rx - t0) / kBinNs);
+    if (bin < bins.size()) bins[bin] += static_cast<uint64_t>(r);
+  }
+
+  // The socket's overflow count (SO_RXQ_OVFL) as of this message.
+  void overflow(std::size_t s, msghdr& h) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        uint32_t d;
+        std::memcpy(&d, CMSG_DATA(c), sizeof d);
+        drops[s] = std::max<uint64_t>(drops[s], d);
+      }
+    }
+  }
+
+  // One message received at socket s at time rx: its latency and its call.
+  void message(std::size_t s, uint64_t rx, std::string_view msg) {
+    uint64_t ts = 0, call = 0;
+    if (!parse_u64(header(msg, "X-Ts:"), ts) || ts > rx) {
+      ++bad;
+      return;
+    }
+    ts_max = std::max(ts_max, ts);
+    if (rx >= first + skip_ns) latency.add(rx - ts);
+    if (!call_server.empty() && call_number(header(msg, "Call-ID:"), call) && call < call_server.size()) {
+      uint8_t& cs = call_server[call];
+      const uint8_t mine = static_cast<uint8_t>(s + 1);
+      if (cs == 0) {
+        cs = mine;
+        ++calls_seen;
+      } else if (cs != mine && cs != 0xff) {
+        cs = 0xff;
+        ++split_calls;
+      }
+    }
+  }
+
+  // Per call: 0 = not seen, 1 + server index, or 0xff = seen at two servers.
+  std::vector<uint8_t> call_server;
+  uint64_t split_calls = 0, calls_seen = 0, bad = 0;
+  std::vector<uint64_t> per_server, drops;
+  std::vector<uint64_t> bins;  // packets received per kBinNs since t0
+  Histogram latency;
+  uint64_t delivered = 0, first = 0, last = 0, ts_max = 0;
+  uint64_t t0 = 0;  // time zero of the bins and of --seconds, once ready
+  const uint64_t skip_ns;
+};
+
+// Reads socket s until it is empty or for 16 batches, whichever comes first
+// (then the others get their turn).
+void drain(int fd, std::size_t s, Tally& tally) {
+  static char buffers[kBatch][kBufSize];
+  static char controls[kBatch][CMSG_SPACE(sizeof(uint32_t))];
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  for (int rounds = 0; rounds < 16; ++rounds) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      iov[i] = {buffers[i], kBufSize};
+      std::memset(&msgs[i], 0, sizeof msgs[i]);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = controls[i];
+      msgs[i].msg_hdr.msg_controllen = sizeof controls[i];
+    }
+    const int r = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (r <= 0) break;
+    const uint64_t rx = now_ns();
+    tally.arrived(s, rx, r);
+    for (int i = 0; i < r; ++i) {
+      tally.overflow(s, msgs[i].msg_hdr);
+      tally.message(s, rx, std::string_view(buffers[i], std::min<std::size_t>(msgs[i].msg_len, kBufSize)));
+    }
+    if (r < static_cast<int>(kBatch)) break;
+  }
+}
+
+// Until --seconds, --idle after traffic started, or a signal.
+void receive(const Options& o, const std::vector<int>& fds, Tally& tally) {
+  const std::size_t nsock = fds.size();
+  std::vector<pollfd> pfds(nsock);
+  for (std::size_t i = 0; i < nsock; ++i) pfds[i] = {fds[i], POLLIN, 0};
+  const uint64_t deadline = tally.t0 + static_cast<uint64_t>(o.seconds * 1e9);
+  const uint64_t idle_ns = static_cast<uint64_t>(o.idle * 1e9);
+  while (!g_stop) {
+    const uint64_t t = now_ns();
+    if (t >= deadline) break;
+    if (tally.first && t - tally.last > idle_ns) break;
+    const int ready = poll(pfds.data(), nsock, 50);
+    if (ready <= 0) continue;
+    for (std::size_t s = 0; s < nsock; ++s)
+      if (pfds[s].revents & POLLIN) drain(fds[s], s, tally);
+  }
+}
+
+struct SteadyRate {
+  double rate = 0, window = 0;
+};
+
+// Receive bins from first + skip up to the sender's last stamp.
+SteadyRate steady_rate(const Tally& t) {
+  SteadyRate out;
+  if (!t.first || t.ts_max <= t.first + t.skip_ns) return out;
+  const std::size_t b0 = static_cast<std::size_t>((t.first + t.skip_ns - t.t0) / kBinNs);
+  const std::size_t b1 = std::min(static_cast<std::size_t>((t.ts_max - t.t0) / kBinNs), t.bins.size());
+  uint64_t n = 0;
+  for (std::size_t b = b0; b < b1; ++b) n += t.bins[b];
+  out.window = static_cast<double>(b1 - b0) * static_cast<double>(kBinNs) / 1e9;
+  if (out.window > 0) out.rate = static_cast<double>(n) / out.window;
+  return out;
+}
+
+// Packets per second from the first to the last, comma-separated; "-" if none.
+std::string per_second(const Tally& t) {
+  std::string out;
+  if (t.first) {
+    const std::size_t b0 = static_cast<std::size_t>((t.first - t.t0) / kBinNs);
+    const std::size_t b1 = std::min(static_cast<std::size_t>((t.last - t.t0) / kBinNs) + 1, t.bins.size());
+    for (std::size_t b = b0; b < b1; b += 100) {
+      uint64_t n = 0;
+      for (std::size_t k = b; k < std::min(b + 100, b1); ++k) n += t.bins[k];
+      if (b > b0) out += ',';
+      out += std::to_string(n);
+    }
+  }
+  return out.empty() ? "-" : out;
+}
+
+void report(const Tally& t) {
+  const SteadyRate steady = steady_rate(t);
+  std::string servers;
+  uint64_t drop_total = 0;
+  for (std::size_t s = 0; s < t.per_server.size(); ++s) {
+    if (s) servers += ',';
+    servers += std::to_string(t.per_server[s]);
+    drop_total += t.drops[s];
+  }
+  std::printf("sipsink delivered=%llu per_server=%s rate_pps=%.0f window_s=%.2f lat_n=%llu lat_p50_us=%.1f "
+              "lat_p90_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f calls_seen=%llu split_calls=%llu bad=%llu "
+              "sink_drops=%llu per_second=%s\n",
+              static_cast<unsigned long long>(t.delivered), servers.c_str(), steady.rate, steady.window,
+              static_cast<unsigned long long>(t.latency.count()), t.latency.quantile(0.50) / 1e3,
+              t.latency.quantile(0.90) / 1e3, t.latency.quantile(0.99) / 1e3,
+              static_cast<double>(t.latency.max()) / 1e3, static_cast<unsigned long long>(t.calls_seen),
+              static_cast<unsigned long long>(t.split_calls), static_cast<unsigned long long>(t.bad),
+              static_cast<unsigned long long>(drop_total), per_second(t).c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -241,144 +430,12 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
 
-  std::vector<int> fds;
-  if (o.netns.empty()) {
-    const int fd = open_socket(o.port);
-    if (fd < 0) {
-      std::perror("sipsink: socket");
-      return 1;
-    }
-    fds.push_back(fd);
-  } else {
-    const int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) {
-      std::perror("sipsink: /proc/self/ns/net");
-      return 1;
-    }
-    for (const auto& ns : o.netns) {
-      const int fd = open_socket_in(ns, o.port, home);
-      if (fd < 0) return 1;
-      fds.push_back(fd);
-    }
-    close(home);
-  }
-  const std::size_t nsock = fds.size();
-
-  // Per call: 0 = not seen, 1 + server index, or 0xff = seen at two servers.
-  std::vector<uint8_t> call_server(o.calls, 0);
-  uint64_t split_calls = 0, calls_seen = 0, bad = 0;
-  std::vector<uint64_t> per_server(nsock, 0), drops(nsock, 0);
-  std::vector<uint64_t> bins(static_cast<std::size_t>(o.seconds * 1e9 / kBinNs) + 2, 0);
-  Histogram latency;
-  uint64_t delivered = 0, first = 0, last = 0, ts_max = 0;
-  const uint64_t skip_ns = static_cast<uint64_t>(o.skip * 1e9);
-
-  static char buffers[kBatch][kBufSize];
-  static char controls[kBatch][CMSG_SPACE(sizeof(uint32_t))];
-  mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
-  std::vector<pollfd> pfds(nsock);
-  for (std::size_t i = 0; i < nsock; ++i) pfds[i] = {fds[i], POLLIN, 0};
-
-  std::fprintf(stderr, "sipsink: ready (%zu sockets, port %u)\n", nsock, o.port);
-  const uint64_t t0 = now_ns();
-  const uint64_t deadline = t0 + static_cast<uint64_t>(o.seconds * 1e9);
-  const uint64_t idle_ns = static_cast<uint64_t>(o.idle * 1e9);
-  while (!g_stop) {
-    const uint64_t t = now_ns();
-    if (t >= deadline) break;
-    if (first && t - last > idle_ns) break;
-    const int ready = poll(pfds.data(), nsock, 50);
-    if (ready <= 0) continue;
-    for (std::size_t s = 0; s < nsock; ++s) {
-      if (!(pfds[s].revents & POLLIN)) continue;
-      for (int rounds = 0; rounds < 16; ++rounds) {  // bounded drain, then poll the others
-        for (unsigned i = 0; i < kBatch; ++i) {
-          iov[i] = {buffers[i], kBufSize};
-          std::memset(&msgs[i], 0, sizeof msgs[i]);
-          msgs[i].msg_hdr.msg_iov = &iov[i];
-          msgs[i].msg_hdr.msg_iovlen = 1;
-          msgs[i].msg_hdr.msg_control = controls[i];
-          msgs[i].msg_hdr.msg_controllen = sizeof controls[i];
-        }
-        const int r = recvmmsg(fds[s], msgs, kBatch, MSG_DONTWAIT, nullptr);
-        if (r <= 0) break;
-        const uint64_t rx = now_ns();
-        if (!first) first = rx;
-        last = rx;
-        delivered += static_cast<uint64_t>(r);
-        per_server[s] += static_cast<uint64_t>(r);
-        const std::size_t bin = static_cast<std::size_t>((rx - t0) / kBinNs);
-        if (bin < bins.size()) bins[bin] += static_cast<uint64_t>(r);
-        for (int i = 0; i < r; ++i) {
-          for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-              uint32_t d;
-              std::memcpy(&d, CMSG_DATA(c), sizeof d);
-              drops[s] = std::max<uint64_t>(drops[s], d);
-            }
-          }
-          const std::string_view msg(buffers[i], std::min<std::size_t>(msgs[i].msg_len, kBufSize));
-          uint64_t ts = 0, call = 0;
-          if (!parse_u64(header(msg, "X-Ts:"), ts) || ts > rx) {
-            ++bad;
-            continue;
-          }
-          ts_max = std::max(ts_max, ts);
-          if (rx >= first + skip_ns) latency.add(rx - ts);
-          if (!call_server.empty() && call_number(header(msg, "Call-ID:"), call) && call < call_server.size()) {
-            uint8_t& cs = call_server[call];
-            const uint8_t mine = static_cast<uint8_t>(s + 1);
-            if (cs == 0) {
-              cs = mine;
-              ++calls_seen;
-            } else if (cs != mine && cs != 0xff) {
-              cs = 0xff;
-              ++split_calls;
-            }
-          }
-        }
-        if (r < static_cast<int>(kBatch)) break;
-      }
-    }
-  }
-
-  // Steady rate: receive bins from first + skip up to the sender's last stamp.
-  double rate = 0, window = 0;
-  if (first && ts_max > first + skip_ns) {
-    const std::size_t b0 = static_cast<std::size_t>((first + skip_ns - t0) / kBinNs);
-    const std::size_t b1 = std::min(static_cast<std::size_t>((ts_max - t0) / kBinNs), bins.size());
-    uint64_t n = 0;
-    for (std::size_t b = b0; b < b1; ++b) n += bins[b];
-    window = static_cast<double>(b1 - b0) * static_cast<double>(kBinNs) / 1e9;
-    if (window > 0) rate = static_cast<double>(n) / window;
-  }
-  std::string servers, per_second;
-  uint64_t drop_total = 0;
-  for (std::size_t s = 0; s < nsock; ++s) {
-    if (s) servers += ',';
-    servers += std::to_string(per_server[s]);
-    drop_total += drops[s];
-  }
-  if (first) {
-    const std::size_t b0 = static_cast<std::size_t>((first - t0) / kBinNs);
-    const std::size_t b1 = std::min(static_cast<std::size_t>((last - t0) / kBinNs) + 1, bins.size());
-    for (std::size_t b = b0; b < b1; b += 100) {
-      uint64_t n = 0;
-      for (std::size_t k = b; k < std::min(b + 100, b1); ++k) n += bins[k];
-      if (b > b0) per_second += ',';
-      per_second += std::to_string(n);
-    }
-  }
-  std::printf("sipsink delivered=%llu per_server=%s rate_pps=%.0f window_s=%.2f lat_n=%llu lat_p50_us=%.1f "
-              "lat_p90_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f calls_seen=%llu split_calls=%llu bad=%llu "
-              "sink_drops=%llu per_second=%s\n",
-              static_cast<unsigned long long>(delivered), servers.c_str(), rate, window,
-              static_cast<unsigned long long>(latency.count()), latency.quantile(0.50) / 1e3,
-              latency.quantile(0.90) / 1e3, latency.quantile(0.99) / 1e3, static_cast<double>(latency.max()) / 1e3,
-              static_cast<unsigned long long>(calls_seen), static_cast<unsigned long long>(split_calls),
-              static_cast<unsigned long long>(bad), static_cast<unsigned long long>(drop_total),
-              per_second.empty() ? "-" : per_second.c_str());
+  const std::vector<int> fds = open_sockets(o);
+  Tally tally(o, fds.size());
+  std::fprintf(stderr, "sipsink: ready (%zu sockets, port %u)\n", fds.size(), o.port);
+  tally.t0 = now_ns();
+  receive(o, fds, tally);
+  report(tally);
   for (int fd : fds) close(fd);
   return 0;
 }
