@@ -97,7 +97,24 @@ struct ConfigError {
 
 // Checks everything the engine relies on: unique names and marks, known
 // schedulers and PEs, weights 0..kMaxWeight, netmask within the family, at most
-// kMaxServices and kMaxRealServers...
+// kMaxServices and kMaxRealServers... A clash is told from the later object's
+// side, by index ("mark 7 is already used by services[0].servers[2]").
 std::optional<ConfigError> validate(const EngineConfig& config);
+
+// The one object a change edits (the REST API edits one service, or one
+// server of a service), by its index in the configuration.
+struct EditedObject {
+  std::size_t service = 0;
+  std::optional<std::size_t> server;  // none: the service itself
+};
+
+// The clashes validate() finds between `edited` and any other object, told
+// from the edited object's side and by name, as the one who edits it sees
+// them ("mark 0x00000007 is already used by server 198.18.1.10 of service
+// 'b'"). A change of one object checks these before validate().
+std::optional<ConfigError> edited_conflicts(const EngineConfig& config, const EditedObject& edited);
+
+// A packet mark as operators write it: "0x0000ffff".
+std::string mark_to_string(uint32_t mark);
 
 }  // namespace sipvs

@@ -122,6 +122,12 @@ DaemonConfig ControlPlane::update(const std::function<void(DaemonConfig&)>& edit
   return commit(std::move(candidate));
 }
 
+DaemonConfig ControlPlane::update_one(const std::function<sipvs::EditedObject(DaemonConfig&)>& edit) {
+  return update([&](DaemonConfig& c) {
+    if (auto clash = sipvs::edited_conflicts(c.engine, edit(c))) throw ConfigFieldError(std::move(*clash));
+  });
+}
+
 DaemonConfig ControlPlane::replace(const DaemonConfig& candidate) {
   return update([&](DaemonConfig& c) { c = candidate; });
 }

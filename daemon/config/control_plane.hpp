@@ -56,6 +56,10 @@ class ControlPlane {
   // A state file replaced but whose directory could not be synced is a
   // written one: the change is made, with a warning in the log.
   DaemonConfig update(const std::function<void(DaemonConfig&)>& edit);
+  // As update(), for an edit of one service or server, which `edit` returns:
+  // a clash of that object with another is told from its side
+  // (sipvs::edited_conflicts).
+  DaemonConfig update_one(const std::function<sipvs::EditedObject(DaemonConfig&)>& edit);
   // Replaces everything; settings that need a restart must stay the same.
   DaemonConfig replace(const DaemonConfig& candidate);
   // SIGHUP: takes the config file's services and live settings; settings that

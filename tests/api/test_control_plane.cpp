@@ -191,6 +191,21 @@ TEST_CASE("a rejected change changes nothing: engine, configuration and state fi
       CHECK(rejected(edit).kind() == ConfigFieldError::Kind::conflict);
     }
   }
+  SUBCASE("an edit of one object has its clashes told from its side") {
+    try {
+      cp.update_one([](DaemonConfig& c) {
+        c.engine.services[0].servers.push_back(server("198.18.1.3", 2));
+        return sipvs::EditedObject{0, 2};
+      });
+      FAIL("not rejected");
+    } catch (const ConfigFieldError& e) {
+      CHECK(e.kind() == ConfigFieldError::Kind::conflict);
+      CHECK(e.field() == "services[0].servers[2].mark");
+      CHECK(e.reason() == "mark 0x00000002 is already used by server 198.18.1.2:5060 of service 'sip'");
+    }
+    CHECK(to_json(cp.config()) == config_before);
+    CHECK(slurp(dir.file("state.json")) == state_before);
+  }
   SUBCASE("settings that need a restart") {
     const char* fields[] = {"queues", "queue_maxlen", "state_file", "api", "max_templates", "templates_save_interval"};
     const std::function<void(DaemonConfig&)> edits[] = {

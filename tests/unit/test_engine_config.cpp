@@ -132,6 +132,54 @@ TEST_CASE("one server, one identity: port 0 is the service's port") {
   CHECK(error_of(c) == "services[0].servers[1]: 198.18.1.1 port 0 is already servers[0] of this service");
 }
 
+TEST_CASE("an edited object's clashes are told from its side and by name") {
+  EngineConfig c = valid();
+  c.services.push_back(c.services[0]);
+  ServiceConfig& b = c.services[1];
+  b.name = "b";
+  b.port = 5070;
+  for (auto& r : b.servers) r.mark += 10;
+  REQUIRE(error_of(c) == "");
+  CHECK_FALSE(edited_conflicts(c, {1, std::nullopt}));
+  CHECK_FALSE(edited_conflicts(c, {1, 0}));
+
+  auto told = [&](const EditedObject& edited) {
+    const auto e = edited_conflicts(c, edited);
+    REQUIRE(e);
+    CHECK(e->kind == ConfigError::Kind::conflict);
+    return e->message();
+  };
+  b.name = "sip";
+  CHECK(told({1, std::nullopt}) == "services[1].name: service 'sip' already exists");
+  b.name = "b";
+  b.port = 5060;
+  CHECK(told({1, std::nullopt}) == "services[1].vip: 198.18.2.100 port 5060 is already service 'sip'");
+  b.port = 5070;
+  b.servers[1].mark = 1;
+  CHECK(told({1, std::nullopt}) == "services[1].servers[1].mark: mark 0x00000001 is already used by server 198.18.1.1 of service 'sip'");
+  CHECK(told({1, 1}) == "services[1].servers[1].mark: mark 0x00000001 is already used by server 198.18.1.1 of service 'sip'");
+  // validate() tells the same clash from the later object's side, by index.
+  CHECK(error_of(c) == "services[1].servers[1].mark: mark 1 is already used by services[0].servers[0]");
+  b.servers[1].mark = 12;
+
+  c.services[0].servers[1].address = c.services[0].servers[0].address;
+  c.services[0].servers[1].port = 5060;
+  CHECK(told({0, 1}) == "services[0].servers[1].address: 198.18.1.1:5060 is already a server of service 'sip' (as 198.18.1.1)");
+  c.services[0].servers[1].port = 0;
+  CHECK(told({0, 1}) == "services[0].servers[1].address: 198.18.1.1 is already a server of service 'sip'");
+  // Clashes within the edited service are validate()'s.
+  CHECK_FALSE(edited_conflicts(c, {0, std::nullopt}));
+
+  c = valid();
+  c.services[0].vip = IpAddress{};
+  c.services[0].port = 0;
+  c.services[0].fwmark = 7;
+  c.services.push_back(c.services[0]);
+  c.services[1].name = "b";
+  for (auto& r : c.services[1].servers) r.mark += 10;
+  CHECK(told({1, std::nullopt}) == "services[1].fwmark: fwmark 7 is already service 'sip'");
+}
+
 TEST_CASE("apply() rejects an invalid configuration and changes nothing") {
   Engine engine(valid());
   EngineConfig bad = valid();
