@@ -21,6 +21,7 @@ struct DaemonReadouts {
 };
 
 void add_service_routes(Router& router, ControlPlane& control);
+void add_server_routes(Router& router, ControlPlane& control);
 void add_template_routes(Router& router, ControlPlane& control);
 void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, DaemonReadouts readouts);
 void add_config_routes(Router& router, ControlPlane& control);

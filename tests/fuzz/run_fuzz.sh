@@ -52,8 +52,8 @@ build() {
   mapfile -t engine < <(find "$root/engine" -name '*.cpp' | sort)
   local core=("$root"/daemon/config/{config_file,state_file,control_plane}.cpp
               "$root"/daemon/health/health_check.cpp "$root"/daemon/log.cpp)
-  local api=("$root"/api/{router,routes,routes_config,routes_services,routes_stats,routes_templates}.cpp
-             "$root"/api/{problem,rates,metrics,server_id,auth}.cpp)
+  local api=("$root"/api/{router,routes,routes_config,routes_servers,routes_services,routes_stats,routes_templates}.cpp
+             "$root"/api/{problem,rates,metrics,server_id,service_edit,auth}.cpp)
   local tests=("$here"/{fuzz_packet,fuzz_engine,fuzz_loaders,fuzz_api,make_seeds}.cpp)
   # Product code is compiled as its own build does (no -Werror: clang warns
   # where g++ does not); the fuzz sources are held to -Werror.
