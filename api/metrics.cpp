@@ -53,11 +53,8 @@ Labels server_labels(const sipvs::ServiceStats& s, const sipvs::ServerStats& r) 
 }
 Labels queue_label(const QueueStats& q) { return {{"queue", std::to_string(q.queue)}}; }
 
-}  // namespace
-
-std::string render_metrics(const MetricsInput& in) {
-  const sipvs::EngineStats& e = in.engine;
-  std::string out;
+// The engine as a whole: packets, parse failures, the template table.
+void render_engine(std::string& out, const sipvs::EngineStats& e) {
   Family(out, "packets_total", "counter", "Packets the engine decided on.").add({}, e.packets);
   Family(out, "no_service_packets_total", "counter", "Packets that matched no virtual service.").add({}, e.no_service);
   {
@@ -73,7 +70,9 @@ std::string render_metrics(const MetricsInput& in) {
   Family(out, "rate_limited_total", "counter",
          "New sessions scheduled without a template: their source was over max_new_templates_per_source.")
       .add({}, e.rate_limited);
+}
 
+void render_services(std::string& out, const sipvs::EngineStats& e) {
   auto per_service = [&](const char* name, const char* help, auto value) {
     Family f(out, name, "counter", help);
     for (const auto& s : e.services) f.add(service_label(s), value(s));
@@ -86,15 +85,15 @@ std::string render_metrics(const MetricsInput& in) {
               [](const auto& s) { return s.no_server; });
   per_service("service_table_full_total", "New sessions of the service not stored: the table was full.",
               [](const auto& s) { return s.table_full; });
-  {
-    Family f(out, "service_pe_fallbacks_total", "counter",
-             "Packets placed without pe data (plain persistence), by the persistence engine's reason.");
-    for (const auto& s : e.services)
-      for (std::size_t i = 1; i < s.fallbacks_by_reason.size(); ++i)
-        f.add({{"service", s.name}, {"reason", std::string(sipvs::to_string(static_cast<sipvs::PeStatus>(i)))}},
-              s.fallbacks_by_reason[i]);
-  }
+  Family f(out, "service_pe_fallbacks_total", "counter",
+           "Packets placed without pe data (plain persistence), by the persistence engine's reason.");
+  for (const auto& s : e.services)
+    for (std::size_t i = 1; i < s.fallbacks_by_reason.size(); ++i)
+      f.add({{"service", s.name}, {"reason", std::string(sipvs::to_string(static_cast<sipvs::PeStatus>(i)))}},
+            s.fallbacks_by_reason[i]);
+}
 
+void render_servers(std::string& out, const sipvs::EngineStats& e) {
   auto per_server = [&](const char* name, const char* type, const char* help, auto value) {
     Family f(out, name, type, help);
     for (const auto& s : e.services)
@@ -114,14 +113,18 @@ std::string render_metrics(const MetricsInput& in) {
              [](const auto& r) { return static_cast<int64_t>(r.weight); });
   per_server("server_up", "gauge", "1 if the real server takes new sessions, 0 if marked down (SIP OPTIONS health check).",
              [](const auto& r) { return static_cast<int64_t>(r.up ? 1 : 0); });
+}
 
+// sipvsd's own queue counters, from kQueueCounters: consecutive rows with
+// one metric name are one family, told apart by their label.
+void render_queue_counters(std::string& out, const std::vector<QueueStats>& queues) {
   for (std::size_t i = 0; i < kQueueCounterCount;) {
     const QueueCounterInfo& head = kQueueCounters[i];
     std::size_t end = i + 1;
     while (end < kQueueCounterCount && kQueueCounters[end].metric == head.metric) ++end;
     if (!head.metric.empty()) {
       Family f(out, head.metric, "counter", head.help);
-      for (const auto& q : in.queues)
+      for (const auto& q : queues)
         for (std::size_t r = i; r < end; ++r) {
           const QueueCounterInfo& row = kQueueCounters[r];
           Labels labels = queue_label(q);
@@ -131,31 +134,41 @@ std::string render_metrics(const MetricsInput& in) {
     }
     i = end;
   }
+}
 
-  // The kernel's own view of each queue (/proc/net/netfilter/nfnetlink_queue).
+// The kernel's own view of each queue (/proc/net/netfilter/nfnetlink_queue).
+void render_kernel_queues(std::string& out, const std::vector<QueueStats>& queues) {
   {
     Family f(out, "queue_kernel_waiting", "gauge", "Packets the kernel holds for a verdict from sipvsd (queue_total).");
-    for (const auto& q : in.queues)
+    for (const auto& q : queues)
       if (q.kernel) f.add(queue_label(q), q.kernel->queue_total);
   }
   {
     Family f(out, "queue_kernel_dropped_total", "counter",
              "Packets the kernel dropped: queue full (queue_dropped) or socket full (user_dropped); a fail-open "
              "queue accepts those unqueued instead and counts none.");
-    for (const auto& q : in.queues) {
+    for (const auto& q : queues) {
       if (!q.kernel) continue;
       f.add({{"queue", std::to_string(q.queue)}, {"reason", "queue_full"}}, q.kernel->queue_dropped);
       f.add({{"queue", std::to_string(q.queue)}, {"reason", "socket_full"}}, q.kernel->user_dropped);
     }
   }
-  {
-    Family f(out, "queue_kernel_ids_total", "counter",
-             "Packet ids the kernel gave out since the queue was bound (id_sequence, wraps at 2^32): packets "
-             "queued to sipvsd, including those that then failed open because its socket was full.");
-    for (const auto& q : in.queues)
-      if (q.kernel) f.add(queue_label(q), q.kernel->id_sequence);
-  }
+  Family f(out, "queue_kernel_ids_total", "counter",
+           "Packet ids the kernel gave out since the queue was bound (id_sequence, wraps at 2^32): packets "
+           "queued to sipvsd, including those that then failed open because its socket was full.");
+  for (const auto& q : queues)
+    if (q.kernel) f.add(queue_label(q), q.kernel->id_sequence);
+}
 
+}  // namespace
+
+std::string render_metrics(const MetricsInput& in) {
+  std::string out;
+  render_engine(out, in.engine);
+  render_services(out, in.engine);
+  render_servers(out, in.engine);
+  render_queue_counters(out, in.queues);
+  render_kernel_queues(out, in.queues);
   Family(out, "debug_level", "gauge", "Current debug level (0-10).").add({}, in.debug_level);
   Family(out, "config_changes_total", "counter", "Configuration changes applied since start (API and reload).")
       .add({}, in.config_changes);
