@@ -64,6 +64,76 @@ ApiError from_rejected(const ConfigFieldError& e) {
   return ApiError(status, e.reason(), e.field());
 }
 
+// The path's segments, percent-decoded.
+std::vector<std::string> decoded_segments(std::string_view path) {
+  std::vector<std::string> segments;
+  for (std::string_view raw : split_path(path)) {
+    auto decoded = percent_decode(raw, false);
+    if (!decoded) throw ApiError(http::status::bad_request, "broken percent-escape in the path");
+    segments.push_back(std::move(*decoded));
+  }
+  return segments;
+}
+
+// The route for the method at the path, if any, and the methods the path
+// allows (empty: no resource there).
+struct RouteMatch {
+  const Route* route = nullptr;
+  std::map<std::string, std::string, std::less<>> captures;
+  std::string allow;
+};
+
+RouteMatch find_route(const std::vector<Route>& routes, http::verb method, const std::vector<std::string>& segments) {
+  RouteMatch found;
+  for (const Route& r : routes) {
+    auto c = match(r.pattern, segments);
+    if (!c) continue;
+    if (r.method == method) {
+      found.route = &r;
+      found.captures = std::move(*c);
+    }
+    found.allow += (found.allow.empty() ? "" : ", ") + std::string(http::to_string(r.method));
+  }
+  return found;
+}
+
+// The query's parameters, percent-decoded; each one the route takes, at most once.
+std::map<std::string, std::string, std::less<>> query_of(std::string_view q, const Route& route) {
+  std::map<std::string, std::string, std::less<>> query;
+  while (!q.empty()) {
+    const std::size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    auto name = percent_decode(pair.substr(0, eq), true);
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    if (!name || !value) throw ApiError::bad_field("query", "broken percent-escape");
+    if (std::find(route.query_names.begin(), route.query_names.end(), *name) == route.query_names.end()) {
+      std::string known;
+      for (const auto& n : route.query_names) known += (known.empty() ? "" : ", ") + n;
+      throw ApiError::bad_field("query." + *name,
+                                "unknown query parameter" + (known.empty() ? " (this route takes none)" : " (known: " + known + ")"));
+    }
+    if (!query.emplace(std::move(*name), std::move(*value)).second)
+      throw ApiError::bad_field("query." + std::string(pair.substr(0, eq)), "given twice");
+  }
+  return query;
+}
+
+// 415 for a body that is not JSON (or, for PATCH, a JSON merge patch).
+std::optional<Response> refused_body_type(const Request& request) {
+  if (!body_method(request.method())) return std::nullopt;
+  const std::string type = media_type(request[http::field::content_type]);
+  const bool merge_patch = request.method() == http::verb::patch && type == "application/merge-patch+json";
+  if (type == "application/json" || merge_patch) return std::nullopt;
+  Response res = problem_response(ApiError(
+      http::status::unsupported_media_type,
+      "the body must be JSON (Content-Type: application/json), not " + (type.empty() ? "untyped" : type)));
+  if (request.method() == http::verb::patch) res.set(http::field::accept_patch, "application/json, application/merge-patch+json");
+  return res;
+}
+
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
@@ -143,13 +213,7 @@ Response Router::dispatch(const Request& request) const {
     throw ApiError(http::status::bad_request, "the request target must be a path (origin-form)");
   const std::size_t qmark = target.find('?');
   const std::string_view path = target.substr(0, qmark);
-
-  std::vector<std::string> segments;
-  for (std::string_view raw : split_path(path)) {
-    auto decoded = percent_decode(raw, false);
-    if (!decoded) throw ApiError(http::status::bad_request, "broken percent-escape in the path");
-    segments.push_back(std::move(*decoded));
-  }
+  const std::vector<std::string> segments = decoded_segments(path);
 
   // Health checks by load balancers and supervisors carry no token.
   const bool public_route = segments.size() == 1 && segments[0] == "healthz";
@@ -159,63 +223,20 @@ Response Router::dispatch(const Request& request) const {
     return res;
   }
 
-  const Route* route = nullptr;
-  std::map<std::string, std::string, std::less<>> captures;
-  std::string allow;
-  for (const Route& r : routes_) {
-    auto c = match(r.pattern, segments);
-    if (!c) continue;
-    if (r.method == request.method()) {
-      route = &r;
-      captures = std::move(*c);
-    }
-    allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(r.method));
-  }
-  if (!route && allow.empty()) throw ApiError::not_found("no resource at " + std::string(path));
-  if (!route) {
-    Response res = problem_response(
-        ApiError(http::status::method_not_allowed,
-                 std::string(request.method_string()) + " is not allowed on " + std::string(path) + " (allowed: " + allow + ")"));
-    res.set(http::field::allow, allow);
+  RouteMatch found = find_route(routes_, request.method(), segments);
+  if (!found.route && found.allow.empty()) throw ApiError::not_found("no resource at " + std::string(path));
+  if (!found.route) {
+    Response res = problem_response(ApiError(http::status::method_not_allowed,
+                                             std::string(request.method_string()) + " is not allowed on " +
+                                                 std::string(path) + " (allowed: " + found.allow + ")"));
+    res.set(http::field::allow, found.allow);
     return res;
   }
 
-  RequestContext ctx{request, std::move(captures), {}};
-  if (qmark != std::string_view::npos) {
-    std::string_view q = target.substr(qmark + 1);
-    while (!q.empty()) {
-      const std::size_t amp = q.find('&');
-      const std::string_view pair = q.substr(0, amp);
-      q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-      if (pair.empty()) continue;
-      const std::size_t eq = pair.find('=');
-      auto name = percent_decode(pair.substr(0, eq), true);
-      auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
-      if (!name || !value) throw ApiError::bad_field("query", "broken percent-escape");
-      if (std::find(route->query_names.begin(), route->query_names.end(), *name) == route->query_names.end()) {
-        std::string known;
-        for (const auto& n : route->query_names) known += (known.empty() ? "" : ", ") + n;
-        throw ApiError::bad_field("query." + *name,
-                                  "unknown query parameter" + (known.empty() ? " (this route takes none)" : " (known: " + known + ")"));
-      }
-      if (!ctx.query.emplace(std::move(*name), std::move(*value)).second)
-        throw ApiError::bad_field("query." + std::string(pair.substr(0, eq)), "given twice");
-    }
-  }
-
-  if (body_method(request.method())) {
-    const std::string type = media_type(request[http::field::content_type]);
-    const bool merge_patch = request.method() == http::verb::patch && type == "application/merge-patch+json";
-    if (type != "application/json" && !merge_patch) {
-      Response res = problem_response(ApiError(
-          http::status::unsupported_media_type,
-          "the body must be JSON (Content-Type: application/json), not " + (type.empty() ? "untyped" : type)));
-      if (request.method() == http::verb::patch)
-        res.set(http::field::accept_patch, "application/json, application/merge-patch+json");
-      return res;
-    }
-  }
-  return route->handler(ctx);
+  RequestContext ctx{request, std::move(found.captures), {}};
+  if (qmark != std::string_view::npos) ctx.query = query_of(target.substr(qmark + 1), *found.route);
+  if (auto refused = refused_body_type(request)) return std::move(*refused);
+  return found.route->handler(ctx);
 }
 
 Response json_response(http::status status, const nlohmann::json& body) {
