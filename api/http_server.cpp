@@ -16,7 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/api_config.hpp"
 #include "api/host_check.hpp"
 #include "daemon/log.hpp"
 

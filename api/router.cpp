@@ -5,7 +5,8 @@
 #include <system_error>
 
 #include "api/auth.hpp"
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/json_text.hpp"
 #include "daemon/config/control_plane.hpp"
 #include "daemon/log.hpp"
 

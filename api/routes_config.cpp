@@ -2,6 +2,7 @@
 // replaces it, validated first) and /v1/debug-level.
 #include "daemon/log.hpp"
 #include "api/routes.hpp"
+#include "daemon/config/config_json.hpp"
 
 namespace sipvsd::api {
 

@@ -5,6 +5,7 @@
 #include "daemon/log.hpp"
 #include "api/routes.hpp"
 #include "api/service_edit.hpp"
+#include "daemon/config/health_check_json.hpp"
 
 namespace sipvsd::api {
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "daemon/config/queue_spec.hpp"
 #include "daemon/log.hpp"
 
 namespace sipvsd {

@@ -11,7 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/daemon_config.hpp"
 #include "engine/engine.hpp"
 #include "daemon/forwarding/forwarding.hpp"
 #include "daemon/health/health_check.hpp"

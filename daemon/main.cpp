@@ -15,6 +15,7 @@
 
 #include "api/api.hpp"
 #include "daemon/config/config_file.hpp"
+#include "daemon/config/queue_spec.hpp"
 #include "daemon/config/control_plane.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"

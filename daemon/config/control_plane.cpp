@@ -8,6 +8,8 @@
 
 #include "daemon/log.hpp"
 #include "daemon/config/state_file.hpp"
+#include "daemon/config/daemon_checks.hpp"
+#include "daemon/config/json_text.hpp"
 
 namespace sipvsd {
 

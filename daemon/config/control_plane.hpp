@@ -17,7 +17,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "daemon/config/config_field_error.hpp"
 #include "daemon/config/config_file.hpp"
+#include "daemon/config/daemon_config.hpp"
 #include "engine/engine.hpp"
 
 namespace sipvsd {

@@ -9,6 +9,9 @@
 #include <cstring>
 #include <system_error>
 
+#include "daemon/config/config_json.hpp"
+#include "daemon/config/json_text.hpp"
+
 namespace sipvsd {
 
 namespace {

@@ -14,7 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/daemon_config.hpp"
+#include "daemon/config/json_text.hpp"
 #include "engine/engine.hpp"
 
 namespace sipvsd {

@@ -31,7 +31,7 @@ std::string joined(const std::vector<std::string>& v) {
 }
 
 ReconcileResult failed(const DaemonConfig& config, const ForwardingError& e) {
-  LOG_ERR("forwarding %s: %s", config.forwarding.c_str(), e.what());
+  LOG_ERR("forwarding %s: %s", to_string(config.forwarding).data(), e.what());
   ReconcileResult r;
   r.errors.push_back(e.what());
   return r;
@@ -40,10 +40,13 @@ ReconcileResult failed(const DaemonConfig& config, const ForwardingError& e) {
 }  // namespace
 
 std::unique_ptr<Forwarding> make_forwarding(const DaemonConfig& config) {
-  if (config.forwarding == "none") return make_no_forwarding();
-  if (config.forwarding == "route") return make_route_forwarding(config.forwarding_options);
-  if (config.forwarding == "ipvs") return make_ipvs_forwarding();
-  throw ForwardingError("forwarding \"" + config.forwarding + "\" is not one of none, route, ipvs");
+  switch (config.forwarding) {
+    case ForwardingKind::none: return make_no_forwarding();
+    case ForwardingKind::route: return make_route_forwarding(config.forwarding_options);
+    case ForwardingKind::ipvs: return make_ipvs_forwarding();
+  }
+  throw ForwardingError("forwarding " + std::to_string(static_cast<int>(config.forwarding)) +
+                        " is not one of none, route, ipvs");
 }
 
 DaemonConfig forwarding_during_change(const DaemonConfig& running, const DaemonConfig& next) {
@@ -69,8 +72,8 @@ void ForwardingController::start(const DaemonConfig& config) {
   options_ = config.forwarding_options;
   wanted_ = config;
   ReconcileResult r = reconcile_locked(config);
-  if (kind_ != "none")
-    LOG_NOTICE("forwarding %s: %zu created, %zu changed, %zu removed, %zu already in place%s", kind_.c_str(),
+  if (kind_ != ForwardingKind::none)
+    LOG_NOTICE("forwarding %s: %zu created, %zu changed, %zu removed, %zu already in place%s", to_string(kind_).data(),
                r.created, r.changed, r.removed, r.unchanged, r.ok() ? "" : " (with errors, retried every 10 s)");
 }
 
@@ -85,13 +88,14 @@ ReconcileResult ForwardingController::reconcile(const DaemonConfig& config) {
   try {
     if (!backend_ || config.forwarding != kind_ || !same_ranges(config.forwarding_options, options_)) {
       std::unique_ptr<Forwarding> next =
-          prepared_ && prepared_->name() == config.forwarding ? std::move(prepared_) : make_forwarding(config);
+          prepared_ && prepared_->name() == to_string(config.forwarding) ? std::move(prepared_)
+                                                                         : make_forwarding(config);
       if (backend_) {
-        LOG_NOTICE("forwarding changes from %s to %s: removing what %s set up", kind_.c_str(),
-                   config.forwarding.c_str(), kind_.c_str());
+        LOG_NOTICE("forwarding changes from %s to %s: removing what %s set up", to_string(kind_).data(),
+                   to_string(config.forwarding).data(), to_string(kind_).data());
         const ReconcileResult gone = backend_->remove_all();
-        for (const auto& c : gone.changes) LOG_NOTICE("forwarding %s: %s", kind_.c_str(), c.c_str());
-        for (const auto& e : gone.errors) LOG_ERR("forwarding %s: %s", kind_.c_str(), e.c_str());
+        for (const auto& c : gone.changes) LOG_NOTICE("forwarding %s: %s", to_string(kind_).data(), c.c_str());
+        for (const auto& e : gone.errors) LOG_ERR("forwarding %s: %s", to_string(kind_).data(), e.c_str());
       }
       backend_ = std::move(next);
       kind_ = config.forwarding;
@@ -119,13 +123,13 @@ ReconcileResult ForwardingController::reconcile_again() {
 // from the previous run's, so a lasting one does not fill the log every 10 s.
 ReconcileResult ForwardingController::reconcile_locked(const DaemonConfig& config) {
   ReconcileResult r = backend_->reconcile(config);
-  for (const auto& c : r.changes) LOG_NOTICE("forwarding %s: %s", kind_.c_str(), c.c_str());
+  for (const auto& c : r.changes) LOG_NOTICE("forwarding %s: %s", to_string(kind_).data(), c.c_str());
   std::vector<std::string> now = r.problems;
   now.insert(now.end(), r.errors.begin(), r.errors.end());
   if (now != last_problems_) {
-    for (const auto& p : r.problems) LOG_WARN("forwarding %s: %s", kind_.c_str(), p.c_str());
-    for (const auto& e : r.errors) LOG_ERR("forwarding %s: %s", kind_.c_str(), e.c_str());
-    if (now.empty() && !last_problems_.empty()) LOG_NOTICE("forwarding %s: in place again", kind_.c_str());
+    for (const auto& p : r.problems) LOG_WARN("forwarding %s: %s", to_string(kind_).data(), p.c_str());
+    for (const auto& e : r.errors) LOG_ERR("forwarding %s: %s", to_string(kind_).data(), e.c_str());
+    if (now.empty() && !last_problems_.empty()) LOG_NOTICE("forwarding %s: in place again", to_string(kind_).data());
     last_problems_ = std::move(now);
   }
   return r;
@@ -135,18 +139,19 @@ void ForwardingController::shutdown() {
   std::lock_guard lock(mutex_);
   if (!backend_) return;
   if (!options_.remove_on_exit) {
-    if (kind_ != "none")
-      LOG_INFO("forwarding %s: left in place (forwarding_options.remove_on_exit is false)", kind_.c_str());
+    if (kind_ != ForwardingKind::none)
+      LOG_INFO("forwarding %s: left in place (forwarding_options.remove_on_exit is false)", to_string(kind_).data());
     backend_.reset();
     return;
   }
   try {
     const ReconcileResult r = backend_->remove_all();
-    for (const auto& c : r.changes) LOG_NOTICE("forwarding %s: %s", kind_.c_str(), c.c_str());
-    for (const auto& e : r.errors) LOG_ERR("forwarding %s: %s", kind_.c_str(), e.c_str());
-    if (!r.errors.empty()) LOG_ERR("forwarding %s: removal incomplete: %s", kind_.c_str(), joined(r.errors).c_str());
+    for (const auto& c : r.changes) LOG_NOTICE("forwarding %s: %s", to_string(kind_).data(), c.c_str());
+    for (const auto& e : r.errors) LOG_ERR("forwarding %s: %s", to_string(kind_).data(), e.c_str());
+    if (!r.errors.empty())
+      LOG_ERR("forwarding %s: removal incomplete: %s", to_string(kind_).data(), joined(r.errors).c_str());
   } catch (const ForwardingError& e) {
-    LOG_ERR("forwarding %s: cannot remove: %s", kind_.c_str(), e.what());
+    LOG_ERR("forwarding %s: cannot remove: %s", to_string(kind_).data(), e.what());
   }
   backend_.reset();
 }

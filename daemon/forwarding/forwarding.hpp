@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/daemon_config.hpp"
 
 namespace sipvsd {
 
@@ -89,7 +89,7 @@ class ForwardingController {
   mutable std::mutex mutex_;
   std::unique_ptr<Forwarding> backend_;
   std::unique_ptr<Forwarding> prepared_;  // from prepare(), used by the next reconcile
-  std::string kind_;
+  ForwardingKind kind_ = ForwardingKind::none;
   ForwardingOptions options_;
   DaemonConfig wanted_;  // the configuration last reconciled to
   std::vector<std::string> last_problems_;  // logged once until they change

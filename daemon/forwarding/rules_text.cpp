@@ -3,6 +3,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "daemon/config/queue_spec.hpp"
+#include "daemon/config/service_json.hpp"
 #include "daemon/forwarding/targets.hpp"
 
 namespace sipvsd {

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/daemon_config.hpp"
 
 namespace sipvsd {
 

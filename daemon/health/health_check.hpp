@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/daemon_config.hpp"
 #include "engine/engine.hpp"
 
 namespace sipvsd {

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_json.hpp"
 
 namespace test {
 

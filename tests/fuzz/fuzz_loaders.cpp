@@ -19,7 +19,11 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/config/config_field_error.hpp"
 #include "daemon/config/config_file.hpp"
+#include "daemon/config/config_json.hpp"
+#include "daemon/config/daemon_checks.hpp"
+#include "daemon/config/json_text.hpp"
 #include "daemon/config/control_plane.hpp"
 #include "fuzz_input.hpp"
 #include "daemon/config/state_file.hpp"

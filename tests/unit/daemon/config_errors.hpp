@@ -2,7 +2,8 @@
 // What a parse of a configuration complains about, for the daemon's unit tests.
 #include <string>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/config_json.hpp"
 
 namespace test {
 

@@ -6,9 +6,14 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "config_errors.hpp"
+#include "daemon/config/api_config.hpp"
 #include "daemon/config/config_file.hpp"
+#include "daemon/config/config_json.hpp"
+#include "daemon/config/queue_spec.hpp"
+#include "daemon/config/service_json.hpp"
 
 using nlohmann::json;
 using sipvsd::ConfigFieldError;
@@ -75,7 +80,7 @@ TEST_CASE("the documented example parses into the expected values") {
   CHECK(c.engine.udp_timeout == 300);
   CHECK(c.debug_level == 0);
   CHECK(c.state_file == "/var/lib/sipvsd/state.json");
-  CHECK(c.forwarding == "none");
+  CHECK(c.forwarding == sipvsd::ForwardingKind::none);
   CHECK(c.api.listen == "127.0.0.1:8080");
   REQUIRE(c.engine.services.size() == 2);
   const auto& s = c.engine.services[0];
@@ -106,7 +111,7 @@ TEST_CASE("defaults: an empty object is a valid configuration") {
   CHECK(c.mark_mask == 0xffffffffu);
   CHECK(c.queue_maxlen == 8192);
   CHECK(c.unplaced == DaemonConfig::Unplaced::accept);
-  CHECK(c.forwarding == "none");
+  CHECK(c.forwarding == sipvsd::ForwardingKind::none);
   auto s = sipvsd::service_from_json(json{{"name", "x"}, {"vip", "198.18.2.1"}, {"port", 5060}}, "services[0]");
   CHECK(s.scheduler == "wlc");
   CHECK(s.protocol == 17);
@@ -356,80 +361,6 @@ TEST_CASE("duplicates across objects: the engine's checks run too") {
   CHECK(error_field(j) == "services[2].fwmark");
 }
 
-TEST_CASE("JSON text: syntax errors with line and column, duplicate keys with their path") {
-  SUBCASE("syntax") {
-    try {
-      sipvsd::parse_json_text("{\n  \"queues\": \"0-1\"\n  \"mark_mask\": 1\n}");
-      FAIL("no error");
-    } catch (const sipvsd::JsonSyntaxError& e) {
-      CHECK(e.line() == 3);
-      CHECK(e.column() == 13);  // nlohmann/json points at the end of the unexpected token
-      CHECK(e.reason().find("expected '}'") != std::string::npos);
-    }
-    CHECK_THROWS_AS(sipvsd::parse_json_text(""), sipvsd::JsonSyntaxError);
-    CHECK_THROWS_AS(sipvsd::parse_json_text("{} x"), sipvsd::JsonSyntaxError);
-    CHECK_THROWS_AS(sipvsd::parse_json_text("{\"a\": 1,}"), sipvsd::JsonSyntaxError);
-    // A number beyond a double escaped as another exception type (found by fuzz_loaders).
-    try {
-      sipvsd::parse_json_text("{\n  \"udp_timeout\": 1e999}");
-      FAIL("no error");
-    } catch (const sipvsd::JsonSyntaxError& e) {
-      CHECK(e.line() == 2);
-      CHECK(e.reason().find("number overflow") != std::string::npos);
-    }
-  }
-  SUBCASE("duplicate keys") {
-    try {
-      sipvsd::parse_json_text(
-          R"({"services": [{"name": "a"}, {"name": "b", "servers": [{"mark": 1}, {"mark": 2, "mark": 3}]}]})");
-      FAIL("no error");
-    } catch (const ConfigFieldError& e) {
-      CHECK(e.field() == "services[1].servers[1].mark");
-      CHECK(e.reason() == "duplicate key");
-    }
-    CHECK_THROWS_AS(sipvsd::parse_json_text(R"({"queues": 1, "queues": 2})"), ConfigFieldError);
-    // Same key in different objects is fine; nested arrays keep their indexes.
-    const json j = sipvsd::parse_json_text(R"({"a": {"k": 1}, "b": {"k": [[1, 2], {"k": 3}]}, "k": 0})");
-    CHECK(j["b"]["k"][1]["k"] == 3);
-    try {
-      sipvsd::parse_json_text(R"({"x": [[1], [2], {"y": 1, "y": 2}]})");
-      FAIL("no error");
-    } catch (const ConfigFieldError& e) {
-      CHECK(e.field() == "x[2].y");
-    }
-  }
-}
-
-TEST_CASE("JSON text: nesting deeper than kMaxJsonDepth is an error, not a stack overflow") {
-  // One level per byte, as deep as the API's 1 MiB body allows: before the
-  // limit, copying or merge-patching this overflowed the stack (SIGSEGV).
-  const std::size_t deep = 1024 * 1024;
-  for (const std::string& text : {std::string(deep, '['), [&] {
-         std::string t;
-         for (std::size_t i = 0; i < deep / 6; ++i) t += "{\"a\": ";
-         return t;
-       }()}) {
-    try {
-      sipvsd::parse_json_text(text);
-      FAIL("no error");
-    } catch (const ConfigFieldError& e) {
-      CHECK(e.reason() == "nested deeper than 32 levels");
-    }
-  }
-  auto nested = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
-  CHECK_NOTHROW(sipvsd::parse_json_text(nested(sipvsd::kMaxJsonDepth)));
-  CHECK_THROWS_AS(sipvsd::parse_json_text(nested(sipvsd::kMaxJsonDepth + 1)), ConfigFieldError);
-  try {
-    sipvsd::parse_json_text(R"({"services": [{"servers": [{"health_check": {"codes": )" + nested(40) + "}}]}]}");
-    FAIL("no error");
-  } catch (const ConfigFieldError& e) {
-    CHECK(std::string_view(e.field()).starts_with("services[0].servers[0].health_check.codes[0][0]"));
-  }
-  const std::string error = load_error("{\"services\": " + nested(100000) + "}");
-  CHECK(error.rfind(": services[0][0]", 0) == 0);
-  CHECK(std::string_view(error).ends_with(": nested deeper than 32 levels"));
-}
-
 TEST_CASE("load_config_file: path:line:column for syntax, path: field: reason for values") {
   CHECK(load_error(kExample) == "");
   CHECK(load_error("{\n\n  \"queues\": [0,\n}") .rfind(":4:1: ", 0) == 0);
@@ -444,31 +375,11 @@ TEST_CASE("load_config_file: path:line:column for syntax, path: field: reason fo
   } catch (const sipvsd::UnusableFile& e) {
     CHECK(std::string(e.what()) == "/nonexistent/sipvsd.json: cannot read: No such file or directory");
   }
-}
-
-TEST_CASE("api: numeric listen addresses; a listener somewhere; off the loopback only with a token") {
-  using sipvsd::parse_listen_address;
-  CHECK(parse_listen_address("127.0.0.1:8080")->port == 8080);
-  CHECK(parse_listen_address("[::1]:0")->address.to_string() == "::1");
-  for (const char* bad : {"localhost:8080", "127.0.0.1:99999", "127.0.0.1", "127.0.0.1:", ":8080", "::1:8080",
-                          "[127.0.0.1]:8080", "[::1]8080", "127.0.0.1:80x", "127.0.0.1:-1"})
-    CHECK_MESSAGE(!parse_listen_address(bad), bad);
-  CHECK(parse_listen_address("127.0.0.2:1")->is_loopback());
-  CHECK(parse_listen_address("[::1]:1")->is_loopback());
-  CHECK_FALSE(parse_listen_address("0.0.0.0:8080")->is_loopback());
-  CHECK_FALSE(parse_listen_address("[::]:8080")->is_loopback());
-  CHECK_FALSE(parse_listen_address("[::ffff:127.0.0.1]:8080")->is_loopback());  // a dual-stack socket: any v4 too
-
-  auto with_api = [](json api) { return json{{"api", std::move(api)}}; };
-  CHECK(error_field(with_api({{"listen", "localhost:8080"}})) == "api.listen");
-  CHECK(error_field(with_api({{"listen", "127.0.0.1:99999"}})) == "api.listen");
-  CHECK(error_field(with_api({{"listen", ""}})) == "api");
-  CHECK(test::error_reason(with_api({{"listen", ""}})).find("neither listen nor unix_socket") != std::string::npos);
-  CHECK(error_field(with_api({{"listen", "0.0.0.0:8080"}})) == "api.token_file");
-  CHECK(error_field(with_api({{"listen", "[2001:db8::1]:8080"}})) == "api.token_file");
-  CHECK(error_field(with_api({{"listen", "198.18.0.1:8080"}, {"token_file", "/etc/sipvsd/token"}})) == "");
-  CHECK(error_field(with_api({{"listen", "127.0.0.1:8080"}})) == "");
-  CHECK(error_field(with_api({{"listen", ""}, {"unix_socket", "/run/sipvsd/api.sock"}})) == "");
+  // JSON nested too deep (test_json_text.cpp) is refused with the path of the file.
+  auto nested = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  const std::string error = load_error("{\"services\": " + nested(100000) + "}");
+  CHECK(error.rfind(": services[0][0]", 0) == 0);
+  CHECK(std::string_view(error).ends_with(": nested deeper than 32 levels"));
 }
 
 TEST_CASE("strings: a huge value is refused without being echoed; a long name likewise") {

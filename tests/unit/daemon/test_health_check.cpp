@@ -17,7 +17,9 @@
 #include <thread>
 
 #include "config_errors.hpp"
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/config_json.hpp"
+#include "daemon/config/service_json.hpp"
 #include "engine/engine.hpp"
 #include "daemon/health/health_check.hpp"
 

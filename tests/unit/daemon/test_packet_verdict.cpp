@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "../packet_builder.hpp"
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_json.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/datapath/packet_verdict.hpp"
 

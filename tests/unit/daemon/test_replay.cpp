@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "../bytes.hpp"
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_json.hpp"
 #include "daemon/tools/replay.hpp"
 
 namespace {

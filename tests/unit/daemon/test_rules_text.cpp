@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_json.hpp"
 #include "daemon/forwarding/rules_text.hpp"
 
 namespace {

@@ -2,7 +2,7 @@
 // Configurations and kernel states shared by the forwarding tests.
 #include <string>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/daemon_config.hpp"
 #include "daemon/forwarding/ipvs_plan.hpp"
 #include "daemon/forwarding/route_plan.hpp"
 
@@ -23,7 +23,7 @@ inline sipvs::RealServerConfig server(const char* address, uint32_t mark, uint32
 // One VIP service with three real servers, marks 0x1..0x3 under mask 0xff.
 inline sipvsd::DaemonConfig three_servers(const char* forwarding = "route") {
   sipvsd::DaemonConfig c;
-  c.forwarding = forwarding;
+  c.forwarding = *sipvsd::forwarding_kind_from_string(forwarding);
   c.mark_mask = 0xff;
   sipvs::ServiceConfig s;
   s.name = "sip";

@@ -2,7 +2,8 @@
 // `forwarding_options`, and what is refused before any back-end runs.
 #include <doctest/doctest.h>
 
-#include "daemon/config/config_file.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/config_json.hpp"
 #include "daemon/forwarding/forwarding.hpp"
 #include "daemon/forwarding/targets.hpp"
 
@@ -93,7 +94,7 @@ TEST_CASE("config: forwarding_options") {
 TEST_CASE("make_forwarding: none needs no kernel; an unknown kind is an error") {
   DaemonConfig c;
   CHECK(sipvsd::make_forwarding(c)->name() == "none");
-  c.forwarding = "bgp";
+  c.forwarding = static_cast<sipvsd::ForwardingKind>(99);  // none of the kinds
   CHECK_THROWS_AS(sipvsd::make_forwarding(c), sipvsd::ForwardingError);
   CHECK(std::string(sipvsd::kNoIpvsMessage) ==
         "the kernel has no IPVS: load ip_vs (modprobe ip_vs) or use forwarding: route");
@@ -101,7 +102,7 @@ TEST_CASE("make_forwarding: none needs no kernel; an unknown kind is an error") 
 
 TEST_CASE("forwarding_during_change: the new servers and those leaving, until the engine switched") {
   DaemonConfig running;
-  running.forwarding = "route";
+  running.forwarding = sipvsd::ForwardingKind::route;
   sipvs::ServiceConfig s;
   s.name = "sip";
   s.vip = *sipvs::IpAddress::parse("198.18.2.100");
@@ -130,7 +131,7 @@ TEST_CASE("forwarding_during_change: the new servers and those leaving, until th
   CHECK(marks(sipvsd::forwarding_during_change(running, running)) == std::vector<uint32_t>{1, 2, 3});
   // Another back-end or another mask: no overlap, the controller starts over.
   DaemonConfig other = next;
-  other.forwarding = "ipvs";
+  other.forwarding = sipvsd::ForwardingKind::ipvs;
   CHECK(marks(sipvsd::forwarding_during_change(running, other)) == std::vector<uint32_t>{1, 3, 9});
   other = next;
   other.mark_mask = 0xff;
