@@ -182,16 +182,84 @@ int replay(const Options& o) {
   return 0;
 }
 
-int run(const Options& o) {
-  if (!o.args.empty()) bad_usage("unexpected argument " + o.args[0]);
-  // Signals are taken synchronously by the main thread (sigwaitinfo); every
-  // thread started from here inherits the mask and never sees them.
+// Signals are taken synchronously by the main thread (sigwaitinfo); every
+// thread started from here inherits the mask and never sees them.
+sigset_t block_signals() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGRTMIN}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
 
+// The parts of a running sipvsd, destroyed in the reverse order of their start.
+struct Running {
+  std::optional<sipvsd::Daemon> daemon;
+  // Every configuration change (REST API, SIGHUP) goes through the control
+  // plane: validated, saved in the state file, then applied by the daemon.
+  std::optional<sipvsd::ControlPlane> control;
+  std::optional<sipvsd::api::Api> api;
+  std::optional<sipvsd::TemplateSaver> templates;  // periodic writes of the templates file
+};
+
+// Throws.
+void start_parts(Running& r, const sipvsd::DaemonConfig& config) {
+  sipvsd::Daemon& daemon = r.daemon.emplace(config);
+  r.control.emplace(daemon.engine(), config,
+                    [&daemon](const sipvsd::DaemonConfig& next, const sipvsd::DaemonConfig& running) {
+                      return daemon.apply(next, running);
+                    });
+  // Before any queue is bound (a queue decides packets from its bind on),
+  // so that no packet of a call in progress is scheduled anew. The file
+  // stays until the next save: a start that fails here loses nothing.
+  r.control->restore_templates(std::time(nullptr));
+  r.api.emplace(*r.control, config.api,
+                sipvsd::api::DaemonReadouts{[&daemon] { return daemon.queue_stats(); },
+                                            [&daemon] { return daemon.health_statuses(); }});
+  daemon.start(config);
+  r.templates.emplace(*r.control, std::chrono::seconds(config.templates_save_interval));
+  r.api->start();
+}
+
+// Serves the blocked signals until one says stop.
+void serve_signals(const sigset_t& set, Running& r, const Options& o) {
+  for (;;) {
+    siginfo_t info;
+    const int sig = sigwaitinfo(&set, &info);
+    if (sig < 0) continue;  // EINTR
+    if (sig == SIGTERM || sig == SIGINT) {
+      LOG_NOTICE("signal %s: stopping", strsignal(sig));
+      return;
+    }
+    if (sig == SIGHUP) {
+      try {
+        r.control->reload(read_config(o.config, o), o.config);
+      } catch (const sipvsd::UnusableFile& e) {
+        LOG_ERR("reload: %s; keeping the running configuration", e.what());
+      }
+    } else if (sig == SIGUSR1 || sig == SIGUSR2) {
+      const unsigned level = sipvsd::log::debug_level();
+      sipvsd::log::set_debug_level(sig == SIGUSR1 ? level + 1 : (level > 0 ? level - 1 : 0));
+      LOG_NOTICE("debug level %u", sipvsd::log::debug_level());
+    } else if (sig == SIGRTMIN) {
+      r.daemon->log_dump(kDumpTemplates);
+    }
+  }
+}
+
+void stop_parts(Running& r) {
+  r.api->stop();
+  r.daemon->stop();
+  // The workers have stopped: these are the templates of the calls in progress.
+  r.templates->stop_and_save();
+  r.daemon->log_dump(0);
+  LOG_NOTICE("stopped");
+}
+
+int run(const Options& o) {
+  if (!o.args.empty()) bad_usage("unexpected argument " + o.args[0]);
+  const sigset_t signals = block_signals();
   sipvsd::DaemonConfig config;
   try {
     config = startup_config(o.config, o);
@@ -201,63 +269,17 @@ int run(const Options& o) {
   }
   sipvsd::log::set_debug_level(o.debug ? *o.debug : config.debug_level);
 
-  std::optional<sipvsd::Daemon> daemon;
-  // Every configuration change (REST API, SIGHUP) goes through the control
-  // plane: validated, saved in the state file, then applied by the daemon.
-  std::optional<sipvsd::ControlPlane> control;
-  std::optional<sipvsd::api::Api> api;
-  std::optional<sipvsd::TemplateSaver> templates;  // periodic writes of the templates file
+  Running running;
   try {
-    daemon.emplace(config);
-    control.emplace(daemon->engine(), config,
-                    [&](const sipvsd::DaemonConfig& next, const sipvsd::DaemonConfig& running) {
-                      return daemon->apply(next, running);
-                    });
-    // Before any queue is bound (a queue decides packets from its bind on),
-    // so that no packet of a call in progress is scheduled anew. The file
-    // stays until the next save: a start that fails here loses nothing.
-    control->restore_templates(std::time(nullptr));
-    api.emplace(*control, config.api,
-                sipvsd::api::DaemonReadouts{[&] { return daemon->queue_stats(); },
-                                            [&] { return daemon->health_statuses(); }});
-    daemon->start(config);
-    templates.emplace(*control, std::chrono::seconds(config.templates_save_interval));
-    api->start();
+    start_parts(running, config);
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
     return 1;
   }
   LOG_NOTICE("sipvsd %s started with %s (debug level %u)", SIPVSD_VERSION, o.config.c_str(),
              sipvsd::log::debug_level());
-
-  for (;;) {
-    siginfo_t info;
-    const int sig = sigwaitinfo(&set, &info);
-    if (sig < 0) continue;  // EINTR
-    if (sig == SIGTERM || sig == SIGINT) {
-      LOG_NOTICE("signal %s: stopping", strsignal(sig));
-      break;
-    }
-    if (sig == SIGHUP) {
-      try {
-        control->reload(read_config(o.config, o), o.config);
-      } catch (const sipvsd::UnusableFile& e) {
-        LOG_ERR("reload: %s; keeping the running configuration", e.what());
-      }
-    } else if (sig == SIGUSR1 || sig == SIGUSR2) {
-      const unsigned level = sipvsd::log::debug_level();
-      sipvsd::log::set_debug_level(sig == SIGUSR1 ? level + 1 : (level > 0 ? level - 1 : 0));
-      LOG_NOTICE("debug level %u", sipvsd::log::debug_level());
-    } else if (sig == SIGRTMIN) {
-      daemon->log_dump(kDumpTemplates);
-    }
-  }
-  api->stop();
-  daemon->stop();
-  // The workers have stopped: these are the templates of the calls in progress.
-  templates->stop_and_save();
-  daemon->log_dump(0);
-  LOG_NOTICE("stopped");
+  serve_signals(signals, running, o);
+  stop_parts(running);
   return 0;
 }
 
