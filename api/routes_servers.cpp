@@ -6,6 +6,8 @@
 #include "api/routes.hpp"
 #include "api/server_id.hpp"
 #include "api/service_edit.hpp"
+#include "daemon/config/health_check_json.hpp"
+#include "daemon/config/service_json.hpp"
 
 namespace sipvsd::api {
 

@@ -134,7 +134,7 @@ void write_ipvs_alternative(std::ostream& o, const DaemonConfig& c) {
       const char* six = r.address.is_v4() ? "" : " -6";
       std::string rs = r.address.to_string();
       if (!r.address.is_v4()) rs = '[' + rs + ']';
-      // The configuration refuses masq (config_file.cpp): -o keeps no
+      // The configuration refuses masq (forwarding_config.cpp): -o keeps no
       // connection entry, so NAT replies would not be translated back.
       if (r.forward == sipvs::Forward::masq) {
         o << "# mark " << r.mark << ", real server " << rs << ": masq does not work with -o; use dr or tun\n";

@@ -1,5 +1,5 @@
 #pragma once
-// SIP OPTIONS health checks: what the configuration says (config_file.hpp
+// SIP OPTIONS health checks: what the configuration says (health_check_json.hpp
 // parses it; health_check.hpp runs it). Kept apart from the engine's types:
 // the engine only learns "up" or "down" (Engine::set_server_up).
 #include <cstdint>
