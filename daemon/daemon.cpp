@@ -40,7 +40,7 @@ void Daemon::start(const DaemonConfig& c) {
   }
   for (auto& w : workers) w->start();
   {
-    std::lock_guard lock(workers_mutex_);
+    sipvs::MutexLock lock(workers_mutex_);
     workers_ = std::move(workers);
   }
   housekeeper_ = std::thread([this] { housekeeping(); });
@@ -54,14 +54,14 @@ void Daemon::stop() {
   health_.stop();
   std::vector<std::unique_ptr<QueueWorker>> workers;
   {
-    std::lock_guard lock(workers_mutex_);  // queue_stats() may run on another thread
+    sipvs::MutexLock lock(workers_mutex_);  // queue_stats() may run on another thread
     workers.swap(workers_);
   }
   for (auto& w : workers) w->request_stop();
   for (auto& w : workers) w->join();
   workers.clear();  // each unbinds its queue and closes its socket
   {
-    std::lock_guard lock(hk_mutex_);
+    sipvs::MutexLock lock(hk_mutex_);
     hk_stop_ = true;
   }
   hk_cv_.notify_all();
@@ -73,7 +73,7 @@ void Daemon::stop() {
 // holds the table for long.
 void Daemon::housekeeping() {
   pthread_setname_np(pthread_self(), "sipvsd-hk");
-  std::unique_lock lock(hk_mutex_);
+  sipvs::MutexLock lock(hk_mutex_);
   auto next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
   auto next_pressure_report = std::chrono::steady_clock::now() + kPressureReportInterval;
   while (!hk_stop_) {
@@ -135,7 +135,7 @@ std::optional<ConfigFieldError> Daemon::apply(const DaemonConfig& next, const Da
 std::vector<QueueStats> Daemon::queue_stats() const {
   std::vector<QueueStats> out;
   const std::vector<KernelQueueStats> kernel = read_kernel_queue_stats();
-  std::lock_guard lock(workers_mutex_);
+  sipvs::MutexLock lock(workers_mutex_);
   for (const auto& w : workers_) {
     QueueStats& q = out.emplace_back();
     q.queue = w->queue();

@@ -4,8 +4,8 @@
 // holds no configuration of its own: the control plane owns it and hands
 // each validated change to apply().
 #include <condition_variable>
+#include "engine/thread_safety.hpp"
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -57,15 +57,15 @@ class Daemon {
   uint64_t reported_table_full_ = 0, reported_rate_limited_ = 0;
 
   sipvs::Engine engine_;
-  mutable std::mutex workers_mutex_;  // guards workers_ (queue_stats() vs start/stop)
-  std::vector<std::unique_ptr<QueueWorker>> workers_;
+  mutable sipvs::Mutex workers_mutex_;  // queue_stats() vs start/stop
+  std::vector<std::unique_ptr<QueueWorker>> workers_ SIPVS_GUARDED_BY(workers_mutex_);
   ForwardingController forwarding_;  // the kernel's mark -> real server mapping
   HealthChecker health_;             // SIP OPTIONS probes; marks servers up/down in engine_
 
   std::thread housekeeper_;
-  std::mutex hk_mutex_;
-  std::condition_variable hk_cv_;
-  bool hk_stop_ = false;
+  sipvs::Mutex hk_mutex_;
+  std::condition_variable_any hk_cv_;
+  bool hk_stop_ SIPVS_GUARDED_BY(hk_mutex_) = false;
 };
 
 }  // namespace sipvsd

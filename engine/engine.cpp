@@ -156,21 +156,23 @@ Engine::Engine(EngineConfig config) : runtime_(std::make_unique<Runtime>()) {
   const HashKey secret = HashKey::random();
   table_ = std::make_unique<TemplateTable>(config.max_templates, secret, *runtime_);
   source_limiter_ = std::make_unique<SourceLimiter>(secret);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   publish(std::move(config));
 }
 
 Engine::~Engine() = default;
 
 std::shared_ptr<const Snapshot> Engine::current() const {
-  std::lock_guard lock(snapshot_mutex_);
+  MutexLock lock(snapshot_mutex_);
   return snapshot_;
 }
+
+const std::shared_ptr<const Snapshot>& Engine::running() const SIPVS_NO_THREAD_SAFETY_ANALYSIS { return snapshot_; }
 
 // Publishes the snapshot of `config` (valid) and drops the templates of
 // servers that are gone. Called with mutex_ held.
 std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
-  SnapshotBuilder builder(*runtime_, snapshot_.get());
+  SnapshotBuilder builder(*runtime_, running().get());
   std::shared_ptr<const Snapshot> snap = builder.build(std::move(config));
   schedulers_built_.fetch_add(builder.schedulers_built, std::memory_order_relaxed);
 
@@ -187,7 +189,7 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
   rt.server_slots = std::move(builder.server_slots);
   rt.service_slots = std::move(builder.service_slots);
   {
-    std::lock_guard lock(snapshot_mutex_);
+    MutexLock lock(snapshot_mutex_);
     snapshot_ = snap;
     generation_.fetch_add(1, std::memory_order_release);
   }
@@ -198,8 +200,8 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
 
 std::optional<ConfigError> Engine::apply(EngineConfig config) {
   if (auto error = validate(config)) return error;
-  std::lock_guard lock(mutex_);
-  if (config.max_templates != snapshot_->config.max_templates)
+  MutexLock lock(mutex_);
+  if (config.max_templates != running()->config.max_templates)
     return ConfigError{"max_templates", "cannot change while running (restart to resize the table)",
                        ConfigError::Kind::needs_restart};
   // validate() saw the new configuration alone. publish() gives new servers
@@ -226,8 +228,8 @@ EngineConfig Engine::config() const { return current()->config; }
 
 bool Engine::set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
                            bool drop_templates) {
-  std::lock_guard lock(mutex_);
-  const std::shared_ptr<const Snapshot> snap = snapshot_;  // publish() replaces snapshot_
+  MutexLock lock(mutex_);
+  const std::shared_ptr<const Snapshot> snap = running();  // publish() replaces it
   const ServiceEntry* s = snap->by_name(service);
   if (!s) return false;
   for (const ServerEntry& e : s->servers) {

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,6 +15,7 @@
 #include "engine/engine_config.hpp"
 #include "engine/parse/packet_view.hpp"
 #include "engine/pe/persistence_engine.hpp"
+#include "engine/thread_safety.hpp"
 
 namespace sipvs {
 
@@ -183,14 +183,17 @@ class Engine {
  private:
   friend class Worker;
   friend class SnapshotBuilder;
-  std::shared_ptr<const Snapshot> current() const;
-  std::shared_ptr<const Snapshot> publish(EngineConfig config);
+  std::shared_ptr<const Snapshot> current() const SIPVS_EXCLUDES(snapshot_mutex_);
+  // The published snapshot, for the control plane: writers hold both locks,
+  // so holding mutex_ is enough to read it.
+  const std::shared_ptr<const Snapshot>& running() const SIPVS_REQUIRES(mutex_);
+  std::shared_ptr<const Snapshot> publish(EngineConfig config) SIPVS_REQUIRES(mutex_);
 
-  mutable std::mutex mutex_;  // serialises the control plane; never taken per packet
+  mutable Mutex mutex_;  // serialises the control plane; never taken per packet
   // Guards only the pointer swap, so a worker's refresh() never waits for a
   // long control-plane change (dropping many templates, say).
-  mutable std::mutex snapshot_mutex_;
-  std::shared_ptr<const Snapshot> snapshot_;  // written with both locks held
+  mutable Mutex snapshot_mutex_ SIPVS_ACQUIRED_AFTER(mutex_);
+  std::shared_ptr<const Snapshot> snapshot_ SIPVS_GUARDED_BY(snapshot_mutex_);  // written with both locks held
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> schedulers_built_{0};
   std::unique_ptr<TemplateTable> table_;

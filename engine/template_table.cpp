@@ -163,7 +163,7 @@ void TemplateTable::Bucket::insert(uint32_t server_ref, uint32_t expires, uint32
 bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
                            uint32_t expires) {
   Shard& s = shard_of(hash);
-  std::lock_guard lock(s.mutex);
+  MutexLock lock(s.mutex);
   if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) return false;
   grow_if_loaded(s);
   for (const Template* t = s.buckets[bucket_of(s, hash)]; t; t = t->next)
@@ -173,7 +173,7 @@ bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_vi
 }
 
 std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
-  std::lock_guard cursor_lock(expire_mutex_);
+  MutexLock cursor_lock(expire_mutex_);
   std::size_t removed = 0;
   // Each shard gets a slice of the budget, so one call touches them all and
   // holds each lock only for its slice.
@@ -181,7 +181,7 @@ std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     Shard& s = shards_[expire_shard_];
     expire_shard_ = (expire_shard_ + 1) % shards_.size();
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     removed += sweep(s, now, std::min(per_shard, s.buckets.size()));
   }
   return removed;
@@ -190,7 +190,7 @@ std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
 uint64_t TemplateTable::bytes_reserved() const {
   uint64_t n = 0;
   for (const Shard& s : shards_) {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     n += s.pool.bytes_reserved();
   }
   return n;

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <type_traits>
@@ -17,6 +16,7 @@
 #include "engine/ip_address.hpp"
 #include "engine/pe/persistence_engine.hpp"
 #include "engine/siphash.hpp"
+#include "engine/thread_safety.hpp"
 
 namespace sipvs {
 
@@ -119,57 +119,61 @@ class TemplateTable {
   };
 
   struct alignas(64) Shard {
-    mutable std::mutex mutex;
-    std::vector<Template*> buckets;
-    std::size_t sweep_cursor = 0;
+    mutable Mutex mutex;
+    std::vector<Template*> buckets SIPVS_GUARDED_BY(mutex);
+    std::size_t sweep_cursor SIPVS_GUARDED_BY(mutex) = 0;
     std::atomic<uint64_t> count{0};
-    NodePool pool;
+    NodePool pool SIPVS_GUARDED_BY(mutex);
   };
 
   Shard& shard_of(uint64_t hash) { return shards_[(hash >> 32) & (shards_.size() - 1)]; }
   // Doubles the shard's buckets when it holds more templates than buckets.
-  void grow_if_loaded(Shard& s);
-  static std::size_t bucket_of(const Shard& s, uint64_t hash) { return hash & (s.buckets.size() - 1); }
-  // Unlinks and frees *link's node; the caller holds the shard's lock.
-  void erase(Shard& s, Template** link);
-  std::size_t sweep(Shard& s, uint32_t now, std::size_t buckets);
-  Template* create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data,
-                   uint32_t server_ref, uint32_t expires);
+  void grow_if_loaded(Shard& s) SIPVS_REQUIRES(s.mutex);
+  static std::size_t bucket_of(const Shard& s, uint64_t hash) SIPVS_REQUIRES(s.mutex) {
+    return hash & (s.buckets.size() - 1);
+  }
+  // Unlinks and frees *link's node.
+  void erase(Shard& s, Template** link) SIPVS_REQUIRES(s.mutex);
+  std::size_t sweep(Shard& s, uint32_t now, std::size_t buckets) SIPVS_REQUIRES(s.mutex);
+  Template* create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
+                   uint32_t expires) SIPVS_REQUIRES(s.mutex);
 
   HashKey secret_;
   TemplateListener& listener_;
   std::vector<Shard> shards_;
   uint64_t per_shard_max_;
   std::size_t max_buckets_;  // per shard: a load factor of one at the cap
-  std::mutex expire_mutex_;  // one housekeeping caller at a time owns the cursor
-  std::size_t expire_shard_ = 0;
+  Mutex expire_mutex_;  // one housekeeping caller at a time owns the cursor
+  std::size_t expire_shard_ SIPVS_GUARDED_BY(expire_mutex_) = 0;
   std::atomic<uint64_t> expired_{0};
 };
 
 // One key's bucket under its shard's lock. Pointers to templates it returns
-// are valid while it lives.
+// are valid while it lives. Its members touch the shard's guarded state
+// without naming the lock: the analysis cannot follow a lock held by an
+// object that bucket() returns, so they are not analysed.
 class TemplateTable::Bucket {
  public:
   // The live template with the key; an expired one is removed (and counted).
-  Template* find(uint32_t now);
+  Template* find(uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
   // Points the call's template at another server (its own is gone).
   void rebind(Template& t, uint32_t server_ref);
-  void erase(Template& t);
+  void erase(Template& t) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
   // Whether the shard is at its cap, after removing a few expired templates
   // to make room (a bounded number of buckets, so a flood at the cap costs little).
-  bool full(uint32_t now);
+  bool full(uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
   // Stores the key's template; the caller checked full() first.
-  void insert(uint32_t server_ref, uint32_t expires, uint32_t now);
+  void insert(uint32_t server_ref, uint32_t expires, uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
 
  private:
   friend class TemplateTable;
   Bucket(TemplateTable& table, Shard& shard, const TemplateKey& key, uint64_t hash, const PersistenceEngine* pe,
          std::string_view pe_data);
-  Template** link_to(const Template& t);
+  Template** link_to(const Template& t) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
 
   TemplateTable& table_;
   Shard& shard_;
-  std::unique_lock<std::mutex> lock_;
+  std::unique_lock<Mutex> lock_;
   const TemplateKey key_;
   const uint64_t hash_;
   const PersistenceEngine* const pe_;
@@ -181,7 +185,7 @@ inline bool expired(const Template& t, uint32_t now) { return static_cast<int32_
 template <class F>
 void TemplateTable::for_each(F&& f) const {
   for (const Shard& s : shards_) {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     for (const Template* head : s.buckets)
       for (const Template* t = head; t; t = t->next)
         if (!f(*t)) return;
@@ -192,7 +196,7 @@ template <class Pred>
 std::size_t TemplateTable::remove_if(Pred&& pred) {
   std::size_t removed = 0;
   for (Shard& s : shards_) {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     for (Template*& head : s.buckets) {
       for (Template** link = &head; *link;) {
         if (pred(static_cast<const Template&>(**link))) {

@@ -27,7 +27,7 @@ void Engine::Worker::refresh() {
   // Often the last reference to the old snapshot (its maps, an mh table):
   // released after the lock, so that no other worker's refresh waits on it.
   const std::shared_ptr<const Snapshot> previous = std::move(snapshot_);
-  std::lock_guard lock(engine_->snapshot_mutex_);
+  MutexLock lock(engine_->snapshot_mutex_);
   snapshot_ = engine_->snapshot_;
   generation_ = engine_->generation_.load(std::memory_order_relaxed);
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the dependencies (Debian 12, as root), configures a
 # Debug build (ASan + UBSan) in build/, builds everything and runs CTest but
-# for the long fuzz runs; first, the concurrency tests under ThreadSanitizer
-# and a Release build of everything.
+# for the long fuzz runs; first, the concurrency tests under ThreadSanitizer,
+# clang's check of the locking annotations and a Release build of everything.
 # The end-to-end tests need root (network namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,11 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPVSD_TSAN=ON
 cmake --build build-tsan -j"$(nproc)" --target unit_engine unit_sched
 build-tsan/tests/unit/unit_engine --test-case='concurrent*'
 build-tsan/tests/unit/unit_sched
+# The daemon built with clang, whose -Wthread-safety checks the locking
+# annotations (only built; "Analysis" is a build type with no optimization and
+# no sanitizers, so it builds fast).
+cmake -S . -B build-clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Analysis
+cmake --build build-clang -j"$(nproc)" --target sipvsd
 # Everything in Release too, as a user who builds from source does (only built:
 # the package test runs an optimized sipvsd).
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release

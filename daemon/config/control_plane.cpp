@@ -107,14 +107,14 @@ ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier 
 }
 
 DaemonConfig ControlPlane::config() const {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   return current_;
 }
 
 uint64_t ControlPlane::generation() const { return generation_.load(std::memory_order_relaxed); }
 
 DaemonConfig ControlPlane::update(const std::function<void(DaemonConfig&)>& edit) {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   DaemonConfig candidate = current_;
   edit(candidate);
   for (const auto& r : kRestartOnly)
@@ -135,7 +135,7 @@ DaemonConfig ControlPlane::replace(const DaemonConfig& candidate) {
 }
 
 bool ControlPlane::reload(const DaemonConfig& from_file, const std::string& path) {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   DaemonConfig candidate = from_file;
   for (const auto& r : kRestartOnly) {
     if (!r.same(candidate, current_)) {
@@ -192,7 +192,7 @@ std::size_t ControlPlane::save_templates(std::time_t now) {
   const std::string& path = templates_file();
   if (path.empty()) return 0;
   // The periodic writer and the last save at stop share the temporary file.
-  std::lock_guard lock(templates_mutex_);
+  sipvs::MutexLock lock(templates_mutex_);
   const auto list = engine_.templates(sipvs::TemplateFilter{}, sipvs::monotonic_seconds());
   write_and_warn_if_not_synced(path, templates_file_text(list, now));
   return list.size();

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <ctime>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +20,7 @@
 #include "daemon/config/config_file.hpp"
 #include "daemon/config/daemon_config.hpp"
 #include "engine/engine.hpp"
+#include "engine/thread_safety.hpp"
 
 namespace sipvsd {
 
@@ -82,19 +82,20 @@ class ControlPlane {
   const std::string& templates_file() const;
 
  private:
-  DaemonConfig commit(DaemonConfig candidate);  // with mutex_ held
+  DaemonConfig commit(DaemonConfig candidate) SIPVS_REQUIRES(mutex_);
 
   sipvs::Engine& engine_;
   Applier apply_;
-  mutable std::mutex mutex_;
-  DaemonConfig current_;
-  std::string state_written_;  // the state file's content as last written (or found) by us
+  mutable sipvs::Mutex mutex_;
+  DaemonConfig current_ SIPVS_GUARDED_BY(mutex_);
+  // The state file's content as last written (or found) by us.
+  std::string state_written_ SIPVS_GUARDED_BY(mutex_);
   std::atomic<uint64_t> generation_{0};  // written with mutex_ held
   // state_file needs a restart to change: its templates file is fixed at
   // construction, so the template saver never waits for a change in progress.
   const std::string templates_file_;
   std::atomic<std::size_t> service_count_{0};  // current_'s, written with mutex_ held
-  std::mutex templates_mutex_;  // one templates file write at a time
+  sipvs::Mutex templates_mutex_;  // one templates file write at a time
 };
 
 }  // namespace sipvsd

@@ -14,12 +14,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "daemon/config/control_plane.hpp"
 #include "daemon/log.hpp"
+#include "engine/thread_safety.hpp"
 
 namespace sipvsd {
 
@@ -55,8 +55,9 @@ class TemplateSaver {
  private:
   void run() {
     pthread_setname_np(pthread_self(), "sipvsd-tsave");
-    std::unique_lock lock(mutex_);
-    while (!stop_cv_.wait_for(lock, interval_, [this] { return stop_; })) {
+    sipvs::MutexLock lock(mutex_);
+    // The predicate runs with mutex_ held, which the analysis cannot see through wait_for.
+    while (!stop_cv_.wait_for(lock, interval_, [this]() SIPVS_REQUIRES(mutex_) { return stop_; })) {
       lock.unlock();
       save_once();
       lock.lock();
@@ -85,7 +86,7 @@ class TemplateSaver {
 
   void stop_periodic() {
     {
-      std::lock_guard lock(mutex_);
+      sipvs::MutexLock lock(mutex_);
       stop_ = true;
     }
     stop_cv_.notify_all();
@@ -94,9 +95,9 @@ class TemplateSaver {
 
   ControlPlane& control_;
   const std::chrono::seconds interval_;
-  std::mutex mutex_;  // guards stop_
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
+  sipvs::Mutex mutex_;
+  std::condition_variable_any stop_cv_;
+  bool stop_ SIPVS_GUARDED_BY(mutex_) = false;
   bool failing_ = false;  // the writer thread's own
   std::thread thread_;
 };

@@ -66,7 +66,7 @@ DaemonConfig forwarding_during_change(const DaemonConfig& running, const DaemonC
 }
 
 void ForwardingController::start(const DaemonConfig& config) {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   backend_ = make_forwarding(config);
   kind_ = config.forwarding;
   options_ = config.forwarding_options;
@@ -78,13 +78,13 @@ void ForwardingController::start(const DaemonConfig& config) {
 }
 
 void ForwardingController::prepare(const DaemonConfig& next) {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   if (backend_ && next.forwarding == kind_ && same_ranges(next.forwarding_options, options_)) return;
   prepared_ = make_forwarding(next);
 }
 
 ReconcileResult ForwardingController::reconcile(const DaemonConfig& config) {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   try {
     if (!backend_ || config.forwarding != kind_ || !same_ranges(config.forwarding_options, options_)) {
       std::unique_ptr<Forwarding> next =
@@ -110,7 +110,7 @@ ReconcileResult ForwardingController::reconcile(const DaemonConfig& config) {
 }
 
 ReconcileResult ForwardingController::reconcile_again() {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   if (!backend_) return {};
   try {
     return reconcile_locked(wanted_);
@@ -136,7 +136,7 @@ ReconcileResult ForwardingController::reconcile_locked(const DaemonConfig& confi
 }
 
 void ForwardingController::shutdown() {
-  std::lock_guard lock(mutex_);
+  sipvs::MutexLock lock(mutex_);
   if (!backend_) return;
   if (!options_.remove_on_exit) {
     if (kind_ != ForwardingKind::none)

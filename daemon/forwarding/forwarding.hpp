@@ -14,13 +14,13 @@
 //
 // This file: the interface of a back-end and the controller the daemon holds.
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "daemon/config/daemon_config.hpp"
+#include "engine/thread_safety.hpp"
 
 namespace sipvsd {
 
@@ -85,14 +85,14 @@ class ForwardingController {
   void shutdown();
 
  private:
-  ReconcileResult reconcile_locked(const DaemonConfig& config);
-  mutable std::mutex mutex_;
-  std::unique_ptr<Forwarding> backend_;
-  std::unique_ptr<Forwarding> prepared_;  // from prepare(), used by the next reconcile
-  ForwardingKind kind_ = ForwardingKind::none;
-  ForwardingOptions options_;
-  DaemonConfig wanted_;  // the configuration last reconciled to
-  std::vector<std::string> last_problems_;  // logged once until they change
+  ReconcileResult reconcile_locked(const DaemonConfig& config) SIPVS_REQUIRES(mutex_);
+  mutable sipvs::Mutex mutex_;
+  std::unique_ptr<Forwarding> backend_ SIPVS_GUARDED_BY(mutex_);
+  std::unique_ptr<Forwarding> prepared_ SIPVS_GUARDED_BY(mutex_);  // from prepare(), used by the next reconcile
+  ForwardingKind kind_ SIPVS_GUARDED_BY(mutex_) = ForwardingKind::none;
+  ForwardingOptions options_ SIPVS_GUARDED_BY(mutex_);
+  DaemonConfig wanted_ SIPVS_GUARDED_BY(mutex_);  // the configuration last reconciled to
+  std::vector<std::string> last_problems_ SIPVS_GUARDED_BY(mutex_);  // logged once until they change
 };
 
 }  // namespace sipvsd

@@ -169,11 +169,11 @@ struct HealthChecker::Impl {
   explicit Impl(sipvs::Engine& e) : engine(e) {}
 
   sipvs::Engine& engine;
-  mutable std::mutex mutex;  // guards everything below but the thread handle
-  std::vector<Target> targets;
-  std::map<std::string, Socket> sockets;        // by key; opened and closed by the thread only
-  std::map<std::string, Clock::time_point> failed_sockets;  // key -> when to retry
-  bool stopping = false;
+  mutable sipvs::Mutex mutex;
+  std::vector<Target> targets SIPVS_GUARDED_BY(mutex);
+  std::map<std::string, Socket> sockets SIPVS_GUARDED_BY(mutex);  // by key; opened and closed by the thread only
+  std::map<std::string, Clock::time_point> failed_sockets SIPVS_GUARDED_BY(mutex);  // key -> when to retry
+  bool stopping SIPVS_GUARDED_BY(mutex) = false;
   int wake_fd = -1;   // set before the thread starts, closed after it ends: it reads it unlocked
   std::thread thread;
   uint64_t probes = 0;
@@ -217,8 +217,8 @@ struct HealthChecker::Impl {
            std::to_string(local.empty() && t.cfg.local_port == 0 ? 0 : t.cfg.local_port);
   }
 
-  // The thread's socket set follows the targets' keys (mutex held).
-  void reconcile_sockets(Clock::time_point now) {
+  // The thread's socket set follows the targets' keys.
+  void reconcile_sockets(Clock::time_point now) SIPVS_REQUIRES(mutex) {
     std::set<std::string> wanted;
     for (const Target& t : targets) wanted.insert(t.socket_key);
     for (auto it = sockets.begin(); it != sockets.end();) {
@@ -309,7 +309,7 @@ struct HealthChecker::Impl {
                up ? "" : (expire ? "; its templates expired, calls move" : "; its templates kept"));
   }
 
-  void send_probe(Target& t, Clock::time_point now) {
+  void send_probe(Target& t, Clock::time_point now) SIPVS_REQUIRES(mutex) {
     t.outstanding = true;
     t.sent = now;
     t.deadline = now + std::chrono::milliseconds(t.cfg.timeout_ms);
@@ -342,7 +342,7 @@ struct HealthChecker::Impl {
       LOG_DEBUG(2, "health check: send to %s: %s", target.c_str(), std::strerror(errno));
   }
 
-  void handle(std::string_view msg, Clock::time_point now) {
+  void handle(std::string_view msg, Clock::time_point now) SIPVS_REQUIRES(mutex) {
     ReplyScratch scratch;
     const auto r = parse_reply(msg, scratch);
     if (!r || r->code < 200 || !iequals(r->cseq_method, "OPTIONS")) return;  // stray, or provisional
@@ -364,7 +364,7 @@ struct HealthChecker::Impl {
     for (;;) {
       int wait_ms = 1000;
       {
-        std::lock_guard lock(mutex);
+        sipvs::MutexLock lock(mutex);
         if (stopping) break;
         const auto now = Clock::now();
         reconcile_sockets(now);
@@ -398,7 +398,7 @@ struct HealthChecker::Impl {
         for (int k = 0; k < 256; ++k) {
           const ssize_t n = ::recv(fds[i].fd, buf.data(), buf.size(), MSG_DONTWAIT);
           if (n < 0) break;  // EAGAIN, or an ICMP error reported on the socket
-          std::lock_guard lock(mutex);
+          sipvs::MutexLock lock(mutex);
           handle(std::string_view(buf.data(), static_cast<std::size_t>(n)), Clock::now());
         }
       }
@@ -413,7 +413,7 @@ HealthChecker::~HealthChecker() { stop(); }
 void HealthChecker::configure(const DaemonConfig& config) {
   std::vector<std::pair<std::string, std::pair<sipvs::IpAddress, uint16_t>>> released;
   {
-    std::lock_guard lock(impl_->mutex);
+    sipvs::MutexLock lock(impl_->mutex);
     std::vector<Target> next;
     const auto now = Clock::now();
     for (const sipvs::ServiceConfig& svc : config.engine.services) {
@@ -474,13 +474,13 @@ void HealthChecker::configure(const DaemonConfig& config) {
 void HealthChecker::stop() {
   std::thread thread;  // joined outside the lock, which the thread takes
   {
-    std::lock_guard lock(impl_->mutex);
+    sipvs::MutexLock lock(impl_->mutex);
     impl_->stopping = true;
     impl_->wake();
     thread = std::move(impl_->thread);
   }
   if (thread.joinable()) thread.join();
-  std::lock_guard lock(impl_->mutex);
+  sipvs::MutexLock lock(impl_->mutex);
   for (auto& [key, s] : impl_->sockets) ::close(s.fd);
   impl_->sockets.clear();
   if (impl_->wake_fd >= 0) ::close(impl_->wake_fd);
@@ -488,7 +488,7 @@ void HealthChecker::stop() {
 }
 
 std::vector<HealthStatus> HealthChecker::statuses() const {
-  std::lock_guard lock(impl_->mutex);
+  sipvs::MutexLock lock(impl_->mutex);
   std::vector<HealthStatus> out;
   for (const Target& t : impl_->targets) out.push_back(t.status);
   return out;
