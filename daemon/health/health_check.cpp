@@ -30,7 +30,8 @@ constexpr std::size_t kMaxDatagram = 65535;
 constexpr auto kSocketRetry = std::chrono::seconds(10);  // a socket that failed to open is retried this often
 constexpr uint16_t kDefaultSipPort = 5060;             // fwmark services have no port of their own
 
-struct Target {
+// A server under SIP OPTIONS probes, and where its probing stands.
+struct ProbedServer {
   HealthStatus status;
   uint16_t dest_port = 0;
   HealthCheckConfig cfg;
@@ -170,7 +171,7 @@ struct HealthChecker::Impl {
 
   sipvs::Engine& engine;
   mutable sipvs::Mutex mutex;
-  std::vector<Target> targets SIPVS_GUARDED_BY(mutex);
+  std::vector<ProbedServer> servers SIPVS_GUARDED_BY(mutex);
   std::map<std::string, Socket> sockets SIPVS_GUARDED_BY(mutex);  // by key; opened and closed by the thread only
   std::map<std::string, Clock::time_point> failed_sockets SIPVS_GUARDED_BY(mutex);  // key -> when to retry
   bool stopping SIPVS_GUARDED_BY(mutex) = false;
@@ -209,7 +210,7 @@ struct HealthChecker::Impl {
     return out;
   }
 
-  static std::string key_for(const Target& t) {
+  static std::string key_for(const ProbedServer& t) {
     std::string local;
     if (auto a = sipvs::IpAddress::parse(t.cfg.local_address); a && a->family == t.status.address.family)
       local = a->to_string();
@@ -217,10 +218,10 @@ struct HealthChecker::Impl {
            std::to_string(local.empty() && t.cfg.local_port == 0 ? 0 : t.cfg.local_port);
   }
 
-  // The thread's socket set follows the targets' keys.
+  // The thread's socket set follows the probed servers' keys.
   void reconcile_sockets(Clock::time_point now) SIPVS_REQUIRES(mutex) {
     std::set<std::string> wanted;
-    for (const Target& t : targets) wanted.insert(t.socket_key);
+    for (const ProbedServer& t : servers) wanted.insert(t.socket_key);
     for (auto it = sockets.begin(); it != sockets.end();) {
       if (wanted.count(it->first)) {
         ++it;
@@ -279,7 +280,7 @@ struct HealthChecker::Impl {
     }
   }
 
-  void result(Target& t, bool ok, const std::string& what, double rtt_ms) {
+  void result(ProbedServer& t, bool ok, const std::string& what, double rtt_ms) {
     HealthStatus& s = t.status;
     s.last_result = what;
     s.last_probe = std::time(nullptr);
@@ -309,7 +310,7 @@ struct HealthChecker::Impl {
                up ? "" : (expire ? "; its templates expired, calls move" : "; its templates kept"));
   }
 
-  void send_probe(Target& t, Clock::time_point now) SIPVS_REQUIRES(mutex) {
+  void send_probe(ProbedServer& t, Clock::time_point now) SIPVS_REQUIRES(mutex) {
     t.outstanding = true;
     t.sent = now;
     t.deadline = now + std::chrono::milliseconds(t.cfg.timeout_ms);
@@ -346,7 +347,7 @@ struct HealthChecker::Impl {
     ReplyScratch scratch;
     const auto r = parse_reply(msg, scratch);
     if (!r || r->code < 200 || !iequals(r->cseq_method, "OPTIONS")) return;  // stray, or provisional
-    for (Target& t : targets) {
+    for (ProbedServer& t : servers) {
       if (!t.outstanding || t.call_id != r->call_id || t.branch != r->branch || t.cseq != r->cseq) continue;
       t.outstanding = false;
       const bool ok = t.cfg.codes.empty() ||
@@ -368,7 +369,7 @@ struct HealthChecker::Impl {
         if (stopping) break;
         const auto now = Clock::now();
         reconcile_sockets(now);
-        for (Target& t : targets) {
+        for (ProbedServer& t : servers) {
           if (t.outstanding && now >= t.deadline) {
             t.outstanding = false;
             result(t, false, "timeout", -1);
@@ -380,7 +381,7 @@ struct HealthChecker::Impl {
           }
         }
         auto next = now + std::chrono::seconds(1);
-        for (const Target& t : targets) next = std::min(next, t.outstanding ? t.deadline : t.next_send);
+        for (const ProbedServer& t : servers) next = std::min(next, t.outstanding ? t.deadline : t.next_send);
         wait_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
         wait_ms = std::clamp(wait_ms, 0, 1000);
         fds.clear();
@@ -414,7 +415,7 @@ void HealthChecker::configure(const DaemonConfig& config) {
   std::vector<std::pair<std::string, std::pair<sipvs::IpAddress, uint16_t>>> released;
   {
     sipvs::MutexLock lock(impl_->mutex);
-    std::vector<Target> next;
+    std::vector<ProbedServer> next;
     const auto now = Clock::now();
     for (const sipvs::ServiceConfig& svc : config.engine.services) {
       auto hc = config.health_checks.find(svc.name);
@@ -424,11 +425,11 @@ void HealthChecker::configure(const DaemonConfig& config) {
         for (const ServerHealthCheck& sc : hc->second.servers)
           if (sc.address == r.address && sc.port == r.port) cfg = &sc.check;
         if (!cfg) continue;
-        Target t;
-        auto old = std::find_if(impl_->targets.begin(), impl_->targets.end(), [&](const Target& o) {
+        ProbedServer t;
+        auto old = std::find_if(impl_->servers.begin(), impl_->servers.end(), [&](const ProbedServer& o) {
           return o.status.service == svc.name && o.status.address == r.address && o.status.port == r.port;
         });
-        if (old != impl_->targets.end()) {
+        if (old != impl_->servers.end()) {
           t = std::move(*old);
           if (!(t.cfg == *cfg)) {  // a changed check starts probing again now
             t.outstanding = false;
@@ -450,19 +451,19 @@ void HealthChecker::configure(const DaemonConfig& config) {
       }
     }
     // Servers no longer checked: up again if a check had them down.
-    for (const Target& o : impl_->targets) {
-      const bool kept = std::any_of(next.begin(), next.end(), [&](const Target& t) {
+    for (const ProbedServer& o : impl_->servers) {
+      const bool kept = std::any_of(next.begin(), next.end(), [&](const ProbedServer& t) {
         return t.status.service == o.status.service && t.status.address == o.status.address &&
                t.status.port == o.status.port;
       });
       if (!kept && !o.status.up) released.push_back({o.status.service, {o.status.address, o.status.port}});
     }
-    impl_->targets = std::move(next);
-    if (!impl_->thread.joinable() && !impl_->stopping && !impl_->targets.empty()) {
+    impl_->servers = std::move(next);
+    if (!impl_->thread.joinable() && !impl_->stopping && !impl_->servers.empty()) {
       impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       impl_->thread = std::thread([this] { impl_->run(); });
     }
-    impl_->wake();  // the thread takes the new targets
+    impl_->wake();  // the thread takes the new servers to probe
   }
   for (const auto& [service, server] : released) {
     if (impl_->engine.set_server_up(service, server.first, server.second, true, false))
@@ -490,7 +491,7 @@ void HealthChecker::stop() {
 std::vector<HealthStatus> HealthChecker::statuses() const {
   sipvs::MutexLock lock(impl_->mutex);
   std::vector<HealthStatus> out;
-  for (const Target& t : impl_->targets) out.push_back(t.status);
+  for (const ProbedServer& t : impl_->servers) out.push_back(t.status);
   return out;
 }
 
