@@ -66,6 +66,17 @@ struct TemplateInfo {
   Seconds expires_in = 0;
 };
 
+// What became of a template given to Engine::restore_template.
+enum class Restored : uint8_t {
+  yes,
+  service_gone,  // no service of that name
+  server_gone,   // the service has no such server
+  unusable,      // no time left, or pe data the service cannot hold
+  not_stored,    // the table is full, or already holds the call
+  last = not_stored,
+};
+std::string_view to_string(Restored r);
+
 struct TemplateFilter {
   std::optional<std::string> service;
   std::optional<IpAddress> server;
@@ -173,9 +184,9 @@ class Engine {
 
   std::vector<TemplateInfo> templates(const TemplateFilter& filter, Seconds now) const;
   std::size_t flush_templates(const TemplateFilter& filter);
-  // Stores a template (e.g. one saved before a restart); false if its service
-  // or server no longer exists or the table is full.
-  bool restore_template(const TemplateInfo& info, Seconds now);
+  // Stores a template (e.g. one saved before a restart) under its service
+  // and server, found by name and address:port.
+  Restored restore_template(const TemplateInfo& info, Seconds now);
 
   EngineStats stats() const;
   std::size_t template_count() const;

@@ -78,18 +78,31 @@ std::size_t Engine::flush_templates(const TemplateFilter& filter) {
   });
 }
 
-bool Engine::restore_template(const TemplateInfo& info, Seconds now) {
+std::string_view to_string(Restored r) {
+  switch (r) {
+    case Restored::yes: return "restored";
+    case Restored::service_gone: return "service gone";
+    case Restored::server_gone: return "server gone";
+    case Restored::unusable: return "unusable";
+    case Restored::not_stored: return "table full or call present";
+  }
+  return "?";
+}
+
+Restored Engine::restore_template(const TemplateInfo& info, Seconds now) {
   auto snap = current();
   const ServiceEntry* svc = snap->by_name(info.service);
-  if (!svc || info.expires_in == 0 || info.pe_data.size() > kMaxSipValue) return false;
-  if (!info.pe_data.empty() && !svc->pe) return false;
+  if (!svc) return Restored::service_gone;
+  if (info.expires_in == 0 || info.pe_data.size() > kMaxSipValue || (!info.pe_data.empty() && !svc->pe))
+    return Restored::unusable;
   const ServerEntry* server = nullptr;
   for (const ServerEntry& s : svc->servers)
     if (s.config->address == info.server && s.config->port == info.server_port) server = &s;
-  if (!server) return false;
+  if (!server) return Restored::server_gone;
   const TemplateKey key = make_key(*svc, info.client, info.client_port, info.pe_data);
-  return table_->insert(key, table_->hash(key, svc->pe.get(), info.pe_data), info.pe_data, server->ref,
-                        now + std::min(info.expires_in, svc->timeout));
+  const bool stored = table_->insert(key, table_->hash(key, svc->pe.get(), info.pe_data), info.pe_data,
+                                     server->ref, now + std::min(info.expires_in, svc->timeout));
+  return stored ? Restored::yes : Restored::not_stored;
 }
 
 }  // namespace sipvs

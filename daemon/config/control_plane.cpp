@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -206,10 +207,15 @@ std::size_t ControlPlane::restore_templates(std::time_t now) {
     if (!text) return 0;
     const SavedTemplates saved = templates_from_json(parse_json_text(*text), now);
     const sipvs::Seconds mono = sipvs::monotonic_seconds();
-    std::size_t restored = 0;
-    for (const auto& t : saved.templates) restored += engine_.restore_template(t, mono) ? 1 : 0;
-    LOG_NOTICE("restored %zu templates from %s (%zu had expired, %zu not restored: service or server gone, or table full)", restored,
-               path.c_str(), saved.expired, saved.templates.size() - restored);
+    std::array<std::size_t, static_cast<std::size_t>(sipvs::Restored::last) + 1> by_result{};
+    for (const auto& t : saved.templates) ++by_result[static_cast<std::size_t>(engine_.restore_template(t, mono))];
+    const std::size_t restored = by_result[static_cast<std::size_t>(sipvs::Restored::yes)];
+    std::string skipped;
+    for (std::size_t i = 1; i < by_result.size(); ++i)
+      if (by_result[i] > 0)
+        skipped += ", " + std::to_string(by_result[i]) + " " + std::string(to_string(static_cast<sipvs::Restored>(i)));
+    LOG_NOTICE("restored %zu templates from %s (%zu had expired%s)", restored, path.c_str(), saved.expired,
+               skipped.c_str());
     // The file stays: until the next save replaces it, it is what a start
     // after a crash or a failed start has to restore.
     return restored;

@@ -306,13 +306,28 @@ TEST_CASE("listing, flushing and restoring templates") {
 
   // A restart: a new engine restores the saved templates and keeps the servers.
   Engine restarted(config_with(sip_service()));
-  for (const TemplateInfo& t : all) CHECK(restarted.restore_template(t, 5000));
+  for (const TemplateInfo& t : all) CHECK(restarted.restore_template(t, 5000) == Restored::yes);
   auto w2 = restarted.make_worker();
   for (const TemplateInfo& t : all) {
     Decision d = decide(w2, test::invite(t.pe_data, "BYE"), 5001);
     CHECK(d.template_hit);
     CHECK(d.mark == t.mark);
   }
+
+  // Each template that cannot come back says why.
+  TemplateInfo t = all[0];
+  CHECK(restarted.restore_template(t, 5000) == Restored::not_stored);  // the call is there already
+  t.pe_data = "another-call";
+  t.service = "gone";
+  CHECK(restarted.restore_template(t, 5000) == Restored::service_gone);
+  t.service = all[0].service;
+  t.server_port = 5999;
+  CHECK(restarted.restore_template(t, 5000) == Restored::server_gone);
+  t.server_port = all[0].server_port;
+  t.expires_in = 0;
+  CHECK(restarted.restore_template(t, 5000) == Restored::unusable);
+  t.expires_in = 30;
+  CHECK(restarted.restore_template(t, 5000) == Restored::yes);
 }
 
 TEST_CASE("a server marked down gets no new calls; its calls move only if asked") {
