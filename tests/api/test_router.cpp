@@ -375,7 +375,8 @@ TEST_CASE("templates: filters, paging, text listing, flush") {
   const std::string body = text.body();
   CHECK(body.rfind("pro  expire state  source", 0) == 0);
   const std::string line = body.substr(body.find('\n') + 1);
-  CHECK(line.rfind("UDP  02:00  UDP ", 0) == 0);  // 120 s, mm:ss
+  // 120 s as mm:ss, or 119 s when the clock's second turned since the calls were placed.
+  CHECK((line.rfind("UDP  02:00  UDP ", 0) == 0 || line.rfind("UDP  01:59  UDP ", 0) == 0));
   CHECK(line.find(" 0.0.0.0:0 ") != std::string::npos);
   CHECK(line.find(" 198.18.2.100:5060 ") != std::string::npos);
   CHECK(line.find(" " + t["server"].get<std::string>()) != std::string::npos);
