@@ -66,7 +66,7 @@ BENCHMARK(BM_ParseOnly);
 void BM_DecideInvite(benchmark::State& state) {
   const std::size_t calls = static_cast<std::size_t>(state.range(0));
   Engine engine(bench_config("mh", calls * 2));
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   std::vector<std::vector<uint8_t>> packets;
   for (std::size_t i = 0; i < 1024; ++i) packets.push_back(invite_packet(i * (calls / 1024)));
   for (std::size_t i = 0; i < calls; ++i) worker.decide(invite_packet(i), 0, 100);  // warm the table
@@ -79,7 +79,7 @@ BENCHMARK(BM_DecideInvite)->Arg(1 << 10)->Arg(1 << 17);
 
 void BM_DecideNewCall(benchmark::State& state) {
   Engine engine(bench_config("mh", 4'000'000));
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   std::vector<std::vector<uint8_t>> packets;
   for (std::size_t i = 0; i < 4096; ++i) packets.push_back(invite_packet(i));
   std::size_t n = 0;
@@ -109,7 +109,7 @@ void BM_TemplateMemory(benchmark::State& state) {
     const std::size_t before = resident_bytes();
     {
       Engine engine(bench_config("rr", kTemplates));
-      auto worker = engine.make_worker();
+      auto worker = engine.make_decider();
       std::size_t ids = 0;
       for (std::size_t i = 0; i < kTemplates; ++i) {
         auto p = invite_packet(i);

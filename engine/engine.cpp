@@ -1,6 +1,6 @@
 // The engine's control side: configuration changes published as immutable
 // snapshots, slots that outlive them, server health, housekeeping. The data
-// path (Engine::Worker) is in worker.cpp.
+// path (Engine::Decider) is in decider.cpp.
 #include "engine/engine.hpp"
 
 #include <time.h>
@@ -245,10 +245,10 @@ bool Engine::set_server_up(std::string_view service, const IpAddress& address, u
   return false;
 }
 
-Engine::Worker Engine::make_worker() {
-  for (unsigned i = 0; i < kMaxWorkers; ++i) {
+Engine::Decider Engine::make_decider() {
+  for (unsigned i = 0; i < kMaxDeciders; ++i) {
     bool expected = false;
-    if (slots_used_[i].compare_exchange_strong(expected, true)) return Worker(*this, i);
+    if (slots_used_[i].compare_exchange_strong(expected, true)) return Decider(*this, i);
   }
   throw std::length_error("too many engine workers");
 }

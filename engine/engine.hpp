@@ -1,7 +1,7 @@
 #pragma once
 // The engine: for each packet, a decision (which real server, as its mark),
 // from services, persistence engines, schedulers and the template table.
-// Worker threads decide concurrently through their own Worker; the control
+// Data-path threads decide concurrently, each through its own Decider; the control
 // plane (API, reload, housekeeping) calls the Engine's other members.
 #include <array>
 #include <atomic>
@@ -23,7 +23,7 @@ namespace sipvs {
 using Seconds = uint32_t;
 Seconds monotonic_seconds();
 
-inline constexpr unsigned kMaxWorkers = 32;  // worker threads with their own counter slots
+inline constexpr unsigned kMaxDeciders = 32;  // deciders, each with its own counter slots
 
 enum class Outcome : uint8_t {
   placed,      // `mark` is the chosen real server's mark
@@ -44,8 +44,8 @@ struct Decision {
   bool template_created = false;  // a new template was stored
   bool table_full = false;        // scheduled without storing a template (cap reached)
   bool rate_limited = false;      // scheduled without a template (per-source limit)
-  std::string_view pe_data;       // valid until the next decide() of this worker
-  const ServiceConfig* service = nullptr;  // valid until the worker's next refresh()
+  std::string_view pe_data;       // valid until the next decide() of this decider
+  const ServiceConfig* service = nullptr;  // valid until the decider's next refresh()
   const RealServerConfig* server = nullptr;
 };
 
@@ -139,7 +139,7 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and publishes a new configuration atomically: a worker decides
+  // Validates and publishes a new configuration atomically: a decider decides
   // with the old or the new one, never a mix. Templates of removed real
   // servers are dropped; those of quiesced (weight 0) servers are kept.
   std::optional<ConfigError> apply(EngineConfig config);
@@ -150,10 +150,10 @@ class Engine {
   bool set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
                      bool drop_templates);
 
-  class Worker {
+  class Decider {
    public:
-    ~Worker();
-    Worker(Worker&&) noexcept;
+    ~Decider();
+    Decider(Decider&&) noexcept;
     // Picks up a newer configuration; call between batches, not per packet.
     void refresh();
     // EngineConfig::caller_data of the configuration refresh() picked up.
@@ -162,7 +162,7 @@ class Engine {
 
    private:
     friend class Engine;
-    Worker(Engine& engine, unsigned slot);
+    Decider(Engine& engine, unsigned slot);
     std::string_view find_pe_data(const ServiceEntry& svc, Decision& d);
     std::optional<uint32_t> schedule(const ServiceEntry& svc, const PacketView& p, std::string_view pe_data) const;
     std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
@@ -175,8 +175,8 @@ class Engine {
     std::shared_ptr<const Snapshot> snapshot_;
     SipScratch scratch_{};
   };
-  // At most kMaxWorkers workers exist at once; throws std::length_error beyond.
-  Worker make_worker();
+  // At most kMaxDeciders deciders exist at once; throws std::length_error beyond.
+  Decider make_decider();
 
   // Expires up to `budget` templates' worth of buckets; returns how many were removed.
   // Called often with a small budget: expiry never stops the world.
@@ -192,7 +192,7 @@ class Engine {
   std::size_t template_count() const;
 
  private:
-  friend class Worker;
+  friend class Decider;
   friend class SnapshotBuilder;
   std::shared_ptr<const Snapshot> current() const SIPVS_EXCLUDES(snapshot_mutex_);
   // The published snapshot, for the control plane: writers hold both locks,
@@ -201,7 +201,7 @@ class Engine {
   std::shared_ptr<const Snapshot> publish(EngineConfig config) SIPVS_REQUIRES(mutex_);
 
   mutable Mutex mutex_;  // serialises the control plane; never taken per packet
-  // Guards only the pointer swap, so a worker's refresh() never waits for a
+  // Guards only the pointer swap, so a decider's refresh() never waits for a
   // long control-plane change (dropping many templates, say).
   mutable Mutex snapshot_mutex_ SIPVS_ACQUIRED_AFTER(mutex_);
   std::shared_ptr<const Snapshot> snapshot_ SIPVS_GUARDED_BY(snapshot_mutex_);  // written with both locks held
@@ -209,7 +209,7 @@ class Engine {
   std::atomic<uint64_t> schedulers_built_{0};
   std::unique_ptr<TemplateTable> table_;
   std::unique_ptr<SourceLimiter> source_limiter_;
-  std::array<std::atomic<bool>, kMaxWorkers> slots_used_{};
+  std::array<std::atomic<bool>, kMaxDeciders> slots_used_{};
   struct Runtime;
   std::unique_ptr<Runtime> runtime_;
 };

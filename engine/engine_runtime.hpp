@@ -60,10 +60,10 @@ struct Engine::Runtime final : TemplateListener {
     std::atomic<int64_t> live{0};
     // Read live by every lookup, whatever snapshot the worker holds.
     std::atomic<Health> health{Health::up};
-    std::array<ServerSlotCounters, kMaxWorkers> counters;
+    std::array<ServerSlotCounters, kMaxDeciders> counters;
   };
   struct Service {
-    std::array<ServiceSlotCounters, kMaxWorkers> counters;
+    std::array<ServiceSlotCounters, kMaxDeciders> counters;
   };
 
   // Slots are allocated once and reused, never freed while the engine lives:
@@ -72,7 +72,7 @@ struct Engine::Runtime final : TemplateListener {
   std::vector<std::unique_ptr<Service>> services = std::vector<std::unique_ptr<Service>>(kMaxServices);
   std::map<std::string, uint32_t> server_slots;   // "service|address|port" -> slot
   std::map<std::string, uint32_t> service_slots;  // service name -> slot
-  std::array<GlobalSlotCounters, kMaxWorkers> global;
+  std::array<GlobalSlotCounters, kMaxDeciders> global;
 
   Server* server_for(uint32_t ref) const {
     Server* s = servers[ref_slot(ref)].get();

@@ -39,7 +39,7 @@ struct DaemonConfig {
 };
 
 inline constexpr unsigned kMaxDebugLevel = 10;
-inline constexpr std::size_t kMaxQueues = 32;  // one engine worker per queue (sipvs::kMaxWorkers)
+inline constexpr std::size_t kMaxQueues = 32;  // one engine worker per queue (sipvs::kMaxDeciders)
 
 // "0x0000ffff": how marks are written in the configuration and in messages
 // (json_fields::get_mark reads it back).

@@ -76,7 +76,7 @@ struct QueueWorker::Batch {
 };
 
 QueueWorker::QueueWorker(sipvs::Engine& engine, QueueOptions options)
-    : worker_(engine.make_worker()),
+    : decider_(engine.make_decider()),
       options_(options),
       rx_(new char[kSlots * kSlotSize]),
       verdicts_(2 * kSlots) {
@@ -150,10 +150,10 @@ void QueueWorker::configure() {
     throw sys_error(errno, "sending the configuration of queue " + std::to_string(options_.queue));
 
   // Packets may already arrive before the ack; they are decided normally.
-  worker_.refresh();
+  decider_.refresh();
   Batch batch;
   batch.now = sipvs::monotonic_seconds();
-  batch.policy = DataPathPolicy::unpack(worker_.caller_data());
+  batch.policy = DataPathPolicy::unpack(decider_.caller_data());
   char* slot = rx_.get();
   for (int tries = 0; !ack_error_ && tries < 10; ++tries) {  // 10 x SO_RCVTIMEO = 2 s
     const ssize_t n = recv(mnl_socket_get_fd(nl_), slot, kSlotSize, 0);
@@ -250,10 +250,10 @@ unsigned QueueWorker::receive(ReceiveSlots& slots) {
 
 // One configuration snapshot, clock reading and policy per batch.
 void QueueWorker::handle_batch(ReceiveSlots& slots, unsigned count) {
-  worker_.refresh();
+  decider_.refresh();
   Batch batch;
   batch.now = sipvs::monotonic_seconds();
-  batch.policy = DataPathPolicy::unpack(worker_.caller_data());
+  batch.policy = DataPathPolicy::unpack(decider_.caller_data());
   for (unsigned i = 0; i < count; ++i) {
     const msghdr& h = slots.msgs[i].msg_hdr;
     if (h.msg_namelen == sizeof(sockaddr_nl) && slots.from[i].nl_pid != 0) continue;  // not from the kernel
@@ -324,7 +324,7 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
 
   // The payload starts at the IP header. Its UDP checksum is never verified
   // here: the director forwards, the real server checks.
-  const PacketVerdict v = packet_verdict(worker_, {payload, plen}, packet_mark, batch.now, batch.policy);
+  const PacketVerdict v = packet_verdict(decider_, {payload, plen}, packet_mark, batch.now, batch.policy);
   if (v.decide_failed) {
     ++batch.tally[QueueCounter::decide_errors];
     if (is_power_of_two(++decide_failures_))

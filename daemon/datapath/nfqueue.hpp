@@ -69,7 +69,7 @@ class QueueWorker {
   void flush_verdicts();
   void send_verdicts(Batch& batch);  // flush_verdicts() and the batch's counters
 
-  sipvs::Engine::Worker worker_;
+  sipvs::Engine::Decider decider_;
   QueueOptions options_;
   mnl_socket* nl_ = nullptr;
   unsigned portid_ = 0;

@@ -5,12 +5,12 @@
 
 namespace sipvsd {
 
-PacketVerdict packet_verdict(sipvs::Engine::Worker& worker, std::span<const uint8_t> packet, uint32_t packet_mark,
+PacketVerdict packet_verdict(sipvs::Engine::Decider& decider, std::span<const uint8_t> packet, uint32_t packet_mark,
                              sipvs::Seconds now, DataPathPolicy policy) {
   PacketVerdict v;
   v.mark = packet_mark;
   try {
-    v.decision = worker.decide(packet, packet_mark, now);
+    v.decision = decider.decide(packet, packet_mark, now);
   } catch (const std::exception& e) {
     v.decision = {};
     v.decide_failed = true;

@@ -44,7 +44,7 @@ constexpr PacketVerdict::Kind unplaced_kind(DataPathPolicy policy) {
   return policy.drop_unplaced ? PacketVerdict::Kind::unplaced_dropped : PacketVerdict::Kind::unplaced_accepted;
 }
 
-PacketVerdict packet_verdict(sipvs::Engine::Worker& worker, std::span<const uint8_t> packet, uint32_t packet_mark,
+PacketVerdict packet_verdict(sipvs::Engine::Decider& decider, std::span<const uint8_t> packet, uint32_t packet_mark,
                              sipvs::Seconds now, DataPathPolicy policy);
 
 }  // namespace sipvsd

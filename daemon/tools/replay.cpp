@@ -198,7 +198,7 @@ class Reassembler {
 class Replay {
  public:
   Replay(sipvs::Engine& engine, int linktype, std::FILE* out)
-      : worker_(engine.make_worker()), linktype_(linktype), out_(out) {}
+      : decider_(engine.make_decider()), linktype_(linktype), out_(out) {}
 
   void frame(const pcap_pkthdr& h, const u_char* data) {
     ++summary.frames;
@@ -229,7 +229,7 @@ class Replay {
         break;
     }
     ++summary.ip_packets;
-    const sipvs::Decision d = worker_.decide(ip, 0, now);
+    const sipvs::Decision d = decider_.decide(ip, 0, now);
     summary.placed += d.outcome == sipvs::Outcome::placed;
     std::fprintf(out_, "%.6f len=%zu%s %s\n", t, ip.size(), note.c_str(), sipvs::describe(d).c_str());
   }
@@ -244,7 +244,7 @@ class Replay {
                  pv.dst.to_string().c_str());
   }
 
-  sipvs::Engine::Worker worker_;
+  sipvs::Engine::Decider decider_;
   const int linktype_;
   std::FILE* const out_;
   Reassembler reassembler_;

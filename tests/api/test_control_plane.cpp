@@ -40,7 +40,7 @@ sipvs::RealServerConfig server(const char* address, uint32_t mark) {
 
 // Sends one INVITE per Call-ID through a worker: one template each.
 void make_calls(sipvs::Engine& engine, int calls, sipvs::Seconds now) {
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   for (int i = 0; i < calls; ++i) {
     const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060,
                                     test::invite("call-" + std::to_string(i) + "@198.18.0.1"));

@@ -92,7 +92,7 @@ TEST_CASE("services: create, read, change, delete") {
 
 TEST_CASE("servers: add, quiesce, remove; removing drops templates, quiescing keeps them") {
   Harness h;
-  auto w = h.engine.make_worker();
+  auto w = h.engine.make_decider();
   for (int i = 0; i < 20; ++i) {
     const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("c" + std::to_string(i)));
     REQUIRE(w.decide(p, 0, sipvs::monotonic_seconds()).template_created);
@@ -345,7 +345,7 @@ TEST_CASE("debug level") {
 
 TEST_CASE("templates: filters, paging, text listing, flush") {
   Harness h;
-  auto w = h.engine.make_worker();
+  auto w = h.engine.make_decider();
   for (int i = 0; i < 30; ++i) {
     const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060,
                                     test::invite("call-" + std::to_string(i) + "@example"));
@@ -389,7 +389,7 @@ TEST_CASE("templates: filters, paging, text listing, flush") {
 
 TEST_CASE("stats and metrics") {
   Harness h;
-  auto w = h.engine.make_worker();
+  auto w = h.engine.make_decider();
   const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("one"));
   w.decide(p, 0, sipvs::monotonic_seconds());
 
@@ -431,7 +431,7 @@ TEST_CASE("stats and metrics") {
 
 TEST_CASE("rates: the change of the counters over the sampling interval") {
   Harness h;
-  auto w = h.engine.make_worker();
+  auto w = h.engine.make_decider();
   const auto t0 = std::chrono::steady_clock::now();
   h.rates.sample(h.engine.stats(), t0);
   for (int i = 0; i < 10; ++i) {

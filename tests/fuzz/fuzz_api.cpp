@@ -57,7 +57,7 @@ struct Harness {
         control(engine, start),
         router(make_router(control, rates, {}, with_token ? kToken : std::string())) {
     // A few calls in progress, for the template routes to list and flush.
-    auto worker = engine.make_worker();
+    auto worker = engine.make_decider();
     for (const char* call : {"a84b4c76e66710@198.18.0.1", "call-7@example", "call-8@example"}) {
       const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call));
       worker.decide(p, 0, sipvs::monotonic_seconds());

@@ -79,12 +79,12 @@ std::string key(const std::string& service, const RealServerConfig& r) {
 
 struct Fuzzer {
   explicit Fuzzer(fuzz::Input& input)
-      : in(input), config(initial_config(in)), engine(config), worker(engine.make_worker()), now(in.u32() >> 1) {}
+      : in(input), config(initial_config(in)), engine(config), worker(engine.make_decider()), now(in.u32() >> 1) {}
 
   fuzz::Input& in;
   EngineConfig config;  // what the engine runs
   Engine engine;
-  Engine::Worker worker;
+  Engine::Decider worker;
   Seconds now;
   bool stale = false;                    // the worker's snapshot predates a change
   std::map<std::string, Health> health;  // by key(); absent: up

@@ -172,7 +172,7 @@ bool loaders_seeds(const std::string& dir, const std::vector<std::string>& confi
   ok &= write(dir, "state-fixture", text_bytes(1, sipvsd::state_file_text(c)));
 
   sipvs::Engine engine(c.engine);
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   const sipvs::Seconds now = sipvs::monotonic_seconds();
   for (const char* call : {"a84b4c76e66710@198.18.0.1", "call-7@example", "call-8@example"})
     worker.decide(test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call)), 0, now);

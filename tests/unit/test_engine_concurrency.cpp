@@ -57,7 +57,7 @@ TEST_CASE("concurrent workers agree on every Call-ID's server") {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      auto w = engine.make_worker();
+      auto w = engine.make_decider();
       std::mt19937 rng(t);
       std::vector<int> order(kCalls);
       for (int i = 0; i < kCalls; ++i) order[i] = i;
@@ -113,7 +113,7 @@ TEST_CASE("concurrent workers leave no template on a server that went down with 
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      auto w = engine.make_worker();
+      auto w = engine.make_decider();
       int rounds_after = 0;
       for (int round = 0; round < kMaxRounds && rounds_after < 2; ++round) {
         if (left_down) ++rounds_after;

@@ -271,7 +271,7 @@ TEST_CASE("a new service listed before a running one gets a slot of its own") {
   two.services[0].port = 5070;
   for (auto& r : two.services[0].servers) r.mark += 10;
   REQUIRE_FALSE(engine.apply(two));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const std::vector<uint8_t> packet =
       test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("call@198.18.0.1"));
   REQUIRE(w.decide(packet, 0, 1000).outcome == Outcome::placed);

@@ -41,7 +41,7 @@ EngineConfig config_with(ServiceConfig s) {
   return c;
 }
 
-Decision decide(Engine::Worker& w, std::string_view payload, Seconds now = 1000,
+Decision decide(Engine::Decider& w, std::string_view payload, Seconds now = 1000,
                 std::string_view src = "198.18.0.1", uint16_t sport = 5060) {
   // Kept until the next call: a decision's pe_data points into its packet.
   static std::vector<uint8_t> packet;
@@ -64,7 +64,7 @@ EngineConfig weighted(std::string scheduler, const std::vector<uint32_t>& weight
 }
 
 // The marks of `n` new calls "<prefix>-<i>".
-std::vector<uint32_t> place_calls(Engine::Worker& w, const std::string& prefix, int n) {
+std::vector<uint32_t> place_calls(Engine::Decider& w, const std::string& prefix, int n) {
   std::vector<uint32_t> marks(n);
   for (int i = 0; i < n; ++i) marks[i] = decide(w, test::invite(prefix + "-" + std::to_string(i))).mark;
   return marks;
@@ -74,7 +74,7 @@ std::vector<uint32_t> place_calls(Engine::Worker& w, const std::string& prefix, 
 
 TEST_CASE("every packet of one Call-ID gets the same mark; calls of one trunk spread") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   std::map<std::string, uint32_t> mark_of;
   std::map<uint32_t, int> calls_per_mark;
   for (int round = 0; round < 3; ++round) {
@@ -105,7 +105,7 @@ TEST_CASE("every packet of one Call-ID gets the same mark; calls of one trunk sp
 
 TEST_CASE("compact and odd-case Call-ID headers name the same call") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const uint32_t m = decide(w, test::invite("abc@h")).mark;
   CHECK(decide(w, "BYE sip:x SIP/2.0\r\ni: abc@h\r\n\r\n").mark == m);
   CHECK(decide(w, "SIP/2.0 200 OK\r\ncALL-iD  :  abc@h  \r\n\r\n").mark == m);
@@ -115,7 +115,7 @@ TEST_CASE("compact and odd-case Call-ID headers name the same call") {
 
 TEST_CASE("no Call-ID: fall back to plain persistence, counted by reason") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   Decision a = decide(w, "not sip at all");
   CHECK(a.outcome == Outcome::placed);
   CHECK_FALSE(a.pe_used);
@@ -141,7 +141,7 @@ TEST_CASE("the persistence netmask groups clients in fallback templates") {
   ServiceConfig s = sip_service();
   s.netmask = 24;
   Engine engine(config_with(s));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   decide(w, "junk", 1000, "198.18.0.1");
   decide(w, "junk", 1000, "198.18.0.200");  // same /24
   decide(w, "junk", 1000, "198.18.5.1");    // another /24
@@ -150,7 +150,7 @@ TEST_CASE("the persistence netmask groups clients in fallback templates") {
 
 TEST_CASE("packets that cannot be placed say why") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   auto other_port = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5070, test::invite("x"));
   CHECK(w.decide(other_port, 0, 1).outcome == Outcome::no_service);
   std::vector<uint8_t> truncated = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, "x");
@@ -166,7 +166,7 @@ TEST_CASE("packets that cannot be placed say why") {
 TEST_CASE("weight 0 keeps its calls and gets no new ones; removal moves its calls") {
   EngineConfig c = config_with(sip_service());
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   std::map<std::string, uint32_t> mark_of;
   for (int i = 0; i < 30; ++i) {
     const std::string id = "c" + std::to_string(i);
@@ -195,7 +195,7 @@ TEST_CASE("weight 0 keeps its calls and gets no new ones; removal moves its call
 TEST_CASE("a worker keeps its snapshot until refresh(): never a mix of configurations") {
   EngineConfig c = config_with(sip_service());
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   c.services[0].servers = {server("198.18.1.9", 9)};
   REQUIRE_FALSE(engine.apply(c));
   CHECK(decide(w, test::invite("before-refresh")).mark != 9);
@@ -207,7 +207,7 @@ TEST_CASE("a worker keeps its snapshot until refresh(): never a mix of configura
 
 TEST_CASE("templates expire after the persistence timeout") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   decide(w, test::invite("t1"), 1000);
   CHECK(decide(w, test::invite("t1"), 1059).template_hit);
   CHECK(decide(w, test::invite("t1"), 1118).template_hit);
@@ -221,7 +221,7 @@ TEST_CASE("the cap bounds the table; established calls keep their server") {
   EngineConfig c = config_with(sip_service());
   c.max_templates = 100;
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   std::map<std::string, uint32_t> first;
   for (int i = 0; i < 100; ++i) first["c" + std::to_string(i)] = decide(w, test::invite("c" + std::to_string(i))).mark;
   for (int i = 0; i < 5000; ++i) {
@@ -242,7 +242,7 @@ TEST_CASE("fwmark services match on the packet's mark; one-packet services keep 
   fw.one_packet = true;
   fw.servers = {server("198.18.1.1", 1), server("198.18.1.2", 2)};
   Engine engine(config_with(fw));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   auto p = test::udp_packet("198.18.0.1", 4000, "198.18.3.3", 9999, "hello");
   CHECK(w.decide(p, 0, 1).outcome == Outcome::no_service);
   std::set<uint32_t> marks;
@@ -257,7 +257,7 @@ TEST_CASE("non-persistent services without one-packet keep a per-flow entry") {
   s.persistence_timeout = 0;
   s.one_packet = false;
   Engine engine(config_with(s));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const uint32_t m1 = decide(w, "x", 10, "198.18.0.1", 1111).mark;
   CHECK(decide(w, "y", 11, "198.18.0.1", 1111).mark == m1);
   CHECK(decide(w, "z", 11, "198.18.0.1", 2222).template_created);
@@ -269,7 +269,7 @@ TEST_CASE("IPv6 services place by Call-ID too") {
   s.vip = *IpAddress::parse("2001:2::100");
   s.servers = {server("2001:2::1:1", 1), server("2001:2::1:2", 2)};
   Engine engine(config_with(s));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   auto p1 = test::udp_packet("2001:2::1", 5060, "2001:2::100", 5060, test::invite("v6-call"));
   auto p2 = test::udp_packet("2001:2::1", 5060, "2001:2::100", 5060, test::invite("v6-call", "BYE"));
   Decision a = w.decide(p1, 0, 1);
@@ -279,7 +279,7 @@ TEST_CASE("IPv6 services place by Call-ID too") {
 
 TEST_CASE("listing, flushing and restoring templates") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   for (int i = 0; i < 6; ++i) decide(w, test::invite("l" + std::to_string(i)), 1000);
   auto all = engine.templates({}, 1010);
   REQUIRE(all.size() == 6);
@@ -307,7 +307,7 @@ TEST_CASE("listing, flushing and restoring templates") {
   // A restart: a new engine restores the saved templates and keeps the servers.
   Engine restarted(config_with(sip_service()));
   for (const TemplateInfo& t : all) CHECK(restarted.restore_template(t, 5000) == Restored::yes);
-  auto w2 = restarted.make_worker();
+  auto w2 = restarted.make_decider();
   for (const TemplateInfo& t : all) {
     Decision d = decide(w2, test::invite(t.pe_data, "BYE"), 5001);
     CHECK(d.template_hit);
@@ -332,7 +332,7 @@ TEST_CASE("listing, flushing and restoring templates") {
 
 TEST_CASE("a server marked down gets no new calls; its calls move only if asked") {
   Engine engine(config_with(sip_service()));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   std::map<std::string, uint32_t> mark_of;
   for (int i = 0; i < 9; ++i) mark_of["d" + std::to_string(i)] = decide(w, test::invite("d" + std::to_string(i))).mark;
   const IpAddress rs1 = *IpAddress::parse("198.18.1.1");
@@ -346,7 +346,7 @@ TEST_CASE("a server marked down gets no new calls; its calls move only if asked"
   // publishes a new snapshot while the call still needs the server's handle.
   CHECK(engine.set_server_up("sip", rs1, 5060, true, false));
   {
-    auto w2 = engine.make_worker();
+    auto w2 = engine.make_decider();
     for (int i = 0; i < 30; ++i) decide(w2, test::invite("back" + std::to_string(i)));
   }
   w.refresh();
@@ -365,7 +365,7 @@ TEST_CASE("no available server: outcome no_server, counted") {
   ServiceConfig s = sip_service();
   for (auto& r : s.servers) r.weight = 0;
   Engine engine(config_with(s));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   CHECK(decide(w, test::invite("x")).outcome == Outcome::no_server);
   CHECK(engine.stats().services[0].no_server == 1);
 }
@@ -373,7 +373,7 @@ TEST_CASE("no available server: outcome no_server, counted") {
 TEST_CASE("mh: removing one of five servers moves only its calls; survivors share evenly") {
   EngineConfig c = weighted("mh", {1, 1, 1, 1, 1});
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   constexpr int kCalls = 20000;
   const std::vector<uint32_t> before = place_calls(w, "mh", kCalls);
 
@@ -412,7 +412,7 @@ TEST_CASE("wrr, wlc: a server goes down; only its calls move, and survivors shar
     CAPTURE(scheduler);
     const std::vector<uint32_t> weights{1, 2, 3, 2};  // marks 1-4; mark 2 goes down
     Engine engine(weighted(scheduler, weights));
-    auto w = engine.make_worker();
+    auto w = engine.make_decider();
     constexpr int kCalls = 12000;
     const std::vector<uint32_t> before = place_calls(w, "w", kCalls);
 
@@ -450,7 +450,7 @@ TEST_CASE("per-source limit: a flooding source cannot fill the table, others are
   EngineConfig c = config_with(sip_service());
   c.max_new_templates_per_source = 50;
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   int limited = 0;
   for (int i = 0; i < 500; ++i) {
     Decision d = decide(w, test::invite("flood-" + std::to_string(i)), 1000, "198.18.0.66");
@@ -471,7 +471,7 @@ TEST_CASE("max_templates of UINT64_MAX stores templates and reports its cap unwr
   EngineConfig c = config_with(sip_service());
   c.max_templates = UINT64_MAX;
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const Decision d = decide(w, test::invite("huge-cap"));
   CHECK(d.template_created);
   CHECK_FALSE(d.table_full);
@@ -492,7 +492,7 @@ EngineConfig v6_limited() {
 }
 
 // New calls, one from each of `n` addresses "<prefix><i>"; how many got a template.
-int created_from(Engine::Worker& w, const std::string& prefix, int n, const std::string& tag) {
+int created_from(Engine::Decider& w, const std::string& prefix, int n, const std::string& tag) {
   int created = 0;
   for (int i = 0; i < n; ++i) {
     const auto p = test::udp_packet(prefix + std::to_string(i + 1), 5060, "2001:2::100", 5060,
@@ -506,7 +506,7 @@ int created_from(Engine::Worker& w, const std::string& prefix, int n, const std:
 
 TEST_CASE("per-source limit: one IPv6 /64 is one source, whatever address each packet comes from") {
   Engine engine(v6_limited());
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   CHECK(created_from(w, "2001:db8:0:1::", 100, "a") == 10);       // 100 addresses of one /64
   CHECK(created_from(w, "2001:db8:0:2::", 5, "b") == 5);          // another /64 has its own budget
   CHECK(created_from(w, "2001:db8:0:1:ffff::", 5, "c") == 0);     // the first /64 is spent
@@ -516,7 +516,7 @@ TEST_CASE("per-source limit: the prefixes that make a source are configurable") 
   EngineConfig c = v6_limited();
   c.per_source_prefix_v6 = 128;  // every address its own source
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   CHECK(created_from(w, "2001:db8:0:1::", 30, "a") == 30);
   c.per_source_prefix_v6 = 48;
   REQUIRE_FALSE(engine.apply(c));
@@ -528,7 +528,7 @@ TEST_CASE("per-source limit: the prefixes that make a source are configurable") 
   v4.max_new_templates_per_source = 10;
   v4.per_source_prefix_v4 = 24;
   Engine by_24(v4);
-  auto w4 = by_24.make_worker();
+  auto w4 = by_24.make_decider();
   int created = 0;
   for (int i = 1; i <= 30; ++i)
     created += decide(w4, test::invite("v4-" + std::to_string(i)), 1000, "198.18.0." + std::to_string(i))
@@ -547,7 +547,7 @@ TEST_CASE("a template's server is found by its slot, never in another service th
   EngineConfig c = config_with(a);
   c.services.push_back(b);
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const auto call = [&](const std::string& id) {
     static std::vector<uint8_t> packet;
     packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(id));
@@ -594,7 +594,7 @@ TEST_CASE("a health change rebuilds the scheduler of its own service only; an un
 TEST_CASE("rr keeps its position across changes and health flaps, as IPVS does") {
   EngineConfig c = weighted("rr", {1, 1, 1});
   Engine engine(c);
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   auto next_call = [&, n = 0]() mutable {
     w.refresh();
     return decide(w, test::invite("rr-" + std::to_string(n++))).mark;
@@ -622,7 +622,7 @@ TEST_CASE("rr keeps its position across changes and health flaps, as IPVS does")
 // that comes between makes its scheduler pick a server that is now down.
 TEST_CASE("on_down expire: a worker not yet refreshed keeps no template on the server that went down") {
   Engine engine(weighted("rr", {1, 1, 1}));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const IpAddress first = *IpAddress::parse("198.18.1.1");
   REQUIRE(engine.set_server_up("sip", first, 5060, false, true));
   const Decision stale = decide(w, test::invite("raced"));
@@ -638,7 +638,7 @@ TEST_CASE("on_down expire: a worker not yet refreshed keeps no template on the s
 
 TEST_CASE("on_down keep: a worker not yet refreshed creates no template on the down server, keeps the old ones") {
   Engine engine(weighted("rr", {1, 1, 1}));
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   REQUIRE(decide(w, test::invite("before")).mark == 1);
   REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.1"), 5060, false, false));
   for (int i = 0; i < 3; ++i) decide(w, test::invite("after-" + std::to_string(i)));  // rr: 2, 3, 1

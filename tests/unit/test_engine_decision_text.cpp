@@ -36,7 +36,7 @@ struct Described {
   std::string line;
 };
 
-Described describe_packet(Engine::Worker& w, std::vector<uint8_t> packet) {
+Described describe_packet(Engine::Decider& w, std::vector<uint8_t> packet) {
   Described d{std::move(packet), {}};
   d.line = describe(w.decide(d.packet, 0, 1000));
   return d;
@@ -46,7 +46,7 @@ Described describe_packet(Engine::Worker& w, std::vector<uint8_t> packet) {
 
 TEST_CASE("describe: a placed call names its Call-ID, template, service, server and mark") {
   Engine engine(one_sip_service());
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const auto invite = [](std::string_view id) {
     return test::udp_packet("198.18.0.1", 5061, "198.18.2.100", 5060, test::invite(id));
   };
@@ -58,7 +58,7 @@ TEST_CASE("describe: a placed call names its Call-ID, template, service, server 
 
 TEST_CASE("describe: fallbacks, other services and unreadable packets say why") {
   Engine engine(one_sip_service());
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const Described no_call_id = describe_packet(
       w, test::udp_packet("198.18.0.1", 5061, "198.18.2.100", 5060, "SIP/2.0 200 OK\r\nVia: x\r\n\r\n"));
   CHECK(no_call_id.line.starts_with("198.18.0.1:5061 -> 198.18.2.100:5060 SIP/2.0 200 fallback=absent template=new"));
@@ -69,7 +69,7 @@ TEST_CASE("describe: fallbacks, other services and unreadable packets say why") 
 
 TEST_CASE("describe: bytes of the packet that are not printable are shown as dots") {
   Engine engine(one_sip_service());
-  auto w = engine.make_worker();
+  auto w = engine.make_decider();
   const Described d = describe_packet(
       w, test::udp_packet("198.18.0.1", 5061, "198.18.2.100", 5060, test::invite("a\x1b[2Jb")));
   CHECK(d.line.find(" INVITE call-id=a.[2Jb ") != std::string::npos);

@@ -20,7 +20,7 @@ TEST_CASE("the data-path policy travels in the engine's snapshot, with the marks
        "servers": [{"address": "198.18.1.1", "mark": 1}]}]})"));
   c.engine.caller_data = DataPathPolicy::pack(a);
   sipvs::Engine engine(c.engine);
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   worker.refresh();
   CHECK(mask_of(worker.caller_data()) == a.mark_mask);
   c.engine.services[0].servers[0].mark = 0x10000;
@@ -58,7 +58,7 @@ TEST_CASE("a placed packet's mark changes under the mask only; an unplaced one k
       {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr", "persistence_timeout": 60, "pe": "sip",
        "servers": [{"address": "198.18.1.1", "mark": "0x1200"}]}]})"));
   sipvs::Engine engine(c.engine);
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   worker.refresh();
   using Kind = sipvsd::PacketVerdict::Kind;
   const auto to_vip = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("mask@trunk"));

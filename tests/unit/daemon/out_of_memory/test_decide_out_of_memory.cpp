@@ -50,7 +50,7 @@ std::vector<uint8_t> message(const std::string& call_id, std::string_view method
 
 TEST_CASE("the first call finds no memory: the packet gets the unplaced policy, the next one is placed") {
   sipvs::Engine engine(two_servers(1000));
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   worker.refresh();
   const auto invite = message("first@trunk");
   const uint32_t foreign_bits = 0xabcd0000;  // another user's bits of the mark
@@ -91,7 +91,7 @@ TEST_CASE("every allocation point of placing a call fails once: no template is l
   // placement, and its retransmission (memory back) places it.
   constexpr int kCalls = 1100;
   sipvs::Engine engine(two_servers(2000));
-  auto worker = engine.make_worker();
+  auto worker = engine.make_decider();
   worker.refresh();
   const sipvsd::DataPathPolicy policy;
 

@@ -1,4 +1,4 @@
-// Engine::Worker: one per data-path thread. decide() reads as IPVS's
+// Engine::Decider: one per data-path thread. decide() reads as IPVS's
 // ip_vs_schedule and ip_vs_sched_persist do: find the packet's service; for a
 // persistent one, the call's template decides, and on a miss the scheduler
 // picks a server and a template is stored. Counting is apart, in count().
@@ -11,17 +11,17 @@
 
 namespace sipvs {
 
-Engine::Worker::Worker(Engine& engine, unsigned slot) : engine_(&engine), slot_(slot) { refresh(); }
+Engine::Decider::Decider(Engine& engine, unsigned slot) : engine_(&engine), slot_(slot) { refresh(); }
 
-Engine::Worker::Worker(Worker&& other) noexcept
+Engine::Decider::Decider(Decider&& other) noexcept
     : engine_(std::exchange(other.engine_, nullptr)), slot_(other.slot_), generation_(other.generation_),
       snapshot_(std::move(other.snapshot_)) {}
 
-Engine::Worker::~Worker() {
+Engine::Decider::~Decider() {
   if (engine_) engine_->slots_used_[slot_].store(false);
 }
 
-void Engine::Worker::refresh() {
+void Engine::Decider::refresh() {
   const uint64_t g = engine_->generation_.load(std::memory_order_acquire);
   if (g == generation_ && snapshot_) return;
   // Often the last reference to the old snapshot (its maps, an mh table):
@@ -32,9 +32,9 @@ void Engine::Worker::refresh() {
   generation_ = engine_->generation_.load(std::memory_order_relaxed);
 }
 
-uint64_t Engine::Worker::caller_data() const { return snapshot_->config.caller_data; }
+uint64_t Engine::Decider::caller_data() const { return snapshot_->config.caller_data; }
 
-Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now) {
+Decision Engine::Decider::decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now) {
   Decision d;
   d.packet_status = parse_packet(packet, d.packet);
   const bool readable = d.packet_status != PacketStatus::truncated && d.packet_status != PacketStatus::bad_header;
@@ -63,7 +63,7 @@ Decision Engine::Worker::decide(std::span<const uint8_t> packet, uint32_t packet
 
 // The PE's data for the template key (the Call-ID). Without it the service
 // falls back to plain persistence, as IPVS's PE framework does.
-std::string_view Engine::Worker::find_pe_data(const ServiceEntry& svc, Decision& d) {
+std::string_view Engine::Decider::find_pe_data(const ServiceEntry& svc, Decision& d) {
   if (!svc.pe) return {};
   std::string_view pe_data;
   d.pe_status = d.packet_status == PacketStatus::ok ? svc.pe->fill_pe_data(d.packet, scratch_, pe_data)
@@ -74,13 +74,13 @@ std::string_view Engine::Worker::find_pe_data(const ServiceEntry& svc, Decision&
   return pe_data;
 }
 
-std::optional<uint32_t> Engine::Worker::schedule(const ServiceEntry& svc, const PacketView& p,
+std::optional<uint32_t> Engine::Decider::schedule(const ServiceEntry& svc, const PacketView& p,
                                                  std::string_view pe_data) const {
   const std::optional<std::size_t> i = svc.scheduler->pick(SchedRequest{p.src, p.sport, pe_data});
   return i ? std::optional(svc.servers[*i].ref) : std::nullopt;
 }
 
-ServerFit Engine::Worker::fit(const ServiceEntry& svc, uint32_t ref) const {
+ServerFit Engine::Decider::fit(const ServiceEntry& svc, uint32_t ref) const {
   return engine_->runtime_->fit(ref, snapshot_->server(svc, ref) != nullptr);
 }
 
@@ -89,7 +89,7 @@ ServerFit Engine::Worker::fit(const ServiceEntry& svc, uint32_t ref) const {
 // bucket's lock; a worker that placed the same call meanwhile wins, so all
 // workers agree on each call's server. A server that takes no new calls
 // (its worker's snapshot predates a health change) gets the packet, no template.
-std::optional<uint32_t> Engine::Worker::sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now,
+std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now,
                                                       Decision& d) {
   TemplateTable& table = *engine_->table_;
   const TemplateKey key = make_key(svc, d.packet.src, d.packet.sport, pe_data);
@@ -133,7 +133,7 @@ std::optional<uint32_t> Engine::Worker::sched_persist(const ServiceEntry& svc, s
 
 // Every counter a decision moves, as IPVS's ip_vs_conn_stats does for a
 // connection: the worker's own slot of the global, service and server counters.
-void Engine::Worker::count(const Decision& d, const ServiceEntry* svc, const ServerEntry* server,
+void Engine::Decider::count(const Decision& d, const ServiceEntry* svc, const ServerEntry* server,
                            std::size_t bytes) {
   Runtime& rt = *engine_->runtime_;
   GlobalSlotCounters& global = rt.global[slot_];
