@@ -208,26 +208,26 @@ std::string invite_text(const MessageParts& p) {
          "Content-Length: " + std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
 }
 
-// ACK for a 2xx.
-std::string ack_text(const MessageParts& p) {
-  return "ACK " + p.ruri + " SIP/2.0\r\n" + p.via +
+// A request within the dialog the INVITE set up: the To tag of its 2xx,
+// `headers` before the time stamp, no body.
+std::string in_dialog_text(const MessageParts& p, const std::string& method, int cseq, const std::string& headers) {
+  return method + " " + p.ruri + " SIP/2.0\r\n" + p.via +
          "Max-Forwards: 70\r\n"
          "From: \"Bench Caller\" <sip:caller@" + p.from + ">;tag=f" + p.call + "\r\n"
          "To: <" + p.ruri + ">;tag=as6d1f2e3a\r\n" + p.callid +
-         "CSeq: 1 ACK\r\n"
-         "Contact: <sip:caller@" + p.from + ";transport=udp>\r\n" + p.ts +
+         "CSeq: " + std::to_string(cseq) + " " + method + "\r\n" + headers + p.ts +
          "Content-Length: 0\r\n\r\n";
 }
 
+// ACK for a 2xx.
+std::string ack_text(const MessageParts& p) {
+  return in_dialog_text(p, "ACK", 1, "Contact: <sip:caller@" + p.from + ";transport=udp>\r\n");
+}
+
 std::string bye_text(const MessageParts& p) {
-  return "BYE " + p.ruri + " SIP/2.0\r\n" + p.via +
-         "Max-Forwards: 70\r\n"
-         "From: \"Bench Caller\" <sip:caller@" + p.from + ">;tag=f" + p.call + "\r\n"
-         "To: <" + p.ruri + ">;tag=as6d1f2e3a\r\n" + p.callid +
-         "CSeq: 2 BYE\r\n"
-         "User-Agent: sipgen/1 (sipvsd benchmark)\r\n"
-         "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n" + p.ts +
-         "Content-Length: 0\r\n\r\n";
+  return in_dialog_text(p, "BYE", 2,
+                        "User-Agent: sipgen/1 (sipvsd benchmark)\r\n"
+                        "Reason: Q.850;cause=16;text=\"Normal call clearing\"\r\n");
 }
 
 // Method 0 INVITE, 1 ACK, 2 BYE.
