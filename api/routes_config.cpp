@@ -17,9 +17,9 @@ void add_config_routes(Router& router, ControlPlane& control) {
   });
 
   router.add(http::verb::put, "/v1/config", [cp](const RequestContext& ctx) {
-    // A ConfigFieldError (parse_config runs the engine's checks too) is a
-    // 400, or a 409 for a clash between objects.
-    const DaemonConfig now = cp->replace(parse_config(ctx.json_body()));
+    // A ConfigFieldError (of the format here, of check_config in replace) is
+    // a 400, or a 409 for a clash between objects or a restart-only setting.
+    const DaemonConfig now = cp->replace(config_from_json(ctx.json_body()));
     log::set_debug_level(now.debug_level);
     LOG_NOTICE("api: configuration replaced (%zu services)", now.engine.services.size());
     return json_response(http::status::ok, to_json(now));

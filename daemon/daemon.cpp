@@ -16,14 +16,15 @@ constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most o
 // The engine's part of `c`, carrying the mark mask and the unplaced policy:
 // the workers read them from the engine's snapshot, published with the marks
 // they belong to.
-sipvs::EngineConfig with_policy(const DaemonConfig& c) {
-  sipvs::EngineConfig e = c.engine;
-  e.caller_data = DataPathPolicy::pack({c.mark_mask, c.unplaced == DaemonConfig::Unplaced::drop});
+sipvs::ValidConfig with_policy(const CheckedConfig& checked) {
+  const DaemonConfig& c = checked.daemon();
+  sipvs::ValidConfig e = checked.engine();
+  e.set_caller_data(DataPathPolicy::pack({c.mark_mask, c.unplaced == DaemonConfig::Unplaced::drop}));
   return e;
 }
 }  // namespace
 
-Daemon::Daemon(const DaemonConfig& config) : engine_(with_policy(config)), health_(engine_) {}
+Daemon::Daemon(const CheckedConfig& config) : engine_(with_policy(config)), health_(engine_) {}
 
 Daemon::~Daemon() { stop(); }
 
@@ -111,7 +112,8 @@ void Daemon::report_template_pressure() {
   reported_rate_limited_ = s.rate_limited;
 }
 
-std::optional<ConfigFieldError> Daemon::apply(const DaemonConfig& next, const DaemonConfig& running) {
+std::optional<ConfigFieldError> Daemon::apply(const CheckedConfig& checked, const DaemonConfig& running) {
+  const DaemonConfig& next = checked.daemon();
   try {
     forwarding_.prepare(next);
   } catch (const ForwardingError& e) {
@@ -120,7 +122,7 @@ std::optional<ConfigFieldError> Daemon::apply(const DaemonConfig& next, const Da
   // New marks reach their real servers before the engine hands them out;
   // marks the change drops go once the engine no longer uses them.
   forwarding_.reconcile(forwarding_during_change(running, next));
-  if (auto err = engine_.apply(with_policy(next))) {
+  if (auto err = engine_.apply(with_policy(checked))) {
     forwarding_.reconcile(running);
     return ConfigFieldError(std::move(*err));
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/config/config_field_error.hpp"
+#include "daemon/config/daemon_checks.hpp"
 #include "daemon/config/daemon_config.hpp"
 #include "engine/engine.hpp"
 #include "daemon/forwarding/forwarding.hpp"
@@ -23,9 +24,8 @@ namespace sipvsd {
 
 class Daemon {
  public:
-  // The engine starts with `config`'s services. Throws std::invalid_argument
-  // if the engine rejects them.
-  explicit Daemon(const DaemonConfig& config);
+  // The engine starts with `config`'s services.
+  explicit Daemon(const CheckedConfig& config);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -37,13 +37,13 @@ class Daemon {
   // Stops the workers (they unbind their queues) and housekeeping.
   void stop();
 
-  // Puts `next`, validated by the control plane, into effect in place of
+  // Puts `next`, checked by the control plane, into effect in place of
   // `running`: forwarding first, then the engine atomically (workers decide
   // with the old or the new one, never a mix), then health checks. Returns
   // the error, having changed nothing, if the forwarding or the engine
   // cannot take it. Settings that need a restart are the same in both.
   // Called by the control plane only, one change at a time.
-  std::optional<ConfigFieldError> apply(const DaemonConfig& next, const DaemonConfig& running);
+  std::optional<ConfigFieldError> apply(const CheckedConfig& next, const DaemonConfig& running);
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
   std::vector<HealthStatus> health_statuses() const { return health_.statuses(); }  // thread-safe

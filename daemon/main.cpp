@@ -110,36 +110,47 @@ Options parse_args(int argc, char** argv) {
 }
 
 // The config file as the running daemon sees it: --queue wins over its
-// queues (at start, on reload, in the rules printed). Throws UnusableFile.
+// queues (at start, on reload, in the rules printed). Not checked yet: what
+// takes it checks it, once. Throws UnusableFile.
 sipvsd::DaemonConfig read_config(const std::string& path, const Options& o) {
   sipvsd::DaemonConfig c = sipvsd::load_config_file(path);
   if (o.queues) c.queues = *o.queues;
   return c;
 }
 
-std::optional<sipvsd::DaemonConfig> load(const Options& o) {
+// The config file checked, for the commands that start no daemon.
+std::optional<sipvsd::CheckedConfig> load(const Options& o) {
   try {
-    return read_config(o.config, o);
+    return sipvsd::check_config(read_config(o.config, o));
   } catch (const sipvsd::UnusableFile& e) {
     LOG_ERR("%s", e.what());
-    return std::nullopt;
+  } catch (const sipvsd::ConfigFieldError& e) {
+    LOG_ERR("%s: %s", o.config.c_str(), e.what());
   }
+  return std::nullopt;
 }
 
 // What a start runs with: the config file, with the state file's services
 // when there is one, its API files checked. `--check-config` runs exactly
-// this, and stops short of binding. Throws.
-sipvsd::DaemonConfig startup_config(const std::string& path, const Options& o) {
+// this, and stops short of binding. Throws UnusableFile, or what
+// check_api_files throws.
+sipvsd::CheckedConfig startup_config(const std::string& path, const Options& o) {
   const sipvsd::DaemonConfig from_file = read_config(path, o);
-  sipvsd::api::check_api_files(from_file.api);
-  return sipvsd::ControlPlane::startup_config(from_file);
+  std::optional<sipvsd::CheckedConfig> c;
+  try {
+    c.emplace(sipvsd::ControlPlane::startup_config(from_file));
+  } catch (const sipvsd::ConfigFieldError& e) {
+    throw sipvsd::UnusableFile(path + ": " + e.what());
+  }
+  sipvsd::api::check_api_files(c->daemon().api);
+  return std::move(*c);
 }
 
 // `systemctl start` runs this first.
 int check_config(const std::string& path, const Options& o) {
-  sipvsd::DaemonConfig c;
+  std::optional<sipvsd::CheckedConfig> checked;
   try {
-    c = startup_config(path, o);
+    checked.emplace(startup_config(path, o));
   } catch (const sipvsd::UnusableFile& e) {
     LOG_ERR("%s", e.what());
     return 1;
@@ -147,6 +158,7 @@ int check_config(const std::string& path, const Options& o) {
     LOG_ERR("%s: %s", path.c_str(), e.what());
     return 1;
   }
+  const sipvsd::DaemonConfig& c = checked->daemon();
   std::size_t servers = 0;
   for (const auto& s : c.engine.services) servers += s.servers.size();
   std::printf("%s: OK (%zu services, %zu real servers, queues %s)\n", path.c_str(), c.engine.services.size(),
@@ -158,7 +170,7 @@ int print_rules(const Options& o) {
   if (!o.args.empty()) bad_usage("rules takes no arguments");
   auto c = load(o);
   if (!c) return 1;
-  std::fputs(sipvsd::render_rules(*c, o.config).c_str(), stdout);
+  std::fputs(sipvsd::render_rules(c->daemon(), o.config).c_str(), stdout);
   return 0;
 }
 
@@ -167,7 +179,7 @@ int replay(const Options& o) {
   auto c = load(o);
   if (!c) return 1;
   try {
-    sipvs::Engine engine(c->engine);
+    sipvs::Engine engine(c->engine());
     const sipvsd::ReplaySummary s = sipvsd::replay_capture(engine, o.args[0], stdout);
     std::printf("# %llu frames, %llu IP packets decided, %llu placed, %llu reassembled from %llu fragments, "
                 "%llu frames skipped (not IP)\n",
@@ -204,10 +216,11 @@ struct Running {
 };
 
 // Throws.
-void start_parts(Running& r, const sipvsd::DaemonConfig& config) {
-  sipvsd::Daemon& daemon = r.daemon.emplace(config);
+void start_parts(Running& r, const sipvsd::CheckedConfig& checked) {
+  const sipvsd::DaemonConfig& config = checked.daemon();
+  sipvsd::Daemon& daemon = r.daemon.emplace(checked);
   r.control.emplace(daemon.engine(), config,
-                    [&daemon](const sipvsd::DaemonConfig& next, const sipvsd::DaemonConfig& running) {
+                    [&daemon](const sipvsd::CheckedConfig& next, const sipvsd::DaemonConfig& running) {
                       return daemon.apply(next, running);
                     });
   // Before any queue is bound (a queue decides packets from its bind on),
@@ -260,18 +273,18 @@ void stop_parts(Running& r) {
 int run(const Options& o) {
   if (!o.args.empty()) bad_usage("unexpected argument " + o.args[0]);
   const sigset_t signals = block_signals();
-  sipvsd::DaemonConfig config;
+  std::optional<sipvsd::CheckedConfig> config;
   try {
-    config = startup_config(o.config, o);
+    config.emplace(startup_config(o.config, o));
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
     return 1;
   }
-  sipvsd::log::set_debug_level(o.debug ? *o.debug : config.debug_level);
+  sipvsd::log::set_debug_level(o.debug ? *o.debug : config->daemon().debug_level);
 
   Running running;
   try {
-    start_parts(running, config);
+    start_parts(running, *config);
   } catch (const std::exception& e) {
     LOG_ERR("cannot start: %s", e.what());
     return 1;

@@ -151,14 +151,23 @@ class SnapshotBuilder {
   std::unordered_map<std::string_view, const ServiceEntry*> running_;  // by name
 };
 
-Engine::Engine(EngineConfig config) : runtime_(std::make_unique<Runtime>()) {
-  if (auto error = validate(config)) throw std::invalid_argument(error->message());
+Engine::Engine(ValidConfig config) : runtime_(std::make_unique<Runtime>()) {
   const HashKey secret = HashKey::random();
-  table_ = std::make_unique<TemplateTable>(config.max_templates, secret, *runtime_);
+  table_ = std::make_unique<TemplateTable>(config.get().max_templates, secret, *runtime_);
   source_limiter_ = std::make_unique<SourceLimiter>(secret);
   MutexLock lock(mutex_);
-  publish(std::move(config));
+  publish(std::move(config).take());
 }
+
+namespace {
+ValidConfig valid_or_throw(EngineConfig config) {
+  auto v = validated(std::move(config));
+  if (auto* error = std::get_if<ConfigError>(&v)) throw std::invalid_argument(error->message());
+  return std::get<ValidConfig>(std::move(v));
+}
+}  // namespace
+
+Engine::Engine(EngineConfig config) : Engine(valid_or_throw(std::move(config))) {}
 
 Engine::~Engine() = default;
 
@@ -199,12 +208,18 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
 }
 
 std::optional<ConfigError> Engine::apply(EngineConfig config) {
-  if (auto error = validate(config)) return error;
+  auto v = validated(std::move(config));
+  if (auto* error = std::get_if<ConfigError>(&v)) return std::move(*error);
+  return apply(std::get<ValidConfig>(std::move(v)));
+}
+
+std::optional<ConfigError> Engine::apply(ValidConfig valid) {
+  const EngineConfig& config = valid.get();
   MutexLock lock(mutex_);
   if (config.max_templates != running()->config.max_templates)
     return ConfigError{"max_templates", "cannot change while running (restart to resize the table)",
                        ConfigError::Kind::needs_restart};
-  // validate() saw the new configuration alone. publish() gives new servers
+  // validated() saw the new configuration alone. publish() gives new servers
   // and services slots that no running one holds, even one this change drops
   // (its slot is free for the next change), so both must fit at once.
   const Runtime& rt = *runtime_;
@@ -220,7 +235,7 @@ std::optional<ConfigError> Engine::apply(EngineConfig config) {
   };
   if (services > kMaxServices) return too_many(services, kMaxServices, "services");
   if (servers > kMaxRealServers) return too_many(servers, kMaxRealServers, "real servers");
-  publish(std::move(config));
+  publish(std::move(valid).take());
   return std::nullopt;
 }
 

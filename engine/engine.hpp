@@ -133,15 +133,21 @@ enum class ServerFit : uint8_t;
 
 class Engine {
  public:
-  // Throws ConfigError-carrying std::invalid_argument if `config` is invalid.
+  explicit Engine(ValidConfig config);
+  // For tools and tests: validates first; throws std::invalid_argument with
+  // ConfigError::message() if `config` is invalid.
   explicit Engine(EngineConfig config);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and publishes a new configuration atomically: a decider decides
-  // with the old or the new one, never a mix. Templates of removed real
-  // servers are dropped; those of quiesced (weight 0) servers are kept.
+  // Publishes a new configuration atomically: a decider decides with the old
+  // or the new one, never a mix. Templates of removed real servers are
+  // dropped; those of quiesced (weight 0) servers are kept. Refuses (changing
+  // nothing) only what the running engine cannot take: a new table size, or
+  // more slots than it has while old and new coexist.
+  std::optional<ConfigError> apply(ValidConfig config);
+  // For tools and tests: validated() first.
   std::optional<ConfigError> apply(EngineConfig config);
   EngineConfig config() const;
 

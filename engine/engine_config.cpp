@@ -224,4 +224,9 @@ std::optional<ConfigError> validate(const EngineConfig& config) {
   return std::nullopt;
 }
 
+std::variant<ValidConfig, ConfigError> validated(EngineConfig config) {
+  if (auto error = validate(config)) return std::move(*error);
+  return ValidConfig(std::move(config));
+}
+
 }  // namespace sipvs

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "engine/ip_address.hpp"
@@ -100,6 +102,25 @@ struct ConfigError {
 // kMaxServices and kMaxRealServers... A clash is told from the later object's
 // side, by index ("mark 7 is already used by services[0].servers[2]").
 std::optional<ConfigError> validate(const EngineConfig& config);
+
+// An EngineConfig that validate() accepted. Only validated() makes one, so
+// the engine takes it (Engine's constructor, Engine::apply) without
+// checking it again: a change is validated once, by whoever makes it.
+class ValidConfig {
+ public:
+  const EngineConfig& get() const { return config_; }
+  EngineConfig take() && { return std::move(config_); }
+  // caller_data is not validated: setting it keeps the configuration valid.
+  void set_caller_data(uint64_t data) { config_.caller_data = data; }
+
+ private:
+  friend std::variant<ValidConfig, ConfigError> validated(EngineConfig config);
+  explicit ValidConfig(EngineConfig config) : config_(std::move(config)) {}
+  EngineConfig config_;
+};
+
+// `config` as a ValidConfig, or what validate() found wrong with it.
+std::variant<ValidConfig, ConfigError> validated(EngineConfig config);
 
 // The one object a change edits (the REST API edits one service, or one
 // server of a service), by its index in the configuration.

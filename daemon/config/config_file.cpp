@@ -18,7 +18,7 @@ DaemonConfig load_config_file(const std::string& path) {
   text << in.rdbuf();
   if (in.bad()) throw UnusableFile(path + ": cannot read: " + std::strerror(errno));
   try {
-    return parse_config(parse_json_text(text.str()));
+    return config_from_json(parse_json_text(text.str()));
   } catch (const JsonSyntaxError& e) {
     throw UnusableFile(path + ":" + e.what());
   } catch (const ConfigFieldError& e) {

@@ -1,6 +1,6 @@
 #pragma once
-// The daemon's configuration file (JSON): read, parsed (config_json.hpp) and
-// checked (daemon_checks.hpp) in one step.
+// The daemon's configuration file (JSON): read and parsed (config_json.hpp);
+// what takes it checks it (daemon_checks.hpp).
 #include <stdexcept>
 #include <string>
 
@@ -17,7 +17,8 @@ class UnusableFile : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Reads, parses and checks a file. Throws UnusableFile.
+// Reads and parses a file: JSON of the configuration's types and formats.
+// Throws UnusableFile.
 DaemonConfig load_config_file(const std::string& path);
 
 }  // namespace sipvsd

@@ -60,7 +60,7 @@ ForwardingKind get_forwarding(const json& v) {
 
 }  // namespace
 
-DaemonConfig parse_config(const json& j) {
+DaemonConfig config_from_json(const json& j) {
   expect_object(j, "");
   check_keys(j, "",
              {"queues", "queue_maxlen", "mark_mask", "unplaced", "max_templates", "max_new_templates_per_source",
@@ -96,9 +96,10 @@ DaemonConfig parse_config(const json& j) {
       c.engine.services.push_back(std::move(cs.service));
     }
   }
-  check_config(c);
   return c;
 }
+
+DaemonConfig parse_config(const json& j) { return check_config(config_from_json(j)).daemon(); }
 
 json to_json(const DaemonConfig& c) {
   json j;

@@ -7,9 +7,12 @@
 
 namespace sipvsd {
 
-// Types and formats here, then check_config (daemon_checks.hpp): the
-// engine's semantic checks (unique names and marks, known schedulers...),
+// Types and formats only; check_config (daemon_checks.hpp) does the rest:
+// the engine's semantic checks (unique names and marks, known schedulers...),
 // then the daemon's own (marks within mark_mask). Throws ConfigFieldError.
+DaemonConfig config_from_json(const nlohmann::json& j);
+// config_from_json, then check_config: for tools and tests that want a
+// checked configuration and nothing more. Throws ConfigFieldError.
 DaemonConfig parse_config(const nlohmann::json& j);
 nlohmann::json to_json(const DaemonConfig& c);
 

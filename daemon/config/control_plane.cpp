@@ -54,10 +54,12 @@ void write_and_warn_if_not_synced(const std::string& path, std::string_view cont
 
 }  // namespace
 
-DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
+CheckedConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
+  // Valid on its own, whatever the state file holds: SIGHUP reloads it.
+  CheckedConfig checked = check_config(from_file);
   if (from_file.state_file.empty()) {
     LOG_NOTICE("no state_file configured: changes made through the API last until sipvsd stops");
-    return from_file;
+    return checked;
   }
   const std::string& path = from_file.state_file;
   // A state file that cannot be read holds changes made through the API:
@@ -71,12 +73,12 @@ DaemonConfig ControlPlane::startup_config(const DaemonConfig& from_file) {
   }
   if (!text) {
     LOG_INFO("state file %s does not exist yet: services from the config file", path.c_str());
-    return from_file;
+    return checked;
   }
   try {
-    DaemonConfig c = apply_state_file(from_file, *text);
+    CheckedConfig c = check_config(apply_state_file(from_file, *text));
     LOG_NOTICE("services from the state file %s (%zu services); SIGHUP reloads the config file's", path.c_str(),
-               c.engine.services.size());
+               c.daemon().engine.services.size());
     return c;
   } catch (const JsonSyntaxError& e) {
     throw UnusableFile("state file " + path + ":" + e.what() + way_out);
@@ -92,8 +94,8 @@ ControlPlane::ControlPlane(sipvs::Engine& engine, DaemonConfig current, Applier 
       templates_file_(current_.state_file.empty() ? std::string() : current_.state_file + ".templates") {
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   if (!apply_) {
-    apply_ = [this](const DaemonConfig& c, const DaemonConfig&) -> std::optional<ConfigFieldError> {
-      if (auto err = engine_.apply(c.engine)) return ConfigFieldError(std::move(*err));
+    apply_ = [this](const CheckedConfig& c, const DaemonConfig&) -> std::optional<ConfigFieldError> {
+      if (auto err = engine_.apply(c.engine())) return ConfigFieldError(std::move(*err));
       return std::nullopt;
     };
   }
@@ -156,8 +158,9 @@ bool ControlPlane::reload(const DaemonConfig& from_file, const std::string& path
   }
 }
 
-DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
-  check_config(candidate);
+DaemonConfig ControlPlane::commit(DaemonConfig unchecked) {
+  const CheckedConfig checked = check_config(std::move(unchecked));
+  const DaemonConfig& candidate = checked.daemon();
   // Persist before applying: a change that cannot be saved is not made.
   const std::string state = candidate.state_file.empty() ? std::string() : state_file_text(candidate);
   const bool write = !candidate.state_file.empty() && state != state_written_;
@@ -166,7 +169,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
     write_and_warn_if_not_synced(candidate.state_file, state);  // std::system_error: not written
     state_written_ = state;
   }
-  if (const std::optional<ConfigFieldError> err = apply_(candidate, current_)) {
+  if (const std::optional<ConfigFieldError> err = apply_(checked, current_)) {
     if (write) {
       try {
         if (previous.empty())
@@ -181,7 +184,7 @@ DaemonConfig ControlPlane::commit(DaemonConfig candidate) {
     }
     throw *err;
   }
-  current_ = std::move(candidate);
+  current_ = candidate;
   service_count_.store(current_.engine.services.size(), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_relaxed);
   return current_;

@@ -1,8 +1,8 @@
 #pragma once
 // The one path for configuration changes, used by the REST API and by SIGHUP
-// reload: a candidate is validated (the config file's schema, the engine's
-// rules, the daemon's checks), written to the state file, then applied to the
-// engine atomically. A rejected candidate changes nothing.
+// reload: a candidate is checked once (check_config: the engine's rules, then
+// the daemon's), written to the state file, then applied to the engine
+// atomically. A rejected candidate changes nothing.
 //
 // At start, the services come from the state file when it exists (it holds
 // what the API last set), else from the config file; the other settings
@@ -18,6 +18,7 @@
 
 #include "daemon/config/config_field_error.hpp"
 #include "daemon/config/config_file.hpp"
+#include "daemon/config/daemon_checks.hpp"
 #include "daemon/config/daemon_config.hpp"
 #include "engine/engine.hpp"
 #include "engine/thread_safety.hpp"
@@ -26,18 +27,19 @@ namespace sipvsd {
 
 class ControlPlane {
  public:
-  // The configuration to start with: `from_file` with the state file's
-  // settings when that file exists; `from_file` when it does not. Throws
-  // UnusableFile, leaving the file as it is, if it exists and is not
-  // valid together with `from_file`'s settings.
-  static DaemonConfig startup_config(const DaemonConfig& from_file);
+  // The configuration to start with, checked: `from_file` with the state
+  // file's settings when that file exists; `from_file` when it does not.
+  // Throws ConfigFieldError if `from_file` is not valid on its own, and
+  // UnusableFile, leaving the file as it is, if the state file exists and is
+  // not valid together with `from_file`'s settings.
+  static CheckedConfig startup_config(const DaemonConfig& from_file);
 
-  // Puts a validated configuration (next) into effect in place of the
-  // running one (the engine's services, and what lives outside the engine:
+  // Puts a checked configuration (next) into effect in place of the running
+  // one (the engine's services, and what lives outside the engine:
   // forwarding, mark mask, unplaced policy, debug level, health checks);
   // returns an error, having changed nothing, if it cannot.
   using Applier =
-      std::function<std::optional<ConfigFieldError>(const DaemonConfig& next, const DaemonConfig& running)>;
+      std::function<std::optional<ConfigFieldError>(const CheckedConfig& next, const DaemonConfig& running)>;
 
   // The owner of the running configuration; `current` is what `engine` runs
   // with. Without an applier, changes go to the engine alone (Engine::apply).
@@ -82,7 +84,7 @@ class ControlPlane {
   const std::string& templates_file() const;
 
  private:
-  DaemonConfig commit(DaemonConfig candidate) SIPVS_REQUIRES(mutex_);
+  DaemonConfig commit(DaemonConfig unchecked) SIPVS_REQUIRES(mutex_);
 
   sipvs::Engine& engine_;
   Applier apply_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "daemon/config/config_field_error.hpp"
 #include "daemon/config/json_fields.hpp"
@@ -38,7 +39,7 @@ void check_probe_families(const DaemonConfig& c) {
 
 }  // namespace
 
-void check_config(const DaemonConfig& c) {
+CheckedConfig check_config(DaemonConfig c) {
   if (c.queues.empty()) throw ConfigFieldError("queues", "at least one queue is needed");
   if (c.queues.size() > kMaxQueues)
     throw ConfigFieldError("queues", "at most " + std::to_string(kMaxQueues) + " queues (one worker each)");
@@ -52,7 +53,8 @@ void check_config(const DaemonConfig& c) {
   check_forwarding(c);
   check_api(c.api);
   check_probe_families(c);
-  if (auto err = sipvs::validate(c.engine)) throw ConfigFieldError(std::move(*err));
+  auto engine = sipvs::validated(c.engine);
+  if (auto* err = std::get_if<sipvs::ConfigError>(&engine)) throw ConfigFieldError(std::move(*err));
   for (std::size_t i = 0; i < c.engine.services.size(); ++i) {
     const auto& servers = c.engine.services[i].servers;
     for (std::size_t k = 0; k < servers.size(); ++k) {
@@ -62,6 +64,7 @@ void check_config(const DaemonConfig& c) {
                                    mark_to_string(c.mark_mask));
     }
   }
+  return CheckedConfig(std::move(c), std::get<sipvs::ValidConfig>(std::move(engine)));
 }
 
 }  // namespace sipvsd

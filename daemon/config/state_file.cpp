@@ -179,7 +179,7 @@ DaemonConfig apply_state_file(const DaemonConfig& from_file, std::string_view te
       throw ConfigFieldError(it.key(), "not a key of the state file");
     merged[it.key()] = it.value();
   }
-  return parse_config(merged);
+  return config_from_json(merged);
 }
 
 std::string templates_file_text(const std::vector<sipvs::TemplateInfo>& templates, std::time_t saved_at) {

@@ -62,8 +62,9 @@ inline constexpr uint64_t kStateFormatVersion = 1;
 // The state file's text for a configuration: its kStateKeys and the version.
 std::string state_file_text(const DaemonConfig& c);
 // `from_file` with the state file's settings (text as read) in place of its
-// own. Throws JsonSyntaxError or ConfigFieldError: a bad value, an unknown
-// key, a newer version, or a configuration that does not hold together.
+// own, not checked yet (check_config is next). Throws JsonSyntaxError or
+// ConfigFieldError: a value of a bad type or format, an unknown key, a newer
+// version.
 DaemonConfig apply_state_file(const DaemonConfig& from_file, std::string_view text);
 
 // Base64 (RFC 4648, with padding): pe data are raw bytes, not always UTF-8.

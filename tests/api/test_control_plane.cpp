@@ -279,7 +279,7 @@ TEST_CASE("startup: the state file's services win over the config file's, its ot
   file.queue_maxlen = 4096;
 
   SUBCASE("no state file: the config file") {
-    CHECK(ControlPlane::startup_config(file) == file);
+    CHECK(ControlPlane::startup_config(file).daemon() == file);
   }
   SUBCASE("a valid state file") {
     {
@@ -293,7 +293,7 @@ TEST_CASE("startup: the state file's services win over the config file's, its ot
     }
     DaemonConfig later = file;
     later.queue_maxlen = 1234;  // edited in the config file meanwhile
-    const DaemonConfig c = ControlPlane::startup_config(later);
+    const DaemonConfig c = ControlPlane::startup_config(later).daemon();
     REQUIRE(c.engine.services[0].servers.size() == 1);
     CHECK(c.engine.services[0].servers[0].mark == 2);
     CHECK(c.unplaced == DaemonConfig::Unplaced::drop);
@@ -305,7 +305,7 @@ TEST_CASE("startup: the state file's services win over the config file's, its ot
     state.erase("version");
     state["services"][0]["servers"].erase(0);
     spit(dir.file("state.json"), state.dump(2));
-    const DaemonConfig c = ControlPlane::startup_config(file);
+    const DaemonConfig c = ControlPlane::startup_config(file).daemon();
     REQUIRE(c.engine.services[0].servers.size() == 1);
     CHECK(c.engine.services[0].servers[0].mark == 2);
   }
@@ -331,7 +331,7 @@ TEST_CASE("startup refuses a state file it cannot use and leaves it untouched") 
     });
     valid = slurp(dir.file("state.json"));
   }
-  REQUIRE(ControlPlane::startup_config(file).engine.services.size() == 2);
+  REQUIRE(ControlPlane::startup_config(file).daemon().engine.services.size() == 2);
 
   auto refused = [&](const std::string& text) {
     spit(dir.file("state.json"), text);

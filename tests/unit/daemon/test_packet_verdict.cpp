@@ -5,6 +5,7 @@
 
 #include "../packet_builder.hpp"
 #include "daemon/config/config_json.hpp"
+#include "daemon/config/daemon_checks.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/datapath/packet_verdict.hpp"
 
@@ -41,13 +42,13 @@ TEST_CASE("the daemon publishes its mark mask and unplaced policy with the engin
   sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({"mark_mask": "0x0000ffff", "services": [
       {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr",
        "servers": [{"address": "198.18.1.1", "mark": 1}]}]})"));
-  sipvsd::Daemon daemon(c);
+  sipvsd::Daemon daemon(sipvsd::check_config(c));
   CHECK(sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data).mark_mask == 0x0000ffffu);
   sipvsd::DaemonConfig next = c;
   next.mark_mask = 0xffff0000u;
   next.unplaced = sipvsd::DaemonConfig::Unplaced::drop;
   next.engine.services[0].servers[0].mark = 0x10000;
-  REQUIRE_FALSE(daemon.apply(next, c));
+  REQUIRE_FALSE(daemon.apply(sipvsd::check_config(next), c));
   const auto policy = sipvsd::DataPathPolicy::unpack(daemon.engine().config().caller_data);
   CHECK(policy.mark_mask == 0xffff0000u);
   CHECK(policy.drop_unplaced);
