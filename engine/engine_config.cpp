@@ -39,6 +39,46 @@ ConfigError conflict(std::string field, std::string reason) {
   return ConfigError{std::move(field), std::move(reason), ConfigError::Kind::conflict};
 }
 
+// ---- the identities no two objects may share ----
+
+// Where an object sits in the configuration: a service, or one of its servers.
+struct Place {
+  std::size_t service = 0;
+  std::optional<std::size_t> server;
+};
+
+// The one set of uniqueness rules: a service's name and what it listens on
+// (a fwmark, or protocol, VIP and port) over all services; a server's mark
+// over all servers; a server's address and port (port 0: the service's)
+// within its service. Each claim returns who held it already, if anyone.
+// validate() claims object by object; edited_conflicts() claims every
+// other object's first, then the edited one's.
+class Claims {
+ public:
+  std::optional<Place> name(const ServiceConfig& s, std::size_t i) { return claim(names_, s.name, {i, std::nullopt}); }
+  std::optional<Place> listener(const ServiceConfig& s, std::size_t i) {
+    if (s.is_fwmark()) return claim(fwmarks_, s.fwmark, {i, std::nullopt});
+    return claim(vips_, std::make_tuple(s.protocol, s.vip.bytes, s.port), {i, std::nullopt});
+  }
+  std::optional<Place> mark(const RealServerConfig& r, Place at) { return claim(marks_, r.mark, at); }
+  std::optional<Place> endpoint(const ServiceConfig& s, const RealServerConfig& r, Place at) {
+    return claim(endpoints_, std::make_tuple(at.service, r.address.bytes, server_port(s, r)), at);
+  }
+
+ private:
+  template <typename Map, typename Key>
+  static std::optional<Place> claim(Map& map, const Key& key, Place at) {
+    auto [it, fresh] = map.emplace(key, at);
+    if (fresh) return std::nullopt;
+    return it->second;
+  }
+  std::map<std::string, Place> names_;
+  std::map<uint32_t, Place> fwmarks_;
+  std::map<std::tuple<uint8_t, std::array<uint8_t, 16>, uint16_t>, Place> vips_;
+  std::map<uint32_t, Place> marks_;
+  std::map<std::tuple<std::size_t, std::array<uint8_t, 16>, uint16_t>, Place> endpoints_;
+};
+
 // ---- the edited object's clashes, told from its side and by name ----
 
 // As the REST API names a server: address, or address:port when it has a port.
@@ -46,48 +86,63 @@ std::string server_id(const RealServerConfig& r) {
   return r.port == 0 ? r.address.to_string() : r.address.to_string(r.port);
 }
 
-std::string describe(const ServiceConfig& s, const RealServerConfig& r) {
-  return "server " + server_id(r) + " of service '" + s.name + "'";
+std::string describe(const EngineConfig& config, Place held) {
+  const ServiceConfig& s = config.services[held.service];
+  return "server " + server_id(s.servers[*held.server]) + " of service '" + s.name + "'";
+}
+
+// What every object but `edited` holds: a running configuration's others
+// never clash among themselves.
+Claims claims_of_others(const EngineConfig& config, const EditedObject& edited) {
+  Claims claims;
+  for (std::size_t k = 0; k < config.services.size(); ++k) {
+    const ServiceConfig& s = config.services[k];
+    if (k != edited.service) {
+      claims.name(s, k);
+      claims.listener(s, k);
+    }
+    for (std::size_t j = 0; j < s.servers.size(); ++j) {
+      if (k == edited.service && (!edited.server || *edited.server == j)) continue;
+      claims.mark(s.servers[j], {k, j});
+      claims.endpoint(s, s.servers[j], {k, j});
+    }
+  }
+  return claims;
 }
 
 Verdict edited_service_conflicts(const EngineConfig& config, std::size_t index) {
+  Claims claims = claims_of_others(config, {index, std::nullopt});
   const ServiceConfig& s = config.services.at(index);
   const std::string at = service_path(index);
-  for (std::size_t k = 0; k < config.services.size(); ++k) {
-    if (k == index) continue;
-    const ServiceConfig& o = config.services[k];
-    if (o.name == s.name) return conflict(at + ".name", "service '" + s.name + "' already exists");
-    if (s.is_fwmark() && o.is_fwmark() && s.fwmark == o.fwmark)
-      return conflict(at + ".fwmark", "fwmark " + std::to_string(s.fwmark) + " is already service '" + o.name + "'");
-    if (!s.is_fwmark() && !o.is_fwmark() && s.vip == o.vip && s.port == o.port && s.protocol == o.protocol)
-      return conflict(at + ".vip",
-                      s.vip.to_string() + " port " + std::to_string(s.port) + " is already service '" + o.name + "'");
-    for (std::size_t j = 0; j < s.servers.size(); ++j)
-      for (const RealServerConfig& r : o.servers)
-        if (r.mark == s.servers[j].mark)
-          return conflict(at + ".servers[" + std::to_string(j) + "].mark",
-                          "mark " + mark_to_string(r.mark) + " is already used by " + describe(o, r));
+  if (claims.name(s, index)) return conflict(at + ".name", "service '" + s.name + "' already exists");
+  if (auto held = claims.listener(s, index)) {
+    const std::string& other = config.services[held->service].name;
+    if (s.is_fwmark())
+      return conflict(at + ".fwmark", "fwmark " + std::to_string(s.fwmark) + " is already service '" + other + "'");
+    return conflict(at + ".vip",
+                    s.vip.to_string() + " port " + std::to_string(s.port) + " is already service '" + other + "'");
+  }
+  for (std::size_t j = 0; j < s.servers.size(); ++j) {
+    // A clash between two of its own servers is validate()'s.
+    auto held = claims.mark(s.servers[j], {index, j});
+    if (held && held->service != index)
+      return conflict(at + ".servers[" + std::to_string(j) + "].mark",
+                      "mark " + mark_to_string(s.servers[j].mark) + " is already used by " + describe(config, *held));
   }
   return std::nullopt;
 }
 
 Verdict edited_server_conflicts(const EngineConfig& config, std::size_t service, std::size_t index) {
+  Claims claims = claims_of_others(config, {service, index});
   const ServiceConfig& own = config.services.at(service);
   const RealServerConfig& r = own.servers.at(index);
   const std::string at = server_path(service, index);
-  for (std::size_t k = 0; k < config.services.size(); ++k) {
-    const ServiceConfig& s = config.services[k];
-    for (std::size_t j = 0; j < s.servers.size(); ++j) {
-      if (k == service && j == index) continue;
-      const RealServerConfig& o = s.servers[j];
-      if (o.mark == r.mark)
-        return conflict(at + ".mark", "mark " + mark_to_string(r.mark) + " is already used by " + describe(s, o));
-      // One server, one identity: port 0 stands for the service's port.
-      if (k == service && o.address == r.address && server_port(s, o) == server_port(s, r)) {
-        const std::string as = o.port == r.port ? "" : " (as " + server_id(o) + ")";
-        return conflict(at + ".address", server_id(r) + " is already a server of service '" + s.name + "'" + as);
-      }
-    }
+  if (auto held = claims.mark(r, {service, index}))
+    return conflict(at + ".mark", "mark " + mark_to_string(r.mark) + " is already used by " + describe(config, *held));
+  if (auto held = claims.endpoint(own, r, {service, index})) {
+    const RealServerConfig& o = own.servers[*held->server];
+    const std::string as = o.port == r.port ? "" : " (as " + server_id(o) + ")";
+    return conflict(at + ".address", server_id(r) + " is already a server of service '" + own.name + "'" + as);
   }
   return std::nullopt;
 }
@@ -114,36 +169,28 @@ Verdict check_limits(const EngineConfig& config) {
   return std::nullopt;
 }
 
-// What the services and servers checked so far hold, each with where.
-struct Claims {
-  std::map<std::string, std::size_t> names;
-  std::map<std::tuple<uint8_t, std::array<uint8_t, 16>, uint16_t>, std::size_t> vips;
-  std::map<uint32_t, std::size_t> fwmarks;
-  std::map<uint32_t, std::string> marks;
-};
-
 // Its name, and what it listens on (a fwmark, or a VIP and port): each
 // well formed and not another service's.
 Verdict check_service_identity(const ServiceConfig& s, std::size_t i, Claims& claims) {
   const std::string at = service_path(i);
   if (!valid_name(s.name))
     return ConfigError{at + ".name", "'" + s.name + "' is not a name: 1-64 of letters, digits, '-', '_', '.'"};
-  if (auto [it, fresh] = claims.names.emplace(s.name, i); !fresh)
-    return conflict(at + ".name", "'" + s.name + "' is already used by " + service_path(it->second));
+  if (auto held = claims.name(s, i))
+    return conflict(at + ".name", "'" + s.name + "' is already used by " + service_path(held->service));
   if (s.is_fwmark()) {
     if (s.vip.family != IpAddress::Family::none || s.port != 0)
       return ConfigError{at, "a service has either a fwmark or a vip and port, not both"};
-    if (auto [it, fresh] = claims.fwmarks.emplace(s.fwmark, i); !fresh)
-      return conflict(at + ".fwmark", "fwmark " + std::to_string(s.fwmark) + " is already " + service_path(it->second));
+    if (auto held = claims.listener(s, i))
+      return conflict(at + ".fwmark", "fwmark " + std::to_string(s.fwmark) + " is already " + service_path(held->service));
     return std::nullopt;
   }
   if (s.vip.family == IpAddress::Family::none)
     return ConfigError{at + ".vip", "a service needs a vip and port, or a fwmark"};
   if (s.port == 0) return ConfigError{at + ".port", "must be 1-65535"};
   if (s.protocol != 17) return ConfigError{at + ".protocol", "only udp: sipvsd decides per datagram"};
-  if (auto [it, fresh] = claims.vips.emplace(std::make_tuple(s.protocol, s.vip.bytes, s.port), i); !fresh)
+  if (auto held = claims.listener(s, i))
     return conflict(at, "udp " + s.vip.to_string() + ":" + std::to_string(s.port) + " is already " +
-                            service_path(it->second));
+                            service_path(held->service));
   return std::nullopt;
 }
 
@@ -176,7 +223,6 @@ Verdict check_service_options(const ServiceConfig& s, std::size_t i) {
 // Each of the service's servers: its own values, a mark no other server
 // uses, an address and port no other server of this service has.
 Verdict check_servers(const ServiceConfig& s, std::size_t i, Claims& claims) {
-  std::map<std::pair<std::array<uint8_t, 16>, uint16_t>, std::size_t> endpoints;
   for (std::size_t j = 0; j < s.servers.size(); ++j) {
     const RealServerConfig& r = s.servers[j];
     const std::string at = server_path(i, j);
@@ -186,13 +232,14 @@ Verdict check_servers(const ServiceConfig& s, std::size_t i, Claims& claims) {
     // Worded as the config file's reader words every range.
     if (r.weight > kMaxWeight) return ConfigError{at + ".weight", "must be between 0 and " + std::to_string(kMaxWeight)};
     if (r.mark == 0) return ConfigError{at + ".mark", "must be nonzero: unmarked packets take the fallback path"};
-    if (auto [it, fresh] = claims.marks.emplace(r.mark, at); !fresh)
-      return conflict(at + ".mark", "mark " + std::to_string(r.mark) + " is already used by " + it->second);
-    const uint16_t port = server_port(s, r);
-    if (auto [it, fresh] = endpoints.emplace(std::make_pair(r.address.bytes, port), j); !fresh) {
-      const bool port_0 = s.port != 0 && (r.port == 0 || s.servers[it->second].port == 0);
-      return conflict(at, r.address.to_string() + " port " + std::to_string(port) + " is already servers[" +
-                              std::to_string(it->second) + "] of this service" +
+    if (auto held = claims.mark(r, {i, j}))
+      return conflict(at + ".mark", "mark " + std::to_string(r.mark) + " is already used by " +
+                                        server_path(held->service, *held->server));
+    if (auto held = claims.endpoint(s, r, {i, j})) {
+      const std::size_t other = *held->server;
+      const bool port_0 = s.port != 0 && (r.port == 0 || s.servers[other].port == 0);
+      return conflict(at, r.address.to_string() + " port " + std::to_string(server_port(s, r)) + " is already servers[" +
+                              std::to_string(other) + "] of this service" +
                               (port_0 ? " (port 0 is the service's port)" : ""));
     }
   }
