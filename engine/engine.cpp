@@ -113,7 +113,7 @@ class SnapshotBuilder {
       const uint32_t slot = server_slot(server_key(c.name, r));
       Engine::Runtime::Server& s = *rt_.servers[slot];
       e.servers.push_back({&r, make_ref(slot, s.generation.load()), &e});
-      sched.push_back({r.address, r.port, r.weight, s.health.load() == Engine::Runtime::Health::up, &s.live});
+      sched.push_back({r.address, r.port, r.weight, s.health.load() == ServerHealth::up, &s.live});
     }
     const auto running = running_.find(c.name);
     const ServiceEntry* before = running != running_.end() ? running->second : nullptr;
@@ -142,7 +142,7 @@ class SnapshotBuilder {
     Engine::Runtime::Server& s = *rt_.servers[slot];
     s.generation.store((s.generation.load() + 1) & 0xffff);
     s.live.store(0);
-    s.health.store(Engine::Runtime::Health::up);
+    s.health.store(ServerHealth::up);
     return server_slots[key] = slot;
   }
 
@@ -241,23 +241,22 @@ std::optional<ConfigError> Engine::apply(ValidConfig valid) {
 
 EngineConfig Engine::config() const { return current()->config; }
 
-bool Engine::set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
-                           bool drop_templates) {
+HealthChange Engine::set_server_health(std::string_view service, const IpAddress& address, uint16_t port,
+                                       ServerHealth health) {
   MutexLock lock(mutex_);
-  const std::shared_ptr<const Snapshot> snap = running();  // publish() replaces it
+  const std::shared_ptr<const Snapshot> snap = running();
   const ServiceEntry* s = snap->by_name(service);
-  if (!s) return false;
-  for (const ServerEntry& e : s->servers) {
-    if (e.config->address != address || e.config->port != port) continue;
-    const uint32_t ref = e.ref;
-    using Health = Runtime::Health;
-    const Health health = up ? Health::up : drop_templates ? Health::down_expiring : Health::down;
-    const bool changed = (runtime_->server_for(ref)->health.exchange(health) == Health::up) != up;
-    if (changed) publish(snap->config);  // this service's scheduler is rebuilt with the new health
-    if (!up && drop_templates) table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
-    return true;
-  }
-  return false;
+  if (!s) return HealthChange::no_such_server;
+  const auto e = std::ranges::find_if(
+      s->servers, [&](const ServerEntry& r) { return r.config->address == address && r.config->port == port; });
+  if (e == s->servers.end()) return HealthChange::no_such_server;
+  const uint32_t ref = e->ref;
+  const ServerHealth was = runtime_->server_for(ref)->health.exchange(health);
+  // Schedulers see up or not: only that rebuilds this service's scheduler.
+  if ((was == ServerHealth::up) != (health == ServerHealth::up)) publish(snap->config);
+  if (health == ServerHealth::down_expiring)
+    table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
+  return was == health ? HealthChange::unchanged : HealthChange::changed;
 }
 
 Engine::Decider Engine::make_decider() {

@@ -123,6 +123,15 @@ struct EngineStats {
   uint64_t schedulers_built = 0;  // by changes; a service whose servers did not change keeps its scheduler
 };
 
+// A real server's health as the health checks tell the engine.
+enum class ServerHealth : uint8_t {
+  up,
+  down,           // keeps its templates, gets no new ones (on_down keep)
+  down_expiring,  // its templates go, its calls are rescheduled (on_down expire)
+};
+// What Engine::set_server_health did.
+enum class HealthChange : uint8_t { changed, unchanged, no_such_server };
+
 class Snapshot;
 class SnapshotBuilder;
 class SourceLimiter;
@@ -151,10 +160,10 @@ class Engine {
   std::optional<ConfigError> apply(EngineConfig config);
   EngineConfig config() const;
 
-  // Marks a real server up or down (health checks): down servers get no new
-  // templates; with `drop_templates` their templates go too, so calls move.
-  bool set_server_up(std::string_view service, const IpAddress& address, uint16_t port, bool up,
-                     bool drop_templates);
+  // Sets a real server's health (health checks): a server down gets no new
+  // templates; down_expiring drops its templates too, so its calls move.
+  HealthChange set_server_health(std::string_view service, const IpAddress& address, uint16_t port,
+                                 ServerHealth health);
 
   class Decider {
    public:

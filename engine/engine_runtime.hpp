@@ -50,16 +50,11 @@ enum class ServerFit : uint8_t {
 };
 
 struct Engine::Runtime final : TemplateListener {
-  enum class Health : uint8_t {
-    up,
-    down,           // its templates stay (on_down keep)
-    down_expiring,  // its templates are rescheduled (on_down expire)
-  };
   struct Server {
     std::atomic<uint32_t> generation{0};
     std::atomic<int64_t> live{0};
     // Read live by every lookup, whatever snapshot the worker holds.
-    std::atomic<Health> health{Health::up};
+    std::atomic<ServerHealth> health{ServerHealth::up};
     std::array<ServerSlotCounters, kMaxDeciders> counters;
   };
   struct Service {
@@ -92,9 +87,9 @@ struct Engine::Runtime final : TemplateListener {
     const Server* s = known ? server_for(ref) : nullptr;
     if (!s) return ServerFit::gone;
     switch (s->health.load(std::memory_order_relaxed)) {
-      case Health::up: return ServerFit::take;
-      case Health::down: return ServerFit::keep;
-      case Health::down_expiring: break;
+      case ServerHealth::up: return ServerFit::take;
+      case ServerHealth::down: return ServerFit::keep;
+      case ServerHealth::down_expiring: break;
     }
     return ServerFit::gone;
   }

@@ -36,7 +36,7 @@ EngineStats Engine::stats() const {
       v.mark = se.config->mark;
       v.weight = se.config->weight;
       if (const Runtime::Server* rs = rt.server_for(se.ref)) {
-        v.up = rs->health.load() == Runtime::Health::up;
+        v.up = rs->health.load() == ServerHealth::up;
         v.live_templates = rs->live.load();
         for (const ServerSlotCounters& c : rs->counters) {
           v.counters.packets += read(c.packets);

@@ -297,12 +297,9 @@ struct HealthChecker::Impl {
     s.up = up;
     s.last_change = s.last_probe;
     const bool expire = !up && t.cfg.on_down == HealthCheckConfig::OnDown::expire;
-    // Two calls for "expire": the first changes the state (and republishes the
-    // engine's snapshot), the second, with nothing left to change, drops the
-    // templates. In one call Engine::set_server_up (as of this writing) reads
-    // the server's entry from the snapshot it has just replaced.
-    engine.set_server_up(s.service, s.address, s.port, up, false);
-    if (expire) engine.set_server_up(s.service, s.address, s.port, false, true);
+    using sipvs::ServerHealth;
+    engine.set_server_health(s.service, s.address, s.port,
+                             up ? ServerHealth::up : expire ? ServerHealth::down_expiring : ServerHealth::down);
     LOG_NOTICE("health check: service %s server %s:%u is %s after %u %s (last: %s)%s", s.service.c_str(),
                host_part(s.address).c_str(), t.dest_port, up ? "UP" : "DOWN",
                up ? s.consecutive_successes : s.consecutive_failures,
@@ -466,7 +463,8 @@ void HealthChecker::configure(const DaemonConfig& config) {
     impl_->wake();  // the thread takes the new servers to probe
   }
   for (const auto& [service, server] : released) {
-    if (impl_->engine.set_server_up(service, server.first, server.second, true, false))
+    if (impl_->engine.set_server_health(service, server.first, server.second, sipvs::ServerHealth::up) ==
+        sipvs::HealthChange::changed)
       LOG_NOTICE("health check: service %s server %s:%u no longer checked: UP", service.c_str(),
                  host_part(server.first).c_str(), server.second);
   }

@@ -7,7 +7,7 @@
 // match the outstanding probe; anything else on the socket is ignored. After
 // `failures` consecutive failed probes (no final reply within timeout_ms, or
 // a code not in `codes`) the server is marked down in the engine
-// (Engine::set_server_up): it gets no new calls, and with on_down "expire"
+// (Engine::set_server_health): it gets no new calls, and with on_down "expire"
 // its templates go so that calls in progress move. After `successes`
 // consecutive good probes it is up again. Each change is logged on one line.
 //

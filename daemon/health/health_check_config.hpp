@@ -1,7 +1,7 @@
 #pragma once
 // SIP OPTIONS health checks: what the configuration says (health_check_json.hpp
 // parses it; health_check.hpp runs it). Kept apart from the engine's types:
-// the engine only learns "up" or "down" (Engine::set_server_up).
+// the engine only learns a server's health (Engine::set_server_health).
 #include <cstdint>
 #include <map>
 #include <string>

@@ -2,7 +2,7 @@
 // (three services: IPv4 with the sip PE, IPv6 per-flow, fwmark with the
 // sip-header PE; a table capped at 16 templates) takes a sequence of
 // operations read from the input: decide() on SIP messages wrapped in UDP to
-// a VIP or on raw packets, expire_step, set_server_up, apply() of a changed
+// a VIP or on raw packets, expire_step, set_server_health, apply() of a changed
 // configuration, worker refresh, template listing, flushing and restoring,
 // all on a clock the input moves. After each step the invariants the
 // daemon relies on are checked with __builtin_trap (see check_decision).
@@ -71,7 +71,7 @@ EngineConfig initial_config(fuzz::Input& in) {
   return c;
 }
 
-enum class Health { up, down, down_expiring };
+using Health = sipvs::ServerHealth;
 
 std::string key(const std::string& service, const RealServerConfig& r) {
   return service + "|" + r.address.to_string() + "|" + std::to_string(r.port);
@@ -156,8 +156,12 @@ struct Fuzzer {
     if (s.servers.empty()) return;
     const RealServerConfig& r = s.servers[(pick >> 2) % s.servers.size()];
     const bool up = pick & 0x40, drop = pick & 0x80;
-    if (!engine.set_server_up(s.name, r.address, r.port, up, drop)) __builtin_trap();
-    health[key(s.name, r)] = up ? Health::up : drop ? Health::down_expiring : Health::down;
+    const Health next = up ? Health::up : drop ? Health::down_expiring : Health::down;
+    const auto h = health.find(key(s.name, r));
+    const Health was = h == health.end() ? Health::up : h->second;
+    const sipvs::HealthChange expected = was == next ? sipvs::HealthChange::unchanged : sipvs::HealthChange::changed;
+    if (engine.set_server_health(s.name, r.address, r.port, next) != expected) __builtin_trap();
+    health[key(s.name, r)] = next;
     stale = true;
   }
 

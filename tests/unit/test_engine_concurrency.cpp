@@ -126,12 +126,12 @@ TEST_CASE("concurrent workers leave no template on a server that went down with 
     });
   }
   for (int i = 0; i < 30; ++i) {
-    REQUIRE(engine.set_server_up("sip", flapping, 0, false, true));
+    REQUIRE(engine.set_server_health("sip", flapping, 0, ServerHealth::down_expiring) == HealthChange::changed);
     std::this_thread::sleep_for(std::chrono::microseconds(500));
-    REQUIRE(engine.set_server_up("sip", flapping, 0, true, false));
+    REQUIRE(engine.set_server_health("sip", flapping, 0, ServerHealth::up) == HealthChange::changed);
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
-  REQUIRE(engine.set_server_up("sip", flapping, 0, false, true));
+  REQUIRE(engine.set_server_health("sip", flapping, 0, ServerHealth::down_expiring) == HealthChange::changed);
   left_down = true;
   for (auto& th : threads) th.join();
 

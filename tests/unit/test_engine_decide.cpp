@@ -336,29 +336,29 @@ TEST_CASE("a server marked down gets no new calls; its calls move only if asked"
   std::map<std::string, uint32_t> mark_of;
   for (int i = 0; i < 9; ++i) mark_of["d" + std::to_string(i)] = decide(w, test::invite("d" + std::to_string(i))).mark;
   const IpAddress rs1 = *IpAddress::parse("198.18.1.1");
-  CHECK(engine.set_server_up("sip", rs1, 5060, false, false));
+  CHECK(engine.set_server_health("sip", rs1, 5060, ServerHealth::down) == HealthChange::changed);
   w.refresh();
   for (int i = 0; i < 9; ++i) CHECK(decide(w, test::invite("n" + std::to_string(i))).mark != 1);
   for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id)).mark == mark);  // kept
-  CHECK(engine.set_server_up("sip", rs1, 5060, false, true));
+  CHECK(engine.set_server_health("sip", rs1, 5060, ServerHealth::down_expiring) == HealthChange::changed);
   for (auto& [id, mark] : mark_of) CHECK(decide(w, test::invite(id)).mark != 1);     // moved
   // Up again and down with its templates dropped in one call: the change
   // publishes a new snapshot while the call still needs the server's handle.
-  CHECK(engine.set_server_up("sip", rs1, 5060, true, false));
+  CHECK(engine.set_server_health("sip", rs1, 5060, ServerHealth::up) == HealthChange::changed);
   {
     auto w2 = engine.make_decider();
     for (int i = 0; i < 30; ++i) decide(w2, test::invite("back" + std::to_string(i)));
   }
   w.refresh();
-  CHECK(engine.set_server_up("sip", rs1, 5060, true, false));  // no change: no new snapshot
+  CHECK(engine.set_server_health("sip", rs1, 5060, ServerHealth::up) == HealthChange::unchanged);  // no new snapshot
   CHECK(engine.stats().services[0].servers[0].live_templates > 0);
   // Only the engine holds the current snapshot now (w is one behind).
   EngineConfig same = engine.config();
   REQUIRE_FALSE(engine.apply(same));
-  CHECK(engine.set_server_up("sip", rs1, 5060, false, true));
+  CHECK(engine.set_server_health("sip", rs1, 5060, ServerHealth::down_expiring) == HealthChange::changed);
   CHECK(engine.stats().services[0].servers[0].live_templates == 0);
   CHECK_FALSE(engine.stats().services[0].servers[0].up);
-  CHECK_FALSE(engine.set_server_up("nope", rs1, 5060, false, false));
+  CHECK(engine.set_server_health("nope", rs1, 5060, ServerHealth::down) == HealthChange::no_such_server);
 }
 
 TEST_CASE("no available server: outcome no_server, counted") {
@@ -416,7 +416,7 @@ TEST_CASE("wrr, wlc: a server goes down; only its calls move, and survivors shar
     constexpr int kCalls = 12000;
     const std::vector<uint32_t> before = place_calls(w, "w", kCalls);
 
-    REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, false, true));  // on_down expire
+    REQUIRE(engine.set_server_health("sip", *IpAddress::parse("198.18.1.2"), 5060, ServerHealth::down_expiring) == HealthChange::changed);  // on_down expire
     w.refresh();
     int moved_from_others = 0;
     std::map<uint32_t, int> load, moved;
@@ -579,9 +579,9 @@ TEST_CASE("a health change rebuilds the scheduler of its own service only; an un
   Engine engine(c);
   const uint64_t at_start = engine.stats().schedulers_built;
   CHECK(at_start == 2);
-  REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, false, false));
+  REQUIRE(engine.set_server_health("sip", *IpAddress::parse("198.18.1.2"), 5060, ServerHealth::down) == HealthChange::changed);
   CHECK(engine.stats().schedulers_built == at_start + 1);
-  REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.2"), 5060, true, false));
+  REQUIRE(engine.set_server_health("sip", *IpAddress::parse("198.18.1.2"), 5060, ServerHealth::up) == HealthChange::changed);
   CHECK(engine.stats().schedulers_built == at_start + 2);
   c.udp_timeout = 60;  // touches no service's servers
   REQUIRE_FALSE(engine.apply(c));
@@ -604,9 +604,9 @@ TEST_CASE("rr keeps its position across changes and health flaps, as IPVS does")
   c.udp_timeout = 60;  // unrelated to the service's servers
   REQUIRE_FALSE(engine.apply(c));
   CHECK(next_call() == 2);
-  REQUIRE(engine.set_server_up("sip", third, 5060, false, false));  // another server's health
+  REQUIRE(engine.set_server_health("sip", third, 5060, ServerHealth::down) == HealthChange::changed);  // another server's health
   CHECK(next_call() == 1);
-  REQUIRE(engine.set_server_up("sip", third, 5060, true, false));
+  REQUIRE(engine.set_server_health("sip", third, 5060, ServerHealth::up) == HealthChange::changed);
   CHECK(next_call() == 2);
   CHECK(next_call() == 3);
   c.services[0].servers[0].weight = 2;  // a change to the service itself
@@ -624,7 +624,7 @@ TEST_CASE("on_down expire: a worker not yet refreshed keeps no template on the s
   Engine engine(weighted("rr", {1, 1, 1}));
   auto w = engine.make_decider();
   const IpAddress first = *IpAddress::parse("198.18.1.1");
-  REQUIRE(engine.set_server_up("sip", first, 5060, false, true));
+  REQUIRE(engine.set_server_health("sip", first, 5060, ServerHealth::down_expiring) == HealthChange::changed);
   const Decision stale = decide(w, test::invite("raced"));
   CHECK(stale.mark == 1);  // its snapshot's rr still has the server
   CHECK_FALSE(stale.template_created);
@@ -640,7 +640,7 @@ TEST_CASE("on_down keep: a worker not yet refreshed creates no template on the d
   Engine engine(weighted("rr", {1, 1, 1}));
   auto w = engine.make_decider();
   REQUIRE(decide(w, test::invite("before")).mark == 1);
-  REQUIRE(engine.set_server_up("sip", *IpAddress::parse("198.18.1.1"), 5060, false, false));
+  REQUIRE(engine.set_server_health("sip", *IpAddress::parse("198.18.1.1"), 5060, ServerHealth::down) == HealthChange::changed);
   for (int i = 0; i < 3; ++i) decide(w, test::invite("after-" + std::to_string(i)));  // rr: 2, 3, 1
   CHECK(engine.stats().services[0].servers[0].live_templates == 1);
   CHECK(engine.template_count() == 3);

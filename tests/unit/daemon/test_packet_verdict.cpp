@@ -33,7 +33,7 @@ TEST_CASE("the data-path policy travels in the engine's snapshot, with the marks
   CHECK(mask_of(worker.caller_data()) == b.mark_mask);
   CHECK(DataPathPolicy::unpack(worker.caller_data()).drop_unplaced);
   // A health change publishes a new snapshot of the same configuration.
-  REQUIRE(engine.set_server_up("s", *sipvs::IpAddress::parse("198.18.1.1"), 0, false, false));
+  REQUIRE(engine.set_server_health("s", *sipvs::IpAddress::parse("198.18.1.1"), 0, sipvs::ServerHealth::down) == sipvs::HealthChange::changed);
   worker.refresh();
   CHECK(mask_of(worker.caller_data()) == b.mark_mask);
 }
