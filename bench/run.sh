@@ -33,7 +33,11 @@
 # BUILD_DIR (build-bench), ENGINE_MEM=0 (no bench_engine memory figure),
 # NO_BUILD=1 (build nothing: use SIPVSD, the sipvsd binary, and BENCH_BIN, the
 # directory of sipgen, sipsink and nullqueue, as they are; the test suite's
-# smoke run, tests/bench/, passes its own Debug build's).
+# smoke run, tests/bench/, passes its own Debug build's), BASELINE (another
+# sipvsd binary, e.g. a Release build of an older commit: run as baseline-1q,
+# configured as sipvsd-1q, interleaved with the others, for the ratio
+# sipvsd-1q/baseline-1q, the effect of a change measured in one run;
+# BASELINE_NOTE says what it is, in RESULTS.md).
 #
 # Topology: tests/e2e/lib.sh's (e2e_topology), with 16 client addresses (for
 # --queue-balance and "many sources"), static neighbours, and unmarked packets
@@ -138,7 +142,7 @@ else
   BUILD_NOTE="Release"
   build_release
 fi
-for prog in "$BIN/sipgen" "$BIN/sipsink" "$BIN/nullqueue" $([ "$SKIP_SIPVSD" = 1 ] || echo "$SIPVSD"); do
+for prog in "$BIN/sipgen" "$BIN/sipsink" "$BIN/nullqueue" $([ "$SKIP_SIPVSD" = 1 ] || echo "$SIPVSD") ${BASELINE:-}; do
   [ -x "$prog" ] || e2e_die "$prog is not built"
 done
 
@@ -212,13 +216,14 @@ start_director() {
       $PRIO ip netns exec "$DIR" "$BIN/nullqueue" --queue 0 --mark 1 --seconds 120 >"$DIR_LOG" 2>&1 &
       DIR_PID=$!; e2e_track "$DIR_PID"
       queues_bound 1 || e2e_die "nullqueue did not bind its queue: $(cat "$DIR_LOG")" ;;
-    sipvsd-*)
-      local sched=mh queues=0 n=1
+    sipvsd-*|baseline-1q)
+      local sched=mh queues=0 n=1 bin=$SIPVSD
       [[ $cfg == *-rr-* ]] && sched=rr
       [[ $cfg == *-2q ]] && { queues=0-1; n=2; }
+      [ "$cfg" = baseline-1q ] && bin=$BASELINE
       write_sipvsd_config "$sched" "$TMP/sipvsd-$sched.json"
       set_rule "queue$n"
-      $PRIO ip netns exec "$DIR" "$SIPVSD" --config "$TMP/sipvsd-$sched.json" --queue "$queues" >"$DIR_LOG" 2>&1 &
+      $PRIO ip netns exec "$DIR" "$bin" --config "$TMP/sipvsd-$sched.json" --queue "$queues" >"$DIR_LOG" 2>&1 &
       DIR_PID=$!; e2e_track "$DIR_PID"
       queues_bound "$n" || e2e_die "sipvsd did not bind its queues: $(tail -5 "$DIR_LOG")" ;;
     kamailio)
@@ -351,7 +356,7 @@ write_dispatcher_list
 : >"$TMP/runs.txt"
 
 CONFIGS=(kernel-only null-queue)
-[ "$SKIP_SIPVSD" = 1 ] || CONFIGS+=(sipvsd-1q sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q)
+[ "$SKIP_SIPVSD" = 1 ] || CONFIGS+=(sipvsd-1q $([ -z "${BASELINE:-}" ] || echo baseline-1q) sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q)
 [ "$SKIP_KAMAILIO" = 1 ] || CONFIGS+=(kamailio)
 if [ -n "${ONLY:-}" ]; then read -r -a CONFIGS <<<"$ONLY"; fi  # e.g. ONLY="kernel-only null-queue"
 
@@ -481,6 +486,7 @@ row() {  # cfg phase label
   echo "- Load average before / after: $LOAD_BEFORE / $LOAD_AFTER (a shared machine: other builds may run beside the benchmark, so compare the ratios, which come from the same run, rather than absolute figures across runs)"
   echo "- Source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' plus uncommitted changes')"
   echo "- Build: $BUILD_NOTE"
+  [ -z "${BASELINE:-}" ] || echo "- baseline-1q: $BASELINE ($("$BASELINE" --version 2>&1 | head -1))${BASELINE_NOTE:+, $BASELINE_NOTE}"
   echo "- Priority: sender, director and receivers at nice ${BENCH_NICE:--10}$([ -n "$AUTOGROUP_OLD" ] && echo ", and so the bench's scheduler autogroup")."
   echo "- Everything on this one machine: sender, director, receivers share the $(nproc) CPUs."
   echo "- Traffic: \`bench/sipgen\`, INVITE / ACK / BYE of $CALLS concurrent calls (about 935 / 435 / 460 bytes, 610 on average) from $SOURCES client addresses (each call from one address), flat out for ${FLOOD_SECONDS} s per run, $RUNS runs per configuration, interleaved; 3 real servers; \`bench/sipsink\` counts at the servers."
@@ -494,6 +500,7 @@ row() {  # cfg phase label
       kernel-only) label="kernel-only (iptables MARK, no queue)" ;;
       null-queue) label="null-queue (bench/nullqueue)" ;;
       sipvsd-1q) label="sipvsd-1q (sip PE, mh, 1 queue)" ;;
+      baseline-1q) label="baseline-1q (BASELINE, as sipvsd-1q)" ;;
       sipvsd-rr-1q) label="sipvsd-rr-1q (sip PE, rr, 1 queue)" ;;
       sipvsd-2q) label="sipvsd-2q (sip PE, mh, 2 queues)" ;;
       sipvsd-rr-2q) label="sipvsd-rr-2q (sip PE, rr, 2 queues)" ;;
@@ -524,6 +531,7 @@ row() {  # cfg phase label
   echo "ratio sipvsd-1q/null-queue: $(ratio "$M1" "$N")"
   echo "ratio sipvsd-1q/kamailio: $(ratio "$M1" "$KM")"
   echo "ratio sipvsd-2q/sipvsd-1q: $(ratio "$M2" "$M1")"
+  [ -z "${BASELINE:-}" ] || echo "ratio sipvsd-1q/baseline-1q: $(ratio "$M1" "${MAXRATE[baseline-1q]:-nan}")"
   for cfg in "${CONFIGS[@]}"; do
     [ "$cfg" = kernel-only ] && continue
     echo "ratio $cfg/kernel-only: $(ratio "${MAXRATE[$cfg]}" "$K")"
