@@ -39,6 +39,13 @@ Decision Engine::Decider::decide(std::span<const uint8_t> packet, uint32_t packe
   d.packet_status = parse_packet(packet, d.packet);
   const bool readable = d.packet_status != PacketStatus::truncated && d.packet_status != PacketStatus::bad_header;
   const ServiceEntry* svc = readable ? snapshot_->find(d.packet, d.packet_status, packet_mark) : nullptr;
+  if (!svc && d.packet_status == PacketStatus::ok) {
+    if (const ServiceEntry* from = snapshot_->find_by_source(d.packet)) {
+      d.service = from->config;
+      d.outcome = Outcome::outgoing;
+      return d;  // learn() finishes and counts it
+    }
+  }
   const ServerEntry* server = nullptr;
   if (svc) {
     d.service = svc->config;
@@ -116,7 +123,7 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
       bucket.erase(*t);
       return ref;
     }
-    bucket.rebind(*t, *ref);
+    bucket.rebind(*t, *ref, TemplateOrigin::scheduled);
     return refreshed(*t);
   }
   if (!takes_calls) return ref;
@@ -126,9 +133,68 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
   d.rate_limited = !d.table_full && !engine_->source_limiter_->allow(d.packet.src, source_prefix, now,
                                                                      config.max_new_templates_per_source);
   if (d.table_full || d.rate_limited) return ref;
-  bucket.insert(*ref, now + svc.timeout, now);
+  bucket.insert(*ref, TemplateOrigin::scheduled, now + svc.timeout, now);
   d.template_created = true;
   return ref;
+}
+
+void Engine::Decider::learn(Decision& d, std::span<const IpAddress> sender_addresses, Seconds now) {
+  const ServiceEntry* svc = d.outcome == Outcome::outgoing ? snapshot_->find_by_source(d.packet) : nullptr;
+  if (!svc) return;
+  const ServerEntry* server = sender_entry(*svc, sender_addresses, d.packet.sport);
+  if (server) {
+    d.outcome = Outcome::learned;
+    d.server = server->config;
+    d.mark = server->config->mark;
+    find_pe_data(*svc, d);
+    if (svc->keeps_templates()) learn_template(*svc, *server, now, d);
+  } else {
+    d.outcome = Outcome::unknown_sender;
+  }
+  count(d, svc, server, 0);
+}
+
+// The server entry of a message's sender: the one address of the service's
+// servers among the sender host's (two would leave the sender unknown), and
+// its port too when the service has the address more than once. Not a
+// server whose calls are being moved away (removed, or down with on_down expire).
+const ServerEntry* Engine::Decider::sender_entry(const ServiceEntry& svc, std::span<const IpAddress> addresses,
+                                                 uint16_t sport) const {
+  const ServerEntry* found = nullptr;
+  for (const IpAddress& a : addresses) {
+    for (const ServerEntry& e : svc.servers) {
+      if (e.config->address != a) continue;
+      if (found && found->config->address != a) return nullptr;
+      if (!found || server_port(*svc.config, *e.config) == sport) found = &e;
+    }
+  }
+  return found && fit(svc, found->ref) != ServerFit::gone ? found : nullptr;
+}
+
+// The template that what comes back for the call will find: keyed as a
+// message from the remote party (the client: where this one goes), naming
+// the sender, whoever the template named before. A sender is never rate
+// limited: the limit guards against clients, not against the servers.
+void Engine::Decider::learn_template(const ServiceEntry& svc, const ServerEntry& sender, Seconds now, Decision& d) {
+  TemplateTable& table = *engine_->table_;
+  const TemplateKey key = make_key(svc, d.packet.dst, d.packet.dport, d.pe_data);
+  const uint64_t hash = table.hash(key, svc.pe.get(), d.pe_data);
+  TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), d.pe_data);
+  Template* t = bucket.find(now);
+  if (!t) {
+    d.table_full = bucket.full(now);
+    if (d.table_full) return;
+    bucket.insert(sender.ref, TemplateOrigin::learned, now + svc.timeout, now);
+    d.template_created = true;
+    return;
+  }
+  if (t->server_ref == sender.ref) {
+    d.template_hit = true;
+  } else {
+    bucket.rebind(*t, sender.ref, TemplateOrigin::learned);
+    d.template_moved = true;
+  }
+  t->expires = now + svc.timeout;
 }
 
 // Every counter a decision moves, as IPVS's ip_vs_conn_stats does for a
@@ -146,6 +212,10 @@ void Engine::Decider::count(const Decision& d, const ServiceEntry* svc, const Se
     return;
   }
   ServiceSlotCounters& sc = rt.services[svc->slot]->counters[slot_];
+  if (d.outcome == Outcome::learned || d.outcome == Outcome::unknown_sender) {
+    count_outgoing(d, sc, server);
+    return;
+  }
   bump(sc.packets);
   bump(sc.bytes, bytes);
   const bool fell_back = svc->pe && !d.pe_used;
@@ -172,6 +242,27 @@ void Engine::Decider::count(const Decision& d, const ServiceEntry* svc, const Se
     bump(c.bytes, bytes);
     if (d.template_created) bump(c.created);
     if (fell_back) bump(c.fallbacks);
+  }
+}
+
+// A message a server sent out: what learn() did with its call's template.
+void Engine::Decider::count_outgoing(const Decision& d, ServiceSlotCounters& sc, const ServerEntry* server) {
+  Runtime& rt = *engine_->runtime_;
+  bump(sc.outgoing);
+  if (!server) {
+    bump(sc.unknown_sender);
+    return;
+  }
+  if (d.table_full) {
+    bump(sc.table_full);
+    bump(rt.global[slot_].table_full);
+  }
+  const bool learned = d.template_created || d.template_moved;
+  if (learned) bump(sc.learned);
+  if (Runtime::Server* rs = rt.server_for(server->ref)) {
+    ServerSlotCounters& c = rs->counters[slot_];
+    bump(c.outgoing);
+    if (learned) bump(c.learned);
   }
 }
 

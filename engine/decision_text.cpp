@@ -29,6 +29,20 @@ void append_first_words(std::string& out, std::string_view payload) {
   append_printable(out, words, true);
 }
 
+// What became of the call's template.
+std::string_view template_word(const Decision& d) {
+  if (d.template_hit) return "hit";
+  if (d.template_created) return "new";
+  if (d.template_moved) return "moved";
+  return "none";
+}
+
+std::string& append_server(std::string& out, const Decision& d) {
+  out += " service=" + d.service->name + " server=";
+  append_endpoint(out, d.server->address, d.server->port, d.server->port != 0);
+  return out;
+}
+
 }  // namespace
 
 std::string describe(const Decision& d) {
@@ -52,15 +66,21 @@ std::string describe(const Decision& d) {
       out += to_string(d.pe_status);
     }
   }
+  if (d.outcome == Outcome::learned) {
+    // The server that sent it; the packet itself leaves unmarked.
+    out += " outcome=learned template=";
+    out += template_word(d);
+    return append_server(out, d);
+  }
   if (d.outcome != Outcome::placed) {
     out += " outcome=";
     out += to_string(d.outcome);
     if (d.service) out += " service=" + d.service->name;
     return out;
   }
-  out += d.template_hit ? " template=hit" : d.template_created ? " template=new" : " template=none";
-  out += " service=" + d.service->name + " server=";
-  append_endpoint(out, d.server->address, d.server->port, d.server->port != 0);
+  out += " template=";
+  out += template_word(d);
+  append_server(out, d);
   char mark[16];
   std::snprintf(mark, sizeof mark, " mark=0x%x", d.mark);
   return out += mark;

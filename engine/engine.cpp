@@ -29,6 +29,9 @@ std::string_view to_string(Outcome o) {
     case Outcome::no_service: return "no_service";
     case Outcome::no_server: return "no_server";
     case Outcome::bad_packet: return "bad_packet";
+    case Outcome::outgoing: return "outgoing";
+    case Outcome::learned: return "learned";
+    case Outcome::unknown_sender: return "unknown_sender";
   }
   return "?";
 }

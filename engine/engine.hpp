@@ -30,6 +30,12 @@ enum class Outcome : uint8_t {
   no_service,  // no virtual service matches the packet
   no_server,   // the service has no available real server
   bad_packet,  // not a parsable IP packet (see packet_status)
+  // From a service's own VIP and port: a message a real server sends out (a
+  // call it places, or its answers in direct routing). Not yet counted: the
+  // caller hands the decision to learn() with the server that sent it.
+  outgoing,
+  learned,         // learn(): the call's template names the server that sent it
+  unknown_sender,  // learn(): the sender is not a server of the service that takes calls
 };
 std::string_view to_string(Outcome o);
 
@@ -40,8 +46,9 @@ struct Decision {
   PacketStatus packet_status = PacketStatus::ok;
   PeStatus pe_status = PeStatus::matched;  // meaningful when the service has a PE
   bool pe_used = false;           // the template key included pe data
-  bool template_hit = false;      // an existing template decided
+  bool template_hit = false;      // an existing template decided (learn(): it named the sender already)
   bool template_created = false;  // a new template was stored
+  bool template_moved = false;    // learn(): the call's template now names the sender instead of another server
   bool table_full = false;        // scheduled without storing a template (cap reached)
   bool rate_limited = false;      // scheduled without a template (per-source limit)
   std::string_view pe_data;       // valid until the next decide() of this decider
@@ -64,6 +71,7 @@ struct TemplateInfo {
   std::string pe_data;    // raw bytes
   std::string pe_shown;   // printable, from the PE's show_pe_data
   Seconds expires_in = 0;
+  bool learned = false;   // made or last moved by a message the server sent (Decider::learn)
 };
 
 // What became of a template given to Engine::restore_template.
@@ -89,6 +97,9 @@ struct TemplateFilter {
 
 struct Counters {
   uint64_t packets = 0, bytes = 0, templates_created = 0, pe_fallbacks = 0;
+  // Messages the real servers sent out (learn()), and the templates they
+  // created or moved to their sender.
+  uint64_t outgoing_packets = 0, templates_learned = 0;
 };
 
 struct ServerStats {
@@ -107,6 +118,7 @@ struct ServiceStats {
   uint64_t no_server = 0;   // packets with no available real server
   uint64_t table_full = 0;    // new sessions not stored because the table was full
   uint64_t rate_limited = 0;  // new sessions not stored: their source was over its limit
+  uint64_t unknown_sender = 0;  // outgoing messages whose sender is not one of its servers taking calls
   std::vector<ServerStats> servers;
 };
 
@@ -134,6 +146,7 @@ enum class HealthChange : uint8_t { changed, unchanged, no_such_server };
 
 class Snapshot;
 class SnapshotBuilder;
+struct ServiceSlotCounters;
 class SourceLimiter;
 class TemplateTable;
 struct ServerEntry;
@@ -174,6 +187,14 @@ class Engine {
     // EngineConfig::caller_data of the configuration refresh() picked up.
     uint64_t caller_data() const;
     Decision decide(std::span<const uint8_t> packet, uint32_t packet_mark, Seconds now);
+    // For a decision of Outcome::outgoing, before the next refresh(): the
+    // message's call gets a template naming the real server that sent it,
+    // keyed by the remote party as the client, so that what comes back
+    // (responses, in-dialog requests) reaches that server. The sender is
+    // the one server of the service among `sender_addresses` (the addresses
+    // of the host it came from; none: not known). As IPVS's ip_vs_out
+    // looks at what a real server sends. Counts the message.
+    void learn(Decision& d, std::span<const IpAddress> sender_addresses, Seconds now);
 
    private:
     friend class Engine;
@@ -182,7 +203,11 @@ class Engine {
     std::optional<uint32_t> schedule(const ServiceEntry& svc, const PacketView& p, std::string_view pe_data) const;
     std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
     ServerFit fit(const ServiceEntry& svc, uint32_t ref) const;
+    const ServerEntry* sender_entry(const ServiceEntry& svc, std::span<const IpAddress> addresses,
+                                    uint16_t sport) const;
+    void learn_template(const ServiceEntry& svc, const ServerEntry& sender, Seconds now, Decision& d);
     void count(const Decision& d, const ServiceEntry* svc, const ServerEntry* server, std::size_t bytes);
+    void count_outgoing(const Decision& d, ServiceSlotCounters& sc, const ServerEntry* server);
 
     Engine* engine_;
     unsigned slot_;

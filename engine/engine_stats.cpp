@@ -27,6 +27,9 @@ EngineStats Engine::stats() const {
       s.no_server += read(c.no_server);
       s.table_full += read(c.table_full);
       s.rate_limited += read(c.rate_limited);
+      s.counters.outgoing_packets += read(c.outgoing);
+      s.counters.templates_learned += read(c.learned);
+      s.unknown_sender += read(c.unknown_sender);
       for (std::size_t i = 0; i < kPeStatusCount; ++i) s.fallbacks_by_reason[i] += read(c.by_reason[i]);
     }
     for (const ServerEntry& se : e.servers) {
@@ -43,6 +46,8 @@ EngineStats Engine::stats() const {
           v.counters.bytes += read(c.bytes);
           v.counters.templates_created += read(c.created);
           v.counters.pe_fallbacks += read(c.fallbacks);
+          v.counters.outgoing_packets += read(c.outgoing);
+          v.counters.templates_learned += read(c.learned);
         }
       }
     }

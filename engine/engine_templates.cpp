@@ -66,6 +66,7 @@ std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Second
       i.pe_shown = svc && svc->pe ? svc->pe->show_pe_data(t.pe()) : i.pe_data;
     }
     i.expires_in = t.expires - now;
+    i.learned = t.origin == TemplateOrigin::learned;
   }
   return out;
 }
@@ -100,8 +101,9 @@ Restored Engine::restore_template(const TemplateInfo& info, Seconds now) {
     if (s.config->address == info.server && s.config->port == info.server_port) server = &s;
   if (!server) return Restored::server_gone;
   const TemplateKey key = make_key(*svc, info.client, info.client_port, info.pe_data);
+  const TemplateOrigin origin = info.learned ? TemplateOrigin::learned : TemplateOrigin::scheduled;
   const bool stored = table_->insert(key, table_->hash(key, svc->pe.get(), info.pe_data), info.pe_data,
-                                     server->ref, now + std::min(info.expires_in, svc->timeout));
+                                     server->ref, origin, now + std::min(info.expires_in, svc->timeout));
   return stored ? Restored::yes : Restored::not_stored;
 }
 

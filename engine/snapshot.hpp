@@ -85,6 +85,18 @@ class Snapshot {
     return nullptr;
   }
 
+  // The service whose VIP and port a packet comes from: a real server's
+  // message out, in direct routing (fwmark services have no address to match).
+  const ServiceEntry* find_by_source(const PacketView& p) const {
+    auto it = by_vip.find(vip_hash(p.src, p.sport));
+    if (it == by_vip.end()) return nullptr;
+    for (std::size_t i : it->second) {
+      const ServiceConfig& c = *services[i].config;
+      if (c.vip == p.src && c.port == p.sport && c.protocol == p.protocol) return &services[i];
+    }
+    return nullptr;
+  }
+
   const ServiceEntry* by_name(std::string_view name) const {
     for (const ServiceEntry& s : services)
       if (s.config->name == name) return &s;

@@ -72,7 +72,7 @@ uint64_t TemplateTable::hash(const TemplateKey& key, const PersistenceEngine* pe
 }
 
 Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data,
-                                uint32_t server_ref, uint32_t expires) {
+                                uint32_t server_ref, TemplateOrigin origin, uint32_t expires) {
   Template* t = s.pool.allocate();
   Template** head = &s.buckets[bucket_of(s, hash)];
   t->next = *head;
@@ -80,6 +80,7 @@ Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash,
   t->key = key;
   t->server_ref = server_ref;
   t->expires = expires;
+  t->origin = origin;
   if (key.pe_len) std::memcpy(t->pe_data, pe_data.data(), key.pe_len);
   *head = t;
   s.count.fetch_add(1, std::memory_order_relaxed);
@@ -141,10 +142,11 @@ Template** TemplateTable::Bucket::link_to(const Template& t) {
   return link;
 }
 
-void TemplateTable::Bucket::rebind(Template& t, uint32_t server_ref) {
+void TemplateTable::Bucket::rebind(Template& t, uint32_t server_ref, TemplateOrigin origin) {
   table_.listener_.released(t.server_ref);
   table_.listener_.bound(server_ref);
   t.server_ref = server_ref;
+  t.origin = origin;
 }
 
 void TemplateTable::Bucket::erase(Template& t) { table_.erase(shard_, link_to(t)); }
@@ -154,21 +156,21 @@ bool TemplateTable::Bucket::full(uint32_t now) {
   return shard_.count.load(std::memory_order_relaxed) >= table_.per_shard_max_;
 }
 
-void TemplateTable::Bucket::insert(uint32_t server_ref, uint32_t expires, uint32_t now) {
+void TemplateTable::Bucket::insert(uint32_t server_ref, TemplateOrigin origin, uint32_t expires, uint32_t now) {
   table_.grow_if_loaded(shard_);
-  table_.create(shard_, key_, hash_, pe_data_, server_ref, expires);
+  table_.create(shard_, key_, hash_, pe_data_, server_ref, origin, expires);
   table_.sweep(shard_, now, 2);  // keeps up with expiry even without the housekeeping thread
 }
 
 bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
-                           uint32_t expires) {
+                           TemplateOrigin origin, uint32_t expires) {
   Shard& s = shard_of(hash);
   MutexLock lock(s.mutex);
   if (s.count.load(std::memory_order_relaxed) >= per_shard_max_) return false;
   grow_if_loaded(s);
   for (const Template* t = s.buckets[bucket_of(s, hash)]; t; t = t->next)
     if (t->hash == hash && std::memcmp(&t->key, &key, sizeof key) == 0 && t->pe() == pe_data) return false;
-  create(s, key, hash, pe_data, server_ref, expires);
+  create(s, key, hash, pe_data, server_ref, origin, expires);
   return true;
 }
 

@@ -35,12 +35,19 @@ struct TemplateKey {
 };
 static_assert(sizeof(TemplateKey) == 44 && std::has_unique_object_representations_v<TemplateKey>);
 
+// How a template came to name its server.
+enum class TemplateOrigin : uint8_t {
+  scheduled,  // a scheduler picked the server for a message that came in
+  learned,    // the server sent a message of the call out (Engine::Decider::learn)
+};
+
 struct Template {
   Template* next;
   uint64_t hash;
   TemplateKey key;
   uint32_t server_ref;  // the engine's handle of the real server
   uint32_t expires;     // monotonic seconds
+  TemplateOrigin origin;  // of its binding to server_ref
   char pe_data[kMaxSipValue];  // key.pe_len bytes used; room for the longest (see NodePool)
 
   std::string_view pe() const { return {pe_data, key.pe_len}; }
@@ -73,7 +80,7 @@ class TemplateTable {
 
   // Stores a template as given (a restored one); false if one exists or no room.
   bool insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
-              uint32_t expires);
+              TemplateOrigin origin, uint32_t expires);
 
   // Removes expired templates from up to `buckets` buckets, shard by shard,
   // each under its own lock for a short time; returns how many went.
@@ -136,7 +143,7 @@ class TemplateTable {
   void erase(Shard& s, Template** link) SIPVS_REQUIRES(s.mutex);
   std::size_t sweep(Shard& s, uint32_t now, std::size_t buckets) SIPVS_REQUIRES(s.mutex);
   Template* create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
-                   uint32_t expires) SIPVS_REQUIRES(s.mutex);
+                   TemplateOrigin origin, uint32_t expires) SIPVS_REQUIRES(s.mutex);
 
   HashKey secret_;
   TemplateListener& listener_;
@@ -156,14 +163,16 @@ class TemplateTable::Bucket {
  public:
   // The live template with the key; an expired one is removed (and counted).
   Template* find(uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
-  // Points the call's template at another server (its own is gone).
-  void rebind(Template& t, uint32_t server_ref);
+  // Points the call's template at another server (its own is gone, or the
+  // other one sent a message of the call).
+  void rebind(Template& t, uint32_t server_ref, TemplateOrigin origin);
   void erase(Template& t) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
   // Whether the shard is at its cap, after removing a few expired templates
   // to make room (a bounded number of buckets, so a flood at the cap costs little).
   bool full(uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
   // Stores the key's template; the caller checked full() first.
-  void insert(uint32_t server_ref, uint32_t expires, uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
+  void insert(uint32_t server_ref, TemplateOrigin origin, uint32_t expires, uint32_t now)
+      SIPVS_NO_THREAD_SAFETY_ANALYSIS;
 
  private:
   friend class TemplateTable;

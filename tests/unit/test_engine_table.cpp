@@ -62,7 +62,7 @@ struct Fixture {
     }
     r.server_ref = server;
     r.full = b.full(now);
-    if (!r.full) b.insert(server, now + timeout, now);
+    if (!r.full) b.insert(server, TemplateOrigin::scheduled, now + timeout, now);
     r.created = !r.full;
     return r;
   }
@@ -117,7 +117,7 @@ TEST_CASE("rebind moves a template to another server in place") {
     TemplateTable::Bucket b = f.bucket("x");
     Template* t = b.find(101);
     REQUIRE(t);
-    b.rebind(*t, 5);
+    b.rebind(*t, 5, TemplateOrigin::scheduled);
   }
   CHECK(f.listener.live[1] == 0);
   CHECK(f.listener.live[5] == 1);
@@ -160,8 +160,8 @@ TEST_CASE("insert refuses a duplicate, remove_if removes by predicate") {
   Fixture f(100);
   const TemplateKey k = key_for(1, "abc");
   const uint64_t h = f.table.hash(k, nullptr, "abc");
-  CHECK(f.table.insert(k, h, "abc", 4, 500));
-  CHECK_FALSE(f.table.insert(k, h, "abc", 5, 500));
+  CHECK(f.table.insert(k, h, "abc", 4, TemplateOrigin::scheduled, 500));
+  CHECK_FALSE(f.table.insert(k, h, "abc", 5, TemplateOrigin::scheduled, 500));
   f.lookup("other", 10, 6);
   CHECK(f.table.remove_if([](const Template& t) { return t.server_ref == 4; }) == 1);
   CHECK(f.table.size() == 1);
