@@ -85,6 +85,14 @@ void render_services(std::string& out, const sipvs::EngineStats& e) {
               [](const auto& s) { return s.no_server; });
   per_service("service_table_full_total", "New sessions of the service not stored: the table was full.",
               [](const auto& s) { return s.table_full; });
+  per_service("service_outgoing_packets_total", "Messages the real servers sent from the service's VIP and port.",
+              [](const auto& s) { return s.counters.outgoing_packets; });
+  per_service("service_templates_learned_total",
+              "Templates created or moved to a real server by a message of the call it sent.",
+              [](const auto& s) { return s.counters.templates_learned; });
+  per_service("service_unknown_sender_total",
+              "Messages from the service's VIP and port whose sender is not a real server of it taking calls.",
+              [](const auto& s) { return s.unknown_sender; });
   Family f(out, "service_pe_fallbacks_total", "counter",
            "Packets placed without pe data (plain persistence), by the persistence engine's reason.");
   for (const auto& s : e.services)
@@ -107,6 +115,11 @@ void render_servers(std::string& out, const sipvs::EngineStats& e) {
              [](const auto& r) { return static_cast<int64_t>(r.counters.templates_created); });
   per_server("server_pe_fallbacks_total", "counter", "Packets placed on the real server without pe data.",
              [](const auto& r) { return static_cast<int64_t>(r.counters.pe_fallbacks); });
+  per_server("server_outgoing_packets_total", "counter", "Messages the real server sent from the VIP and port.",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.outgoing_packets); });
+  per_server("server_templates_learned_total", "counter",
+             "Templates created or moved to the real server by a message of the call it sent.",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.templates_learned); });
   per_server("server_templates", "gauge", "Live templates pointing at the real server.",
              [](const auto& r) { return r.live_templates; });
   per_server("server_weight", "gauge", "Configured weight (0: quiesced).",

@@ -20,7 +20,9 @@ json counters_json(const sipvs::Counters& c) {
   return {{"packets", c.packets},
           {"bytes", c.bytes},
           {"templates_created", c.templates_created},
-          {"pe_fallbacks", c.pe_fallbacks}};
+          {"pe_fallbacks", c.pe_fallbacks},
+          {"outgoing_packets", c.outgoing_packets},
+          {"templates_learned", c.templates_learned}};
 }
 
 json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queues,
@@ -54,6 +56,7 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
     j["name"] = s.name;
     j["pe_fallbacks_by_reason"] = std::move(fallbacks);
     j["drops"] = {{"no_server", s.no_server}, {"table_full", s.table_full}, {"rate_limited", s.rate_limited}};
+    j["unknown_sender"] = s.unknown_sender;
     j["rates"] = rate_json(rates.service(s.name));
     j["servers"] = std::move(servers);
     services.push_back(std::move(j));

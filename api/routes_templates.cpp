@@ -61,7 +61,7 @@ json template_to_json(const sipvs::TemplateInfo& t) {
          {"client", t.client.to_string()}, {"client_port", t.client_port},
          {"server", server_id(t.server, t.server_port)}, {"mark", t.mark},
          {"pe_name", t.pe_name},        {"pe_data", t.pe_shown},
-         {"expires_in", t.expires_in}};
+         {"expires_in", t.expires_in},  {"learned", t.learned}};
   if (t.fwmark) {
     j["fwmark"] = t.fwmark;
   } else {

@@ -2,9 +2,11 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "daemon/config/queue_spec.hpp"
+#include "daemon/datapath/neighbours.hpp"
 #include "daemon/log.hpp"
 
 namespace sipvsd {
@@ -12,6 +14,11 @@ namespace sipvsd {
 namespace {
 constexpr auto kReconcileInterval = std::chrono::seconds(10);  // periodic forwarding reconcile
 constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most one warning per interval
+// A real server that starts sending is known by its link-layer address this
+// long after the director's neighbour table has it.
+constexpr auto kSenderRefreshInterval = std::chrono::seconds(1);
+
+bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 // The engine's part of `c`, carrying the mark mask and the unplaced policy:
 // the workers read them from the engine's snapshot, published with the marks
@@ -37,7 +44,7 @@ void Daemon::start(const DaemonConfig& c) {
     QueueOptions o;
     o.queue = q;
     o.maxlen = c.queue_maxlen;
-    workers.push_back(std::make_unique<QueueWorker>(engine_, o));
+    workers.push_back(std::make_unique<QueueWorker>(engine_, senders_, o));
   }
   for (auto& w : workers) w->start();
   {
@@ -77,6 +84,7 @@ void Daemon::housekeeping() {
   sipvs::MutexLock lock(hk_mutex_);
   auto next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
   auto next_pressure_report = std::chrono::steady_clock::now() + kPressureReportInterval;
+  auto next_senders = std::chrono::steady_clock::now();
   while (!hk_stop_) {
     hk_cv_.wait_for(lock, std::chrono::milliseconds(100));
     if (hk_stop_) break;
@@ -85,6 +93,12 @@ void Daemon::housekeeping() {
       forwarding_.reconcile_again();
       next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
     }
+    if (std::chrono::steady_clock::now() >= next_senders) {
+      // A server being resolved is looked at again soon: its entry is
+      // usually there within milliseconds.
+      next_senders = std::chrono::steady_clock::now() +
+                     (refresh_senders() ? kSenderRefreshInterval : std::chrono::milliseconds(100));
+    }
     const std::size_t removed = engine_.expire_step(sipvs::monotonic_seconds(), 4096);
     if (removed > 0) LOG_DEBUG(3, "expired %zu templates", removed);
     if (std::chrono::steady_clock::now() >= next_pressure_report) {
@@ -92,6 +106,34 @@ void Daemon::housekeeping() {
       next_pressure_report = std::chrono::steady_clock::now() + kPressureReportInterval;
     }
     lock.lock();
+  }
+}
+
+// The neighbour entries of the real servers' own addresses, for the workers
+// to tell which server sent a message out (learning the calls it places).
+// Returns whether every real server's address has an entry.
+bool Daemon::refresh_senders() {
+  std::vector<sipvs::IpAddress> servers;
+  for (const sipvs::ServiceConfig& s : engine_.config().services)
+    for (const sipvs::RealServerConfig& r : s.servers)
+      if (std::find(servers.begin(), servers.end(), r.address) == servers.end()) servers.push_back(r.address);
+  try {
+    const std::vector<Neighbour> neighbours = read_neighbours();
+    std::vector<sipvs::IpAddress> unknown;
+    for (const sipvs::IpAddress& a : servers)
+      if (std::none_of(neighbours.begin(), neighbours.end(), [&](const Neighbour& n) { return n.address == a; }))
+        unknown.push_back(a);
+    resolve_neighbours(unknown);
+    SenderMap map(neighbours, servers);
+    const std::size_t hosts = map.hosts();
+    if (senders_.publish(std::move(map))) LOG_DEBUG(2, "link-layer addresses of %zu real server hosts", hosts);
+    neighbour_failures_ = 0;
+    return unknown.empty();
+  } catch (const NeighbourError& e) {
+    if (is_power_of_two(++neighbour_failures_))
+      LOG_WARN("%s: calls the real servers place are learned from what is known (%llu times)", e.what(),
+               static_cast<unsigned long long>(neighbour_failures_));
+    return true;  // not sooner than usual
   }
 }
 

@@ -54,11 +54,16 @@ class Daemon {
  private:
   void housekeeping();
   void report_template_pressure();  // housekeeping only
+  bool refresh_senders();           // housekeeping only
   uint64_t reported_table_full_ = 0, reported_rate_limited_ = 0;
+  uint64_t neighbour_failures_ = 0;  // housekeeping only: the log's rate limit
 
   sipvs::Engine engine_;
   mutable sipvs::Mutex workers_mutex_;  // queue_stats() vs start/stop
   std::vector<std::unique_ptr<QueueWorker>> workers_ SIPVS_GUARDED_BY(workers_mutex_);
+  // Which host sent a message out, by link-layer address: housekeeping
+  // publishes, the workers read (declared before them: they hold views).
+  SenderMaps senders_;
   ForwardingController forwarding_;  // the kernel's mark -> real server mapping
   HealthChecker health_;             // SIP OPTIONS probes; marks servers up/down in engine_
 

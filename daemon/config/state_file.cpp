@@ -198,7 +198,9 @@ std::string templates_file_text(const std::vector<sipvs::TemplateInfo>& template
     out += ", \"server\": \"" + t.server.to_string();
     out += "\", \"server_port\": " + std::to_string(t.server_port);
     out += ", \"pe_data_base64\": \"" + base64_encode(t.pe_data);
-    out += "\", \"expires_in\": " + std::to_string(t.expires_in) + "}";
+    out += "\", \"expires_in\": " + std::to_string(t.expires_in);
+    if (t.learned) out += ", \"learned\": true";  // absent: scheduled (files of older versions too)
+    out += "}";
   }
   out += "\n]}\n";
   return out;
@@ -252,6 +254,10 @@ SavedTemplates templates_from_json(const nlohmann::json& j, std::time_t now) {
       continue;
     }
     t.expires_in = static_cast<sipvs::Seconds>(expires_in - elapsed);
+    if (e.contains("learned")) {
+      if (!e["learned"].is_boolean()) throw ConfigFieldError(field + "learned", "must be true or false");
+      t.learned = e["learned"].get<bool>();
+    }
     out.templates.push_back(std::move(t));
   }
   return out;

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -38,6 +40,18 @@ constexpr long kRecvTimeoutUs = 200'000;
 constexpr auto kVerdictRetryPause = std::chrono::milliseconds(10);
 
 bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+// "02:00:c6:12:01:02", or "none" for a frame without one.
+std::string lladdr_text(std::span<const uint8_t> lladdr) {
+  if (lladdr.empty()) return "none";
+  std::string out;
+  char byte[4];
+  for (const uint8_t b : lladdr) {
+    std::snprintf(byte, sizeof byte, out.empty() ? "%02x" : ":%02x", b);
+    out += byte;
+  }
+  return out;
+}
 
 std::system_error sys_error(int err, const std::string& what) {
   return std::system_error(err, std::generic_category(), what);
@@ -75,8 +89,9 @@ struct QueueWorker::Batch {
   QueueCounterArray<uint64_t> tally;  // added to the worker's counters at each send
 };
 
-QueueWorker::QueueWorker(sipvs::Engine& engine, QueueOptions options)
+QueueWorker::QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options)
     : decider_(engine.make_decider()),
+      senders_(senders),
       options_(options),
       rx_(new char[kSlots * kSlotSize]),
       verdicts_(2 * kSlots) {
@@ -251,6 +266,7 @@ unsigned QueueWorker::receive(ReceiveSlots& slots) {
 // One configuration snapshot, clock reading and policy per batch.
 void QueueWorker::handle_batch(ReceiveSlots& slots, unsigned count) {
   decider_.refresh();
+  senders_.refresh();
   Batch batch;
   batch.now = sipvs::monotonic_seconds();
   batch.policy = DataPathPolicy::unpack(decider_.caller_data());
@@ -321,16 +337,28 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
   }
   if (attr[NFQA_CAP_LEN] && ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > plen) ++batch.tally[QueueCounter::truncated];
   const uint32_t packet_mark = attr[NFQA_MARK] ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
+  std::span<const uint8_t> lladdr;  // the frame's source, when it came from a link that has one
+  if (attr[NFQA_HWADDR]) {
+    const auto* hw = static_cast<const nfqnl_msg_packet_hw*>(mnl_attr_get_payload(attr[NFQA_HWADDR]));
+    lladdr = {hw->hw_addr, std::min<std::size_t>(ntohs(hw->hw_addrlen), sizeof hw->hw_addr)};
+  }
 
   // The payload starts at the IP header. Its UDP checksum is never verified
   // here: the director forwards, the real server checks.
-  const PacketVerdict v = packet_verdict(decider_, {payload, plen}, packet_mark, batch.now, batch.policy);
+  const PacketVerdict v =
+      packet_verdict(decider_, {payload, plen}, packet_mark, batch.now, batch.policy, senders_.get(), lladdr);
   if (v.decide_failed) {
     ++batch.tally[QueueCounter::decide_errors];
     if (is_power_of_two(++decide_failures_))
-      LOG_ERR("queue %u: deciding packet %u failed (%s): given the unplaced policy (%llu times)", options_.queue, id,
-              v.decide_error, static_cast<unsigned long long>(decide_failures_));
+      LOG_ERR("queue %u: deciding packet %u failed (%s): %s (%llu times)", options_.queue, id, v.decide_error,
+              v.kind == PacketVerdict::Kind::outgoing ? "accepted as it came" : "given the unplaced policy",
+              static_cast<unsigned long long>(decide_failures_));
   }
+  if (v.decision.outcome == sipvs::Outcome::unknown_sender && is_power_of_two(++unknown_senders_))
+    LOG_WARN("queue %u: a message of service %s came from link-layer address %s, which no real server of it has in "
+             "the neighbour table: forwarded, its call not learned (%llu times)",
+             options_.queue, v.decision.service->name.c_str(), lladdr_text(lladdr).c_str(),
+             static_cast<unsigned long long>(unknown_senders_));
   answer(id, v, batch);
   ++batch.tally[QueueCounter::packets];
   batch.tally[QueueCounter::bytes] += plen;
@@ -360,6 +388,10 @@ void QueueWorker::answer(uint32_t id, const PacketVerdict& v, Batch& batch) {
     case PacketVerdict::Kind::unplaced_dropped:
       put_verdict(id, NF_DROP, std::nullopt, batch);
       ++batch.tally[QueueCounter::unplaced_dropped];
+      break;
+    case PacketVerdict::Kind::outgoing:
+      put_verdict(id, NF_ACCEPT, std::nullopt, batch);  // mark left as it is
+      ++batch.tally[QueueCounter::outgoing];
       break;
   }
 }

@@ -2,7 +2,8 @@
 // One NFQUEUE worker per queue: its own netlink socket (libmnl +
 // libnetfilter_queue's nfq_nlmsg_* API), its own engine Worker and thread.
 // Each queued packet gets NF_ACCEPT with the chosen real server's mark, or the
-// configured policy when the engine cannot place it.
+// configured policy when the engine cannot place it; a message a real server
+// sends out from a VIP is accepted as it came, its call learned.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "engine/engine.hpp"
 #include "daemon/datapath/packet_verdict.hpp"
 #include "daemon/datapath/queue_counters.hpp"
+#include "daemon/datapath/sender_map.hpp"
 #include "daemon/datapath/verdict_buffer.hpp"
 
 struct mnl_socket;
@@ -34,7 +36,8 @@ class QueueWorker {
  public:
   // Opens the socket, binds the queue and configures it; throws std::system_error
   // (e.g. EBUSY: another process holds the queue; EPERM: needs CAP_NET_ADMIN).
-  QueueWorker(sipvs::Engine& engine, QueueOptions options);
+  // `senders` tells which real server sent a message out (sender_map.hpp).
+  QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options);
   ~QueueWorker();  // stops, joins, unbinds the queue and closes the socket
   QueueWorker(const QueueWorker&) = delete;
   QueueWorker& operator=(const QueueWorker&) = delete;
@@ -70,6 +73,7 @@ class QueueWorker {
   void send_verdicts(Batch& batch);  // flush_verdicts() and the batch's counters
 
   sipvs::Engine::Decider decider_;
+  SenderMaps::View senders_;  // refreshed with decider_, between batches
   QueueOptions options_;
   mnl_socket* nl_ = nullptr;
   unsigned portid_ = 0;
@@ -81,6 +85,7 @@ class QueueWorker {
   VerdictBuffer verdicts_;      // room for two batches: one unsent, one new
   uint64_t verdict_failures_ = 0;  // flushes that left verdicts unsent (for the log's rate limit)
   uint64_t decide_failures_ = 0;   // for the log's rate limit
+  uint64_t unknown_senders_ = 0;   // for the log's rate limit
   uint64_t recv_errors_ = 0;       // for the log's rate limit
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "daemon/datapath/sender_map.hpp"
 #include "engine/engine.hpp"
 
 namespace sipvsd {
@@ -26,7 +27,12 @@ struct DataPathPolicy {
 };
 
 struct PacketVerdict {
-  enum class Kind : uint8_t { placed, unplaced_accepted, unplaced_dropped };
+  enum class Kind : uint8_t {
+    placed,
+    unplaced_accepted,
+    unplaced_dropped,
+    outgoing,  // a real server's message out: accepted as it came, whatever the policy
+  };
   Kind kind = Kind::unplaced_accepted;
   uint32_t mark = 0;  // the packet's mark on the way out (as it came unless placed)
   sipvs::Decision decision;
@@ -44,7 +50,11 @@ constexpr PacketVerdict::Kind unplaced_kind(DataPathPolicy policy) {
   return policy.drop_unplaced ? PacketVerdict::Kind::unplaced_dropped : PacketVerdict::Kind::unplaced_accepted;
 }
 
+// The verdict for one queued packet. A message a real server sends out
+// (Outcome::outgoing) is learned from: `lladdr`, the frame's source
+// link-layer address, names its host through `senders`.
 PacketVerdict packet_verdict(sipvs::Engine::Decider& decider, std::span<const uint8_t> packet, uint32_t packet_mark,
-                             sipvs::Seconds now, DataPathPolicy policy);
+                             sipvs::Seconds now, DataPathPolicy policy, const SenderMap& senders,
+                             std::span<const uint8_t> lladdr);
 
 }  // namespace sipvsd

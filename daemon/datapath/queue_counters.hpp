@@ -27,6 +27,7 @@ enum class QueueCounter : uint8_t {
   verdict_send_errors,
   kernel_errors,
   decide_errors,
+  outgoing,
 };
 
 struct QueueCounterInfo {
@@ -62,6 +63,8 @@ inline constexpr std::array kQueueCounters{
                      {"kind", "verdict_send"}, ""},
     QueueCounterInfo{QueueCounter::kernel_errors, "kernel_errors", "queue_errors_total", {"kind", "kernel"}, ""},
     QueueCounterInfo{QueueCounter::decide_errors, "decide_errors", "queue_errors_total", {"kind", "decide"}, ""},
+    QueueCounterInfo{QueueCounter::outgoing, "outgoing", "queue_outgoing_total", {},
+                     "Messages the real servers sent from a VIP, accepted as they came (their calls learned)."},
 };
 inline constexpr std::size_t kQueueCounterCount = kQueueCounters.size();
 

@@ -1,6 +1,8 @@
 // The data-path policy a queue worker reads, and the verdict it gives one packet.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "../packet_builder.hpp"
@@ -54,6 +56,10 @@ TEST_CASE("the daemon publishes its mark mask and unplaced policy with the engin
   CHECK(policy.drop_unplaced);
 }
 
+namespace {
+const sipvsd::SenderMap kNoSenders;
+}  // namespace
+
 TEST_CASE("a placed packet's mark changes under the mask only; an unplaced one keeps its mark or is dropped") {
   const sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({"services": [
       {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr", "persistence_timeout": 60, "pe": "sip",
@@ -65,16 +71,46 @@ TEST_CASE("a placed packet's mark changes under the mask only; an unplaced one k
   const auto to_vip = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("mask@trunk"));
   const auto elsewhere = test::udp_packet("198.18.0.1", 5060, "198.18.2.101", 5060, test::invite("other@trunk"));
 
-  sipvsd::PacketVerdict v = sipvsd::packet_verdict(worker, to_vip, 0xa0a0a0a0, 1, {0x0000ff00, false});
+  sipvsd::PacketVerdict v = sipvsd::packet_verdict(worker, to_vip, 0xa0a0a0a0, 1, {0x0000ff00, false}, kNoSenders, {});
   CHECK(v.kind == Kind::placed);
   CHECK(v.mark == 0xa0a012a0);
-  v = sipvsd::packet_verdict(worker, to_vip, 0xa0a0a0a0, 1, {});
+  v = sipvsd::packet_verdict(worker, to_vip, 0xa0a0a0a0, 1, {}, kNoSenders, {});
   CHECK(v.mark == 0x1200);  // the whole mark is ours by default
 
-  v = sipvsd::packet_verdict(worker, elsewhere, 0xa0a0a0a0, 1, {0x0000ff00, false});
+  v = sipvsd::packet_verdict(worker, elsewhere, 0xa0a0a0a0, 1, {0x0000ff00, false}, kNoSenders, {});
   CHECK(v.kind == Kind::unplaced_accepted);
   CHECK(v.mark == 0xa0a0a0a0);
   CHECK_FALSE(v.decide_failed);
-  v = sipvsd::packet_verdict(worker, elsewhere, 0xa0a0a0a0, 1, {0x0000ff00, true});
+  v = sipvsd::packet_verdict(worker, elsewhere, 0xa0a0a0a0, 1, {0x0000ff00, true}, kNoSenders, {});
   CHECK(v.kind == Kind::unplaced_dropped);
+}
+
+TEST_CASE("a message a real server sends out is accepted as it came, whatever the policy, and its call learned") {
+  const sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({"services": [
+      {"name": "s", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr", "persistence_timeout": 60, "pe": "sip",
+       "servers": [{"address": "198.18.1.1", "mark": "0x1200"}, {"address": "198.18.1.2", "mark": "0x1300"}]}]})"));
+  sipvs::Engine engine(c.engine);
+  auto worker = engine.make_decider();
+  const std::array<uint8_t, 6> mac{0x02, 0, 0xc6, 0x12, 0x01, 0x02};
+  sipvsd::Neighbour n;
+  n.address = *sipvs::IpAddress::parse("198.18.1.2");
+  std::copy(mac.begin(), mac.end(), n.lladdr.begin());
+  n.lladdr_len = 6;
+  const sipvsd::SenderMap senders({n}, {n.address, *sipvs::IpAddress::parse("198.18.1.1")});
+  const auto out = test::udp_packet("198.18.2.100", 5060, "198.18.9.9", 5060, test::invite("placed-by-rs2"));
+  using Kind = sipvsd::PacketVerdict::Kind;
+
+  sipvsd::PacketVerdict v = sipvsd::packet_verdict(worker, out, 0xa0a0a0a0, 1, {0x0000ff00, true}, senders, mac);
+  CHECK(v.kind == Kind::outgoing);
+  CHECK(v.mark == 0xa0a0a0a0u);  // as it came
+  CHECK(v.decision.outcome == sipvs::Outcome::learned);
+  CHECK(v.decision.server->address.to_string() == "198.18.1.2");
+  const auto back = test::udp_packet("198.18.9.9", 5060, "198.18.2.100", 5060, test::invite("placed-by-rs2", "BYE"));
+  CHECK(sipvsd::packet_verdict(worker, back, 0, 2, {}, senders, {}).mark == 0x1300u);
+
+  // A frame from a host the neighbour table does not have: still accepted, not learned.
+  const std::array<uint8_t, 6> stranger{0x02, 0, 0, 0, 0, 0x99};
+  v = sipvsd::packet_verdict(worker, out, 0, 3, {0x0000ff00, true}, senders, stranger);
+  CHECK(v.kind == Kind::outgoing);
+  CHECK(v.decision.outcome == sipvs::Outcome::unknown_sender);
 }

@@ -17,6 +17,7 @@
 namespace {
 
 using sipvsd::PacketVerdict;
+const sipvsd::SenderMap kNoSenders;
 
 sipvs::EngineConfig two_servers(uint64_t max_templates) {
   sipvs::ServiceConfig s;
@@ -59,7 +60,7 @@ TEST_CASE("the first call finds no memory: the packet gets the unplaced policy, 
   PacketVerdict v;
   {
     test::RefusedAllocations refused;
-    v = sipvsd::packet_verdict(worker, invite, foreign_bits, 10, policy);
+    v = sipvsd::packet_verdict(worker, invite, foreign_bits, 10, policy, kNoSenders, {});
   }
   CHECK(v.decide_failed);
   CHECK(std::string(v.decide_error) == std::bad_alloc().what());
@@ -69,13 +70,13 @@ TEST_CASE("the first call finds no memory: the packet gets the unplaced policy, 
 
   {
     test::RefusedAllocations refused;
-    v = sipvsd::packet_verdict(worker, invite, foreign_bits, 10, {0x0000ffff, true});
+    v = sipvsd::packet_verdict(worker, invite, foreign_bits, 10, {0x0000ffff, true}, kNoSenders, {});
   }
   CHECK(v.decide_failed);
   CHECK(v.kind == PacketVerdict::Kind::unplaced_dropped);
 
   // The retransmission, with memory: placed and stored, the foreign bits kept.
-  v = sipvsd::packet_verdict(worker, invite, foreign_bits, 11, policy);
+  v = sipvsd::packet_verdict(worker, invite, foreign_bits, 11, policy, kNoSenders, {});
   CHECK_FALSE(v.decide_failed);
   REQUIRE(v.kind == PacketVerdict::Kind::placed);
   CHECK(v.decision.template_created);
@@ -103,12 +104,12 @@ TEST_CASE("every allocation point of placing a call fails once: no template is l
     PacketVerdict v;
     {
       test::RefusedAllocations refused;
-      v = sipvsd::packet_verdict(worker, invite, 0, 10, policy);
+      v = sipvsd::packet_verdict(worker, invite, 0, 10, policy, kNoSenders, {});
     }
     if (v.decide_failed) {
       ++failed;
       CHECK(v.kind == PacketVerdict::Kind::unplaced_accepted);
-      v = sipvsd::packet_verdict(worker, invite, 0, 10, policy);
+      v = sipvsd::packet_verdict(worker, invite, 0, 10, policy, kNoSenders, {});
       REQUIRE_FALSE(v.decide_failed);
     }
     REQUIRE(v.kind == PacketVerdict::Kind::placed);
@@ -128,7 +129,7 @@ TEST_CASE("every allocation point of placing a call fails once: no template is l
   {
     test::RefusedAllocations refused;
     for (const auto& [bye, mark] : byes) {
-      const PacketVerdict v = sipvsd::packet_verdict(worker, bye, 0, 20, policy);
+      const PacketVerdict v = sipvsd::packet_verdict(worker, bye, 0, 20, policy, kNoSenders, {});
       failed_later += v.decide_failed;
       not_found += !v.decision.template_hit;
       moved += v.mark != mark;
