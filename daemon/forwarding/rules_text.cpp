@@ -69,12 +69,23 @@ void write_queue_rules(std::ostream& o, const DaemonConfig& c) {
         o << ipt << " -t mangle -A PREROUTING -m mark --mark " << fwd::hex(s.fwmark) << " " << ct << " " << target
           << "\n";
     } else {
+      const std::string ipt = s.vip.is_v4() ? "iptables" : "ip6tables";
+      const std::string port = s.port ? std::to_string(s.port) : std::string();
       o << "# service " << s.name << "\n"
-        << (s.vip.is_v4() ? "iptables" : "ip6tables") << " -t mangle -A PREROUTING -p " << proto_name(s.protocol)
-        << " -d " << s.vip.to_string() << (s.port ? " --dport " + std::to_string(s.port) : std::string()) << " "
-        << ct << " " << target << "\n";
+        << ipt << " -t mangle -A PREROUTING -p " << proto_name(s.protocol) << " -d " << s.vip.to_string()
+        << (s.port ? " --dport " + port : std::string()) << " " << ct << " " << target << "\n"
+        << "# ...and what its real servers send from the VIP (calls they place), when it\n"
+        << "# passes the director: accepted as it came, the call learned (see below)\n"
+        << ipt << " -t mangle -A PREROUTING -p " << proto_name(s.protocol) << " -s " << s.vip.to_string()
+        << (s.port ? " --sport " + port : std::string()) << " " << ct << " " << target << "\n";
     }
   }
+  o << "# Calls the real servers place keep their server when what they send passes the\n"
+    << "# director (it is their gateway): sipvsd tells the sender by the frame's source\n"
+    << "# MAC, from the neighbour entries of the real servers' own addresses. Linux drops\n"
+    << "# a packet that arrives from one of its own addresses (the VIP) unless the\n"
+    << "# interface the real servers' packets come in on accepts it (rp_filter 0 or 2):\n"
+    << "#   sysctl -w net.ipv4.conf.<that interface>.accept_local=1\n";
 }
 
 // Section 2, per dr real server: a rule from its mark to a table of its own.

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# End-to-end test of calls in both directions (issue 14), in e2e_sipp's
+# namespaces: the director is the real servers' default gateway, so what they
+# send towards the carrier passes it. Each of the three real servers places
+# calls with a SIPp UAC bound to the VIP, port 5060, to a SIPp UAS on the trunk
+# side that answers and then hangs up itself (its 200 OK and its BYE come back
+# to the VIP); at the same time a trunk sends calls in to the other family's
+# VIP, as in e2e_sipp. Both families take both roles, in two rounds. Judged per
+# Call-ID from what each real server and the trunk received:
+#   1. with sipvsd's rule for what comes from the VIP: every call the real
+#      servers placed completes, and every response and in-dialog request of
+#      it reached the server that placed it (100 %); every inbound call
+#      completes on one server; sipvsd lists the learned templates;
+#   2. the same traffic without that rule: how many placed calls break (the
+#      scheduler places their answers, mostly on another server), which must
+#      be some.
+# Usage: e2e_outbound.sh PATH/TO/sipvsd     (as root; exit 77 = skipped)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SIPVSD=$(realpath "${1:?usage: e2e_outbound.sh PATH/TO/sipvsd}")
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+e2e_require sipp iptables curl python3
+
+CALLS=30        # placed by each real server, per round
+RATE=10         # calls per second, per real server
+HOLD_MS=1000    # the callee hangs up this long after the ACK
+IN_CALLS=90     # sent in by the trunk, per round
+CARRIER4=198.18.0.2
+CARRIER6=2001:2::2
+T_START=$SECONDS
+e2e_init outbound
+e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
+
+e2e_topology 3 --sources 2
+ip -n "$(e2e_ns c)" addr add $CARRIER6/64 dev c0 nodad
+e2e_nfqueue_rules
+CONF=$E2E_DIR/sipvsd.json
+e2e_config "$CONF" mh 1 1 1
+e2e_config_api "$CONF"
+e2e_start_sipvsd "$SIPVSD" "$CONF"
+
+# learning_rules add|delete: the rules for what the real servers send from the VIPs.
+learning_rules() {
+  local op=-A
+  [ "$1" = delete ] && op=-D
+  local ct="-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED"
+  # shellcheck disable=SC2086
+  nsx d iptables -t mangle $op PREROUTING -p udp -s $E2E_VIP4 --sport 5060 $ct \
+    -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "iptables learning rule ($1)"
+  # shellcheck disable=SC2086
+  nsx d ip6tables -t mangle $op PREROUTING -p udp -s $E2E_VIP6 --sport 5060 $ct \
+    -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "ip6tables learning rule ($1)"
+}
+
+# placing_uac ROLE DIR VIP CARRIER: a real server's UAC, bound to VIP:5060,
+# placing CALLS calls to the carrier; in the background (E2E_UAC_SIPP: its pid).
+placing_uac() {
+  local role=$1 dir=$2 vip=$3 carrier=$4
+  mkdir -p "$dir"
+  [[ $carrier == *:* ]] && carrier="[$carrier]"
+  (cd "$dir" && exec ip netns exec "$(e2e_ns "$role")" sipp -sf "$HERE/uac_callee_hangs_up.xml" "$carrier:5060" \
+    -i "$vip" -p 5060 -m $CALLS -r $RATE -nostdin -timeout 60s -timeout_error \
+    -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
+    -trace_screen -screen_file "$dir/screen.log" >"$dir/stdout.log" 2>&1) &
+  e2e_track $!
+  echo $! >"$dir/waiter"
+}
+
+# misplaced DIR PID: messages of calls that SIPp process PID did not make
+# (Call-IDs "N-PID@host") that reached the UAC logging to DIR.
+misplaced() {
+  e2e_received "$1" | awk -F'\t' -v pid="$2" 'index($3, "-" pid "@") == 0 { n++ } END { print n + 0 }'
+}
+
+# round NAME OUT_FAMILY LEARN: real servers place calls over OUT_FAMILY (4 or
+# 6) while the trunk sends calls in over the other. Sets PLACED_OK, PLACED_BROKEN,
+# MISPLACED, IN_OK.
+round() {
+  local name=$1 fam=$2 learn=$3 vip carrier in_vip in_from i
+  if [ "$fam" = 4 ]; then vip=$E2E_VIP4 carrier=$CARRIER4 in_vip=$E2E_VIP6 in_from=$E2E_CLIENT6
+  else vip=$E2E_VIP6 carrier=$CARRIER6 in_vip=$E2E_VIP4 in_from=$E2E_CLIENT4; fi
+  local d=$E2E_DIR/$name
+  mkdir -p "$d"
+  [ "$learn" = 1 ] && learning_rules add
+  # The trunk side: a UAS for the placed calls, a UAS per real server for the inbound ones.
+  (cd "$d" && exec ip netns exec "$(e2e_ns c)" sipp -sf "$HERE/uas_hangs_up.xml" -i "$carrier" -p 5060 \
+    -d $HOLD_MS -m $((3 * CALLS)) -nostdin -timeout 120s -trace_msg -message_file "$d/carrier-messages.log" \
+    -trace_screen -screen_file "$d/carrier-screen.log" >"$d/carrier-stdout.log" 2>&1) &
+  local carrier_pid=$!
+  e2e_track $carrier_pid
+  for i in 1 2 3; do e2e_start_uas "b$i" "$in_vip" "$d/in-b$i"; done
+  e2e_wait_udp c 5060 || e2e_die "the carrier's UAS did not start"
+  for i in 1 2 3; do
+    nsx "b$i" ss -Hlun "sport = :5060" | grep -q . || e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"
+  done
+
+  local target="$in_vip:5060"
+  [ "$fam" = 4 ] && target="[$in_vip]:5060"
+  e2e_uac_start "$d/in" "$target" "$in_from" $IN_CALLS 30 500
+  local in_waiter=$E2E_UAC_WAITER in_sipp=$E2E_UAC_SIPP
+  for i in 1 2 3; do placing_uac "b$i" "$d/out-b$i" "$vip" "$carrier"; done
+  for i in 1 2 3; do wait "$(cat "$d/out-b$i/waiter")" || true; done
+  wait "$in_waiter" || true
+
+  PLACED_OK=0 PLACED_BROKEN=0 MISPLACED=0
+  for i in 1 2 3; do
+    local ok failed pid wrong
+    ok=$(e2e_sipp_count "$d/out-b$i/screen.log" "Successful call")
+    failed=$(e2e_sipp_count "$d/out-b$i/screen.log" "Failed call")
+    pid=$(sed -n 's/^Call-ID: *[0-9]*-\([0-9]*\)@.*/\1/p' "$d/out-b$i/messages.log" | head -1)
+    [ -n "$pid" ] || e2e_die "$name: no Call-ID in b$i's UAC log"
+    wrong=$(misplaced "$d/out-b$i" "$pid")
+    e2e_log "$name: b$i placed $CALLS calls over IPv$fam: $ok successful, $failed failed; $wrong messages of other servers' calls reached it"
+    PLACED_OK=$((PLACED_OK + ok)); PLACED_BROKEN=$((PLACED_BROKEN + CALLS - ok)); MISPLACED=$((MISPLACED + wrong))
+  done
+  local aff; aff=$(e2e_affinity "$in_sipp" - "$d/in-b1" "$d/in-b2" "$d/in-b3")
+  IN_OK=$(awk '$1 == "complete" { print $2 }' <<<"$aff")
+  e2e_log "$name: trunk sent $IN_CALLS calls in over the other family: $IN_OK complete on one server; carrier UAS: $(e2e_sipp_count "$d/carrier-screen.log" "Successful call") successful, $(e2e_sipp_count "$d/carrier-screen.log" "Failed call") failed"
+  e2e_stop_pid $carrier_pid || true
+  # The inbound UASs: the next round binds the other family's VIP.
+  for i in 1 2 3; do
+    local pid n
+    for pid in $(ip netns pids "$(e2e_ns "b$i")"); do kill -TERM "$pid" 2>/dev/null || true; done
+    for n in $(seq 1 50); do [ -z "$(ip netns pids "$(e2e_ns "b$i")")" ] && break; sleep 0.1; done
+  done
+  [ "$learn" = 1 ] && learning_rules delete
+  return 0
+}
+
+SUMMARY=()
+for fam in 4 6; do
+  round "learn-v$fam" $fam 1
+  [ "$PLACED_OK" = $((3 * CALLS)) ] || e2e_die "IPv$fam: $PLACED_BROKEN of $((3 * CALLS)) placed calls broke with learning (point 1)"
+  [ "$MISPLACED" = 0 ] || e2e_die "IPv$fam: $MISPLACED messages reached a server that did not place their call (point 1)"
+  [ "$IN_OK" = $IN_CALLS ] || e2e_die "IPv$fam: inbound calls affected: $IN_OK of $IN_CALLS complete (point 1)"
+  SUMMARY+=("IPv$fam placed calls with learning: $PLACED_OK/$((3 * CALLS)) complete, 100 % of their messages on the placing server; inbound $IN_OK/$IN_CALLS")
+done
+e2e_api GET "/v1/templates?limit=1000"
+learned=$(python3 -c 'import json, sys; print(sum(t["learned"] for t in json.load(open(sys.argv[1]))["templates"]))' \
+  "$E2E_DIR/api-body")
+e2e_api GET /v1/stats
+counted=$(python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))["services"]
+print(" ".join("%s: %d outgoing, %d learned, %d unknown senders" % (x["name"], x["outgoing_packets"], x["templates_learned"], x["unknown_sender"]) for x in s))' \
+  "$E2E_DIR/api-body")
+e2e_log "sipvsd: $learned learned templates listed; $counted"
+[ "$learned" -gt 0 ] || e2e_die "GET /v1/templates lists no learned template (point 1)"
+
+for fam in 4 6; do
+  round "nolearn-v$fam" $fam 0
+  e2e_log "IPv$fam without learning: $PLACED_BROKEN of $((3 * CALLS)) placed calls broke, $MISPLACED messages reached another server"
+  [ "$PLACED_BROKEN" -gt 0 ] || e2e_die "IPv$fam: no placed call broke without learning: the test shows nothing (point 2)"
+  SUMMARY+=("IPv$fam placed calls without learning: $PLACED_OK/$((3 * CALLS)) complete ($PLACED_BROKEN broken)")
+done
+
+for s in "${SUMMARY[@]}"; do e2e_log "$s"; done
+e2e_log "PASS in $((SECONDS - T_START)) s"
