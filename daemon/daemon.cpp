@@ -17,6 +17,7 @@ constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most o
 // A real server that starts sending is known by its link-layer address this
 // long after the director's neighbour table has it.
 constexpr auto kSenderRefreshInterval = std::chrono::seconds(1);
+constexpr unsigned kQuickSenderChecks = 10;  // 100 ms apart, while a server is being resolved
 
 bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -94,10 +95,13 @@ void Daemon::housekeeping() {
       next_reconcile = std::chrono::steady_clock::now() + kReconcileInterval;
     }
     if (std::chrono::steady_clock::now() >= next_senders) {
-      // A server being resolved is looked at again soon: its entry is
-      // usually there within milliseconds.
-      next_senders = std::chrono::steady_clock::now() +
-                     (refresh_senders() ? kSenderRefreshInterval : std::chrono::milliseconds(100));
+      // A server being resolved has its entry within milliseconds: looked at
+      // again soon, a few times; one that stays unresolved (down) at the usual pace.
+      const bool all_known = refresh_senders();
+      quick_sender_checks_ = all_known ? 0 : quick_sender_checks_ + 1;
+      next_senders = std::chrono::steady_clock::now() + (all_known || quick_sender_checks_ > kQuickSenderChecks
+                                                             ? kSenderRefreshInterval
+                                                             : std::chrono::milliseconds(100));
     }
     const std::size_t removed = engine_.expire_step(sipvs::monotonic_seconds(), 4096);
     if (removed > 0) LOG_DEBUG(3, "expired %zu templates", removed);

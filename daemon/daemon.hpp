@@ -57,6 +57,7 @@ class Daemon {
   bool refresh_senders();           // housekeeping only
   uint64_t reported_table_full_ = 0, reported_rate_limited_ = 0;
   uint64_t neighbour_failures_ = 0;  // housekeeping only: the log's rate limit
+  unsigned quick_sender_checks_ = 0;  // housekeeping only
 
   sipvs::Engine engine_;
   mutable sipvs::Mutex workers_mutex_;  // queue_stats() vs start/stop

@@ -76,23 +76,19 @@ class Snapshot {
       if (auto it = by_fwmark.find(mark); it != by_fwmark.end()) return &services[it->second];
     }
     if (status != PacketStatus::ok) return nullptr;
-    auto it = by_vip.find(vip_hash(p.dst, p.dport));
-    if (it == by_vip.end()) return nullptr;
-    for (std::size_t i : it->second) {
-      const ServiceConfig& c = *services[i].config;
-      if (c.vip == p.dst && c.port == p.dport && c.protocol == p.protocol) return &services[i];
-    }
-    return nullptr;
+    return by_address(p.dst, p.dport, p.protocol);
   }
 
   // The service whose VIP and port a packet comes from: a real server's
   // message out, in direct routing (fwmark services have no address to match).
-  const ServiceEntry* find_by_source(const PacketView& p) const {
-    auto it = by_vip.find(vip_hash(p.src, p.sport));
+  const ServiceEntry* find_by_source(const PacketView& p) const { return by_address(p.src, p.sport, p.protocol); }
+
+  const ServiceEntry* by_address(const IpAddress& vip, uint16_t port, uint8_t protocol) const {
+    auto it = by_vip.find(vip_hash(vip, port));
     if (it == by_vip.end()) return nullptr;
     for (std::size_t i : it->second) {
       const ServiceConfig& c = *services[i].config;
-      if (c.vip == p.src && c.port == p.sport && c.protocol == p.protocol) return &services[i];
+      if (c.vip == vip && c.port == port && c.protocol == protocol) return &services[i];
     }
     return nullptr;
   }
