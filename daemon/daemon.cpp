@@ -19,8 +19,6 @@ constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most o
 constexpr auto kSenderRefreshInterval = std::chrono::seconds(1);
 constexpr unsigned kQuickSenderChecks = 10;  // 100 ms apart, while a server is being resolved
 
-bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
-
 // The engine's part of `c`, carrying the mark mask and the unplaced policy:
 // the workers read them from the engine's snapshot, published with the marks
 // they belong to.
@@ -134,7 +132,7 @@ bool Daemon::refresh_senders() {
     neighbour_failures_ = 0;
     return unknown.empty();
   } catch (const NeighbourError& e) {
-    if (is_power_of_two(++neighbour_failures_))
+    if (log::is_power_of_two(++neighbour_failures_))
       LOG_WARN("%s: calls the real servers place are learned from what is known (%llu times)", e.what(),
                static_cast<unsigned long long>(neighbour_failures_));
     return true;  // not sooner than usual

@@ -7,6 +7,7 @@
 // logging allocates nothing (the workers log per packet at debug level 9+).
 #include <atomic>
 #include <cstdarg>
+#include <cstdint>
 
 namespace sipvsd::log {
 
@@ -19,6 +20,9 @@ inline constexpr unsigned kPacketDebug = 9;
 unsigned debug_level();
 void set_debug_level(unsigned level);  // clamped to 0..kMaxDebug
 inline bool debug_on(unsigned n) { return debug_level() >= n; }
+// For a repeated problem logged the 1st, 2nd, 4th, 8th... time: call with
+// its running count.
+constexpr bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 // Lines longer than this are cut.
 inline constexpr unsigned kMaxLine = 2048;

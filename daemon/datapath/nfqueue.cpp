@@ -39,8 +39,6 @@ constexpr long kRecvTimeoutUs = 200'000;
 // While unsent verdicts leave no room for another one, they are retried this often.
 constexpr auto kVerdictRetryPause = std::chrono::milliseconds(10);
 
-bool is_power_of_two(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
-
 // "02:00:c6:12:01:02", or "none" for a frame without one.
 std::string lladdr_text(std::span<const uint8_t> lladdr) {
   if (lladdr.empty()) return "none";
@@ -252,7 +250,7 @@ unsigned QueueWorker::receive(ReceiveSlots& slots) {
       return 0;
     }
     counters_[QueueCounter::recv_errors].fetch_add(1, std::memory_order_relaxed);
-    if (is_power_of_two(++recv_errors_))
+    if (log::is_power_of_two(++recv_errors_))
       LOG_ERR("queue %u: receive failed: %s (%llu times)", options_.queue, std::strerror(errno),
               static_cast<unsigned long long>(recv_errors_));
     return 0;
@@ -349,12 +347,12 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
       packet_verdict(decider_, {payload, plen}, packet_mark, batch.now, batch.policy, senders_.get(), lladdr);
   if (v.decide_failed) {
     ++batch.tally[QueueCounter::decide_errors];
-    if (is_power_of_two(++decide_failures_))
+    if (log::is_power_of_two(++decide_failures_))
       LOG_ERR("queue %u: deciding packet %u failed (%s): %s (%llu times)", options_.queue, id, v.decide_error,
               v.kind == PacketVerdict::Kind::outgoing ? "accepted as it came" : "given the unplaced policy",
               static_cast<unsigned long long>(decide_failures_));
   }
-  if (v.decision.outcome == sipvs::Outcome::unknown_sender && is_power_of_two(++unknown_senders_))
+  if (v.decision.outcome == sipvs::Outcome::unknown_sender && log::is_power_of_two(++unknown_senders_))
     LOG_WARN("queue %u: a message of service %s came from link-layer address %s, which no real server of it has in "
              "the neighbour table: forwarded, its call not learned (%llu times)",
              options_.queue, v.decision.service->name.c_str(), lladdr_text(lladdr).c_str(),
@@ -420,7 +418,7 @@ void QueueWorker::flush_verdicts() {
   });
   if (r.failed_sends == 0) return;
   counters_[QueueCounter::verdict_send_errors].fetch_add(r.failed_sends, std::memory_order_relaxed);
-  if (is_power_of_two(++verdict_failures_))
+  if (log::is_power_of_two(++verdict_failures_))
     LOG_ERR("queue %u: sending verdicts failed: %s; %zu still unsent, to be retried (%llu times)", options_.queue,
             std::strerror(error), r.unsent, static_cast<unsigned long long>(verdict_failures_));
 }
