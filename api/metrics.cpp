@@ -88,11 +88,15 @@ void render_services(std::string& out, const sipvs::EngineStats& e) {
   per_service("service_outgoing_packets_total", "Messages the real servers sent from the service's VIP and port.",
               [](const auto& s) { return s.counters.outgoing_packets; });
   per_service("service_templates_learned_total",
-              "Templates created or moved to a real server by a message of the call it sent.",
+              "Templates created or moved to a real server by a message of the call it sent or tagged.",
               [](const auto& s) { return s.counters.templates_learned; });
   per_service("service_unknown_sender_total",
               "Messages from the service's VIP and port whose sender is not a real server of it taking calls.",
               [](const auto& s) { return s.unknown_sender; });
+  per_service("service_tagged_packets_total", "Messages that named their real server with a tag (sip-tag).",
+              [](const auto& s) { return s.counters.tagged_packets; });
+  per_service("service_unknown_tag_total", "Tags that named none of the service's real servers holding calls.",
+              [](const auto& s) { return s.unknown_tag; });
   Family f(out, "service_pe_fallbacks_total", "counter",
            "Packets placed without pe data (plain persistence), by the persistence engine's reason.");
   for (const auto& s : e.services)
@@ -118,8 +122,10 @@ void render_servers(std::string& out, const sipvs::EngineStats& e) {
   per_server("server_outgoing_packets_total", "counter", "Messages the real server sent from the VIP and port.",
              [](const auto& r) { return static_cast<int64_t>(r.counters.outgoing_packets); });
   per_server("server_templates_learned_total", "counter",
-             "Templates created or moved to the real server by a message of the call it sent.",
+             "Templates created or moved to the real server by a message of the call it sent or tagged.",
              [](const auto& r) { return static_cast<int64_t>(r.counters.templates_learned); });
+  per_server("server_tagged_packets_total", "counter", "Messages that named the real server with a tag (sip-tag).",
+             [](const auto& r) { return static_cast<int64_t>(r.counters.tagged_packets); });
   per_server("server_templates", "gauge", "Live templates pointing at the real server.",
              [](const auto& r) { return r.live_templates; });
   per_server("server_weight", "gauge", "Configured weight (0: quiesced).",

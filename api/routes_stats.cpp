@@ -22,7 +22,8 @@ json counters_json(const sipvs::Counters& c) {
           {"templates_created", c.templates_created},
           {"pe_fallbacks", c.pe_fallbacks},
           {"outgoing_packets", c.outgoing_packets},
-          {"templates_learned", c.templates_learned}};
+          {"templates_learned", c.templates_learned},
+          {"tagged_packets", c.tagged_packets}};
 }
 
 json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queues,
@@ -57,6 +58,7 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
     j["pe_fallbacks_by_reason"] = std::move(fallbacks);
     j["drops"] = {{"no_server", s.no_server}, {"table_full", s.table_full}, {"rate_limited", s.rate_limited}};
     j["unknown_sender"] = s.unknown_sender;
+    j["unknown_tag"] = s.unknown_tag;
     j["rates"] = rate_json(rates.service(s.name));
     j["servers"] = std::move(servers);
     services.push_back(std::move(j));

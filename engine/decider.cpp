@@ -50,9 +50,15 @@ Decision Engine::Decider::decide(std::span<const uint8_t> packet, uint32_t packe
   if (svc) {
     d.service = svc->config;
     const std::string_view pe_data = find_pe_data(*svc, d);
-    const std::optional<uint32_t> ref = svc->keeps_templates()
-                                            ? sched_persist(*svc, pe_data, now, d)
-                                            : schedule(*svc, d.packet, pe_data);  // one-packet: no entry kept
+    std::optional<uint32_t> ref;
+    if (const ServerEntry* named = tagged_server(*svc, d)) {
+      ref = named->ref;
+      if (svc->keeps_templates() && d.pe_used)
+        bind_template(*svc, *named, make_key(*svc, d.packet.src, d.packet.sport, pe_data), true, now, d);
+    } else {
+      ref = svc->keeps_templates() ? sched_persist(*svc, pe_data, now, d)
+                                   : schedule(*svc, d.packet, pe_data);  // one-packet: no entry kept
+    }
     server = ref ? snapshot_->server(*svc, *ref) : nullptr;
   }
   if (server) {
@@ -79,6 +85,20 @@ std::string_view Engine::Decider::find_pe_data(const ServiceEntry& svc, Decision
   d.pe_used = true;
   d.pe_data = pe_data;
   return pe_data;
+}
+
+// The server a message names itself (a sip-tag PE's tag), if it is one of
+// the service's that still holds its calls: it decides before any template,
+// as the server that knows the call said so.
+const ServerEntry* Engine::Decider::tagged_server(const ServiceEntry& svc, Decision& d) {
+  if (!svc.pe || d.packet_status != PacketStatus::ok || !svc.pe->find_server_tag(d.packet, tag_scratch_, d.tag))
+    return nullptr;
+  for (const ServerEntry& e : svc.servers) {
+    if (e.config->tag != d.tag) continue;
+    d.tagged = fit(svc, e.ref) != ServerFit::gone;
+    return d.tagged ? &e : nullptr;
+  }
+  return nullptr;
 }
 
 std::optional<uint32_t> Engine::Decider::schedule(const ServiceEntry& svc, const PacketView& p,
@@ -127,15 +147,19 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
     return refreshed(*t);
   }
   if (!takes_calls) return ref;
-  const EngineConfig& config = snapshot_->config;
-  const unsigned source_prefix = d.packet.src.is_v4() ? config.per_source_prefix_v4 : config.per_source_prefix_v6;
   d.table_full = bucket.full(now);
-  d.rate_limited = !d.table_full && !engine_->source_limiter_->allow(d.packet.src, source_prefix, now,
-                                                                     config.max_new_templates_per_source);
+  d.rate_limited = !d.table_full && !source_allows(d.packet.src, now);
   if (d.table_full || d.rate_limited) return ref;
   bucket.insert(*ref, TemplateOrigin::scheduled, now + svc.timeout, now);
   d.template_created = true;
   return ref;
+}
+
+// EngineConfig::max_new_templates_per_source: may `source` store one more?
+bool Engine::Decider::source_allows(const IpAddress& source, Seconds now) const {
+  const EngineConfig& config = snapshot_->config;
+  const unsigned prefix = source.is_v4() ? config.per_source_prefix_v4 : config.per_source_prefix_v6;
+  return engine_->source_limiter_->allow(source, prefix, now, config.max_new_templates_per_source);
 }
 
 void Engine::Decider::learn(Decision& d, std::span<const IpAddress> sender_addresses, Seconds now) {
@@ -147,7 +171,10 @@ void Engine::Decider::learn(Decision& d, std::span<const IpAddress> sender_addre
     d.server = server->config;
     d.mark = server->config->mark;
     find_pe_data(*svc, d);
-    if (svc->keeps_templates()) learn_template(*svc, *server, now, d);
+    // Keyed as a message from the remote party (the client: where this one
+    // goes), so that what comes back for the call finds it.
+    if (svc->keeps_templates())
+      bind_template(*svc, *server, make_key(*svc, d.packet.dst, d.packet.dport, d.pe_data), false, now, d);
   } else {
     d.outcome = Outcome::unknown_sender;
   }
@@ -171,27 +198,28 @@ const ServerEntry* Engine::Decider::sender_entry(const ServiceEntry& svc, std::s
   return found && fit(svc, found->ref) != ServerFit::gone ? found : nullptr;
 }
 
-// The template that what comes back for the call will find: keyed as a
-// message from the remote party (the client: where this one goes), naming
-// the sender, whoever the template named before. A sender is never rate
-// limited: the limit guards against clients, not against the servers.
-void Engine::Decider::learn_template(const ServiceEntry& svc, const ServerEntry& sender, Seconds now, Decision& d) {
+// The call's template under `key`, naming `server` whoever it named before:
+// the server itself said the call is its own (it sent the message, or the
+// message carries its tag). Only a template a client's message creates is
+// rate limited: the limit guards against clients, not against the servers.
+void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& server, const TemplateKey& key,
+                                    bool limit_source, Seconds now, Decision& d) {
   TemplateTable& table = *engine_->table_;
-  const TemplateKey key = make_key(svc, d.packet.dst, d.packet.dport, d.pe_data);
   const uint64_t hash = table.hash(key, svc.pe.get(), d.pe_data);
   TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), d.pe_data);
   Template* t = bucket.find(now);
   if (!t) {
     d.table_full = bucket.full(now);
-    if (d.table_full) return;
-    bucket.insert(sender.ref, TemplateOrigin::learned, now + svc.timeout, now);
+    d.rate_limited = !d.table_full && limit_source && !source_allows(d.packet.src, now);
+    if (d.table_full || d.rate_limited) return;
+    bucket.insert(server.ref, TemplateOrigin::learned, now + svc.timeout, now);
     d.template_created = true;
     return;
   }
-  if (t->server_ref == sender.ref) {
+  if (t->server_ref == server.ref) {
     d.template_hit = true;
   } else {
-    bucket.rebind(*t, sender.ref, TemplateOrigin::learned);
+    bucket.rebind(*t, server.ref, TemplateOrigin::learned);
     d.template_moved = true;
   }
   t->expires = now + svc.timeout;
@@ -231,17 +259,25 @@ void Engine::Decider::count(const Decision& d, const ServiceEntry* svc, const Se
     bump(sc.rate_limited);
     bump(global.rate_limited);
   }
+  if (!d.tag.empty() && !d.tagged) bump(sc.unknown_tag);
   if (!server) {
     bump(sc.no_server);
     return;
   }
-  if (d.template_created) bump(sc.created);
+  // A template a tag stored or moved is learned from the server, not scheduled.
+  const bool created = d.template_created && !d.tagged;
+  const bool learned = d.tagged && (d.template_created || d.template_moved);
+  if (created) bump(sc.created);
+  if (d.tagged) bump(sc.tagged);
+  if (learned) bump(sc.learned);
   if (Runtime::Server* rs = rt.server_for(server->ref)) {
     ServerSlotCounters& c = rs->counters[slot_];
     bump(c.packets);
     bump(c.bytes, bytes);
-    if (d.template_created) bump(c.created);
+    if (created) bump(c.created);
     if (fell_back) bump(c.fallbacks);
+    if (d.tagged) bump(c.tagged);
+    if (learned) bump(c.learned);
   }
 }
 

@@ -65,6 +65,10 @@ std::string describe(const Decision& d) {
       out += " fallback=";
       out += to_string(d.pe_status);
     }
+    if (!d.tag.empty()) {
+      out += d.tagged ? " tag=" : " unknown-tag=";
+      append_printable(out, d.tag);
+    }
   }
   if (d.outcome == Outcome::learned) {
     // The server that sent it; the packet itself leaves unmarked.

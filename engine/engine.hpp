@@ -51,7 +51,9 @@ struct Decision {
   bool template_moved = false;    // learn(): the call's template now names the sender instead of another server
   bool table_full = false;        // scheduled without storing a template (cap reached)
   bool rate_limited = false;      // scheduled without a template (per-source limit)
+  bool tagged = false;            // the message named its server with a tag (sip-tag PE)
   std::string_view pe_data;       // valid until the next decide() of this decider
+  std::string_view tag;           // the tag the message carried, if any; as long as pe_data
   const ServiceConfig* service = nullptr;  // valid until the decider's next refresh()
   const RealServerConfig* server = nullptr;
 };
@@ -98,8 +100,9 @@ struct TemplateFilter {
 struct Counters {
   uint64_t packets = 0, bytes = 0, templates_created = 0, pe_fallbacks = 0;
   // Messages the real servers sent out (learn()), and the templates they
-  // created or moved to their sender.
+  // or tagged messages created or moved to the server they name.
   uint64_t outgoing_packets = 0, templates_learned = 0;
+  uint64_t tagged_packets = 0;  // messages that named their server with a tag (sip-tag PE)
 };
 
 struct ServerStats {
@@ -119,6 +122,7 @@ struct ServiceStats {
   uint64_t table_full = 0;    // new sessions not stored because the table was full
   uint64_t rate_limited = 0;  // new sessions not stored: their source was over its limit
   uint64_t unknown_sender = 0;  // outgoing messages whose sender is not one of its servers taking calls
+  uint64_t unknown_tag = 0;     // tags that named none of its servers holding calls (the template decided)
   std::vector<ServerStats> servers;
 };
 
@@ -149,6 +153,7 @@ class SnapshotBuilder;
 struct ServiceSlotCounters;
 class SourceLimiter;
 class TemplateTable;
+struct TemplateKey;
 struct ServerEntry;
 struct ServiceEntry;
 enum class ServerFit : uint8_t;
@@ -203,9 +208,12 @@ class Engine {
     std::optional<uint32_t> schedule(const ServiceEntry& svc, const PacketView& p, std::string_view pe_data) const;
     std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
     ServerFit fit(const ServiceEntry& svc, uint32_t ref) const;
+    bool source_allows(const IpAddress& source, Seconds now) const;
     const ServerEntry* sender_entry(const ServiceEntry& svc, std::span<const IpAddress> addresses,
                                     uint16_t sport) const;
-    void learn_template(const ServiceEntry& svc, const ServerEntry& sender, Seconds now, Decision& d);
+    const ServerEntry* tagged_server(const ServiceEntry& svc, Decision& d);
+    void bind_template(const ServiceEntry& svc, const ServerEntry& server, const TemplateKey& key, bool limit_source,
+                       Seconds now, Decision& d);
     void count(const Decision& d, const ServiceEntry* svc, const ServerEntry* server, std::size_t bytes);
     void count_outgoing(const Decision& d, ServiceSlotCounters& sc, const ServerEntry* server);
 
@@ -214,6 +222,7 @@ class Engine {
     uint64_t generation_ = 0;
     std::shared_ptr<const Snapshot> snapshot_;
     SipScratch scratch_{};
+    SipScratch tag_scratch_{};  // the tag's header, apart from the Call-ID's
   };
   // At most kMaxDeciders deciders exist at once; throws std::length_error beyond.
   Decider make_decider();

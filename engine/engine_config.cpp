@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "engine/parse/sip_header.hpp"
 #include "engine/pe/persistence_engine.hpp"
 #include "engine/scheduler/scheduler.hpp"
 
@@ -64,6 +65,11 @@ class Claims {
   std::optional<Place> endpoint(const ServiceConfig& s, const RealServerConfig& r, Place at) {
     return claim(endpoints_, std::make_tuple(at.service, r.address.bytes, server_port(s, r)), at);
   }
+  // A server's tag within its service (servers without one claim nothing).
+  std::optional<Place> tag(const RealServerConfig& r, Place at) {
+    if (r.tag.empty()) return std::nullopt;
+    return claim(tags_, std::make_pair(at.service, r.tag), at);
+  }
 
  private:
   template <typename Map, typename Key>
@@ -77,6 +83,7 @@ class Claims {
   std::map<std::tuple<uint8_t, std::array<uint8_t, 16>, uint16_t>, Place> vips_;
   std::map<uint32_t, Place> marks_;
   std::map<std::tuple<std::size_t, std::array<uint8_t, 16>, uint16_t>, Place> endpoints_;
+  std::map<std::pair<std::size_t, std::string>, Place> tags_;
 };
 
 // ---- the edited object's clashes, told from its side and by name ----
@@ -105,6 +112,7 @@ Claims claims_of_others(const EngineConfig& config, const EditedObject& edited) 
       if (k == edited.service && (!edited.server || *edited.server == j)) continue;
       claims.mark(s.servers[j], {k, j});
       claims.endpoint(s, s.servers[j], {k, j});
+      claims.tag(s.servers[j], {k, j});
     }
   }
   return claims;
@@ -144,6 +152,9 @@ Verdict edited_server_conflicts(const EngineConfig& config, std::size_t service,
     const std::string as = o.port == r.port ? "" : " (as " + server_id(o) + ")";
     return conflict(at + ".address", server_id(r) + " is already a server of service '" + own.name + "'" + as);
   }
+  if (auto held = claims.tag(r, {service, index}))
+    return conflict(at + ".tag", "tag '" + r.tag + "' is already server " + server_id(own.servers[*held->server]) +
+                                     "'s in service '" + own.name + "'");
   return std::nullopt;
 }
 
@@ -242,6 +253,12 @@ Verdict check_servers(const ServiceConfig& s, std::size_t i, Claims& claims) {
                               std::to_string(other) + "] of this service" +
                               (port_0 ? " (port 0 is the service's port)" : ""));
     }
+    if (!r.tag.empty() && (r.tag.size() > kMaxServerTag || !std::ranges::all_of(r.tag, is_sip_token_char)))
+      return ConfigError{at + ".tag", "'" + r.tag + "' is not a tag: 1-" + std::to_string(kMaxServerTag) +
+                                          " of letters, digits and -.!%*_+`'~"};
+    if (auto held = claims.tag(r, {i, j}))
+      return conflict(at + ".tag", "tag '" + r.tag + "' is already servers[" + std::to_string(*held->server) +
+                                       "]'s in this service");
   }
   return std::nullopt;
 }

@@ -19,6 +19,8 @@ enum class Forward : uint8_t { dr, tun, masq };
 
 // ipvsadm's range: a weight is at most 65535.
 inline constexpr uint32_t kMaxWeight = 65535;
+// A server's tag: 1 to 32 SIP token characters.
+inline constexpr std::size_t kMaxServerTag = 32;
 
 struct RealServerConfig {
   IpAddress address;
@@ -26,6 +28,9 @@ struct RealServerConfig {
   uint32_t weight = 1;  // 0..kMaxWeight; 0 quiesces
   uint32_t mark = 0;    // the packet mark that sends traffic to this server; nonzero, unique
   Forward forward = Forward::dr;
+  // What names this server in the messages it sends, for a `sip-tag` service
+  // (e.g. "s2" in ";sipvsd=s2"); empty: none. Unique within its service.
+  std::string tag;
   friend bool operator==(const RealServerConfig&, const RealServerConfig&) = default;
 };
 

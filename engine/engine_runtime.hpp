@@ -23,13 +23,15 @@ inline uint64_t read(const Counter& c) { return c.load(std::memory_order_relaxed
 
 struct alignas(64) ServerSlotCounters {
   Counter packets, bytes, created, fallbacks;
-  Counter outgoing, learned;  // messages it sent out; templates they created or moved to it
+  Counter outgoing, learned;  // messages it sent out; templates they (or tags) created or moved to it
+  Counter tagged;             // messages that named it with a tag
 };
 
 struct alignas(64) ServiceSlotCounters {
   Counter packets, bytes, created, fallbacks, no_server, table_full, rate_limited;
   std::array<Counter, kPeStatusCount> by_reason;
   Counter outgoing, learned, unknown_sender;
+  Counter tagged, unknown_tag;
 };
 
 struct alignas(64) GlobalSlotCounters {

@@ -30,6 +30,8 @@ EngineStats Engine::stats() const {
       s.counters.outgoing_packets += read(c.outgoing);
       s.counters.templates_learned += read(c.learned);
       s.unknown_sender += read(c.unknown_sender);
+      s.counters.tagged_packets += read(c.tagged);
+      s.unknown_tag += read(c.unknown_tag);
       for (std::size_t i = 0; i < kPeStatusCount; ++i) s.fallbacks_by_reason[i] += read(c.by_reason[i]);
     }
     for (const ServerEntry& se : e.servers) {
@@ -48,6 +50,7 @@ EngineStats Engine::stats() const {
           v.counters.pe_fallbacks += read(c.fallbacks);
           v.counters.outgoing_packets += read(c.outgoing);
           v.counters.templates_learned += read(c.learned);
+          v.counters.tagged_packets += read(c.tagged);
         }
       }
     }

@@ -16,7 +16,9 @@ if(IS_DIRECTORY ${_sipvsd_src}/rules)
 endif()
 
 # CMAKE_INSTALL_DOCDIR is share/doc/sipvsd (from the project name).
-foreach(_doc README.md api/openapi.yaml)
+# The operator's guides (docs/*.md) too: the man page points to them.
+file(GLOB _sipvsd_guides RELATIVE ${_sipvsd_src} ${_sipvsd_src}/docs/*.md)
+foreach(_doc README.md api/openapi.yaml ${_sipvsd_guides})
   if(EXISTS ${_sipvsd_src}/${_doc})
     install(FILES ${_sipvsd_src}/${_doc} DESTINATION ${CMAKE_INSTALL_DOCDIR})
   endif()

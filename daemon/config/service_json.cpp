@@ -54,7 +54,7 @@ std::string_view to_string(sipvs::Forward f) {
 
 sipvs::RealServerConfig server_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
-  check_keys(j, field, {"address", "port", "weight", "mark", "forward"});
+  check_keys(j, field, {"address", "port", "weight", "mark", "forward", "tag"});
   sipvs::RealServerConfig s;
   const json* v = find(j, "address");
   if (!v) throw ConfigFieldError(sub(field, "address"), "missing (the real server's IP address)");
@@ -76,15 +76,21 @@ sipvs::RealServerConfig server_from_json(const json& j, const std::string& field
     else
       throw ConfigFieldError(sub(field, "forward"), "\"" + f + "\" is not one of dr, tun, masq");
   }
+  if ((v = find(j, "tag"))) {
+    s.tag = get_string(*v, sub(field, "tag"));
+    if (s.tag.empty()) throw ConfigFieldError(sub(field, "tag"), "must not be empty (leave it out for no tag)");
+  }
   return s;
 }
 
 json server_to_json(const sipvs::RealServerConfig& s) {
-  return json{{"address", s.address.to_string()},
-              {"port", s.port},
-              {"weight", s.weight},
-              {"mark", s.mark},
-              {"forward", std::string(to_string(s.forward))}};
+  json j{{"address", s.address.to_string()},
+         {"port", s.port},
+         {"weight", s.weight},
+         {"mark", s.mark},
+         {"forward", std::string(to_string(s.forward))}};
+  if (!s.tag.empty()) j["tag"] = s.tag;
+  return j;
 }
 
 sipvs::ServiceConfig service_from_json(const json& j, const std::string& field) {

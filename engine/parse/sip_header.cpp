@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 
 // This runs once per packet: it never allocates, and copies only a value
 // that is folded (RFC 3261 §7.3.1) into `scratch`. Per header line the cost
@@ -159,20 +160,30 @@ Value read_value(const char* from, const Line& line, const char* msg_end, SipScr
 
 }  // namespace
 
-SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScratch& scratch,
-                          std::string_view& value) {
-  value = {};
-  if (message.empty()) return SipStatus::not_sip;
-  const char* const msg_end = message.data() + message.size();
-  const Line start = line_at(message.data(), msg_end);
-  const std::string_view start_text(start.begin, static_cast<std::size_t>(start.end - start.begin));
-  if (!is_status_line(start_text) && !is_request_line(start_text)) return SipStatus::not_sip;
+namespace {
 
+// The start line, if it is a SIP request or status line.
+std::optional<Line> sip_start_line(std::string_view message) {
+  if (message.empty()) return std::nullopt;
+  const Line start = line_at(message.data(), message.data() + message.size());
+  const std::string_view text(start.begin, static_cast<std::size_t>(start.end - start.begin));
+  if (!is_status_line(text) && !is_request_line(text)) return std::nullopt;
+  return start;
+}
+
+// The header's value; with `first_only`, the first occurrence decides,
+// otherwise every occurrence must agree.
+SipStatus find_header(std::string_view message, SipHeaderName name, bool first_only, SipScratch& scratch,
+                      std::string_view& value) {
+  value = {};
+  const std::optional<Line> start = sip_start_line(message);
+  if (!start) return SipStatus::not_sip;
+  const char* const msg_end = message.data() + message.size();
   const NameMatcher matcher(name);
   SipScratch other;  // a repeated folded value is joined here to compare it
   bool seen = false;
   Value first{SipStatus::absent, {}, nullptr};
-  for (const char* p = start.next; p < msg_end;) {
+  for (const char* p = start->next; p < msg_end;) {
     const Line line = line_at(p, msg_end);
     if (line.begin == line.end) break;  // the empty line ends the header section
     const char* at = matcher.may_start(*p) ? matcher.value_start(line) : nullptr;
@@ -186,6 +197,7 @@ SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScrat
     if (!seen) {
       seen = true;
       first = v;
+      if (first_only) break;
     } else if (v.status != first.status || v.text != first.text) {
       return SipStatus::conflicting;
     }
@@ -193,6 +205,33 @@ SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScrat
   }
   if (first.status == SipStatus::found) value = first.text;
   return first.status;
+}
+
+}  // namespace
+
+SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScratch& scratch,
+                          std::string_view& value) {
+  return find_header(message, name, false, scratch, value);
+}
+
+SipStatus find_first_sip_header(std::string_view message, SipHeaderName name, SipScratch& scratch,
+                                std::string_view& value) {
+  return find_header(message, name, true, scratch, value);
+}
+
+std::string_view sip_request_uri(std::string_view message) {
+  const std::optional<Line> start = sip_start_line(message);
+  if (!start) return {};
+  const std::string_view line(start->begin, static_cast<std::size_t>(start->end - start->begin));
+  if (is_status_line(line)) return {};
+  // is_request_line: "METHOD SP URI SP SIP/2.0", the URI free of SP.
+  const std::size_t uri = line.find(' ') + 1;
+  return line.substr(uri, line.size() - kVersion.size() - 1 - uri);
+}
+
+bool is_sip_response(std::string_view message) {
+  const std::optional<Line> start = sip_start_line(message);
+  return start && is_status_line({start->begin, static_cast<std::size_t>(start->end - start->begin)});
 }
 
 std::string_view to_string(SipStatus s) {

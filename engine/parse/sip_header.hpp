@@ -48,6 +48,18 @@ using SipScratch = std::array<char, kMaxSipValue>;
 SipStatus find_sip_header(std::string_view message, SipHeaderName name, SipScratch& scratch,
                           std::string_view& value);
 
+// The first value of a header that may appear more than once (Via, Route):
+// the first occurrence's whole line, which may hold several comma-separated
+// values; no comparison with later ones.
+SipStatus find_first_sip_header(std::string_view message, SipHeaderName name, SipScratch& scratch,
+                                std::string_view& value);
+
+// The Request-URI of a request; empty for a response or what is not SIP.
+std::string_view sip_request_uri(std::string_view message);
+
+// Whether the message starts with a SIP status line.
+bool is_sip_response(std::string_view message);
+
 inline SipStatus find_call_id(std::string_view message, SipScratch& scratch, std::string_view& value) {
   return find_sip_header(message, kCallId, scratch, value);
 }

@@ -12,6 +12,7 @@ namespace sipvs {
 // Each defined in its PE's own file.
 std::unique_ptr<PersistenceEngine> make_sip_pe(std::string_view param);
 std::unique_ptr<PersistenceEngine> make_sip_header_pe(std::string_view param);
+std::unique_ptr<PersistenceEngine> make_sip_tag_pe(std::string_view param);
 
 namespace {
 
@@ -23,6 +24,7 @@ struct PeFactory {
 constexpr PeFactory kEngines[] = {
     {"sip", make_sip_pe},
     {"sip-header", make_sip_header_pe},
+    {"sip-tag", make_sip_tag_pe},
 };
 
 }  // namespace

@@ -37,6 +37,10 @@ class PersistenceEngine {
   // payload or into `scratch`; never longer than kMaxSipValue.
   virtual PeStatus fill_pe_data(const PacketView& packet, SipScratch& scratch,
                                 std::string_view& pe_data) const = 0;
+  // Not in IPVS: the real server a message names itself, for a PE that
+  // reads one (sip-tag) from a mark the server put in what it sent. A view
+  // into the payload or into `scratch`; false when the message has none.
+  virtual bool find_server_tag(const PacketView&, SipScratch&, std::string_view&) const { return false; }
   // ip_vs_pe.ct_match: do two pe data values name the same session?
   virtual bool match(std::string_view a, std::string_view b) const { return a == b; }
   // ip_vs_pe.hashkey_raw: add pe data to a template's hash; must agree with match().

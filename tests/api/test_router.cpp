@@ -154,6 +154,35 @@ TEST_CASE("one server, one identity: 198.18.1.1 and 198.18.1.1:5060 of a port-50
   CHECK(h.call_json(http::verb::get, "/v1/services/c")["port"] == 5060);
 }
 
+TEST_CASE("server tags: set, shown, cleared; unique within the service") {
+  Harness h;
+  CHECK(status(h.call(http::verb::patch, "/v1/services/sip", R"({"pe": "sip-tag", "pe_param": "srvid"})")) == 200);
+  auto r = h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"tag": "s1"})");
+  CHECK(status(r) == 200);
+  CHECK(json::parse(r.body())["tag"] == "s1");
+  CHECK(h.engine.config().services[0].servers[0].tag == "s1");
+  CHECK(h.call_json(http::verb::get, "/v1/services/sip/servers/198.18.1.1")["tag"] == "s1");
+  CHECK_FALSE(h.call_json(http::verb::get, "/v1/services/sip/servers/198.18.1.2").contains("tag"));
+
+  const json before = h.call_json(http::verb::get, "/v1/config");
+  struct Case {
+    const char* body;
+    unsigned status;
+  };
+  for (const Case& c : {Case{R"({"tag": "s1"})", 409}, Case{R"({"tag": "s 2"})", 400}, Case{R"({"tag": ""})", 400},
+                        Case{R"({"tag": 2})", 400}, Case{R"({"tag": "0123456789abcdef0123456789abcdef0"})", 400}}) {
+    CAPTURE(c.body);
+    r = h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.2", c.body);
+    CHECK(status(r) == c.status);
+    CHECK(problem(r)["field"] == "tag");
+  }
+  CHECK(h.call_json(http::verb::get, "/v1/config") == before);
+
+  CHECK(status(h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"tag": null})")) == 200);
+  CHECK(h.engine.config().services[0].servers[0].tag.empty());
+  CHECK(status(h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.2", R"({"tag": "s1"})")) == 200);
+}
+
 TEST_CASE("health checks: part of the service and server resources, saved, forgotten with them") {
   Harness h;
   auto r = h.call(http::verb::patch, "/v1/services/sip",

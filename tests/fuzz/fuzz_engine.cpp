@@ -1,5 +1,5 @@
 // libFuzzer target for the engine's whole decision path: a small Engine
-// (three services: IPv4 with the sip PE, IPv6 per-flow, fwmark with the
+// (three services: IPv4 with the sip-tag PE, IPv6 per-flow, fwmark with the
 // sip-header PE; a table capped at 16 templates) takes a sequence of
 // operations read from the input: decide() on SIP messages wrapped in UDP to
 // a VIP or on raw packets, expire_step, set_server_health, apply() of a changed
@@ -49,8 +49,9 @@ EngineConfig initial_config(fuzz::Input& in) {
   a.persistence_timeout = 120;
   a.netmask = 0;
   a.one_packet = true;
-  a.pe = "sip";
+  a.pe = "sip-tag";
   a.servers = {server("198.18.1.1", 1, 1), server("198.18.1.2", 2, 2), server("198.18.1.3", 0, 3)};
+  for (std::size_t i = 0; i < a.servers.size(); ++i) a.servers[i].tag = "s" + std::to_string(i + 1);
 
   ServiceConfig& b = c.services.emplace_back();
   b.name = "v6";

@@ -113,6 +113,10 @@ if [ -f "$repo/README.md" ] && ! grep -qxE '/usr/share/doc/sipvsd/README\.md(\.g
   fail "the package lacks /usr/share/doc/sipvsd/README.md"
 fi
 if [ -f "$repo/api/openapi.yaml" ]; then has /usr/share/doc/sipvsd/openapi.yaml; fi
+# The guides the man page points to.
+if [ -f "$repo/docs/calls-both-ways.md" ] && ! grep -qxE '/usr/share/doc/sipvsd/calls-both-ways\.md(\.gz)?' "$work/contents.txt"; then
+  fail "the package lacks /usr/share/doc/sipvsd/calls-both-ways.md"
+fi
 if [ -d "$repo/rules" ]; then
   while IFS= read -r -d '' f; do has "/usr/share/sipvsd/rules/${f#"$repo"/rules/}"; done \
     < <(find "$repo/rules" -type f -print0)

@@ -1,4 +1,4 @@
-// The persistence engines `sip` and `sip-header`, built through the registry.
+// The persistence engines `sip`, `sip-header` and `sip-tag`, built through the registry.
 #include <doctest/doctest.h>
 
 #include <cctype>
@@ -56,15 +56,16 @@ const std::string kMessage =
 
 TEST_CASE("registry names") {
   const std::vector<std::string_view> names = persistence_engine_names();
-  REQUIRE(names.size() == 2);
+  REQUIRE(names.size() == 3);
   CHECK(names[0] == "sip");
   CHECK(names[1] == "sip-header");
+  CHECK(names[2] == "sip-tag");
 }
 
 TEST_CASE("registry errors") {
-  CHECK(make_error("nope", "") == "unknown persistence engine 'nope' (known: sip, sip-header)");
-  CHECK(make_error("", "") == "unknown persistence engine '' (known: sip, sip-header)");
-  CHECK(make_error("SIP", "") == "unknown persistence engine 'SIP' (known: sip, sip-header)");
+  CHECK(make_error("nope", "") == "unknown persistence engine 'nope' (known: sip, sip-header, sip-tag)");
+  CHECK(make_error("", "") == "unknown persistence engine '' (known: sip, sip-header, sip-tag)");
+  CHECK(make_error("SIP", "") == "unknown persistence engine 'SIP' (known: sip, sip-header, sip-tag)");
   CHECK(make_error("sip", "Call-ID") == "persistence engine 'sip' takes no parameter (got 'Call-ID')");
   const std::string header_error =
       "persistence engine 'sip-header' needs a header name as parameter, e.g. 'X-Session-ID' or 'Call-ID/i' "
@@ -77,6 +78,16 @@ TEST_CASE("registry errors") {
   CHECK(make_error("sip-header", "Call-ID/ii") == header_error + "Call-ID/ii')");
   CHECK(make_error("sip-header", "Call-ID/1") == header_error + "Call-ID/1')");
   CHECK(make_error("sip-header", "Call-ID/i/j") == header_error + "Call-ID/i/j')");
+}
+
+TEST_CASE("sip-tag PE: the parameter is the tag's name, sipvsd by default") {
+  CHECK(make("sip-tag")->name() == "sip-tag");
+  CHECK(make("sip-tag", "srvid")->name() == "sip-tag");
+  const std::string error = "persistence engine 'sip-tag' takes the tag's parameter name as parameter, 1-32 "
+                            "token characters, e.g. 'sipvsd' (the default) or 'srvid' (got '";
+  CHECK(make_error("sip-tag", "a=b") == error + "a=b')");
+  CHECK(make_error("sip-tag", "two words") == error + "two words')");
+  CHECK(make_error("sip-tag", std::string(33, 'x')) == error + std::string(33, 'x') + "')");
 }
 
 TEST_CASE("sip-header PE: a name may use every RFC 3261 token character") {
@@ -179,4 +190,85 @@ TEST_CASE("PeStatus names and the mapping from SipStatus") {
   CHECK(pe_status_from(SipStatus::empty) == PeStatus::empty);
   CHECK(pe_status_from(SipStatus::too_long) == PeStatus::too_long);
   CHECK(pe_status_from(SipStatus::conflicting) == PeStatus::conflicting);
+}
+
+namespace {
+
+// The tag a sip-tag PE reads in `payload`; "-" when it reads none.
+std::string tag_of(std::string_view payload, std::string_view name = "") {
+  const auto pe = make("sip-tag", name);
+  PacketView packet;
+  packet.protocol = 17;
+  packet.payload = payload;
+  SipScratch scratch{};
+  std::string_view tag;
+  return pe->find_server_tag(packet, scratch, tag) ? std::string(tag) : "-";
+}
+
+std::string response_via(std::string_view vias) {
+  return "SIP/2.0 200 OK\r\n" + std::string(vias) + "Call-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n";
+}
+
+std::string request(std::string_view uri, std::string_view headers = "") {
+  return "BYE " + std::string(uri) + " SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.2:5060;branch=z9hG4bK9;sipvsd=far\r\n" +
+         std::string(headers) + "Call-ID: c1\r\nCSeq: 2 BYE\r\n\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("sip-tag PE: pe data is the Call-ID, as sip's") {
+  const Filled f = fill(*make("sip-tag"), kMessage);
+  CHECK(f.status == PeStatus::matched);
+  CHECK(f.data == "call-1@192.0.2.1");
+}
+
+TEST_CASE("sip-tag PE: a response names its server in the top Via") {
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100:5060;branch=z9hG4bK1;sipvsd=s2\r\n")) == "s2");
+  CHECK(tag_of(response_via("v: SIP/2.0/UDP 198.18.2.100;SipVsd=s2;branch=z9hG4bK1\r\n")) == "s2");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP [2001:2::100]:5060;branch=z9hG4bK1;sipvsd=s2;rport=5060\r\n")) == "s2");
+  // Only the top Via is ours: the others are the hops before us.
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1;sipvsd=s1\r\n"
+                            "Via: SIP/2.0/UDP 198.18.1.7;branch=z9hG4bK2;sipvsd=s3\r\n")) == "s1");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1\r\n"
+                            "Via: SIP/2.0/UDP 198.18.1.7;branch=z9hG4bK2;sipvsd=s3\r\n")) == "-");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1, "
+                            "SIP/2.0/UDP 198.18.1.7;branch=z9hG4bK2;sipvsd=s3\r\n")) == "-");
+  // A folded Via, and a name of the operator's choosing (Kamailio's srvid).
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100\r\n ;branch=z9hG4bK1;srvid=7\r\n"), "srvid") == "7");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1;sipvsd=s2\r\n"), "srvid") == "-");
+  // What is not a tag: no value, a quoted value, another parameter's tail.
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1;sipvsd\r\n")) == "-");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1;sipvsd=\r\n")) == "-");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1;sipvsd=\"s2\"\r\n")) == "-");
+  CHECK(tag_of(response_via("Via: SIP/2.0/UDP 198.18.2.100;branch=z9hG4bK1;xsipvsd=s2\r\n")) == "-");
+  CHECK(tag_of(response_via("")) == "-");
+}
+
+TEST_CASE("sip-tag PE: a request names its server in its top Route or its Request-URI") {
+  // The Request-URI is the server's Contact; the request's own Via is the far end's.
+  CHECK(tag_of(request("sip:198.18.2.100:5060;sipvsd=s3")) == "s3");
+  CHECK(tag_of(request("sip:b2bua@198.18.2.100;transport=udp;SIPVSD=s3")) == "s3");
+  CHECK(tag_of(request("sips:[2001:2::100]:5061;sipvsd=s3;lr")) == "s3");
+  CHECK(tag_of(request("sip:198.18.2.100:5060;sipvsd=s3?Replaces=x")) == "s3");
+  CHECK(tag_of(request("sip:198.18.2.100:5060?sipvsd=s3")) == "-");  // a header, not a parameter
+  CHECK(tag_of(request("sip:user;sipvsd=s3@198.18.2.100")) == "-");  // in the user part
+  CHECK(tag_of(request("tel:+15551234567;sipvsd=s3")) == "-");
+  // The user part, for servers that can set only that: "<name>-<tag>".
+  CHECK(tag_of(request("sip:sipvsd-s1@198.18.2.100:5060")) == "s1");
+  CHECK(tag_of(request("sip:sipvsd-s1:secret@198.18.2.100")) == "s1");
+  CHECK(tag_of(request("sip:srvid-4@198.18.2.100"), "srvid") == "4");
+  CHECK(tag_of(request("sip:+4930123456@198.18.2.100")) == "-");
+  CHECK(tag_of(request("sip:sipvsd-@198.18.2.100")) == "-");
+  CHECK(tag_of(request("sip:sipvsd-s1")) == "-");  // a host, not a user
+  // A proxy's Record-Route comes back as the top Route and wins.
+  CHECK(tag_of(request("sip:bob@198.18.0.2", "Route: <sip:198.18.2.100;lr;sipvsd=s2>\r\n")) == "s2");
+  CHECK(tag_of(request("sip:198.18.2.100;sipvsd=s3", "Route: \"Proxy, <one>\" <sip:198.18.2.100;lr;sipvsd=s2>\r\n")) ==
+        "s2");
+  CHECK(tag_of(request("sip:198.18.2.100;sipvsd=s3", "Route: <sip:198.18.2.100;lr>;sipvsd=s2\r\n")) == "s3");
+  CHECK(tag_of(request("sip:bob@198.18.0.2", "Route: <sip:198.18.2.100;lr>, <sip:198.18.1.9;lr;sipvsd=s2>\r\n")) == "-");
+  CHECK(tag_of(request("sip:bob@198.18.0.2", "Route: <sip:198.18.2.100;lr>\r\nRoute: <sip:x;lr;sipvsd=s2>\r\n")) == "-");
+  CHECK(tag_of(request("sip:bob@198.18.0.2", "Route: <sip:198.18.2.100;lr;sipvsd=s2\r\n")) == "-");  // no '>'
+  // Not SIP: nothing.
+  CHECK(tag_of("GET /;sipvsd=s1 HTTP/1.1\r\n\r\n") == "-");
+  CHECK(tag_of("") == "-");
 }
