@@ -13,7 +13,13 @@
 #      completes on one server; sipvsd lists the learned templates;
 #   2. the same traffic without that rule: how many placed calls break (the
 #      scheduler places their answers, mostly on another server), which must
-#      be some.
+#      be some;
+#   3. with no path through the director at all (the real servers reach the
+#      carrier over a link of their own) and the sip-tag PE: the real servers
+#      tag their Via (;sipvsd=sN) and Contact (a parameter on b1 and b2, the
+#      user part sipvsd-s3 on b3), and every placed call completes with 100 %
+#      of its messages on the server that placed it, inbound unaffected;
+#      sipvsd counts tagged messages and saw nothing the servers sent.
 # Usage: e2e_outbound.sh PATH/TO/sipvsd     (as root; exit 77 = skipped)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +34,9 @@ HOLD_MS=1000    # the callee hangs up this long after the ACK
 IN_CALLS=90     # sent in by the trunk, per round
 CARRIER4=198.18.0.2
 CARRIER6=2001:2::2
+# The carrier's address on the real servers' own link (point 3).
+DIRECT4=198.18.3.2
+DIRECT6=2001:2:0:3::2
 T_START=$SECONDS
 e2e_init outbound
 e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
@@ -53,13 +62,61 @@ learning_rules() {
     -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "ip6tables learning rule ($1)"
 }
 
-# placing_uac ROLE DIR VIP CARRIER: a real server's UAC, bound to VIP:5060,
-# placing CALLS calls to the carrier; in the background (E2E_UAC_SIPP: its pid).
+# direct_link: a bridge in the carrier's namespace with a link from each real
+# server, so that what they send the carrier's direct address never passes
+# the director (what the carrier sends to the VIP still does).
+direct_link() {
+  local c i; c=$(e2e_ns c)
+  # A fixed address: a bridge otherwise takes its lowest port's, which changes
+  # as ports join, and a server that resolved the old one is not answered.
+  ip -n "$c" link add bx address 02:00:c6:12:03:02 type bridge
+  ip -n "$c" addr add $DIRECT4/24 dev bx
+  ip -n "$c" addr add $DIRECT6/64 dev bx nodad
+  ip -n "$c" link set bx up
+  # The servers send from the VIP, which the carrier reaches through the director.
+  nsx c sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.bx.rp_filter=0
+  for i in 1 2 3; do
+    ip link add e1 netns "$(e2e_ns "b$i")" type veth peer name "px$i" netns "$c"
+    ip -n "$c" link set "px$i" master bx
+    ip -n "$c" link set "px$i" up
+    ip -n "$(e2e_ns "b$i")" addr add "198.18.3.$((10 + i))/24" dev e1
+    ip -n "$(e2e_ns "b$i")" addr add "2001:2:0:3::$((10 + i))/64" dev e1 nodad
+    ip -n "$(e2e_ns "b$i")" link set e1 up
+    nsx "b$i" sysctl -qw net.ipv4.conf.e1.arp_ignore=1 net.ipv4.conf.e1.arp_announce=2 net.ipv4.conf.e1.rp_filter=0
+  done
+  for i in 1 2 3; do
+    e2e_wait_ping "b$i" $DIRECT4 || e2e_die "no direct IPv4 link from b$i to the carrier"
+    e2e_wait_ping "b$i" $DIRECT6 || e2e_die "no direct IPv6 link from b$i to the carrier"
+  done
+}
+
+# tag_servers: both services read tags (pe sip-tag), server bN tagged sN.
+tag_servers() {
+  local svc i addr
+  for svc in sip4 sip6; do
+    e2e_api PATCH "/v1/services/$svc" '{"pe": "sip-tag"}'
+    for i in 1 2 3; do
+      if [ $svc = sip4 ]; then addr=$(e2e_backend4 "$i"); else addr=$(e2e_backend6 "$i"); fi
+      e2e_api PATCH "/v1/services/$svc/servers/$addr" "{\"tag\": \"s$i\"}"
+    done
+  done
+}
+
+# placing_uac ROLE DIR VIP CARRIER TAGGED: a real server's UAC, bound to
+# VIP:5060, placing CALLS calls to the carrier, tagging what it sends when
+# TAGGED is 1; in the background (DIR/waiter: its pid).
 placing_uac() {
-  local role=$1 dir=$2 vip=$3 carrier=$4
+  local role=$1 dir=$2 vip=$3 carrier=$4 tagged=$5
+  local scenario=(-sf "$HERE/uac_callee_hangs_up.xml")
+  if [ "$tagged" = 1 ]; then
+    local n=${role#b}
+    scenario=(-sf "$HERE/uac_tagged.xml" -key tag "s$n" -key contact_user rs -key contact_params ";sipvsd=s$n")
+    [ "$n" = 3 ] && scenario=(-sf "$HERE/uac_tagged.xml" -key tag s3 -key contact_user sipvsd-s3
+      -key contact_params ";transport=udp")
+  fi
   mkdir -p "$dir"
   [[ $carrier == *:* ]] && carrier="[$carrier]"
-  (cd "$dir" && exec ip netns exec "$(e2e_ns "$role")" sipp -sf "$HERE/uac_callee_hangs_up.xml" "$carrier:5060" \
+  (cd "$dir" && exec ip netns exec "$(e2e_ns "$role")" sipp "${scenario[@]}" "$carrier:5060" \
     -i "$vip" -p 5060 -m $CALLS -r $RATE -nostdin -timeout 60s -timeout_error \
     -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
     -trace_screen -screen_file "$dir/screen.log" >"$dir/stdout.log" 2>&1) &
@@ -73,13 +130,20 @@ misplaced() {
   e2e_received "$1" | awk -F'\t' -v pid="$2" 'index($3, "-" pid "@") == 0 { n++ } END { print n + 0 }'
 }
 
-# round NAME OUT_FAMILY LEARN: real servers place calls over OUT_FAMILY (4 or
-# 6) while the trunk sends calls in over the other. Sets PLACED_OK, PLACED_BROKEN,
-# MISPLACED, IN_OK.
+# round NAME OUT_FAMILY MODE: real servers place calls over OUT_FAMILY (4 or
+# 6) while the trunk sends calls in over the other. MODE: learn (sipvsd's
+# rule for what comes from the VIP), nolearn (without it), tag (tagged, over
+# the direct link). Sets PLACED_OK, PLACED_BROKEN, MISPLACED, IN_OK.
 round() {
-  local name=$1 fam=$2 learn=$3 vip carrier in_vip in_from i
+  local name=$1 fam=$2 mode=$3 vip carrier in_vip in_from i learn=0 tagged=0
+  [ "$mode" = learn ] && learn=1
+  [ "$mode" = tag ] && tagged=1
   if [ "$fam" = 4 ]; then vip=$E2E_VIP4 carrier=$CARRIER4 in_vip=$E2E_VIP6 in_from=$E2E_CLIENT6
   else vip=$E2E_VIP6 carrier=$CARRIER6 in_vip=$E2E_VIP4 in_from=$E2E_CLIENT4; fi
+  if [ $tagged = 1 ]; then
+    carrier=$DIRECT4
+    [ "$fam" = 6 ] && carrier=$DIRECT6
+  fi
   local d=$E2E_DIR/$name
   mkdir -p "$d"
   [ "$learn" = 1 ] && learning_rules add
@@ -99,7 +163,7 @@ round() {
   [ "$fam" = 4 ] && target="[$in_vip]:5060"
   e2e_uac_start "$d/in" "$target" "$in_from" $IN_CALLS 30 500
   local in_waiter=$E2E_UAC_WAITER in_sipp=$E2E_UAC_SIPP
-  for i in 1 2 3; do placing_uac "b$i" "$d/out-b$i" "$vip" "$carrier"; done
+  for i in 1 2 3; do placing_uac "b$i" "$d/out-b$i" "$vip" "$carrier" $tagged; done
   for i in 1 2 3; do wait "$(cat "$d/out-b$i/waiter")" || true; done
   wait "$in_waiter" || true
 
@@ -130,7 +194,7 @@ round() {
 
 SUMMARY=()
 for fam in 4 6; do
-  round "learn-v$fam" $fam 1
+  round "learn-v$fam" $fam learn
   [ "$PLACED_OK" = $((3 * CALLS)) ] || e2e_die "IPv$fam: $PLACED_BROKEN of $((3 * CALLS)) placed calls broke with learning (point 1)"
   [ "$MISPLACED" = 0 ] || e2e_die "IPv$fam: $MISPLACED messages reached a server that did not place their call (point 1)"
   [ "$IN_OK" = $IN_CALLS ] || e2e_die "IPv$fam: inbound calls affected: $IN_OK of $IN_CALLS complete (point 1)"
@@ -148,11 +212,35 @@ e2e_log "sipvsd: $learned learned templates listed; $counted"
 [ "$learned" -gt 0 ] || e2e_die "GET /v1/templates lists no learned template (point 1)"
 
 for fam in 4 6; do
-  round "nolearn-v$fam" $fam 0
+  round "nolearn-v$fam" $fam nolearn
   e2e_log "IPv$fam without learning: $PLACED_BROKEN of $((3 * CALLS)) placed calls broke, $MISPLACED messages reached another server"
   [ "$PLACED_BROKEN" -gt 0 ] || e2e_die "IPv$fam: no placed call broke without learning: the test shows nothing (point 2)"
   SUMMARY+=("IPv$fam placed calls without learning: $PLACED_OK/$((3 * CALLS)) complete ($PLACED_BROKEN broken)")
 done
+
+# stat NAME: the sum of a service counter over both services, from /v1/stats.
+stat() {
+  e2e_api GET /v1/stats
+  python3 -c 'import json, sys; print(sum(x[sys.argv[2]] for x in json.load(open(sys.argv[1]))["services"]))' \
+    "$E2E_DIR/api-body" "$1"
+}
+
+direct_link
+tag_servers
+outgoing_before=$(stat outgoing_packets)
+for fam in 4 6; do
+  round "tag-v$fam" $fam tag
+  [ "$PLACED_OK" = $((3 * CALLS)) ] || e2e_die "IPv$fam: $PLACED_BROKEN of $((3 * CALLS)) placed calls broke with tags (point 3)"
+  [ "$MISPLACED" = 0 ] || e2e_die "IPv$fam: $MISPLACED tagged messages reached a server that did not place their call (point 3)"
+  [ "$IN_OK" = $IN_CALLS ] || e2e_die "IPv$fam: inbound calls affected by tags: $IN_OK of $IN_CALLS complete (point 3)"
+  SUMMARY+=("IPv$fam placed calls tagged, no path through the director: $PLACED_OK/$((3 * CALLS)) complete, 100 % of their messages on the placing server; inbound $IN_OK/$IN_CALLS")
+done
+tagged=$(stat tagged_packets) unknown=$(stat unknown_tag) outgoing_after=$(stat outgoing_packets)
+e2e_log "sipvsd: $tagged tagged messages, $unknown unknown tags; $((outgoing_after - outgoing_before)) messages from the VIPs seen while tagging"
+# Each placed call: 100 Trying, 180, 200 OK (tagged Via) and the BYE (tagged Contact).
+[ "$tagged" -ge $((2 * 3 * CALLS * 2)) ] || e2e_die "only $tagged tagged messages counted (point 3)"
+[ "$unknown" = 0 ] || e2e_die "$unknown tags named no server (point 3)"
+[ "$outgoing_after" = "$outgoing_before" ] || e2e_die "the servers' messages passed the director while tagging (point 3)"
 
 for s in "${SUMMARY[@]}"; do e2e_log "$s"; done
 e2e_log "PASS in $((SECONDS - T_START)) s"

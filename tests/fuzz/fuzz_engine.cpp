@@ -110,7 +110,10 @@ struct Fuzzer {
     if (d.server < servers.data() || d.server >= servers.data() + servers.size()) __builtin_trap();
     const auto h = health.find(key(d.service->name, *d.server));
     const Health now_health = h == health.end() ? Health::up : h->second;
-    if (d.template_hit) {
+    if (d.tagged) {
+      // The server the message named, whatever its weight, if it still holds its calls.
+      if (d.server->tag != d.tag || now_health == Health::down_expiring) __builtin_trap();
+    } else if (d.template_hit) {
       // A server whose templates expire loses its calls at their next packet.
       if (now_health == Health::down_expiring) __builtin_trap();
     } else if (d.template_created || (!stale && templated)) {

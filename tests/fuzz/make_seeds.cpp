@@ -135,6 +135,14 @@ bool engine_seeds(const std::string& dir) {
   bool ok = true;
   const std::string invites[] = {test::invite("a84b4c76e66710@198.18.0.1"), test::invite("call-2@198.18.0.1"),
                                  test::invite("a84b4c76e66710@198.18.0.1", "BYE")};
+  // Messages that name their server (the sip service reads tags s1..s3).
+  const std::string tagged[] = {
+      "BYE sip:198.18.2.100:5060;sipvsd=s3 SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.1:5060;branch=z9hG4bK1\r\n"
+      "Call-ID: call-2@198.18.0.1\r\nCSeq: 2 BYE\r\n\r\n",
+      "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.18.2.100:5060;branch=z9hG4bK2;sipvsd=s2\r\n"
+      "Call-ID: a84b4c76e66710@198.18.0.1\r\nCSeq: 1 INVITE\r\n\r\n",
+      "BYE sip:sipvsd-s9@198.18.2.100 SIP/2.0\r\nRoute: <sip:198.18.2.100;lr;sipvsd=s1>\r\n"
+      "Call-ID: call-2@198.18.0.1\r\nCSeq: 3 BYE\r\n\r\n"};
   for (uint8_t sched = 0; sched < 6; ++sched) {
     // Header: per-source limit, the three services' schedulers, the clock.
     Bytes b = {0, sched, static_cast<uint8_t>((sched + 1) % 6), static_cast<uint8_t>((sched + 2) % 6), 0, 0, 1, 0};
@@ -144,6 +152,7 @@ bool engine_seeds(const std::string& dir) {
     };
     for (uint8_t route : {0, 2, 4, 1, 3, 0x80, 0x82}) sip(route, invites[route % 3]);
     sip(0, invites[2]);
+    for (const std::string& m : tagged) sip(0, m);
     for (const std::string_view m : kMessages) sip(1, m);
     b.insert(b.end(), {set_up, 0x80, refresh, change, 1, 0x21, refresh, templates, 0x04});
     sip(0, invites[0]);
