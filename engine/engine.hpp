@@ -48,7 +48,7 @@ struct Decision {
   bool pe_used = false;           // the template key included pe data
   bool template_hit = false;      // an existing template decided (learn(): it named the sender already)
   bool template_created = false;  // a new template was stored
-  bool template_moved = false;    // learn(): the call's template now names the sender instead of another server
+  bool template_moved = false;    // learn() or a tag: the call's template now names that server instead of another
   bool table_full = false;        // scheduled without storing a template (cap reached)
   bool rate_limited = false;      // scheduled without a template (per-source limit)
   bool tagged = false;            // the message named its server with a tag (sip-tag PE)

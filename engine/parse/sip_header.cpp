@@ -158,10 +158,6 @@ Value read_value(const char* from, const Line& line, const char* msg_end, SipScr
   return {text.empty() ? SipStatus::empty : SipStatus::found, text, next};
 }
 
-}  // namespace
-
-namespace {
-
 // The start line, if it is a SIP request or status line.
 std::optional<Line> sip_start_line(std::string_view message) {
   if (message.empty()) return std::nullopt;
