@@ -7,7 +7,7 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake g++ pkg-config ca-certificates \
   clang clang-tidy libclang-rt-14-dev \
   libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
-  libboost-dev libboost-system-dev nlohmann-json3-dev doctest-dev libbenchmark-dev libpcap-dev \
+  libboost-dev libboost-system-dev nlohmann-json3-dev libsodium-dev doctest-dev libbenchmark-dev libpcap-dev \
   sip-tester kamailio iptables iproute2 iputils-ping tcpdump curl procps psmisc kmod ethtool \
   debhelper dpkg-dev lintian systemd systemd-container \
   >/dev/null

@@ -6,7 +6,8 @@
 //            INVITE and these messages, with expiry, health and changes;
 //   loaders: the tests' configuration (and argv[3..], config files such as
 //            packaging/sipvsd.json), its state file, a templates file;
-//   api:     the requests of tests/api/test_router.cpp.
+//   api:     the requests of tests/api/test_router.cpp;
+//   sync:    a datagram of each type, as sent and to be signed again.
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -19,6 +20,7 @@
 #include "../api/fixtures.hpp"
 #include "../unit/packet_builder.hpp"
 #include "daemon/config/state_file.hpp"
+#include "sync/wire.hpp"
 
 namespace {
 
@@ -248,11 +250,53 @@ bool api_seeds(const std::string& dir) {
   return ok;
 }
 
+// fuzz_sync.cpp's key and modes: 0, sign the rest again; 1, take it as it is.
+bool sync_seeds(const std::string& dir) {
+  using namespace sipvs::sync;
+  Key key;
+  key.fill(0x42);
+  const Authenticator auth(key);
+  Header h{MessageType::records, 1, 0x1122334455667788, 1'700'000'000'000'000'000, 1};
+  SyncRecord v4;
+  v4.vip = *sipvs::IpAddress::parse("198.18.2.100");
+  v4.vport = 5060;
+  v4.client = *sipvs::IpAddress::parse("198.18.0.1");
+  v4.server = *sipvs::IpAddress::parse("198.18.1.2");
+  v4.timeout = 300;
+  v4.pe_name = "sip";
+  v4.pe_data = "a84b4c76e66710@198.18.0.1";
+  SyncRecord v6 = v4;
+  v6.vip = *sipvs::IpAddress::parse("2001:2:0:2::100");
+  v6.client = *sipvs::IpAddress::parse("2001:2::1");
+  v6.server = *sipvs::IpAddress::parse("2001:2:0:1::2");
+  v6.op = RecordOp::erase;
+  v6.timeout = 0;
+  v6.learned = true;
+  DatagramWriter w(h);
+  w.add(v4);
+  w.add(v6);
+  const std::span<const uint8_t> records = w.seal(auth);
+  const std::vector<std::pair<std::string, Bytes>> datagrams = {
+      {"records", Bytes(records.begin(), records.end())},
+      {"alive", encode_alive(h, Alive{{}, true, 12}, auth)},
+      {"resync-request", encode_resync_request(h, 7, auth)},
+      {"resync-end", encode_resync_end(h, 7, 1000, auth)}};
+  bool ok = true;
+  for (const auto& [name, d] : datagrams) {
+    for (const uint8_t mode : {0, 1}) {
+      Bytes b{mode};
+      b.insert(b.end(), d.begin(), d.end());
+      ok &= write(dir, name + "-" + std::to_string(mode), b);
+    }
+  }
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s packet|engine|loaders|api CORPUS_DIR [CONFIG_FILE...]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s packet|engine|loaders|api|sync CORPUS_DIR [CONFIG_FILE...]\n", argv[0]);
     return 2;
   }
   const std::string target = argv[1], dir = argv[2];
@@ -261,6 +305,7 @@ int main(int argc, char** argv) {
   else if (target == "engine") ok = engine_seeds(dir);
   else if (target == "loaders") ok = loaders_seeds(dir, std::vector<std::string>(argv + 3, argv + argc));
   else if (target == "api") ok = api_seeds(dir);
+  else if (target == "sync") ok = sync_seeds(dir);
   else std::fprintf(stderr, "make_seeds: unknown target %s\n", target.c_str());
   return ok ? 0 : 1;
 }

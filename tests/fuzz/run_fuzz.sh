@@ -3,7 +3,7 @@
 # no libFuzzer) straight from the sources they need.
 #   run_fuzz.sh build WORK_DIR
 #     compiles every product source once (2 at a time) and links the targets
-#     fuzz_packet, fuzz_engine, fuzz_loaders, fuzz_api and make_seeds;
+#     fuzz_packet, fuzz_engine, fuzz_loaders, fuzz_api, fuzz_sync and make_seeds;
 #   run_fuzz.sh run TARGET SECONDS WORK_DIR
 #     seeds TARGET's corpus (kept between runs: libFuzzer adds what it finds)
 #     from the tests' inputs and from seeds/TARGET/ (regression inputs), then
@@ -57,14 +57,17 @@ build() {
               "$root"/daemon/health/health_check.cpp "$root"/daemon/log.cpp)
   local api=("$root"/api/{router,routes,routes_config,routes_servers,routes_services,routes_stats,routes_templates}.cpp
              "$root"/api/{problem,rates,metrics,server_id,service_edit,auth}.cpp)
-  local tests=("$here"/{fuzz_packet,fuzz_engine,fuzz_loaders,fuzz_api,make_seeds}.cpp)
+  local sync
+  mapfile -t sync < <(find "$root/sync" -name '*.cpp' | sort)
+  local tests=("$here"/{fuzz_packet,fuzz_engine,fuzz_loaders,fuzz_api,fuzz_sync,make_seeds}.cpp)
   # Product code is compiled as its own build does (no -Werror: clang warns
   # where g++ does not); the fuzz sources are held to -Werror.
-  compile "$work/obj" -Wall -- "${engine[@]}" "${core[@]}" "${api[@]}"
+  compile "$work/obj" -Wall -- "${engine[@]}" "${core[@]}" "${api[@]}" "${sync[@]}"
   compile "$work/obj" -Wall -Wextra -Werror -- "${tests[@]}"
   local o=$work/obj
-  local engine_o=() core_o=() api_o=() f
+  local engine_o=() core_o=() api_o=() sync_o=() f
   for f in "${engine[@]}"; do engine_o+=("$o/$(basename "$f" .cpp).o"); done
+  for f in "${sync[@]}"; do sync_o+=("$o/$(basename "$f" .cpp).o"); done
   for f in "${core[@]}"; do core_o+=("$o/$(basename "$f" .cpp).o"); done
   for f in "${api[@]}"; do api_o+=("$o/$(basename "$f" .cpp).o"); done
   local link=("$cxx" "${flags[@]}" -pthread)
@@ -72,7 +75,8 @@ build() {
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_engine.o" "${engine_o[@]}" -o "$work/fuzz_engine"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_loaders.o" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_loaders"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_api.o" "${api_o[@]}" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_api"
-  "${link[@]}" "$o/make_seeds.o" "${core_o[@]}" "${engine_o[@]}" -o "$work/make_seeds"
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_sync.o" "${sync_o[@]}" "${engine_o[@]}" -lsodium -o "$work/fuzz_sync"
+  "${link[@]}" "$o/make_seeds.o" "${core_o[@]}" "${sync_o[@]}" "${engine_o[@]}" -lsodium -o "$work/make_seeds"
 }
 
 run() {

@@ -1,0 +1,182 @@
+// The sync wire format: what a writer fills, decode() reads back; every
+// damaged, forged, foreign or malformed datagram is refused with its reason.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "sync/wire.hpp"
+
+using namespace sipvs;
+using namespace sipvs::sync;
+
+namespace {
+
+Key key_of(uint8_t fill) {
+  Key k;
+  k.fill(fill);
+  return k;
+}
+
+const Authenticator kAuth(key_of(7));
+
+SyncRecord call(std::string call_id) {
+  SyncRecord r;
+  r.vip = *IpAddress::parse("198.18.2.100");
+  r.vport = 5060;
+  r.client = *IpAddress::parse("198.18.0.1");
+  r.server = *IpAddress::parse("198.18.1.2");
+  r.server_port = 5060;
+  r.timeout = 300;
+  r.pe_name = "sip";
+  r.pe_data = std::move(call_id);
+  return r;
+}
+
+Header header(uint64_t seq = 1) { return Header{MessageType::records, 3, 0xabcdef, 1'700'000'000'000'000'000, seq}; }
+
+std::vector<uint8_t> datagram(const std::vector<SyncRecord>& records, const Authenticator& auth = kAuth) {
+  DatagramWriter w(header());
+  for (const SyncRecord& r : records) REQUIRE(w.add(r));
+  const std::span<const uint8_t> d = w.seal(auth);
+  return {d.begin(), d.end()};
+}
+
+// "" when taken, else the reason.
+std::string refused(std::span<const uint8_t> d, uint16_t sync_id = 3) {
+  Message m;
+  DropReason reason{};
+  return decode(d, kAuth, sync_id, m, reason) ? "" : std::string(to_string(reason));
+}
+
+}  // namespace
+
+TEST_CASE("records round-trip: IPv4, IPv6, fwmark, erase, learned, binary pe data") {
+  SyncRecord v6 = call("a84b4c76e66710@pc33");
+  v6.vip = *IpAddress::parse("2001:2:0:2::100");
+  v6.client = *IpAddress::parse("2001:2::");
+  v6.server = *IpAddress::parse("2001:2:0:1::2");
+  v6.learned = true;
+  SyncRecord marked = call(std::string("bin\0\xff", 5));
+  marked.vip = IpAddress{};
+  marked.vport = 0;
+  marked.fwmark = 7;
+  marked.client_port = 5062;
+  SyncRecord gone = call("gone");
+  gone.op = RecordOp::erase;
+  gone.timeout = 0;
+  SyncRecord plain = call("");
+  plain.pe_name.clear();
+  const std::vector<SyncRecord> records{call("call-1"), v6, marked, gone, plain};
+
+  const std::vector<uint8_t> d = datagram(records);
+  CHECK(d.size() == kHeaderSize + 5 * kRecordFixedSize + 6 + 19 + 5 + 4 + 4 * 3 + kMacSize);
+  Message m;
+  DropReason reason{};
+  REQUIRE(decode(d, kAuth, 3, m, reason));
+  CHECK(m.header.type == MessageType::records);
+  CHECK(m.header.sync_id == 3);
+  CHECK(m.header.sender == 0xabcdef);
+  CHECK(m.header.epoch == 1'700'000'000'000'000'000);
+  CHECK(m.header.seq == 1);
+  CHECK(m.records == records);
+}
+
+TEST_CASE("a writer fills a datagram up to its capacity, then says so") {
+  DatagramWriter w(header());
+  std::size_t added = 0;
+  const SyncRecord r = call(std::string(40, 'c'));
+  while (w.add(r)) ++added;
+  CHECK(added == (kMaxDatagram - kHeaderSize - kMacSize) / encoded_size(r));
+  CHECK(w.seal(kAuth).size() <= kMaxDatagram);
+
+  SyncRecord too_long = call(std::string(256, 'x'));
+  CHECK(encoded_size(too_long) == 0);
+  DatagramWriter v(header());
+  CHECK_FALSE(v.add(too_long));
+  CHECK(v.empty());
+}
+
+TEST_CASE("the other messages round-trip") {
+  Alive a;
+  a.config_digest.fill(0x5a);
+  a.synced = true;
+  a.templates = 1'000'000;
+  Message m;
+  DropReason reason{};
+  REQUIRE(decode(encode_alive(header(9), a, kAuth), kAuth, 3, m, reason));
+  CHECK(m.header.type == MessageType::alive);
+  CHECK(m.header.seq == 9);
+  CHECK(m.alive.config_digest == a.config_digest);
+  CHECK(m.alive.synced);
+  CHECK(m.alive.templates == 1'000'000);
+
+  REQUIRE(decode(encode_resync_request(header(10), 42, kAuth), kAuth, 3, m, reason));
+  CHECK(m.header.type == MessageType::resync_request);
+  CHECK(m.node == 42);
+  REQUIRE(decode(encode_resync_end(header(11), 42, 123456, kAuth), kAuth, 3, m, reason));
+  CHECK(m.header.type == MessageType::resync_end);
+  CHECK(m.node == 42);
+  CHECK(m.sent == 123456);
+}
+
+TEST_CASE("what is refused, and why") {
+  const std::vector<uint8_t> good = datagram({call("c1"), call("c2")});
+  REQUIRE(refused(good) == "");
+  CHECK(refused(good, 4) == "wrong_sync_id");
+  CHECK(refused(datagram({call("c1")}, Authenticator(key_of(8)))) == "bad_mac");
+
+  std::vector<uint8_t> d = good;
+  d.pop_back();
+  CHECK(refused(d) == "truncated");
+  CHECK(refused(std::span(good).first(kHeaderSize + kMacSize - 1)) == "truncated");
+  d = good;
+  d.push_back(0);
+  CHECK(refused(d) == "oversized");
+  CHECK(refused(std::vector<uint8_t>(kMaxReceived + 1)) == "oversized");
+  d = good;
+  d[0] = 'X';
+  CHECK(refused(d) == "bad_magic");
+  d = good;
+  d[4] = 2;
+  CHECK(refused(d) == "bad_version");
+  // Any changed byte of header, body or MAC breaks the MAC.
+  for (std::size_t i = 5; i < good.size(); ++i) {
+    if (i == 34 || i == 35) continue;  // the body length: truncated or oversized first
+    d = good;
+    d[i] ^= 0x01;
+    CAPTURE(i);
+    CHECK(refused(d) == "bad_mac");
+  }
+}
+
+TEST_CASE("authentic but malformed: refused whole, nothing half-read") {
+  // Re-sign a damaged body with the right key: only the structure checks stand.
+  const auto resigned = [](std::vector<uint8_t> d, std::size_t at, uint8_t value) {
+    d.resize(d.size() - kMacSize);
+    d[at] = value;
+    const Mac mac = kAuth.sign(d);
+    d.insert(d.end(), mac.begin(), mac.end());
+    return d;
+  };
+  const std::vector<uint8_t> good = datagram({call("c1")});
+  const std::size_t rec = kHeaderSize;
+  CHECK(refused(resigned(good, 5, 9)) == "malformed");            // unknown type
+  CHECK(refused(resigned(good, 33, 0)) == "malformed");           // count 0
+  CHECK(refused(resigned(good, 33, 2)) == "malformed");           // count beyond the body
+  CHECK(refused(resigned(good, 31, 0)) == "malformed");           // sequence number 0
+  CHECK(refused(resigned(good, rec + 0, 3)) == "malformed");      // op
+  CHECK(refused(resigned(good, rec + 1, 2)) == "malformed");      // flags
+  CHECK(refused(resigned(good, rec + 3, 0x54)) == "malformed");   // vip family 5
+  CHECK(refused(resigned(good, rec + 3, 0x40)) == "malformed");   // no client family
+  CHECK(refused(resigned(good, rec + 4, 0)) == "malformed");      // no server family
+  CHECK(refused(resigned(good, rec + 5, 40)) == "malformed");     // pe name past the end
+  CHECK(refused(resigned(good, rec + 7, 1)) == "malformed");      // reserved
+  CHECK(refused(resigned(good, rec + 17, 7)) == "malformed");     // a fwmark besides the VIP
+  CHECK(refused(resigned(good, rec + 0, 2)) == "malformed");      // erase with time left
+  CHECK(refused(resigned(resigned(good, rec + 20, 0), rec + 21, 0)) == "malformed");  // set without
+  CHECK(refused(resigned(good, rec + 22 + 5, 1)) == "malformed"); // IPv4 with bytes past 4
+  CHECK(refused(resigned(good, rec + 70, ' ')) == "malformed");   // pe name not a token
+  // An IPv6 VIP slot may use every byte.
+  CHECK(refused(resigned(resigned(good, rec + 3, 0x64), rec + 22 + 5, 1)) == "");
+}
