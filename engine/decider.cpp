@@ -4,6 +4,7 @@
 // picks a server and a template is stored. Counting is apart, in count().
 #include <utility>
 
+#include "engine/change_log.hpp"
 #include "engine/engine.hpp"
 #include "engine/engine_runtime.hpp"
 #include "engine/snapshot.hpp"
@@ -11,11 +12,14 @@
 
 namespace sipvs {
 
-Engine::Decider::Decider(Engine& engine, unsigned slot) : engine_(&engine), slot_(slot) { refresh(); }
+Engine::Decider::Decider(Engine& engine, unsigned slot)
+    : engine_(&engine), slot_(slot), changes_(engine.decider_changes_[slot].get()) {
+  refresh();
+}
 
 Engine::Decider::Decider(Decider&& other) noexcept
     : engine_(std::exchange(other.engine_, nullptr)), slot_(other.slot_), generation_(other.generation_),
-      snapshot_(std::move(other.snapshot_)) {}
+      snapshot_(std::move(other.snapshot_)), changes_(other.changes_) {}
 
 Engine::Decider::~Decider() {
   if (engine_) engine_->slots_used_[slot_].store(false);
@@ -123,9 +127,10 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
   const uint64_t hash = table.hash(key, svc.pe.get(), pe_data);
   // A template whose server still holds its calls decides, refreshed.
   const auto holds = [&](const Template* t) { return t && fit(svc, t->server_ref) != ServerFit::gone; };
-  const auto refreshed = [&](Template& t) {
+  const auto refreshed = [&](Template& t, bool moved = false) {
     t.expires = now + svc.timeout;
     d.template_hit = true;
+    announce(t, svc, now, moved);
     return std::optional(t.server_ref);
   };
   {
@@ -144,15 +149,24 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
       return ref;
     }
     bucket.rebind(*t, *ref, TemplateOrigin::scheduled);
-    return refreshed(*t);
+    return refreshed(*t, true);
   }
   if (!takes_calls) return ref;
   d.table_full = bucket.full(now);
   d.rate_limited = !d.table_full && !source_allows(d.packet.src, now);
   if (d.table_full || d.rate_limited) return ref;
-  bucket.insert(*ref, TemplateOrigin::scheduled, now + svc.timeout, now);
+  announce(bucket.insert(*ref, TemplateOrigin::scheduled, now + svc.timeout, now), svc, now, true);
   d.template_created = true;
   return ref;
+}
+
+// Tells the other directors of a template (template sync): at once when it
+// is new or moved, else once half its timeout has passed since they last
+// heard of it, before their copy could expire. A change the log has no room
+// for is counted there; the template's next packet tries again.
+void Engine::Decider::announce(Template& t, const ServiceEntry& svc, Seconds now, bool changed) {
+  if (!changes_ || (!changed && now - t.announced < svc.timeout / 2)) return;
+  if (changes_->push(t, false)) t.announced = now;
 }
 
 // EngineConfig::max_new_templates_per_source: may `source` store one more?
@@ -212,7 +226,7 @@ void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& 
     d.table_full = bucket.full(now);
     d.rate_limited = !d.table_full && limit_source && !source_allows(d.packet.src, now);
     if (d.table_full || d.rate_limited) return;
-    bucket.insert(server.ref, TemplateOrigin::learned, now + svc.timeout, now);
+    announce(bucket.insert(server.ref, TemplateOrigin::learned, now + svc.timeout, now), svc, now, true);
     d.template_created = true;
     return;
   }
@@ -223,6 +237,7 @@ void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& 
     d.template_moved = true;
   }
   t->expires = now + svc.timeout;
+  announce(*t, svc, now, d.template_moved);
 }
 
 // Every counter a decision moves, as IPVS's ip_vs_conn_stats does for a

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "engine/change_log.hpp"
 #include "engine/engine_runtime.hpp"
 #include "engine/snapshot.hpp"
 #include "engine/source_limiter.hpp"
@@ -206,7 +207,11 @@ std::shared_ptr<const Snapshot> Engine::publish(EngineConfig config) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (!gone.empty())
-    table_->remove_if([&](const Template& t) { return std::find(gone.begin(), gone.end(), t.server_ref) != gone.end(); });
+    table_->remove_if([&](const Template& t) {
+      const bool removed = std::find(gone.begin(), gone.end(), t.server_ref) != gone.end();
+      if (removed) log_erased(t);
+      return removed;
+    });
   return snap;
 }
 
@@ -258,7 +263,11 @@ HealthChange Engine::set_server_health(std::string_view service, const IpAddress
   // Schedulers see up or not: only that rebuilds this service's scheduler.
   if ((was == ServerHealth::up) != (health == ServerHealth::up)) publish(snap->config);
   if (health == ServerHealth::down_expiring)
-    table_->remove_if([ref](const Template& t) { return t.server_ref == ref; });
+    table_->remove_if([&](const Template& t) {
+      if (t.server_ref != ref) return false;
+      log_erased(t);
+      return true;
+    });
   return was == health ? HealthChange::unchanged : HealthChange::changed;
 }
 

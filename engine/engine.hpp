@@ -76,6 +76,30 @@ struct TemplateInfo {
   bool learned = false;   // made or last moved by a message the server sent (Decider::learn)
 };
 
+// A template change for the other directors (Engine::drain_changes), or
+// one they sent (Engine::install_change). The service and the real server
+// go by identity: protocol, vip and vport or fwmark; server and server_port
+// (unset when erased). `service` is filled for logs, not read.
+struct TemplateChangeInfo {
+  bool erased = false;
+  TemplateInfo info;
+};
+
+// What Engine::install_change did.
+enum class Installed : uint8_t {
+  stored,        // a new template, or an older one updated
+  kept_local,    // the local one lives as long or longer: it is the newer
+  erased,
+  absent,        // an erasure of a template this engine does not hold
+  service_gone,  // no service with that VIP and port or fwmark
+  server_gone,   // the service has no such server, or its calls are being moved away
+  unusable,      // no time left, or pe data of another persistence engine
+  not_stored,    // the table is full
+  last = not_stored,
+};
+inline constexpr std::size_t kInstalledCount = static_cast<std::size_t>(Installed::last) + 1;
+std::string_view to_string(Installed i);
+
 // What became of a template given to Engine::restore_template.
 enum class Restored : uint8_t {
   yes,
@@ -137,6 +161,7 @@ struct EngineStats {
   uint64_t table_full = 0;
   uint64_t rate_limited = 0;
   uint64_t schedulers_built = 0;  // by changes; a service whose servers did not change keeps its scheduler
+  uint64_t changes_dropped = 0;   // template changes the change log had no room for (template sync)
 };
 
 // A real server's health as the health checks tell the engine.
@@ -154,6 +179,8 @@ struct ServiceSlotCounters;
 class SourceLimiter;
 class TemplateTable;
 struct TemplateKey;
+struct Template;
+class ChangeRing;
 struct ServerEntry;
 struct ServiceEntry;
 enum class ServerFit : uint8_t;
@@ -209,6 +236,7 @@ class Engine {
     std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
     ServerFit fit(const ServiceEntry& svc, uint32_t ref) const;
     bool source_allows(const IpAddress& source, Seconds now) const;
+    void announce(Template& t, const ServiceEntry& svc, Seconds now, bool changed);
     const ServerEntry* sender_entry(const ServiceEntry& svc, std::span<const IpAddress> addresses,
                                     uint16_t sport) const;
     const ServerEntry* tagged_server(const ServiceEntry& svc, Decision& d);
@@ -223,6 +251,7 @@ class Engine {
     std::shared_ptr<const Snapshot> snapshot_;
     SipScratch scratch_{};
     SipScratch tag_scratch_{};  // the tag's header, apart from the Call-ID's
+    ChangeRing* changes_ = nullptr;  // this decider's change log, when sync is on
   };
   // At most kMaxDeciders deciders exist at once; throws std::length_error beyond.
   Decider make_decider();
@@ -230,6 +259,31 @@ class Engine {
   // Expires up to `budget` templates' worth of buckets; returns how many were removed.
   // Called often with a small budget: expiry never stops the world.
   std::size_t expire_step(Seconds now, std::size_t budget);
+
+  // Template sync. Call once, before the first make_decider(): from then on
+  // each decider logs, to a ring of `per_decider` changes, the templates it
+  // creates or moves and those it refreshes when half their timeout has
+  // passed since the last time (before a peer's copy could expire); the
+  // control plane logs the ones it erases (flush, a server removed or
+  // expiring). A full ring drops the change and counts it.
+  void enable_change_log(std::size_t per_decider);
+  // The sync thread's (one caller): up to `max` logged changes, oldest first,
+  // described against the running configuration; one whose service or
+  // server has gone since is skipped.
+  std::size_t drain_changes(std::vector<TemplateChangeInfo>& out, std::size_t max, Seconds now);
+  // A change a peer sent, installed as if decided here: it never replaces a
+  // template that lives longer here; a server this engine lacks, or whose
+  // calls are being moved away, gets nothing. Not logged again (no echo).
+  Installed install_change(const TemplateChangeInfo& change, Seconds now);
+  // The whole table in steps, for a peer's bulk resync: the live templates
+  // of up to `buckets` buckets from `cursor` on, as changes to install
+  // (`cursor` starts default-constructed; done() at the end). Every template
+  // that lives through the walk is seen, some twice.
+  struct WalkCursor {
+    std::size_t shard = 0, bucket = 0;
+    bool done() const { return shard == SIZE_MAX; }
+  };
+  void walk_templates(WalkCursor& cursor, std::size_t buckets, std::vector<TemplateChangeInfo>& out, Seconds now) const;
 
   std::vector<TemplateInfo> templates(const TemplateFilter& filter, Seconds now) const;
   std::size_t flush_templates(const TemplateFilter& filter);
@@ -259,6 +313,12 @@ class Engine {
   std::unique_ptr<TemplateTable> table_;
   std::unique_ptr<SourceLimiter> source_limiter_;
   std::array<std::atomic<bool>, kMaxDeciders> slots_used_{};
+  // The change log (enable_change_log): a ring per decider slot, and the
+  // control plane's, whose producers take erased_mutex_ (a leaf).
+  std::array<std::unique_ptr<ChangeRing>, kMaxDeciders> decider_changes_;
+  std::unique_ptr<ChangeRing> erased_changes_;
+  Mutex erased_mutex_;
+  void log_erased(const Template& t);
   struct Runtime;
   std::unique_ptr<Runtime> runtime_;
 };

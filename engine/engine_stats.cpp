@@ -1,4 +1,5 @@
 // Engine::stats(): the workers' counter slots added up, per service and server.
+#include "engine/change_log.hpp"
 #include "engine/engine.hpp"
 #include "engine/engine_runtime.hpp"
 #include "engine/snapshot.hpp"
@@ -59,6 +60,9 @@ EngineStats Engine::stats() const {
   out.templates_max = table_->max_size();
   out.templates_expired = table_->expired_total();
   out.schedulers_built = schedulers_built_.load(std::memory_order_relaxed);
+  for (const auto& ring : decider_changes_)
+    if (ring) out.changes_dropped += ring->dropped();
+  if (erased_changes_) out.changes_dropped += erased_changes_->dropped();
   return out;
 }
 

@@ -21,6 +21,33 @@ bool matches(const TemplateFilter& f, const ServiceEntry* svc, const ServerEntry
 
 }  // namespace
 
+TemplateInfo describe_template(const TemplateKey& key, std::string_view pe, Seconds expires, TemplateOrigin origin,
+                               const ServiceEntry* svc, const ServerEntry* server, Seconds now) {
+  TemplateInfo i;
+  if (svc) i.service = svc->config->name;
+  i.protocol = key.protocol;
+  i.client.family = static_cast<IpAddress::Family>(key.client_family);
+  std::copy(key.client, key.client + 16, i.client.bytes.begin());
+  i.client_port = key.cport;
+  i.vip.family = static_cast<IpAddress::Family>(key.vaddr_family);
+  std::copy(key.vaddr, key.vaddr + 16, i.vip.bytes.begin());
+  i.vport = key.vport;
+  i.fwmark = key.fwmark;
+  if (server) {
+    i.server = server->config->address;
+    i.server_port = server->config->port;
+    i.mark = server->config->mark;
+  }
+  if (key.pe_len) {
+    i.pe_data = std::string(pe);
+    i.pe_name = svc && svc->pe ? std::string(svc->pe->name()) : "";
+    i.pe_shown = svc && svc->pe ? svc->pe->show_pe_data(pe) : i.pe_data;
+  }
+  i.expires_in = expires - now;
+  i.learned = origin == TemplateOrigin::learned;
+  return i;
+}
+
 std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Seconds now) const {
   auto snap = current();
   // Copies of the matches, taken under each shard's lock and described after
@@ -44,30 +71,8 @@ std::vector<TemplateInfo> Engine::templates(const TemplateFilter& filter, Second
   });
   std::vector<TemplateInfo> out;
   out.reserve(found.size());
-  for (const auto& [t, svc, server] : found) {
-    TemplateInfo& i = out.emplace_back();
-    if (svc) i.service = svc->config->name;
-    i.protocol = t.key.protocol;
-    i.client.family = static_cast<IpAddress::Family>(t.key.client_family);
-    std::copy(t.key.client, t.key.client + 16, i.client.bytes.begin());
-    i.client_port = t.key.cport;
-    i.vip.family = static_cast<IpAddress::Family>(t.key.vaddr_family);
-    std::copy(t.key.vaddr, t.key.vaddr + 16, i.vip.bytes.begin());
-    i.vport = t.key.vport;
-    i.fwmark = t.key.fwmark;
-    if (server) {
-      i.server = server->config->address;
-      i.server_port = server->config->port;
-      i.mark = server->config->mark;
-    }
-    if (t.key.pe_len) {
-      i.pe_data = std::string(t.pe());
-      i.pe_name = svc && svc->pe ? std::string(svc->pe->name()) : "";
-      i.pe_shown = svc && svc->pe ? svc->pe->show_pe_data(t.pe()) : i.pe_data;
-    }
-    i.expires_in = t.expires - now;
-    i.learned = t.origin == TemplateOrigin::learned;
-  }
+  for (const auto& [t, svc, server] : found)
+    out.push_back(describe_template(t.key, t.pe(), t.expires, t.origin, svc, server, now));
   return out;
 }
 
@@ -75,7 +80,9 @@ std::size_t Engine::flush_templates(const TemplateFilter& filter) {
   auto snap = current();
   return table_->remove_if([&](const Template& t) {
     const ServiceEntry* svc = snap->owner(t.key);
-    return matches(filter, svc, svc ? snap->server(*svc, t.server_ref) : nullptr, t);
+    if (!matches(filter, svc, svc ? snap->server(*svc, t.server_ref) : nullptr, t)) return false;
+    log_erased(t);
+    return true;
   });
 }
 

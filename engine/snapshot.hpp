@@ -93,6 +93,13 @@ class Snapshot {
     return nullptr;
   }
 
+  // A service as another director names it: a fwmark, or protocol, VIP and port.
+  const ServiceEntry* by_identity(uint8_t protocol, const IpAddress& vip, uint16_t port, uint32_t fwmark) const {
+    if (fwmark == 0) return by_address(vip, port, protocol);
+    const auto it = by_fwmark.find(fwmark);
+    return it == by_fwmark.end() ? nullptr : &services[it->second];
+  }
+
   const ServiceEntry* by_name(std::string_view name) const {
     for (const ServiceEntry& s : services)
       if (s.config->name == name) return &s;
@@ -111,6 +118,11 @@ class Snapshot {
     return nullptr;
   }
 };
+
+// A template as the control plane shows it: service and server by name and
+// identity (either may be gone: null). In engine_templates.cpp.
+TemplateInfo describe_template(const TemplateKey& key, std::string_view pe, Seconds expires, TemplateOrigin origin,
+                               const ServiceEntry* svc, const ServerEntry* server, Seconds now);
 
 // The template key of `service` for a client (and its port, for per-flow
 // entries) and pe data.

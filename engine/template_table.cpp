@@ -80,6 +80,7 @@ Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash,
   t->key = key;
   t->server_ref = server_ref;
   t->expires = expires;
+  t->announced = 0;
   t->origin = origin;
   if (key.pe_len) std::memcpy(t->pe_data, pe_data.data(), key.pe_len);
   *head = t;
@@ -156,10 +157,10 @@ bool TemplateTable::Bucket::full(uint32_t now) {
   return shard_.count.load(std::memory_order_relaxed) >= table_.per_shard_max_;
 }
 
-void TemplateTable::Bucket::insert(uint32_t server_ref, TemplateOrigin origin, uint32_t expires, uint32_t now) {
+Template& TemplateTable::Bucket::insert(uint32_t server_ref, TemplateOrigin origin, uint32_t expires, uint32_t now) {
   table_.grow_if_loaded(shard_);
-  table_.create(shard_, key_, hash_, pe_data_, server_ref, origin, expires);
   table_.sweep(shard_, now, 2);  // keeps up with expiry even without the housekeeping thread
+  return *table_.create(shard_, key_, hash_, pe_data_, server_ref, origin, expires);
 }
 
 bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,

@@ -47,6 +47,7 @@ struct Template {
   TemplateKey key;
   uint32_t server_ref;  // the engine's handle of the real server
   uint32_t expires;     // monotonic seconds
+  uint32_t announced;   // when the change log last told the peers of it (0: never)
   TemplateOrigin origin;  // of its binding to server_ref
   char pe_data[kMaxSipValue];  // key.pe_len bytes used; room for the longest (see NodePool)
 
@@ -90,6 +91,19 @@ class TemplateTable {
   // until f returns false.
   template <class F>
   void for_each(F&& f) const;
+  // Where a walk in steps (for_some) stands: the next shard and bucket.
+  struct Cursor {
+    std::size_t shard = 0;
+    std::size_t bucket = 0;
+    bool done() const { return shard == SIZE_MAX; }
+  };
+  // Calls f(const Template&) for the templates of up to `buckets` buckets
+  // from `cursor` on, one shard locked at a time, and moves the cursor past
+  // them. A template is seen at least once over the whole walk: a shard that
+  // grows meanwhile only moves templates to higher buckets, so some may be
+  // seen twice, none missed.
+  template <class F>
+  void for_some(Cursor& cursor, std::size_t buckets, F&& f) const;
   // Removes every template for which pred(const Template&) is true.
   template <class Pred>
   std::size_t remove_if(Pred&& pred);
@@ -170,8 +184,8 @@ class TemplateTable::Bucket {
   // Whether the shard is at its cap, after removing a few expired templates
   // to make room (a bounded number of buckets, so a flood at the cap costs little).
   bool full(uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
-  // Stores the key's template; the caller checked full() first.
-  void insert(uint32_t server_ref, TemplateOrigin origin, uint32_t expires, uint32_t now)
+  // Stores the key's template, not yet announced; the caller checked full() first.
+  Template& insert(uint32_t server_ref, TemplateOrigin origin, uint32_t expires, uint32_t now)
       SIPVS_NO_THREAD_SAFETY_ANALYSIS;
 
  private:
@@ -198,6 +212,21 @@ void TemplateTable::for_each(F&& f) const {
     for (const Template* head : s.buckets)
       for (const Template* t = head; t; t = t->next)
         if (!f(*t)) return;
+  }
+}
+
+template <class F>
+void TemplateTable::for_some(Cursor& cursor, std::size_t buckets, F&& f) const {
+  while (buckets > 0 && !cursor.done()) {
+    const Shard& s = shards_[cursor.shard];
+    {
+      MutexLock lock(s.mutex);
+      for (; buckets > 0 && cursor.bucket < s.buckets.size(); ++cursor.bucket, --buckets)
+        for (const Template* t = s.buckets[cursor.bucket]; t; t = t->next) f(*t);
+      if (cursor.bucket < s.buckets.size()) return;
+    }
+    cursor.bucket = 0;
+    cursor.shard = cursor.shard + 1 < shards_.size() ? cursor.shard + 1 : SIZE_MAX;
   }
 }
 

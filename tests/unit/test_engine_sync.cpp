@@ -1,0 +1,211 @@
+// The table's side of template sync: what one engine logs, another installs
+// by service and server identity, so that it places each call as the first
+// did; never over a newer local template, never echoed back.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "packet_builder.hpp"
+
+using namespace sipvs;
+
+namespace {
+
+RealServerConfig server(std::string_view address, uint32_t mark) {
+  RealServerConfig r;
+  r.address = *IpAddress::parse(address);
+  r.mark = mark;
+  return r;
+}
+
+// Two directors' configurations of one service: the second lists the
+// servers in another order, with other marks; records name them by address.
+EngineConfig director(bool second) {
+  ServiceConfig s;
+  s.name = second ? "sip-b" : "sip";
+  s.vip = *IpAddress::parse("198.18.2.100");
+  s.port = 5060;
+  s.scheduler = "rr";
+  s.persistence_timeout = 60;
+  s.one_packet = true;
+  s.pe = "sip";
+  s.servers = {server("198.18.1.1", 1), server("198.18.1.2", 2), server("198.18.1.3", 3)};
+  if (second) {
+    std::reverse(s.servers.begin(), s.servers.end());
+    for (auto& r : s.servers) r.mark += 10;
+  }
+  EngineConfig c;
+  c.max_templates = 1000;
+  c.services.push_back(s);
+  return c;
+}
+
+std::vector<uint8_t> g_packet;
+
+Decision in(Engine::Decider& w, const std::string& call_id, Seconds now, std::string_view method = "INVITE") {
+  g_packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call_id, method));
+  return w.decide(g_packet, 0, now);
+}
+
+std::vector<TemplateChangeInfo> drained(Engine& e, Seconds now) {
+  std::vector<TemplateChangeInfo> out;
+  e.drain_changes(out, 10000, now);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("what one director decides, another installs and places the same way") {
+  Engine a(director(false)), b(director(true));
+  a.enable_change_log(1024);
+  b.enable_change_log(1024);
+  auto wa = a.make_decider();
+  auto wb = b.make_decider();
+  std::vector<std::string> servers;
+  for (int i = 0; i < 30; ++i) servers.push_back(in(wa, "c" + std::to_string(i), 1000).server->address.to_string());
+  const std::vector<TemplateChangeInfo> changes = drained(a, 1001);
+  REQUIRE(changes.size() == 30);
+  CHECK_FALSE(changes[0].erased);
+  CHECK(changes[0].info.service == "sip");
+  CHECK(changes[0].info.pe_name == "sip");
+  CHECK(changes[0].info.expires_in == 59);
+  for (const TemplateChangeInfo& c : changes) CHECK(b.install_change(c, 1001) == Installed::stored);
+  CHECK(drained(b, 1001).empty());  // installed, not told back
+  for (int i = 0; i < 30; ++i) {
+    const Decision d = in(wb, "c" + std::to_string(i), 1002, "BYE");
+    CHECK(d.template_hit);
+    CHECK(d.server->address.to_string() == servers[i]);
+  }
+  CHECK(drained(a, 1002).empty());  // nothing new on the first
+}
+
+TEST_CASE("a template is told again only when half its timeout has passed since") {
+  Engine a(director(false));
+  a.enable_change_log(1024);
+  auto w = a.make_decider();
+  in(w, "c", 1000);
+  CHECK(drained(a, 1000).size() == 1);
+  in(w, "c", 1010, "ACK");
+  in(w, "c", 1029, "BYE");
+  CHECK(drained(a, 1029).empty());
+  in(w, "c", 1030, "BYE");
+  const auto again = drained(a, 1030);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].info.expires_in == 60);
+}
+
+TEST_CASE("never over a template that lives longer here; an older one is updated") {
+  Engine a(director(false)), b(director(true));
+  a.enable_change_log(1024);
+  auto wa = a.make_decider();
+  auto wb = b.make_decider();
+  in(wa, "c", 1000);
+  TemplateChangeInfo c = drained(a, 1000).at(0);
+  const Decision local = in(wb, "c", 1020);  // b's own, fresher
+  c.info.server = local.server->address == *IpAddress::parse("198.18.1.1") ? *IpAddress::parse("198.18.1.2")
+                                                                           : *IpAddress::parse("198.18.1.1");
+  CHECK(b.install_change(c, 1020) == Installed::kept_local);
+  CHECK(in(wb, "c", 1021, "BYE").server->address == local.server->address);
+  c.info.expires_in = 60;  // as of 1030: newer than b's, which expires at 1081
+  CHECK(b.install_change(c, 1030) == Installed::stored);
+  CHECK(in(wb, "c", 1031, "BYE").server->address == c.info.server);
+}
+
+TEST_CASE("erasures travel; what cannot be installed is told why") {
+  Engine a(director(false)), b(director(true));
+  a.enable_change_log(1024);
+  auto wa = a.make_decider();
+  in(wa, "c", 1000);
+  in(wa, "d", 1000);
+  const std::vector<TemplateChangeInfo> made = drained(a, 1000);
+  for (const auto& c : made) REQUIRE(b.install_change(c, 1000) == Installed::stored);
+  TemplateFilter only_c;
+  only_c.pe_data = "c";
+  CHECK(a.flush_templates(only_c) == 1);
+  const std::vector<TemplateChangeInfo> erased = drained(a, 1001);
+  REQUIRE(erased.size() == 1);
+  CHECK(erased[0].erased);
+  CHECK(b.install_change(erased[0], 1001) == Installed::erased);
+  CHECK(b.install_change(erased[0], 1001) == Installed::absent);
+  CHECK(b.template_count() == 1);
+
+  TemplateChangeInfo c = made.at(0);
+  c.info.vport = 5070;
+  CHECK(b.install_change(c, 1001) == Installed::service_gone);
+  c = made.at(0);
+  c.info.server = *IpAddress::parse("198.18.1.9");
+  CHECK(b.install_change(c, 1001) == Installed::server_gone);
+  c = made.at(0);
+  c.info.pe_name = "sip-header";
+  CHECK(b.install_change(c, 1001) == Installed::unusable);
+  c = made.at(0);
+  c.info.expires_in = 0;
+  CHECK(b.install_change(c, 1001) == Installed::unusable);
+  // A server whose calls are being moved away takes none from a peer either.
+  c = made.at(0);
+  REQUIRE(b.set_server_health("sip-b", c.info.server, 0, ServerHealth::down_expiring) == HealthChange::changed);
+  CHECK(b.install_change(c, 1001) == Installed::server_gone);
+  CHECK(to_string(Installed::kept_local) == "kept_local");
+}
+
+TEST_CASE("servers removed or expiring: their templates' erasures are logged") {
+  Engine a(director(false));
+  a.enable_change_log(1024);
+  auto w = a.make_decider();
+  for (int i = 0; i < 9; ++i) in(w, "c" + std::to_string(i), 1000);
+  drained(a, 1000);
+  REQUIRE(a.set_server_health("sip", *IpAddress::parse("198.18.1.2"), 0, ServerHealth::down_expiring) ==
+          HealthChange::changed);
+  CHECK(drained(a, 1001).size() == 3);
+  EngineConfig c = director(false);
+  c.services[0].servers.erase(c.services[0].servers.begin());
+  REQUIRE_FALSE(a.apply(c));
+  const auto erased = drained(a, 1002);
+  CHECK(erased.size() == 3);
+  CHECK(std::ranges::all_of(erased, [](const TemplateChangeInfo& e) { return e.erased; }));
+}
+
+TEST_CASE("a full change log drops and counts; the template's next packet tries again") {
+  Engine a(director(false));
+  a.enable_change_log(4);
+  auto w = a.make_decider();
+  for (int i = 0; i < 10; ++i) in(w, "c" + std::to_string(i), 1000);
+  CHECK(a.stats().changes_dropped == 6);
+  CHECK(drained(a, 1000).size() == 4);
+  for (int i = 4; i < 8; ++i) in(w, "c" + std::to_string(i), 1001, "BYE");
+  CHECK(drained(a, 1001).size() == 4);
+  CHECK_THROWS_AS(a.enable_change_log(4), std::logic_error);  // deciders exist
+}
+
+TEST_CASE("a bulk walk in small steps sees every template, even while the table grows") {
+  EngineConfig c = director(false);
+  c.max_templates = 100'000;
+  Engine a(c);
+  auto w = a.make_decider();
+  for (int i = 0; i < 500; ++i) in(w, "c" + std::to_string(i), 1000);
+  std::set<std::string> seen;
+  std::vector<TemplateChangeInfo> out;
+  Engine::WalkCursor cursor;
+  int steps = 0, added = 0;
+  while (!cursor.done() && steps < 100000) {
+    a.walk_templates(cursor, 7, out, 1001);
+    ++steps;
+    if (added < 2000) in(w, "grow" + std::to_string(added++), 1001);  // shards double their buckets meanwhile
+  }
+  REQUIRE(cursor.done());
+  for (const TemplateChangeInfo& c : out) {
+    CHECK_FALSE(c.erased);
+    seen.insert(c.info.pe_data);
+  }
+  for (int i = 0; i < 500; ++i) CHECK(seen.count("c" + std::to_string(i)) == 1);
+  CHECK(steps > 10);
+  // Expired templates are not walked.
+  out.clear();
+  cursor = {};
+  while (!cursor.done()) a.walk_templates(cursor, 1000, out, 1000 + 61);
+  CHECK(out.empty());
+}
