@@ -179,6 +179,37 @@ void render_kernel_queues(std::string& out, const std::vector<QueueStats>& queue
     if (q.kernel) f.add(queue_label(q), q.kernel->id_sequence);
 }
 
+// Template sync: this director's state, what it sent and took, per peer.
+void render_sync(std::string& out, const SyncStatus& s) {
+  Family(out, "sync_synced", "gauge", "1 once this director holds its peers' tables (template sync).")
+      .add({}, s.synced ? 1 : 0);
+  Family(out, "sync_datagrams_sent_total", "counter", "Sync datagrams sent.").add({}, s.datagrams_sent);
+  Family(out, "sync_records_sent_total", "counter", "Template records sent.").add({}, s.records_sent);
+  Family(out, "sync_send_errors_total", "counter", "Sync datagrams the socket refused.").add({}, s.send_errors);
+  Family(out, "sync_datagrams_received_total", "counter", "Sync datagrams taken.").add({}, s.datagrams_received);
+  Family(out, "sync_unknown_peer_total", "counter", "Authentic sync datagrams from an address not among the peers.")
+      .add({}, s.unknown_peer);
+  {
+    Family f(out, "sync_dropped_total", "counter", "Sync datagrams refused, by reason.");
+    for (std::size_t i = 0; i < s.dropped.size(); ++i)
+      f.add({{"reason", std::string(sipvs::sync::to_string(static_cast<sipvs::sync::DropReason>(i)))}}, s.dropped[i]);
+  }
+  {
+    Family f(out, "sync_records_received_total", "counter", "Template records received, by what became of them.");
+    for (std::size_t i = 0; i < s.installed.size(); ++i)
+      f.add({{"result", std::string(sipvs::to_string(static_cast<sipvs::Installed>(i)))}}, s.installed[i]);
+  }
+  Family(out, "sync_resyncs_requested_total", "counter", "Bulk resyncs this director asked for.")
+      .add({}, s.resyncs_requested);
+  Family(out, "sync_resyncs_served_total", "counter", "Bulk resyncs this director sent.").add({}, s.resyncs_served);
+  Family seen(out, "sync_peer_last_seen_seconds", "gauge", "Seconds since a peer's last datagram (-1: never).");
+  for (const SyncPeerStatus& p : s.peers) seen.add_signed({{"peer", p.address}}, static_cast<int64_t>(p.last_seen_seconds));
+  Family lost(out, "sync_peer_lost_total", "counter", "A peer's datagrams missed, by their sequence numbers.");
+  for (const SyncPeerStatus& p : s.peers) lost.add({{"peer", p.address}}, p.lost);
+  Family differs(out, "sync_peer_config_differs", "gauge", "1 when a peer runs other services than this director.");
+  for (const SyncPeerStatus& p : s.peers) differs.add({{"peer", p.address}}, p.config_differs ? 1 : 0);
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsInput& in) {
@@ -191,6 +222,7 @@ std::string render_metrics(const MetricsInput& in) {
   Family(out, "debug_level", "gauge", "Current debug level (0-10).").add({}, in.debug_level);
   Family(out, "config_changes_total", "counter", "Configuration changes applied since start (API and reload).")
       .add({}, in.config_changes);
+  if (in.sync) render_sync(out, *in.sync);
   return out;
 }
 

@@ -18,6 +18,7 @@ struct MetricsInput {
   const std::vector<QueueStats>& queues;
   unsigned debug_level = 0;
   uint64_t config_changes = 0;
+  const SyncStatus* sync = nullptr;  // none: sync is off
 };
 
 std::string render_metrics(const MetricsInput& in);

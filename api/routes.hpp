@@ -18,6 +18,7 @@ namespace sipvsd::api {
 struct DaemonReadouts {
   std::function<std::vector<QueueStats>()> queue_stats;
   std::function<std::vector<HealthStatus>()> health;  // checked servers only
+  std::function<std::optional<SyncStatus>()> sync;    // none: sync is off
 };
 
 void add_service_routes(Router& router, ControlPlane& control);

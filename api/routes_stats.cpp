@@ -83,6 +83,39 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
           {"queues", std::move(qs)}};
 }
 
+json sync_json(const std::optional<SyncStatus>& status) {
+  if (!status) return {{"enabled", false}};
+  const SyncStatus& s = *status;
+  json dropped = json::object();
+  for (std::size_t i = 0; i < s.dropped.size(); ++i)
+    dropped[std::string(sipvs::sync::to_string(static_cast<sipvs::sync::DropReason>(i)))] = s.dropped[i];
+  json installed = json::object();
+  for (std::size_t i = 0; i < s.installed.size(); ++i)
+    installed[std::string(sipvs::to_string(static_cast<sipvs::Installed>(i)))] = s.installed[i];
+  json peers = json::array();
+  for (const SyncPeerStatus& p : s.peers)
+    peers.push_back({{"address", p.address},
+                     {"node_id", p.node},
+                     {"last_seen_seconds", p.last_seen_seconds},
+                     {"epoch", p.epoch},
+                     {"highest_sequence", p.highest_seq},
+                     {"lost", p.lost},
+                     {"table_received", p.table_received},
+                     {"synced", p.synced},
+                     {"templates", p.templates},
+                     {"config_differs", p.config_differs}});
+  return {{"enabled", true},
+          {"synced", s.synced},
+          {"node_id", s.node},
+          {"sent", {{"datagrams", s.datagrams_sent}, {"records", s.records_sent}, {"errors", s.send_errors}}},
+          {"received",
+           {{"datagrams", s.datagrams_received}, {"records", s.records_received}, {"unknown_peer", s.unknown_peer}}},
+          {"dropped", std::move(dropped)},
+          {"installed", std::move(installed)},
+          {"resyncs", {{"requested", s.resyncs_requested}, {"served", s.resyncs_served}}},
+          {"peers", std::move(peers)}};
+}
+
 }  // namespace
 
 void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, DaemonReadouts readouts) {
@@ -95,17 +128,32 @@ void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates,
     return json_response(http::status::ok, stats_json(cp->engine().stats(), queues(), health(), *r));
   });
 
-  router.add(http::verb::get, "/metrics", [cp, queues](const RequestContext&) {
+  auto sync = [f = readouts.sync] { return f ? f() : std::nullopt; };
+
+  router.add(http::verb::get, "/metrics", [cp, queues, sync](const RequestContext&) {
     const sipvs::EngineStats stats = cp->engine().stats();
     const std::vector<QueueStats> qs = queues();
+    const std::optional<SyncStatus> s = sync();
     return text_response(http::status::ok,
-                         render_metrics(MetricsInput{stats, qs, log::debug_level(), cp->generation()}),
+                         render_metrics(MetricsInput{stats, qs, log::debug_level(), cp->generation(), s ? &*s : nullptr}),
                          kMetricsContentType);
   });
 
-  router.add(http::verb::get, "/healthz", [cp](const RequestContext&) {
-    return json_response(http::status::ok,
-                         {{"status", "ok"}, {"services", cp->service_count()}});
+  router.add(http::verb::get, "/v1/sync", [sync](const RequestContext&) {
+    return json_response(http::status::ok, sync_json(sync()));
+  });
+
+  // What keepalived's track script asks: with template sync on, a director
+  // is healthy only once it holds its peers' tables (503 "syncing" before),
+  // so that the VIP never moves to one that would break the calls in progress.
+  router.add(http::verb::get, "/healthz", [cp, sync](const RequestContext&) {
+    const std::optional<SyncStatus> s = sync();
+    json body{{"status", "ok"}, {"services", cp->service_count()}};
+    if (!s) return json_response(http::status::ok, body);
+    body["synced"] = s->synced;
+    if (s->synced) return json_response(http::status::ok, body);
+    body["status"] = "syncing";
+    return json_response(http::status::service_unavailable, body);
   });
 }
 

@@ -38,6 +38,13 @@ void Daemon::start(const DaemonConfig& c) {
   // Before the queues: marks are useless until the kernel maps them to real
   // servers, and `forwarding: ipvs` without IPVS must fail here. Throws ForwardingError.
   forwarding_.start(c);
+  // Before the workers exist: each decider's change log is made with it.
+  if (c.sync.enabled()) {
+    auto key = sipvs::sync::load_key_file(c.sync.key_file);
+    if (auto* error = std::get_if<std::string>(&key)) throw std::runtime_error("sync.key_file: " + *error);
+    engine_.enable_change_log(c.sync.change_log);
+    sync_ = std::make_unique<SyncService>(engine_, c.sync, std::get<sipvs::sync::Authenticator>(key));
+  }
   std::vector<std::unique_ptr<QueueWorker>> workers;
   for (uint16_t q : c.queues) {
     QueueOptions o;
@@ -55,6 +62,11 @@ void Daemon::start(const DaemonConfig& c) {
   LOG_NOTICE("running: queues %s, %zu services, mark mask %s, unplaced packets: %s",
              queue_spec_to_string(c.queues).c_str(), c.engine.services.size(), mark_to_string(c.mark_mask).c_str(),
              std::string(to_string(c.unplaced)).c_str());
+}
+
+std::optional<SyncStatus> Daemon::sync_status() const {
+  if (!sync_) return std::nullopt;
+  return sync_->status();
 }
 
 void Daemon::stop() {

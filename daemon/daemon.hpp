@@ -19,6 +19,7 @@
 #include "daemon/health/health_check.hpp"
 #include "daemon/datapath/nfqueue.hpp"
 #include "daemon/datapath/queue_counters.hpp"
+#include "daemon/sync/sync_service.hpp"
 
 namespace sipvsd {
 
@@ -30,8 +31,9 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Sets up forwarding, binds `config`'s queues, then starts the workers,
-  // housekeeping and health checks; throws ForwardingError, or
+  // Sets up forwarding and template sync, binds `config`'s queues, then
+  // starts the workers, housekeeping and health checks; throws
+  // ForwardingError, std::runtime_error (the sync key or address), or
   // std::system_error if a queue cannot be bound.
   void start(const DaemonConfig& config);
   // Stops the workers (they unbind their queues) and housekeeping.
@@ -47,6 +49,8 @@ class Daemon {
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
   std::vector<HealthStatus> health_statuses() const { return health_.statuses(); }  // thread-safe
+  // Template sync's state; none when sync is off. Thread-safe once started.
+  std::optional<SyncStatus> sync_status() const;
 
   // Logs counters, per-server statistics and up to `max_templates` templates.
   void log_dump(std::size_t max_templates) const;
@@ -67,6 +71,7 @@ class Daemon {
   SenderMaps senders_;
   ForwardingController forwarding_;  // the kernel's mark -> real server mapping
   HealthChecker health_;             // SIP OPTIONS probes; marks servers up/down in engine_
+  std::unique_ptr<SyncService> sync_;  // set by start() when sync is on, kept until destruction
 
   std::thread housekeeper_;
   sipvs::Mutex hk_mutex_;

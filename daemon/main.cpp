@@ -229,7 +229,8 @@ void start_parts(Running& r, const sipvsd::CheckedConfig& checked) {
   r.control->restore_templates(std::time(nullptr));
   r.api.emplace(*r.control, config.api,
                 sipvsd::api::DaemonReadouts{[&daemon] { return daemon.queue_stats(); },
-                                            [&daemon] { return daemon.health_statuses(); }});
+                                            [&daemon] { return daemon.health_statuses(); },
+                                            [&daemon] { return daemon.sync_status(); }});
   daemon.start(config);
   r.templates.emplace(*r.control, std::chrono::seconds(config.templates_save_interval));
   r.api->start();

@@ -24,7 +24,7 @@ struct SyncRecord {
   uint32_t fwmark = 0;
   IpAddress client;          // under the sender's persistence mask
   uint16_t client_port = 0;  // per-flow entries only
-  IpAddress server;
+  IpAddress server;          // none in an erasure: the call's template goes, whichever server it named
   uint16_t server_port = 0;  // 0: the service's port
   uint32_t timeout = 0;      // seconds left (set); 0 (erase)
   std::string pe_name;       // empty: a template without pe data

@@ -126,12 +126,13 @@ bool read_record(Reader& r, SyncRecord& rec) {
   if (op != static_cast<uint8_t>(RecordOp::set) && op != static_cast<uint8_t>(RecordOp::erase)) return false;
   rec.op = static_cast<RecordOp>(op);
   rec.learned = flags & 1;
-  // The service is a VIP and port or a fwmark, never both; the client and
-  // server have an address; a set record has time left, pe data has a PE.
+  // The service is a VIP and port or a fwmark, never both; the client has an
+  // address, and so has the server of a set record (an erasure needs none);
+  // a set record has time left, pe data has a PE.
   const bool by_vip = vip_family != 0;
   if ((flags & ~1u) != 0 || reserved != 0) return false;
   if (by_vip ? (rec.fwmark != 0 || rec.vport == 0) : (rec.fwmark == 0 || rec.vport != 0)) return false;
-  if (client_family == 0 || server_family == 0) return false;
+  if (client_family == 0 || (server_family == 0 && rec.op == RecordOp::set)) return false;
   if ((rec.op == RecordOp::set) != (rec.timeout != 0)) return false;
   if (pe_name_len > kMaxPeName || !is_pe_name(rec.pe_name) || (rec.pe_name.empty() && pe_data_len != 0)) return false;
   return true;
@@ -157,7 +158,8 @@ std::string_view to_string(DropReason r) {
 
 std::size_t encoded_size(const SyncRecord& r) {
   if (r.pe_name.size() > kMaxPeName || r.pe_data.size() > kMaxPeData || (r.pe_name.empty() && !r.pe_data.empty()) ||
-      r.client.family == IpAddress::Family::none || r.server.family == IpAddress::Family::none)
+      r.client.family == IpAddress::Family::none ||
+      (r.server.family == IpAddress::Family::none && r.op == RecordOp::set))
     return 0;
   return kRecordFixedSize + r.pe_name.size() + r.pe_data.size();
 }

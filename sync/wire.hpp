@@ -77,7 +77,7 @@ inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropRea
 std::string_view to_string(DropReason r);
 
 // Bytes a record takes on the wire; 0 when it cannot be encoded (pe name or
-// data too long, a family missing).
+// data too long, no client, a set record without a server).
 std::size_t encoded_size(const SyncRecord& r);
 
 // Fills one datagram of at most `capacity` bytes (kMaxDatagram by default).

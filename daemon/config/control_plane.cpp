@@ -32,6 +32,9 @@ constexpr RestartOnly kRestartOnly[] = {
      [](DaemonConfig& c, const DaemonConfig& r) { c.state_file = r.state_file; }},
     {"api", [](const DaemonConfig& a, const DaemonConfig& b) { return a.api == b.api; },
      [](DaemonConfig& c, const DaemonConfig& r) { c.api = r.api; }},
+    // The sync thread's socket, key and change log are set up at start.
+    {"sync", [](const DaemonConfig& a, const DaemonConfig& b) { return a.sync == b.sync; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.sync = r.sync; }},
     // The template table is sized once.
     {"max_templates",
      [](const DaemonConfig& a, const DaemonConfig& b) { return a.engine.max_templates == b.engine.max_templates; },

@@ -52,6 +52,7 @@ CheckedConfig check_config(DaemonConfig c) {
     throw ConfigFieldError("debug_level", "must be between 0 and " + std::to_string(kMaxDebugLevel));
   check_forwarding(c);
   check_api(c.api);
+  check_sync(c.sync);
   check_probe_families(c);
   auto engine = sipvs::validated(c.engine);
   if (auto* err = std::get_if<sipvs::ConfigError>(&engine)) throw ConfigFieldError(std::move(*err));

@@ -13,6 +13,7 @@
 #include "engine/engine_config.hpp"
 #include "daemon/config/api_config.hpp"
 #include "daemon/config/forwarding_config.hpp"
+#include "daemon/config/sync_config.hpp"
 #include "daemon/health/health_check_config.hpp"
 
 namespace sipvsd {
@@ -35,6 +36,7 @@ struct DaemonConfig {
   // SIP OPTIONS probing, from the "health_check" keys of services and servers
   // (health_check.hpp): kept beside the engine's services, which know nothing of it.
   HealthChecks health_checks;
+  SyncConfig sync;  // template sync with the other directors; off unless sync.listen is set
   friend bool operator==(const DaemonConfig&, const DaemonConfig&) = default;
 };
 

@@ -36,7 +36,7 @@ TEST_CASE("every queue counter is in /v1/stats and, when exported, in /metrics u
   sipvs::Engine engine(start.engine);
   ControlPlane control(engine, start);
   Rates rates;
-  const Router router = make_router(control, rates, {one_queue, {}}, {});
+  const Router router = make_router(control, rates, {one_queue, {}, {}}, {});
 
   const Response stats = router.handle(Request{http::verb::get, "/v1/stats", 11});
   REQUIRE(stats.result_int() == 200);
@@ -74,7 +74,7 @@ TEST_CASE("/v1/stats shows the health of the servers the checker reports, and on
   checked.up = false;
   checked.last_result = "timeout";
   checked.last_change = 1234;
-  const Router router = make_router(control, rates, {{}, [checked] { return std::vector{checked}; }}, {});
+  const Router router = make_router(control, rates, {{}, [checked] { return std::vector{checked}; }, {}}, {});
 
   const json servers =
       json::parse(router.handle(Request{http::verb::get, "/v1/stats", 11}).body()).at("services").at(0).at("servers");
@@ -84,4 +84,56 @@ TEST_CASE("/v1/stats shows the health of the servers the checker reports, and on
   CHECK(health.at("state") == "down");
   CHECK(health.at("last_result") == "timeout");
   CHECK(health.at("last_change") == 1234);
+}
+
+TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until synced") {
+  const DaemonConfig start = test::sip_config();
+  sipvs::Engine engine(start.engine);
+  ControlPlane control(engine, start);
+  Rates rates;
+  SyncStatus status;
+  status.node = 7;
+  status.dropped[static_cast<std::size_t>(sipvs::sync::DropReason::bad_mac)] = 3;
+  status.installed[static_cast<std::size_t>(sipvs::Installed::kept_local)] = 4;
+  SyncPeerStatus peer;
+  peer.address = "198.18.0.12:8848";
+  peer.node = 8;
+  peer.config_differs = true;
+  status.peers.push_back(peer);
+  bool on = true;
+  const Router router = make_router(control, rates,
+                                    {{}, {}, [&]() -> std::optional<SyncStatus> {
+                                       if (!on) return std::nullopt;
+                                       return status;
+                                     }},
+                                    {});
+  const auto get = [&](const char* path) { return router.handle(Request{http::verb::get, path, 11}); };
+
+  Response r = get("/healthz");
+  CHECK(r.result_int() == 503);
+  CHECK(json::parse(r.body()) == json{{"status", "syncing"}, {"services", 1}, {"synced", false}});
+  status.synced = true;
+  r = get("/healthz");
+  CHECK(r.result_int() == 200);
+  CHECK(json::parse(r.body())["synced"] == true);
+
+  const json s = json::parse(get("/v1/sync").body());
+  CHECK(s["enabled"] == true);
+  CHECK(s["node_id"] == 7);
+  CHECK(s["dropped"]["bad_mac"] == 3);
+  CHECK(s["installed"]["kept_local"] == 4);
+  CHECK(s["peers"][0]["address"] == "198.18.0.12:8848");
+  CHECK(s["peers"][0]["config_differs"] == true);
+
+  const std::string metrics = get("/metrics").body();
+  CHECK(metrics.find("sipvsd_sync_synced 1\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_dropped_total{reason=\"bad_mac\"} 3\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_peer_config_differs{peer=\"198.18.0.12:8848\"} 1\n") != std::string::npos);
+
+  on = false;
+  CHECK(json::parse(get("/v1/sync").body()) == json{{"enabled", false}});
+  r = get("/healthz");
+  CHECK(r.result_int() == 200);
+  CHECK_FALSE(json::parse(r.body()).contains("synced"));
+  CHECK(get("/metrics").body().find("sipvsd_sync_") == std::string::npos);
 }

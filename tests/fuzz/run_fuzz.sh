@@ -53,7 +53,7 @@ build() {
   local core=("$root"/daemon/config/{api_config,config_field_error,config_file,config_json}.cpp
               "$root"/daemon/config/{daemon_checks,daemon_config,forwarding_config,health_check_json}.cpp
               "$root"/daemon/config/{json_fields,json_text,queue_spec,service_json}.cpp
-              "$root"/daemon/config/{state_file,control_plane}.cpp
+              "$root"/daemon/config/{state_file,control_plane,sync_config}.cpp
               "$root"/daemon/health/health_check.cpp "$root"/daemon/log.cpp)
   local api=("$root"/api/{router,routes,routes_config,routes_servers,routes_services,routes_stats,routes_templates}.cpp
              "$root"/api/{problem,rates,metrics,server_id,service_edit,auth}.cpp)
@@ -74,7 +74,8 @@ build() {
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_packet.o" "${engine_o[@]}" -o "$work/fuzz_packet"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_engine.o" "${engine_o[@]}" -o "$work/fuzz_engine"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_loaders.o" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_loaders"
-  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_api.o" "${api_o[@]}" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_api"
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_api.o" "${api_o[@]}" "${core_o[@]}" "${sync_o[@]}" "${engine_o[@]}" -lsodium \
+    -o "$work/fuzz_api"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_sync.o" "${sync_o[@]}" "${engine_o[@]}" -lsodium -o "$work/fuzz_sync"
   "${link[@]}" "$o/make_seeds.o" "${core_o[@]}" "${sync_o[@]}" "${engine_o[@]}" -lsodium -o "$work/make_seeds"
 }

@@ -9,32 +9,19 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "config_builder.hpp"
 #include "packet_builder.hpp"
 
 using namespace sipvs;
 
 namespace {
 
-RealServerConfig server(std::string_view address, uint32_t mark) {
-  RealServerConfig r;
-  r.address = *IpAddress::parse(address);
-  r.mark = mark;
-  return r;
-}
-
 // Two directors' configurations of one service: the second lists the
 // servers in another order, with other marks; records name them by address.
 EngineConfig director(bool second) {
-  ServiceConfig s;
-  s.name = second ? "sip-b" : "sip";
-  s.vip = *IpAddress::parse("198.18.2.100");
-  s.port = 5060;
-  s.scheduler = "rr";
-  s.persistence_timeout = 60;
-  s.one_packet = true;
-  s.pe = "sip";
-  s.servers = {server("198.18.1.1", 1), server("198.18.1.2", 2), server("198.18.1.3", 3)};
+  ServiceConfig s = test::sip_service();
   if (second) {
+    s.name = "sip-b";
     std::reverse(s.servers.begin(), s.servers.end());
     for (auto& r : s.servers) r.mark += 10;
   }

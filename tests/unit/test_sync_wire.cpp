@@ -65,6 +65,8 @@ TEST_CASE("records round-trip: IPv4, IPv6, fwmark, erase, learned, binary pe dat
   SyncRecord gone = call("gone");
   gone.op = RecordOp::erase;
   gone.timeout = 0;
+  gone.server = IpAddress{};  // an erasure names no server
+  gone.server_port = 0;
   SyncRecord plain = call("");
   plain.pe_name.clear();
   const std::vector<SyncRecord> records{call("call-1"), v6, marked, gone, plain};
@@ -92,6 +94,9 @@ TEST_CASE("a writer fills a datagram up to its capacity, then says so") {
 
   SyncRecord too_long = call(std::string(256, 'x'));
   CHECK(encoded_size(too_long) == 0);
+  SyncRecord no_server = call("x");
+  no_server.server = IpAddress{};
+  CHECK(encoded_size(no_server) == 0);  // a set record names its server
   DatagramWriter v(header());
   CHECK_FALSE(v.add(too_long));
   CHECK(v.empty());

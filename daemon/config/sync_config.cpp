@@ -1,0 +1,75 @@
+#include "daemon/config/sync_config.hpp"
+
+#include "daemon/config/api_config.hpp"
+#include "daemon/config/config_field_error.hpp"
+#include "daemon/config/json_fields.hpp"
+
+namespace sipvsd {
+
+using nlohmann::json;
+using namespace json_fields;
+
+namespace {
+
+constexpr std::size_t kMaxPeers = 32;
+constexpr uint32_t kMinChangeLog = 1024;
+constexpr uint32_t kMaxChangeLog = 1u << 24;
+
+ListenAddress endpoint(const std::string& text, const std::string& field) {
+  const auto at = parse_listen_address(text);
+  if (!at || at->port == 0)
+    throw ConfigFieldError(field, "\"" + text + "\" is not a numeric ip:port or [ipv6]:port (e.g. 198.18.0.11:8848)");
+  return *at;
+}
+
+}  // namespace
+
+SyncConfig sync_from_json(const json& j, const std::string& field) {
+  expect_object(j, field);
+  check_keys(j, field, {"listen", "peers", "node_id", "sync_id", "key_file", "change_log"});
+  SyncConfig s;
+  const json* v;
+  if ((v = find(j, "listen"))) s.listen = get_string(*v, sub(field, "listen"));
+  if ((v = find(j, "peers"))) {
+    check_array(*v, sub(field, "peers"), kMaxPeers, "peers");
+    for (std::size_t i = 0; i < v->size(); ++i) s.peers.push_back(get_string((*v)[i], index(sub(field, "peers"), i)));
+  }
+  if ((v = find(j, "node_id"))) s.node_id = get_uint(*v, sub(field, "node_id"), UINT64_MAX);
+  if ((v = find(j, "sync_id"))) s.sync_id = static_cast<uint16_t>(get_uint(*v, sub(field, "sync_id"), 65535));
+  if ((v = find(j, "key_file"))) s.key_file = get_string(*v, sub(field, "key_file"));
+  if ((v = find(j, "change_log"))) {
+    s.change_log = static_cast<uint32_t>(get_uint(*v, sub(field, "change_log"), kMaxChangeLog));
+    if (s.change_log < kMinChangeLog)
+      throw ConfigFieldError(sub(field, "change_log"), "must be between " + std::to_string(kMinChangeLog) + " and " +
+                                                           std::to_string(kMaxChangeLog));
+  }
+  return s;
+}
+
+json sync_to_json(const SyncConfig& s) {
+  return json{{"listen", s.listen},     {"peers", s.peers},       {"node_id", s.node_id},
+              {"sync_id", s.sync_id},   {"key_file", s.key_file}, {"change_log", s.change_log}};
+}
+
+void check_sync(const SyncConfig& s) {
+  if (!s.enabled()) {
+    if (!s.peers.empty()) throw ConfigFieldError("sync.listen", "missing: peers are set, but no address to sync on");
+    return;
+  }
+  const ListenAddress self = endpoint(s.listen, "sync.listen");
+  if (s.node_id == 0) throw ConfigFieldError("sync.node_id", "required: a nonzero id unique among the directors");
+  if (s.key_file.empty())
+    throw ConfigFieldError("sync.key_file", "required: sync datagrams are authenticated with a shared key "
+                                            "(64 hex digits: openssl rand -hex 32)");
+  if (s.peers.empty()) throw ConfigFieldError("sync.peers", "required: the other directors' ip:port");
+  for (std::size_t i = 0; i < s.peers.size(); ++i) {
+    const std::string field = "sync.peers[" + std::to_string(i) + "]";
+    const ListenAddress peer = endpoint(s.peers[i], field);
+    if (peer.address.family != self.address.family)
+      throw ConfigFieldError(field, s.peers[i] + " is not of sync.listen's address family");
+    if (peer.address == self.address && peer.port == self.port)
+      throw ConfigFieldError(field, s.peers[i] + " is this director's own sync.listen");
+  }
+}
+
+}  // namespace sipvsd

@@ -1,0 +1,64 @@
+#pragma once
+// Template sync with the other directors (docs/sync-protocol.md) on a thread
+// of its own (sipvsd-sync), as IPVS's sync daemon, but among equals: every
+// 5 ms it sends what this director's table changed (Engine::drain_changes)
+// to each peer, and it installs what they send (Engine::install_change).
+// A director that starts, that hears a peer restart, or that misses some of
+// a peer's datagrams asks that peer for its whole table (a bulk resync,
+// paced); it is "synced" once each peer it hears from has sent its table,
+// or when none answers within a few seconds of its start (it is alone).
+// The data path never waits for it: the deciders' change logs drop when full.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/config/sync_config.hpp"
+#include "engine/engine.hpp"
+#include "sync/authenticator.hpp"
+#include "sync/wire.hpp"
+
+namespace sipvsd {
+
+struct SyncPeerStatus {
+  std::string address;            // as configured
+  uint64_t node = 0;              // 0: not heard from yet
+  double last_seen_seconds = -1;  // since its last datagram; -1: never
+  uint64_t epoch = 0, highest_seq = 0;
+  uint64_t lost = 0;              // of its datagrams, by their sequence numbers
+  bool table_received = false;    // its bulk resync to this director is complete
+  bool synced = false;            // as it says of itself
+  uint64_t templates = 0;         // in its table, as it says
+  bool config_differs = false;    // its services differ from this director's
+};
+
+struct SyncStatus {
+  bool synced = false;
+  uint64_t node = 0;
+  uint64_t datagrams_sent = 0, records_sent = 0, send_errors = 0;
+  uint64_t datagrams_received = 0, records_received = 0, unknown_peer = 0;
+  std::array<uint64_t, sipvs::sync::kDropReasonCount> dropped{};  // by sync::DropReason
+  std::array<uint64_t, sipvs::kInstalledCount> installed{};       // by sipvs::Installed
+  uint64_t resyncs_requested = 0, resyncs_served = 0;
+  std::vector<SyncPeerStatus> peers;
+};
+
+class SyncService {
+ public:
+  // Binds config.listen and starts the thread; throws std::runtime_error
+  // saying why it cannot. The engine's change log must be on
+  // (Engine::enable_change_log) and outlive this.
+  SyncService(sipvs::Engine& engine, const SyncConfig& config, const sipvs::sync::Authenticator& auth);
+  ~SyncService();  // stops the thread
+  SyncService(const SyncService&) = delete;
+  SyncService& operator=(const SyncService&) = delete;
+
+  SyncStatus status() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sipvsd

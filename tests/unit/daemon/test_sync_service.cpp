@@ -1,0 +1,147 @@
+// Two directors' sync threads over the loopback, each with its own engine:
+// the one that starts later gets the other's whole table before it says it
+// is synced, then every change as it happens; forged datagrams install nothing.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../config_builder.hpp"
+#include "../packet_builder.hpp"
+#include "daemon/sync/sync_service.hpp"
+
+using namespace sipvs;
+using sipvsd::SyncConfig;
+using sipvsd::SyncService;
+
+namespace {
+
+EngineConfig director() {
+  EngineConfig c;
+  c.services.push_back(test::sip_service("rr", 300));
+  return c;
+}
+
+// A loopback port nobody holds right now.
+uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+SyncConfig sync_config(uint64_t node, uint16_t own, uint16_t peer) {
+  SyncConfig c;
+  c.node_id = node;
+  c.sync_id = 5;
+  c.listen = "127.0.0.1:" + std::to_string(own);
+  c.peers = {"127.0.0.1:" + std::to_string(peer)};
+  return c;
+}
+
+const sync::Authenticator& key() {
+  static const sync::Authenticator a([] {
+    sync::Key k;
+    k.fill(9);
+    return k;
+  }());
+  return a;
+}
+
+// Waits, at most 10 s, for `done`.
+template <class F>
+bool eventually(F done) {
+  for (int i = 0; i < 200; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+std::vector<uint8_t> g_packet;
+
+const Decision& in(Engine::Decider& w, const std::string& call_id, std::string_view method, Decision& d) {
+  g_packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call_id, method));
+  d = w.decide(g_packet, 0, monotonic_seconds());
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("a director that starts gets its peer's table, then each change, and only then is synced") {
+  const uint16_t port_a = free_port(), port_b = free_port();
+  REQUIRE(port_a != port_b);
+  Engine a(director()), b(director());
+  a.enable_change_log(4096);
+  b.enable_change_log(4096);
+  auto wa = a.make_decider();
+  auto wb = b.make_decider();
+  Decision d;
+  std::vector<std::string> servers;
+  for (int i = 0; i < 30; ++i) servers.push_back(in(wa, "early-" + std::to_string(i), "INVITE", d).server->address.to_string());
+
+  SyncService sa(a, sync_config(1, port_a, port_b), key());
+  SyncService sb(b, sync_config(2, port_b, port_a), key());
+  REQUIRE(eventually([&] { return sb.status().synced && sa.status().synced; }));
+  CHECK(b.template_count() == 30);
+  for (int i = 0; i < 30; ++i) {
+    in(wb, "early-" + std::to_string(i), "BYE", d);
+    CHECK(d.template_hit);
+    CHECK(d.server->address.to_string() == servers[i]);
+  }
+  const sipvsd::SyncStatus ab = sa.status();
+  CHECK(ab.resyncs_served >= 1);
+  REQUIRE(ab.peers.size() == 1);
+  CHECK(ab.peers[0].node == 2);
+  CHECK_FALSE(ab.peers[0].config_differs);
+
+  // A call placed on one after the sync reaches the other as it happens.
+  in(wa, "later", "INVITE", d);
+  const std::string later = d.server->address.to_string();
+  REQUIRE(eventually([&] { return b.template_count() == 31; }));
+  in(wb, "later", "BYE", d);
+  CHECK(d.server->address.to_string() == later);
+  CHECK(sb.status().installed[static_cast<std::size_t>(Installed::stored)] >= 31);
+
+  // Forged or foreign datagrams install nothing and are counted.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port_b);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<uint8_t> junk(200, 'x');
+  ::sendto(fd, junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  const sync::Authenticator other([] {
+    sync::Key k;
+    k.fill(1);
+    return k;
+  }());
+  const auto forged = sync::encode_alive(sync::Header{sync::MessageType::alive, 5, 1, 1, 1}, {}, other);
+  ::sendto(fd, forged.data(), forged.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  ::close(fd);
+  REQUIRE(eventually([&] {
+    const auto s = sb.status();
+    return s.dropped[static_cast<std::size_t>(sync::DropReason::bad_magic)] == 1 &&
+           s.dropped[static_cast<std::size_t>(sync::DropReason::bad_mac)] == 1;
+  }));
+  CHECK(b.template_count() == 31);
+}
+
+TEST_CASE("a director alone is synced once no peer answered for a few seconds") {
+  Engine a(director());
+  a.enable_change_log(1024);
+  SyncService sa(a, sync_config(1, free_port(), free_port()), key());
+  CHECK_FALSE(sa.status().synced);
+  REQUIRE(eventually([&] { return sa.status().synced; }));
+  CHECK(sa.status().peers.at(0).node == 0);
+}
