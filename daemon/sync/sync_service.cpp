@@ -145,6 +145,7 @@ struct SyncService::Impl {
   void tick();
   void receive();
   void handle(std::span<const uint8_t> datagram, const sockaddr_storage& from);
+  void take(Peer& p, const Message& m);
   void send_to(Peer& p, std::span<const uint8_t> datagram);
   void send_records(Peer& p, const std::vector<sipvs::TemplateChangeInfo>& changes);
   Header header_for(Peer& p, MessageType type) {
@@ -246,6 +247,11 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
     p.table_received = false;
     if (p.asking) p.clean = false;
   }
+  take(p, m);
+}
+
+// What an authentic, fresh datagram from peer `p` says.
+void SyncService::Impl::take(Peer& p, const Message& m) {
   const sipvs::Seconds now = sipvs::monotonic_seconds();
   switch (m.header.type) {
     case MessageType::records:
