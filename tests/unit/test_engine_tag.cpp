@@ -8,6 +8,7 @@
 
 #include "engine/decision_text.hpp"
 #include "engine/engine.hpp"
+#include "config_builder.hpp"
 #include "packet_builder.hpp"
 
 using namespace sipvs;
@@ -17,24 +18,11 @@ namespace {
 const char* const kVip = "198.18.2.100";
 const char* const kCarrier = "198.18.9.9";
 
-RealServerConfig server(std::string_view address, uint32_t mark, std::string tag) {
-  RealServerConfig r;
-  r.address = *IpAddress::parse(address);
-  r.mark = mark;
-  r.tag = std::move(tag);
-  return r;
-}
-
+// The tests' usual SIP service (config_builder.hpp), its servers tagged s1-s3.
 ServiceConfig tag_service(std::string pe = "sip-tag") {
-  ServiceConfig s;
-  s.name = "sip";
-  s.vip = *IpAddress::parse(kVip);
-  s.port = 5060;
-  s.scheduler = "rr";
-  s.persistence_timeout = 60;
-  s.one_packet = true;
+  ServiceConfig s = test::sip_service();
   s.pe = std::move(pe);
-  s.servers = {server("198.18.1.1", 1, "s1"), server("198.18.1.2", 2, "s2"), server("198.18.1.3", 3, "s3")};
+  for (std::size_t i = 0; i < s.servers.size(); ++i) s.servers[i].tag = "s" + std::to_string(i + 1);
   return s;
 }
 
