@@ -1,12 +1,15 @@
 #include "engine/change_log.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <new>
 
 namespace sipvs {
 
 ChangeRing::ChangeRing(std::size_t capacity)
-    : slots_(new TemplateChange[std::bit_ceil(std::max<std::size_t>(capacity, 2))]),
+    : storage_(std::make_unique_for_overwrite<std::byte[]>(std::bit_ceil(std::max<std::size_t>(capacity, 2)) *
+                                                           sizeof(TemplateChange))),
       mask_(std::bit_ceil(std::max<std::size_t>(capacity, 2)) - 1) {}
 
 bool ChangeRing::push(const Template& t, bool erased) {
@@ -15,7 +18,7 @@ bool ChangeRing::push(const Template& t, bool erased) {
     dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return false;
   }
-  TemplateChange& c = slots_[head & mask_];
+  auto& c = *::new (storage_.get() + (head & mask_) * sizeof(TemplateChange)) TemplateChange;
   c.erased = erased;
   c.key = t.key;
   c.server_ref = t.server_ref;

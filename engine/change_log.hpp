@@ -6,8 +6,10 @@
 // it, never waits. The control plane's erasures (flush, a server removed or
 // expiring) go to a ring of their own behind a mutex, off the data path.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string_view>
 
 #include "engine/template_table.hpp"
@@ -37,7 +39,15 @@ class ChangeRing {
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  std::unique_ptr<TemplateChange[]> slots_;
+  const TemplateChange& slot(uint64_t i) const {
+    return *std::launder(reinterpret_cast<const TemplateChange*>(storage_.get() + (i & mask_) * sizeof(TemplateChange)));
+  }
+
+  // Raw bytes, a change constructed in its slot as it is written: the kernel
+  // maps a page only when it is first written, so the rings of decider slots
+  // no queue uses (an engine has kMaxDeciders of them) take address space,
+  // not memory. Constructing every slot up front took 20 MB per ring.
+  std::unique_ptr<std::byte[]> storage_;
   std::size_t mask_;
   alignas(64) std::atomic<uint64_t> head_{0};  // the next slot to write; the producer's
   alignas(64) std::atomic<uint64_t> tail_{0};  // the next slot to read; the consumer's
@@ -49,7 +59,7 @@ std::size_t ChangeRing::drain(F&& f, std::size_t max) {
   const uint64_t tail = tail_.load(std::memory_order_relaxed);
   const uint64_t head = head_.load(std::memory_order_acquire);
   std::size_t n = 0;
-  for (; n < max && tail + n != head; ++n) f(static_cast<const TemplateChange&>(slots_[(tail + n) & mask_]));
+  for (; n < max && tail + n != head; ++n) f(slot(tail + n));
   tail_.store(tail + n, std::memory_order_release);
   return n;
 }
