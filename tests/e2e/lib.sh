@@ -311,14 +311,17 @@ e2e_bound_count() { echo $((2 * ${E2E_SIPVSD_STARTS:=1})); }
 # e2e_api METHOD PATH [JSON]: one request to sipvsd's REST API on the
 # director's loopback (127.0.0.1:8080, as the tests configure it), bounded by
 # curl's --max-time; the body goes to $E2E_DIR/api-body. Anything but 2xx fails.
-e2e_api() {
+# e2e_api_at ROLE METHOD PATH [JSON]: the same in ROLE's namespace.
+e2e_api() { e2e_api_at d "$@"; }
+e2e_api_at() {
+  local role=$1; shift
   local args=(-sS --max-time 5 -X "$1" -o "$E2E_DIR/api-body" -w '%{http_code}')
   [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
   local code
-  code=$(nsx d curl "${args[@]}" "http://127.0.0.1:8080$2") || code=000
+  code=$(nsx "$role" curl "${args[@]}" "http://127.0.0.1:8080$2") || code=000
   case $code in
     2??) ;;
-    *) e2e_die "API $1 $2: $code $(head -c 300 "$E2E_DIR/api-body")" ;;
+    *) e2e_die "API $1 $2 in $role: $code $(head -c 300 "$E2E_DIR/api-body")" ;;
   esac
 }
 

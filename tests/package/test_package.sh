@@ -368,6 +368,15 @@ systemd_stage() {
   pid2="$(wait_active_pid "$pid")" ||
     { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd.service was not restarted after SIGKILL"; }
   [ "$(unit_prop NRestarts)" -ge 1 ] || fail "NRestarts did not count the restart"
+  # Type=simple: the unit is active from the fork on, before sipvsd runs; a
+  # stop that early kills the half-started process by SIGTERM (status 15).
+  # Stop the daemon itself, once it answers.
+  up=0
+  for _ in $(seq 1 50); do
+    nsenter -t "$ct_init" -n curl -fsS -m 2 -o /dev/null "http://$listen/healthz" 2>/dev/null && { up=1; break; }
+    sleep 0.2
+  done
+  [ "$up" = 1 ] || { in_ct journalctl -u sipvsd --no-pager -n 30; fail "after its restart, sipvsd does not answer /healthz"; }
   in_ct systemctl stop sipvsd.service
   [ "$(unit_prop ActiveState)" = inactive ] || fail "systemctl stop left sipvsd.service $(unit_prop ActiveState)"
   [ "$(unit_prop ExecMainStatus)" = 0 ] || fail "sipvsd exited with status $(unit_prop ExecMainStatus) on stop"
