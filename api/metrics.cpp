@@ -185,8 +185,12 @@ void render_sync(std::string& out, const SyncStatus& s) {
       .add({}, s.synced ? 1 : 0);
   Family(out, "sync_datagrams_sent_total", "counter", "Sync datagrams sent.").add({}, s.datagrams_sent);
   Family(out, "sync_records_sent_total", "counter", "Template records sent.").add({}, s.records_sent);
+  Family(out, "sync_bytes_sent_total", "counter", "UDP payload bytes of the sync datagrams sent.")
+      .add({}, s.bytes_sent);
   Family(out, "sync_send_errors_total", "counter", "Sync datagrams the socket refused.").add({}, s.send_errors);
   Family(out, "sync_datagrams_received_total", "counter", "Sync datagrams taken.").add({}, s.datagrams_received);
+  Family(out, "sync_bytes_received_total", "counter", "UDP payload bytes of the sync datagrams taken.")
+      .add({}, s.bytes_received);
   Family(out, "sync_unknown_peer_total", "counter", "Authentic sync datagrams from an address not among the peers.")
       .add({}, s.unknown_peer);
   {

@@ -168,7 +168,7 @@ DatagramWriter::DatagramWriter(const Header& header, std::size_t capacity)
     : capacity_(std::clamp<std::size_t>(capacity, kHeaderSize + kMacSize, kMaxReceived)) {
   buf_.reserve(capacity_);
   Header h = header;
-  h.type = MessageType::records;
+  if (h.type != MessageType::bulk_records) h.type = MessageType::records;
   put_header(buf_, h);
 }
 
@@ -267,7 +267,8 @@ bool decode(std::span<const uint8_t> datagram, const Authenticator& auth, uint16
   out.records.clear();
   switch (type) {
     case static_cast<uint8_t>(MessageType::records):
-      h.type = MessageType::records;
+    case static_cast<uint8_t>(MessageType::bulk_records):
+      h.type = static_cast<MessageType>(type);
       // The body bounds the count: each record takes its fixed part at least.
       if (count == 0 || count > body_size / kRecordFixedSize) return drop(DropReason::malformed);
       out.records.resize(count);

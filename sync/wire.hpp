@@ -31,10 +31,11 @@ inline constexpr std::size_t kMaxDatagram = 1452;
 inline constexpr std::size_t kMaxReceived = 9000;
 
 enum class MessageType : uint8_t {
-  records = 1,         // template changes, or a bulk resync's table
+  records = 1,         // template changes as they happen
   resync_request = 2,  // "send me your whole table", to one node
   alive = 3,           // every second: here I am, this configuration, synced or not
   resync_end = 4,      // a bulk resync is complete
+  bulk_records = 5,    // a bulk resync's table, as records: the one who asked sees it advance
 };
 
 struct Header {
@@ -80,7 +81,8 @@ std::string_view to_string(DropReason r);
 // data too long, no client, a set record without a server).
 std::size_t encoded_size(const SyncRecord& r);
 
-// Fills one datagram of at most `capacity` bytes (kMaxDatagram by default).
+// Fills one datagram of at most `capacity` bytes (kMaxDatagram by default),
+// of the header's type if it is bulk_records, else records.
 class DatagramWriter {
  public:
   explicit DatagramWriter(const Header& header, std::size_t capacity = kMaxDatagram);

@@ -3,6 +3,7 @@
 #include "daemon/config/api_config.hpp"
 #include "daemon/config/config_field_error.hpp"
 #include "daemon/config/json_fields.hpp"
+#include "engine/ip_address.hpp"
 
 namespace sipvsd {
 
@@ -22,11 +23,41 @@ ListenAddress endpoint(const std::string& text, const std::string& field) {
   return *at;
 }
 
+constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
+
+SyncMulticast multicast_from_json(const json& j, const std::string& field) {
+  expect_object(j, field);
+  check_keys(j, field, {"group", "interface", "ttl"});
+  SyncMulticast m;
+  const json* v;
+  if ((v = find(j, "group"))) m.group = get_string(*v, sub(field, "group"));
+  if ((v = find(j, "interface"))) m.interface = get_string(*v, sub(field, "interface"));
+  if ((v = find(j, "ttl"))) {
+    m.ttl = static_cast<uint8_t>(get_uint(*v, sub(field, "ttl"), 255));
+    if (m.ttl == 0) throw ConfigFieldError(sub(field, "ttl"), "must be between 1 and 255");
+  }
+  return m;
+}
+
+bool is_multicast(const sipvs::IpAddress& a) {
+  return a.is_v4() ? (a.bytes[0] & 0xf0) == 0xe0 : a.bytes[0] == 0xff;
+}
+
+void check_multicast(const SyncMulticast& m, const ListenAddress& self) {
+  const auto group = sipvs::IpAddress::parse(m.group);
+  if (!group || !is_multicast(*group))
+    throw ConfigFieldError("sync.multicast.group", "\"" + m.group + "\" is not a multicast address (e.g. 239.255.81.81)");
+  if (group->family != self.address.family)
+    throw ConfigFieldError("sync.multicast.group", m.group + " is not of sync.listen's address family");
+  if (m.interface.empty() || m.interface.size() > kMaxInterfaceName)
+    throw ConfigFieldError("sync.multicast.interface", "required: the name of the interface to join the group on");
+}
+
 }  // namespace
 
 SyncConfig sync_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
-  check_keys(j, field, {"listen", "peers", "node_id", "sync_id", "key_file", "change_log"});
+  check_keys(j, field, {"listen", "peers", "multicast", "node_id", "sync_id", "key_file", "change_log"});
   SyncConfig s;
   const json* v;
   if ((v = find(j, "listen"))) s.listen = get_string(*v, sub(field, "listen"));
@@ -34,6 +65,7 @@ SyncConfig sync_from_json(const json& j, const std::string& field) {
     check_array(*v, sub(field, "peers"), kMaxPeers, "peers");
     for (std::size_t i = 0; i < v->size(); ++i) s.peers.push_back(get_string((*v)[i], index(sub(field, "peers"), i)));
   }
+  if ((v = find(j, "multicast"))) s.multicast = multicast_from_json(*v, sub(field, "multicast"));
   if ((v = find(j, "node_id"))) s.node_id = get_uint(*v, sub(field, "node_id"), UINT64_MAX);
   if ((v = find(j, "sync_id"))) s.sync_id = static_cast<uint16_t>(get_uint(*v, sub(field, "sync_id"), 65535));
   if ((v = find(j, "key_file"))) s.key_file = get_string(*v, sub(field, "key_file"));
@@ -47,13 +79,17 @@ SyncConfig sync_from_json(const json& j, const std::string& field) {
 }
 
 json sync_to_json(const SyncConfig& s) {
-  return json{{"listen", s.listen},     {"peers", s.peers},       {"node_id", s.node_id},
-              {"sync_id", s.sync_id},   {"key_file", s.key_file}, {"change_log", s.change_log}};
+  json j{{"listen", s.listen},     {"peers", s.peers},       {"node_id", s.node_id},
+         {"sync_id", s.sync_id},   {"key_file", s.key_file}, {"change_log", s.change_log}};
+  if (s.multicast.enabled())
+    j["multicast"] = {{"group", s.multicast.group}, {"interface", s.multicast.interface}, {"ttl", s.multicast.ttl}};
+  return j;
 }
 
 void check_sync(const SyncConfig& s) {
   if (!s.enabled()) {
-    if (!s.peers.empty()) throw ConfigFieldError("sync.listen", "missing: peers are set, but no address to sync on");
+    if (!s.peers.empty() || s.multicast.enabled())
+      throw ConfigFieldError("sync.listen", "missing: peers or a multicast group are set, but no address to sync on");
     return;
   }
   const ListenAddress self = endpoint(s.listen, "sync.listen");
@@ -61,7 +97,9 @@ void check_sync(const SyncConfig& s) {
   if (s.key_file.empty())
     throw ConfigFieldError("sync.key_file", "required: sync datagrams are authenticated with a shared key "
                                             "(64 hex digits: openssl rand -hex 32)");
-  if (s.peers.empty()) throw ConfigFieldError("sync.peers", "required: the other directors' ip:port");
+  if (s.multicast.enabled()) check_multicast(s.multicast, self);
+  if (s.peers.empty() && !s.multicast.enabled())
+    throw ConfigFieldError("sync.peers", "required: the other directors' ip:port, or a multicast group");
   for (std::size_t i = 0; i < s.peers.size(); ++i) {
     const std::string field = "sync.peers[" + std::to_string(i) + "]";
     const ListenAddress peer = endpoint(s.peers[i], field);

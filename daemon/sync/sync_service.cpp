@@ -1,6 +1,5 @@
 #include "daemon/sync/sync_service.hpp"
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 #include "daemon/config/service_json.hpp"
 #include "daemon/log.hpp"
 #include "daemon/sync/sync_records.hpp"
+#include "daemon/sync/sync_socket.hpp"
 #include "sync/replay_window.hpp"
 
 namespace sipvsd {
@@ -32,48 +32,22 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(5);
 constexpr auto kAliveEvery = std::chrono::seconds(1);
 // No word from a peer for this long: it is down (it does not hold back
-// "synced"), or its bulk resync stalled (asked again).
+// "synced"); no bulk records for this long after asking: ask again.
 constexpr auto kSilent = std::chrono::seconds(3);
+// On a multicast group peers are known only once heard: each says alive
+// every second (and at once to one it hears for the first time).
+constexpr auto kDiscovery = std::chrono::milliseconds(1500);
 constexpr std::size_t kChangesPerTick = 8192;
-// A bulk resync's pace: this many buckets of the table per tick (a few
-// thousand templates), so that serving one never starves the data path.
-constexpr std::size_t kBulkBucketsPerTick = 2048;
+// A bulk resync's pace: about this many templates per tick (~50 datagrams,
+// 100 000 templates/s), so that serving one never starves the data path or
+// overflows the peer's socket; empty buckets (a table that emptied) go by
+// fast, in steps short enough not to hold a shard's lock for long.
+constexpr std::size_t kBulkRecordsPerTick = 512;
+constexpr std::size_t kBulkBucketsPerTick = 65536;
+constexpr std::size_t kBulkStep = 256;
 constexpr std::size_t kReceivePerTick = 256;
-
-struct Endpoint {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-};
-
-Endpoint endpoint_of(const ListenAddress& a) {
-  Endpoint e;
-  if (a.address.is_v4()) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&e.addr);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(a.port);
-    std::memcpy(&in->sin_addr, a.address.bytes.data(), 4);
-    e.len = sizeof(sockaddr_in);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&e.addr);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(a.port);
-    std::memcpy(&in6->sin6_addr, a.address.bytes.data(), 16);
-    e.len = sizeof(sockaddr_in6);
-  }
-  return e;
-}
-
-bool same_endpoint(const sockaddr_storage& a, const Endpoint& b) {
-  if (a.ss_family != b.addr.ss_family) return false;
-  if (a.ss_family == AF_INET) {
-    const auto& x = reinterpret_cast<const sockaddr_in&>(a);
-    const auto& y = reinterpret_cast<const sockaddr_in&>(b.addr);
-    return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
-  }
-  const auto& x = reinterpret_cast<const sockaddr_in6&>(a);
-  const auto& y = reinterpret_cast<const sockaddr_in6&>(b.addr);
-  return x.sin6_port == y.sin6_port && std::memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0;
-}
+// Directors found on a multicast group, at most.
+constexpr std::size_t kMaxGroupPeers = 64;
 
 uint64_t realtime_ns() {
   return static_cast<uint64_t>(
@@ -104,11 +78,18 @@ std::array<uint8_t, 32> config_digest(const sipvs::EngineConfig& config) {
 }  // namespace
 
 struct SyncService::Impl {
+  // Where this director's datagrams go, with their own sequence numbers: a
+  // configured peer, or the multicast group (one stream to all on it).
+  struct Stream {
+    Endpoint to;
+    uint64_t seq_out = 0;
+  };
+  // A director we hear from: configured, or found on the multicast group.
   struct Peer {
     std::string text;
     Endpoint at;
-    uint64_t seq_out = 0;  // this director's sequence numbers towards it
-    // What it sends us.
+    bool via_group = false;    // heard on the group; what is for it goes there
+    Stream* stream = nullptr;  // into `streams`, which never grows after the start
     uint64_t node = 0;
     ReplayWindow window;
     std::optional<Clock::time_point> last_seen;
@@ -116,6 +97,7 @@ struct SyncService::Impl {
     bool table_received = false;
     bool asking = false;  // a resync request is out
     bool clean = true;    // nothing of it was lost since the request
+    Clock::time_point progress{};  // asking: the request, or the last bulk records since
     bool synced = false;
     uint64_t templates = 0;
     bool config_differs = false;
@@ -125,12 +107,15 @@ struct SyncService::Impl {
   };
 
   Impl(sipvs::Engine& e, const SyncConfig& c, const Authenticator& a) : engine(e), config(c), auth(a) {}
+  ~Impl();
 
   sipvs::Engine& engine;
   const SyncConfig config;
   const Authenticator auth;
-  int fd = -1;
+  int fd = -1;        // bound to listen: sends everything, takes what peers send to it
+  int group_fd = -1;  // bound to the multicast group: takes what is sent there
   const uint64_t epoch = realtime_ns();
+  std::vector<Stream> streams;
   std::vector<Peer> peers;
   Clock::time_point started = Clock::now();
   Clock::time_point next_alive = started;
@@ -143,13 +128,16 @@ struct SyncService::Impl {
 
   void run();
   void tick();
-  void receive();
-  void handle(std::span<const uint8_t> datagram, const sockaddr_storage& from);
+  void serve_resyncs(sipvs::Seconds seconds);
+  void ask_for_tables(Clock::time_point now);
+  void receive(int from_fd, bool via_group);
+  void handle(std::span<const uint8_t> datagram, const sockaddr_storage& from, bool via_group);
+  Peer* find_peer(const sockaddr_storage& from, bool via_group);
   void take(Peer& p, const Message& m);
-  void send_to(Peer& p, std::span<const uint8_t> datagram);
-  void send_records(Peer& p, const std::vector<sipvs::TemplateChangeInfo>& changes);
-  Header header_for(Peer& p, MessageType type) {
-    return Header{type, config.sync_id, config.node_id, epoch, ++p.seq_out};
+  void send_to(Stream& s, std::span<const uint8_t> datagram);
+  void send_records(Stream& s, MessageType type, const std::vector<sipvs::TemplateChangeInfo>& changes);
+  Header header_for(Stream& s, MessageType type) {
+    return Header{type, config.sync_id, config.node_id, epoch, ++s.seq_out};
   }
   bool synced_now(Clock::time_point now) const;
   void publish();
@@ -157,31 +145,35 @@ struct SyncService::Impl {
 
 SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const Authenticator& auth)
     : impl_(std::make_unique<Impl>(engine, config, auth)) {
-  const auto listen = parse_listen_address(config.listen);
-  if (!listen) throw std::runtime_error("sync.listen " + config.listen + ": not an ip:port");
-  const Endpoint self = endpoint_of(*listen);
-  impl_->fd = ::socket(self.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (impl_->fd < 0) throw std::runtime_error(std::string("sync: socket: ") + std::strerror(errno));
-  if (::bind(impl_->fd, reinterpret_cast<const sockaddr*>(&self.addr), self.len) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(impl_->fd);
-    throw std::runtime_error("sync.listen " + config.listen + ": " + why);
-  }
+  Impl& i = *impl_;
+  i.fd = open_sync_socket(config);
+  i.streams.reserve(config.peers.size() + 1);  // never more: peers point into it
   for (const std::string& text : config.peers) {
     const auto at = parse_listen_address(text);
     if (!at) continue;  // check_sync refused it already
-    impl_->peers.push_back({});
-    impl_->peers.back().text = text;
-    impl_->peers.back().at = endpoint_of(*at);
+    i.streams.push_back({endpoint_of(*at)});
+    Impl::Peer& p = i.peers.emplace_back();
+    p.text = text;
+    p.at = i.streams.back().to;
+    p.stream = &i.streams.back();
   }
-  impl_->counts.node = config.node_id;
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+  if (config.multicast.enabled()) {
+    Endpoint group;
+    i.group_fd = open_group_socket(config, group);
+    i.streams.push_back({group});
+  }
+  i.counts.node = config.node_id;
+  i.thread = std::thread([&i] { i.run(); });
+}
+
+SyncService::Impl::~Impl() {
+  if (fd >= 0) ::close(fd);
+  if (group_fd >= 0) ::close(group_fd);
 }
 
 SyncService::~SyncService() {
   impl_->stopping.store(true);
   if (impl_->thread.joinable()) impl_->thread.join();
-  ::close(impl_->fd);
 }
 
 SyncStatus SyncService::status() const {
@@ -191,29 +183,47 @@ SyncStatus SyncService::status() const {
 
 void SyncService::Impl::run() {
   pthread_setname_np(pthread_self(), "sipvsd-sync");
-  LOG_NOTICE("sync: node %llu on %s, %zu peers", static_cast<unsigned long long>(config.node_id),
-             config.listen.c_str(), peers.size());
+  LOG_NOTICE("sync: node %llu on %s, %zu peers%s%s", static_cast<unsigned long long>(config.node_id),
+             config.listen.c_str(), peers.size(), config.multicast.enabled() ? ", multicast group " : "",
+             config.multicast.group.c_str());
   while (!stopping.load()) {
-    pollfd p{fd, POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(kTick.count()));
-    receive();
+    std::array<pollfd, 2> ready{{{fd, POLLIN, 0}, {group_fd, POLLIN, 0}}};  // poll skips a negative fd
+    ::poll(ready.data(), ready.size(), static_cast<int>(kTick.count()));
+    receive(fd, false);
+    if (group_fd >= 0) receive(group_fd, true);
     tick();
     publish();
   }
 }
 
-void SyncService::Impl::receive() {
+void SyncService::Impl::receive(int from_fd, bool via_group) {
   std::array<uint8_t, kMaxReceived + 1> buf;
   for (std::size_t i = 0; i < kReceivePerTick; ++i) {
     sockaddr_storage from{};
     socklen_t len = sizeof from;
-    const ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    const ssize_t n = ::recvfrom(from_fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0) return;  // EAGAIN: nothing more
-    handle({buf.data(), static_cast<std::size_t>(n)}, from);
+    handle({buf.data(), static_cast<std::size_t>(n)}, from, via_group);
   }
 }
 
-void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr_storage& from) {
+// A configured peer, or one on the group. Only key holders get this far (the
+// MAC is checked first), so a director heard on the group is one more peer.
+SyncService::Impl::Peer* SyncService::Impl::find_peer(const sockaddr_storage& from, bool via_group) {
+  const auto it =
+      std::ranges::find_if(peers, [&](const Peer& p) { return p.via_group == via_group && same_endpoint(from, p.at); });
+  if (it != peers.end()) return &*it;
+  if (!via_group || std::ranges::count_if(peers, &Peer::via_group) >= static_cast<long>(kMaxGroupPeers)) return nullptr;
+  Peer& p = peers.emplace_back();
+  p.at = endpoint_of(from);
+  p.text = to_string(p.at);
+  p.via_group = true;
+  p.stream = &streams.back();  // the group's
+  LOG_NOTICE("sync: peer %s found on the multicast group", p.text.c_str());
+  return &p;
+}
+
+void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr_storage& from, bool via_group) {
   Message m;
   DropReason reason{};
   if (!decode(datagram, auth, config.sync_id, m, reason)) {
@@ -224,8 +234,8 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
     ++counts.dropped[static_cast<std::size_t>(DropReason::own)];
     return;
   }
-  const auto peer = std::ranges::find_if(peers, [&](const Peer& p) { return same_endpoint(from, p.at); });
-  if (peer == peers.end()) {
+  Peer* const peer = find_peer(from, via_group);
+  if (!peer) {
     ++counts.unknown_peer;
     return;
   }
@@ -235,16 +245,24 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
     case ReplayWindow::Verdict::stale_epoch: ++counts.dropped[static_cast<std::size_t>(DropReason::stale_epoch)]; return;
     case ReplayWindow::Verdict::fresh: break;
   }
-  const bool restarted = p.window.epoch() != m.header.epoch;
+  const bool first_contact = p.node == 0;
+  const bool restarted = !first_contact && p.window.epoch() != m.header.epoch;
   const uint64_t skipped = p.window.accept(m.header.epoch, m.header.seq);
   ++counts.datagrams_received;
-  if (restarted && p.node != 0) LOG_NOTICE("sync: peer %s restarted", p.text.c_str());
+  counts.bytes_received += datagram.size();
   p.node = m.header.sender;
   p.last_seen = Clock::now();
-  p.lost += skipped;
-  if (restarted || skipped > 0) {
-    // Its table as we hold it may lack something: ask for all of it again.
-    p.table_received = false;
+  if (first_contact || restarted) next_alive = *p.last_seen;  // tell it at once who we are
+  if (restarted) {
+    // It starts over, from its state file if anything, and tells each change
+    // as it happens: nothing to ask it for (its copy of ours would only echo
+    // back), and a request we had out died with it.
+    LOG_NOTICE("sync: peer %s restarted", p.text.c_str());
+    p.asking = false;
+    p.table_received = true;
+  } else if (first_contact || skipped > 0) {
+    p.lost += skipped;
+    p.table_received = false;  // its table as we hold it may lack something: ask for all of it
     if (p.asking) p.clean = false;
   }
   take(p, m);
@@ -254,6 +272,9 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
 void SyncService::Impl::take(Peer& p, const Message& m) {
   const sipvs::Seconds now = sipvs::monotonic_seconds();
   switch (m.header.type) {
+    case MessageType::bulk_records:
+      if (p.asking) p.progress = Clock::now();
+      [[fallthrough]];
     case MessageType::records:
       for (const SyncRecord& r : m.records) {
         ++counts.records_received;
@@ -265,7 +286,10 @@ void SyncService::Impl::take(Peer& p, const Message& m) {
       p.templates = m.alive.templates;
       if (p.config_differs != (m.alive.config_digest != digest)) {
         p.config_differs = !p.config_differs;
-        if (p.config_differs) LOG_WARN("sync: peer %s runs other services than this director", p.text.c_str());
+        if (p.config_differs)
+          LOG_WARN("sync: peer %s runs other services than this director", p.text.c_str());
+        else
+          LOG_NOTICE("sync: peer %s runs the same services as this director again", p.text.c_str());
       }
       break;
     case MessageType::resync_request:
@@ -284,16 +308,17 @@ void SyncService::Impl::take(Peer& p, const Message& m) {
   }
 }
 
-void SyncService::Impl::send_to(Peer& p, std::span<const uint8_t> datagram) {
-  if (::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<const sockaddr*>(&p.at.addr), p.at.len) < 0)
+void SyncService::Impl::send_to(Stream& s, std::span<const uint8_t> datagram) {
+  if (::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<const sockaddr*>(&s.to.addr), s.to.len) < 0) {
     ++counts.send_errors;
-  else
-    ++counts.datagrams_sent;
+    return;
+  }
+  ++counts.datagrams_sent;
+  counts.bytes_sent += datagram.size();
 }
 
-// Each peer gets its own datagrams: its own sequence numbers, so that a
-// bulk resync one of them asked for is no gap to the others.
-void SyncService::Impl::send_records(Peer& p, const std::vector<sipvs::TemplateChangeInfo>& changes) {
+void SyncService::Impl::send_records(Stream& s, MessageType type,
+                                     const std::vector<sipvs::TemplateChangeInfo>& changes) {
   // A writer takes a sequence number only with a record in hand: every
   // number is sent, or the peer would see a gap.
   std::optional<DatagramWriter> w;
@@ -301,16 +326,16 @@ void SyncService::Impl::send_records(Peer& p, const std::vector<sipvs::TemplateC
     const SyncRecord r = to_record(c);
     if (encoded_size(r) == 0) continue;  // the engine's records always travel; a guard
     if (w && !w->add(r)) {
-      send_to(p, w->seal(auth));
+      send_to(s, w->seal(auth));
       w.reset();
     }
     if (!w) {
-      w.emplace(header_for(p, MessageType::records));
+      w.emplace(header_for(s, type));
       w->add(r);  // one record always fits an empty datagram
     }
     ++counts.records_sent;
   }
-  if (w) send_to(p, w->seal(auth));
+  if (w) send_to(s, w->seal(auth));
 }
 
 void SyncService::Impl::tick() {
@@ -319,46 +344,60 @@ void SyncService::Impl::tick() {
   std::vector<sipvs::TemplateChangeInfo> changes;
   engine.drain_changes(changes, kChangesPerTick, seconds);
   if (!changes.empty())
-    for (Peer& p : peers) send_records(p, changes);
-
-  for (Peer& p : peers) {
-    if (!p.serving) continue;
-    changes.clear();
-    engine.walk_templates(*p.serving, kBulkBucketsPerTick, changes, seconds);
-    send_records(p, changes);
-    p.served += changes.size();
-    if (p.serving->done()) {
-      send_to(p, encode_resync_end(header_for(p, MessageType::resync_end), p.node, p.served, auth));
-      ++counts.resyncs_served;
-      LOG_NOTICE("sync: sent our %llu templates to peer %s", static_cast<unsigned long long>(p.served),
-                 p.text.c_str());
-      p.serving.reset();
-    }
+    for (Stream& s : streams) send_records(s, MessageType::records, changes);
+  serve_resyncs(seconds);
+  ask_for_tables(now);
+  if (!counts.synced && synced_now(now)) {
+    counts.synced = true;
+    LOG_NOTICE("sync: synced, %zu templates", engine.template_count());
   }
-
-  for (Peer& p : peers) {
-    const bool stalled = p.asking && p.last_seen && now - *p.last_seen > kSilent;
-    if (p.node == 0 || p.table_received || (p.asking && !stalled)) continue;
-    send_to(p, encode_resync_request(header_for(p, MessageType::resync_request), p.node, auth));
-    p.asking = true;
-    p.clean = true;
-    ++counts.resyncs_requested;
-  }
-
   if (now >= next_alive) {
     next_alive = now + kAliveEvery;
     digest = config_digest(engine.config());
-    if (!counts.synced && synced_now(now)) {
-      counts.synced = true;
-      LOG_NOTICE("sync: synced, %zu templates", engine.template_count());
-    }
     const Alive alive{digest, counts.synced, engine.template_count()};
-    for (Peer& p : peers) send_to(p, encode_alive(header_for(p, MessageType::alive), alive, auth));
+    for (Stream& s : streams) send_to(s, encode_alive(header_for(s, MessageType::alive), alive, auth));
+  }
+}
+
+// A paced step of each bulk resync asked of us, to the peer's stream (on a
+// group, the others take it too: what they hold already is kept).
+void SyncService::Impl::serve_resyncs(sipvs::Seconds seconds) {
+  std::vector<sipvs::TemplateChangeInfo> table;
+  for (Peer& p : peers) {
+    if (!p.serving) continue;
+    table.clear();
+    for (std::size_t walked = 0; walked < kBulkBucketsPerTick && table.size() < kBulkRecordsPerTick &&
+                                 !p.serving->done();
+         walked += kBulkStep)
+      engine.walk_templates(*p.serving, kBulkStep, table, seconds);
+    send_records(*p.stream, MessageType::bulk_records, table);
+    p.served += table.size();
+    if (!p.serving->done()) continue;
+    send_to(*p.stream, encode_resync_end(header_for(*p.stream, MessageType::resync_end), p.node, p.served, auth));
+    ++counts.resyncs_served;
+    LOG_NOTICE("sync: sent our %llu templates to peer %s", static_cast<unsigned long long>(p.served), p.text.c_str());
+    p.serving.reset();
+  }
+}
+
+// Each peer whose table we lack (we started, or lost some of its datagrams)
+// is asked for all of it; again when no part of it came for a while (the
+// request or the end was lost, or it stopped serving).
+void SyncService::Impl::ask_for_tables(Clock::time_point now) {
+  for (Peer& p : peers) {
+    const bool stalled = p.asking && now - p.progress > kSilent;
+    if (p.node == 0 || p.table_received || (p.asking && !stalled)) continue;
+    send_to(*p.stream, encode_resync_request(header_for(*p.stream, MessageType::resync_request), p.node, auth));
+    p.asking = true;
+    p.clean = true;
+    p.progress = now;
+    ++counts.resyncs_requested;
   }
 }
 
 // Every peer that speaks has sent its table; the silent ones are down.
 bool SyncService::Impl::synced_now(Clock::time_point now) const {
+  if (config.multicast.enabled() && now - started < kDiscovery) return false;
   if (now - started < kSilent) return std::ranges::all_of(peers, [](const Peer& p) { return p.table_received; });
   return std::ranges::all_of(peers, [&](const Peer& p) {
     return p.table_received || !p.last_seen || now - *p.last_seen > kSilent;

@@ -2,11 +2,13 @@
 // Template sync with the other directors (docs/sync-protocol.md) on a thread
 // of its own (sipvsd-sync), as IPVS's sync daemon, but among equals: every
 // 5 ms it sends what this director's table changed (Engine::drain_changes)
-// to each peer, and it installs what they send (Engine::install_change).
-// A director that starts, that hears a peer restart, or that misses some of
-// a peer's datagrams asks that peer for its whole table (a bulk resync,
-// paced); it is "synced" once each peer it hears from has sent its table,
-// or when none answers within a few seconds of its start (it is alone).
+// to each configured peer and to the multicast group, if any (where the
+// directors it hears from are its peers too), and it installs what they send
+// (Engine::install_change). A director that starts, or that misses some of a
+// peer's datagrams, asks that peer for its whole table (a bulk resync, paced
+// at about 100 000 templates/s); it is "synced" once each peer it hears from
+// has sent its table, or when none answers within a few seconds of its
+// start (it is alone). A peer that restarts is not asked: it starts empty.
 // The data path never waits for it: the deciders' change logs drop when full.
 #include <array>
 #include <cstdint>
@@ -38,6 +40,7 @@ struct SyncStatus {
   uint64_t node = 0;
   uint64_t datagrams_sent = 0, records_sent = 0, send_errors = 0;
   uint64_t datagrams_received = 0, records_received = 0, unknown_peer = 0;
+  uint64_t bytes_sent = 0, bytes_received = 0;  // UDP payload of the datagrams sent, taken
   std::array<uint64_t, sipvs::sync::kDropReasonCount> dropped{};  // by sync::DropReason
   std::array<uint64_t, sipvs::kInstalledCount> installed{};       // by sipvs::Installed
   uint64_t resyncs_requested = 0, resyncs_served = 0;

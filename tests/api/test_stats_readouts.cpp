@@ -93,6 +93,7 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   Rates rates;
   SyncStatus status;
   status.node = 7;
+  status.bytes_sent = 1452;
   status.dropped[static_cast<std::size_t>(sipvs::sync::DropReason::bad_mac)] = 3;
   status.installed[static_cast<std::size_t>(sipvs::Installed::kept_local)] = 4;
   SyncPeerStatus peer;
@@ -120,6 +121,7 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   const json s = json::parse(get("/v1/sync").body());
   CHECK(s["enabled"] == true);
   CHECK(s["node_id"] == 7);
+  CHECK(s["sent"]["bytes"] == 1452);
   CHECK(s["dropped"]["bad_mac"] == 3);
   CHECK(s["installed"]["kept_local"] == 4);
   CHECK(s["peers"][0]["address"] == "198.18.0.12:8848");
@@ -127,6 +129,7 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
 
   const std::string metrics = get("/metrics").body();
   CHECK(metrics.find("sipvsd_sync_synced 1\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_bytes_sent_total 1452\n") != std::string::npos);
   CHECK(metrics.find("sipvsd_sync_dropped_total{reason=\"bad_mac\"} 3\n") != std::string::npos);
   CHECK(metrics.find("sipvsd_sync_peer_config_differs{peer=\"198.18.0.12:8848\"} 1\n") != std::string::npos);
 

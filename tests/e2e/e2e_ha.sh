@@ -22,7 +22,8 @@
 #   3. a backend removed and another added through the API of both directors
 #      while calls run: the calls of the kept servers stay whole, the new one
 #      takes calls, and the standby holds templates for it;
-#   4. the run of 1 with sync off: prints how many calls broke (and fails if
+#   4. the failover of 1 with sync over a multicast group instead of peers;
+#   5. the run of 1 with sync off: prints how many calls broke (and fails if
 #      none did: then this test would not show what sync buys).
 # New calls are held (SIPp's "p" key, on its control socket) from 0.3 s before
 # each VIP move until it is done: a call whose INVITE the old master decided
@@ -102,8 +103,9 @@ KEY=$E2E_DIR/sync.key
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
 chmod 600 "$KEY"
 
-# config N on|off: director N's configuration: wrr over b1..b3, forwarding by
-# sipvsd's own policy routing, the API on loopback, sync with the other director.
+# config N on|multicast|off: director N's configuration: wrr over b1..b3,
+# forwarding by sipvsd's own policy routing, the API on loopback, sync with
+# the other director (unicast, or over a multicast group on eth1).
 config() {
   local n=$1 sync=$2 other=$((3 - $1)) file=$E2E_DIR/d$1.json i
   {
@@ -111,6 +113,8 @@ config() {
     printf '  "api": { "listen": "127.0.0.1:8080" },\n'
     [ "$sync" = on ] && printf '  "sync": { "listen": "198.18.1.25%s:8848", "peers": ["198.18.1.25%s:8848"], "node_id": %s, "sync_id": 7, "key_file": "%s" },\n' \
       "$n" "$other" "$n" "$KEY"
+    [ "$sync" = multicast ] && printf '  "sync": { "listen": "198.18.1.25%s:8848", "multicast": { "group": "239.255.81.81", "interface": "eth1" }, "node_id": %s, "sync_id": 7, "key_file": "%s" },\n' \
+      "$n" "$n" "$KEY"
     printf '  "services": [ { "name": "sip4", "vip": "%s", "port": 5060, "scheduler": "wrr",\n' $VIP
     printf '    "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip", "servers": ['
     for i in 1 2 3; do
@@ -128,7 +132,7 @@ healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/
 holds_vip() { ip -n "$(e2e_ns "d$1")" -4 addr show dev eth0 2>/dev/null | grep -q "inet $VIP/"; }
 now_ms() { date +%s%3N; }
 
-# start_sipvsd N on|off: sipvsd in director N, its log appended to d<N>.log.
+# start_sipvsd N on|multicast|off: sipvsd in director N, its log appended to d<N>.log.
 start_sipvsd() {
   local conf; conf=$(config "$1" "$2")
   ip netns exec "$(e2e_ns "d$1")" "$SIPVSD" --config "$conf" >>"$E2E_DIR/d$1.log" 2>&1 &
@@ -165,16 +169,18 @@ wait_for() {
 }
 lacks_vip() { ! holds_vip "$1"; }
 
-# kill_director N: the box dies: every process in its namespace (sipvsd,
-# keepalived and its children) SIGKILLed, its links down.
+# kill_director N: the box dies: its links down, then every process in its
+# namespace (sipvsd, keepalived and its children) SIGKILLed. Links first: the
+# VRRP child of a killed keepalived stops cleanly (parent-death signal) and
+# would say goodbye (priority 0), which a dead box never does.
 kill_director() {
   local ns pid; ns=$(e2e_ns "d$1")
-  for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
   ip -n "$ns" link set eth0 down
   ip -n "$ns" link set eth1 down
+  for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
-# boot_director N on|off: N comes (back) up as after a reboot: links up, no VIP,
+# boot_director N on|multicast|off: N comes (back) up as after a reboot: links up, no VIP,
 # sipvsd with an empty table (no state file) and keepalived started together.
 boot_director() {
   local ns; ns=$(e2e_ns "d$1")
@@ -186,7 +192,7 @@ boot_director() {
   start_keepalived "$1"
 }
 
-# start_pair on|off: both directors up, d1 holding the VIP.
+# start_pair on|multicast|off: both directors up, d1 holding the VIP.
 start_pair() {
   start_sipvsd 1 "$1"
   start_sipvsd 2 "$1"
@@ -201,12 +207,16 @@ start_pair() {
   e2e_wait_ping c $VIP || e2e_die "the client cannot reach the VIP"
 }
 
+# stop_pair: both directors stopped, up again as after a reboot (links up, no VIP).
 stop_pair() {
-  local n pid
+  local n ns pid
   for n in 1 2; do
-    for pid in $(ip netns pids "$(e2e_ns "d$n")"); do kill -KILL "$pid" 2>/dev/null || true; done
-    ip -n "$(e2e_ns "d$n")" addr del $VIP/32 dev eth0 2>/dev/null || true
-    ip -n "$(e2e_ns "d$n")" addr del 198.18.1.254/32 dev eth1 2>/dev/null || true
+    ns=$(e2e_ns "d$n")
+    for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip -n "$ns" addr del $VIP/32 dev eth0 2>/dev/null || true
+    ip -n "$ns" addr del 198.18.1.254/32 dev eth1 2>/dev/null || true
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set eth1 up
   done
 }
 
@@ -330,10 +340,24 @@ e2e_log "change: $STAYED calls on the kept or new servers, $BROKEN of them broke
 [ "$ON_B4" -gt 0 ] && [ "$D2_B4" -gt 0 ] || e2e_die "change: the new server took $ON_B4 calls, the standby holds $D2_B4 templates for it"
 pass "3: b3 removed, b4 added through both APIs mid-run: 0 of $STAYED calls broken on the kept servers; b4 took $ON_B4 calls"
 
-# --- 4: failover without sync -------------------------------------------------
+# --- 4: failover with sync over multicast -------------------------------------
+stop_pair
+start_pair multicast
+CALLS=150
+uac_start multicast $CALLS
+sleep 8
+failover "multicast"
+uac_wait multicast $CALLS
+judge "$KILL_AT"
+e2e_log "multicast: $(aff callids) calls, $(aff complete) complete on one backend, $(broken) broken, $(spanning) in progress at the failure"
+grep '^split' "$AFF_FILE" >&2 || true
+[ "$OK" = $CALLS ] && [ "$(aff callids)" = $CALLS ] && [ "$(broken)" = 0 ] && [ "$(spanning)" -ge 40 ] ||
+  e2e_die "multicast: $(broken) broken calls, $OK of $CALLS successful, $(spanning) spanned the failover"
+pass "4: sync over a multicast group: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $(spanning) in progress at the failure"
+
+# --- 5: failover without sync -------------------------------------------------
 stop_pair
 start_pair off
-CALLS=150
 uac_start nosync $CALLS
 sleep 8
 failover "sync off"
@@ -342,6 +366,6 @@ judge "$KILL_AT"
 BROKEN_NOSYNC=$(broken)
 e2e_log "sync off: $(aff callids) calls, $(aff complete) complete on one backend, $BROKEN_NOSYNC broken, $(spanning) in progress at the failure; $OK successful at the UAC"
 [ "$BROKEN_NOSYNC" -gt 0 ] || e2e_die "sync off: no call broke, so the runs above do not show what sync buys"
-pass "4: the same failover without sync: $BROKEN_NOSYNC of $CALLS calls broken (the VIP on d2 after $FAILOVER_MS ms)"
+pass "5: the same failover without sync: $BROKEN_NOSYNC of $CALLS calls broken (the VIP on d2 after $FAILOVER_MS ms)"
 
 e2e_log "all $PASSED checks passed in $SECONDS s"

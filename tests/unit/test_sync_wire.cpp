@@ -82,6 +82,15 @@ TEST_CASE("records round-trip: IPv4, IPv6, fwmark, erase, learned, binary pe dat
   CHECK(m.header.epoch == 1'700'000'000'000'000'000);
   CHECK(m.header.seq == 1);
   CHECK(m.records == records);
+
+  // A bulk resync's records: the same body, their own type.
+  Header bulk = header(2);
+  bulk.type = MessageType::bulk_records;
+  DatagramWriter w(bulk);
+  REQUIRE(w.add(records[0]));
+  REQUIRE(decode(w.seal(kAuth), kAuth, 3, m, reason));
+  CHECK(m.header.type == MessageType::bulk_records);
+  CHECK(m.records == std::vector<SyncRecord>{records[0]});
 }
 
 TEST_CASE("a writer fills a datagram up to its capacity, then says so") {

@@ -57,3 +57,31 @@ TEST_CASE("sync: each refusal names its field") {
   CHECK(changed("nodeid", 1) == "sync.nodeid");
   CHECK(error_field(with_sync(json::object())) == "");
 }
+
+TEST_CASE("sync: a multicast group instead of, or besides, the peers") {
+  json s = good();
+  s.erase("peers");
+  s["multicast"] = {{"group", "239.255.81.81"}, {"interface", "eth1"}};
+  const sipvsd::DaemonConfig c = sipvsd::parse_config(with_sync(s));
+  CHECK(c.sync.multicast.group == "239.255.81.81");
+  CHECK(c.sync.multicast.ttl == 1);
+  CHECK(c.sync.peers.empty());
+  CHECK(sipvsd::parse_config(sipvsd::to_json(c)) == c);
+
+  const auto changed = [&](const char* key, json value) {
+    json m = s;
+    m["multicast"][key] = std::move(value);
+    return error_field(with_sync(m));
+  };
+  CHECK(changed("group", "198.18.0.20") == "sync.multicast.group");   // not multicast
+  CHECK(changed("group", "ff02::81") == "sync.multicast.group");      // not listen's family
+  CHECK(changed("interface", "") == "sync.multicast.interface");
+  CHECK(changed("interface", "a-name-far-too-long") == "sync.multicast.interface");
+  CHECK(changed("ttl", 0) == "sync.multicast.ttl");
+  CHECK(changed("ttl", 256) == "sync.multicast.ttl");
+  CHECK(changed("hops", 1) == "sync.multicast.hops");
+  json v6 = s;
+  v6["listen"] = "[2001:2::11]:8848";
+  v6["multicast"]["group"] = "ff02::81";
+  CHECK(error_field(with_sync(v6)) == "");
+}
