@@ -131,11 +131,15 @@ void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates,
   auto queues = [f = readouts.queue_stats] { return f ? f() : std::vector<QueueStats>{}; };
   auto health = [f = readouts.health] { return f ? f() : std::vector<HealthStatus>{}; };
 
-  router.add(http::verb::get, "/v1/stats", [cp, r, queues, health](const RequestContext&) {
-    return json_response(http::status::ok, stats_json(cp->engine().stats(), queues(), health(), *r));
-  });
-
   auto sync = [f = readouts.sync] { return f ? f() : std::nullopt; };
+
+  // Template sync's counters too, as /v1/sync has them: one request shows a
+  // director's whole state.
+  router.add(http::verb::get, "/v1/stats", [cp, r, queues, health, sync](const RequestContext&) {
+    json body = stats_json(cp->engine().stats(), queues(), health(), *r);
+    body["sync"] = sync_json(sync());
+    return json_response(http::status::ok, body);
+  });
 
   router.add(http::verb::get, "/metrics", [cp, queues, sync](const RequestContext&) {
     const sipvs::EngineStats stats = cp->engine().stats();

@@ -126,6 +126,7 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   CHECK(s["installed"]["kept_local"] == 4);
   CHECK(s["peers"][0]["address"] == "198.18.0.12:8848");
   CHECK(s["peers"][0]["config_differs"] == true);
+  CHECK(json::parse(get("/v1/stats").body())["sync"] == s);  // the whole state in one request
 
   const std::string metrics = get("/metrics").body();
   CHECK(metrics.find("sipvsd_sync_synced 1\n") != std::string::npos);
@@ -135,6 +136,7 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
 
   on = false;
   CHECK(json::parse(get("/v1/sync").body()) == json{{"enabled", false}});
+  CHECK(json::parse(get("/v1/stats").body())["sync"] == json{{"enabled", false}});
   r = get("/healthz");
   CHECK(r.result_int() == 200);
   CHECK_FALSE(json::parse(r.body()).contains("synced"));
