@@ -96,11 +96,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") usage(0);
-    if (i + 1 >= argc) usage(2);
-    const char* v = argv[++i];
+  bench::for_each_option(argc, argv, usage, [&](std::string_view a, const char* v) {
     if (a == "--dst") o.dst = v;
     else if (a == "--dport") o.dport = static_cast<uint16_t>(bench::number("sipgen", v, "--dport"));
     else if (a == "--src") o.src = v;
@@ -113,8 +109,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = static_cast<unsigned>(bench::number("sipgen", v, "--batch"));
     else if (a == "--tag") o.tag = v;
     else if (a == "--callid-len") o.callid_len = static_cast<std::size_t>(bench::number("sipgen", v, "--callid-len"));
-    else usage(2);
-  }
+    else return false;
+    return true;
+  });
   o.sources = std::clamp(o.sources, 1u, kMaxSources);
   o.calls = std::clamp<uint64_t>(o.calls, 1, kMaxCalls);
   o.count = std::min(o.count, kMaxPackets);

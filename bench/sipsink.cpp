@@ -123,11 +123,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") usage(0);
-    if (i + 1 >= argc) usage(2);
-    const char* v = argv[++i];
+  bench::for_each_option(argc, argv, usage, [&](std::string_view a, const char* v) {
     if (a == "--netns") {
       std::string_view list = v;
       while (!list.empty()) {
@@ -146,9 +142,10 @@ Options parse(int argc, char** argv) {
     } else if (a == "--calls") {
       o.calls = std::min<uint64_t>(static_cast<uint64_t>(bench::number("sipsink", v, "--calls")), kMaxCalls);
     } else {
-      usage(2);
+      return false;
     }
-  }
+    return true;
+  });
   if (o.netns.size() > kMaxSockets) {
     std::fprintf(stderr, "sipsink: at most %u namespaces\n", kMaxSockets);
     std::exit(2);

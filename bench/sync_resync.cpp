@@ -36,6 +36,7 @@
 
 #include "args.hpp"
 #include "config_builder.hpp"
+#include "loopback_sync.hpp"
 #include "daemon/sync/sync_service.hpp"
 #include "packet_builder.hpp"
 
@@ -74,18 +75,15 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") usage(0);
-    if (i + 1 >= argc) usage(2);
-    const char* v = argv[++i];
+  bench::for_each_option(argc, argv, usage, [&](std::string_view a, const char* v) {
     if (a == "--templates") o.templates = static_cast<uint64_t>(bench::number(kProgram, v, "--templates"));
     else if (a == "--decisions") o.decisions = static_cast<uint64_t>(bench::number(kProgram, v, "--decisions"));
     else if (a == "--rounds") o.rounds = static_cast<uint64_t>(bench::number(kProgram, v, "--rounds"));
     else if (a == "--limit") o.limit_seconds = bench::number(kProgram, v, "--limit");
     else if (a == "--out") o.out = v;
-    else usage(2);
-  }
+    else return false;
+    return true;
+  });
   o.templates = std::clamp<uint64_t>(o.templates, 1, kMaxTemplates);
   return o;
 }
@@ -203,36 +201,9 @@ double thread_cpu_seconds(pid_t tid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// A loopback UDP port nobody holds right now.
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof at;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&at), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len) != 0)
-    throw std::runtime_error("no free loopback UDP port");
-  ::close(fd);
-  return ntohs(at.sin_port);
-}
-
-SyncConfig sync_config(uint64_t node, uint16_t own, uint16_t peer) {
-  SyncConfig c;
-  c.node_id = node;
-  c.sync_id = 1;
-  c.listen = "127.0.0.1:" + std::to_string(own);
-  c.peers = {"127.0.0.1:" + std::to_string(peer)};
-  return c;
-}
-
-const sipvs::sync::Authenticator& shared_key() {
-  static const sipvs::sync::Authenticator key([] {
-    sipvs::sync::Key k;
-    k.fill(0x5a);
-    return k;
-  }());
-  return key;
+const sipvs::sync::Authenticator& key() {
+  static const sipvs::sync::Authenticator k = test::shared_key(0x5a);
+  return k;
 }
 
 // Polls `done` every millisecond until it holds or `deadline` passes.
@@ -298,8 +269,8 @@ class ResyncBench {
 
   const Options options_;
   const Cpus cpus_ = split_cpus();
-  const uint16_t port_a_ = free_port();
-  uint16_t port_b_ = free_port();
+  const uint16_t port_a_ = test::free_udp_port();
+  uint16_t port_b_ = test::free_udp_port();
   Engine a_;
   Engine::Decider data_path_;  // A's: fills the table, then the timed decisions
   CallPacket packet_;
@@ -310,9 +281,9 @@ class ResyncBench {
 
 ResyncBench::ResyncBench(const Options& options)
     : options_(options), a_(director(options.templates)), data_path_(decider_with_change_log(a_)) {
-  while (port_b_ == port_a_) port_b_ = free_port();
+  while (port_b_ == port_a_) port_b_ = test::free_udp_port();
   fill();
-  sync_a_ = std::make_unique<SyncService>(a_, sync_config(1, port_a_, port_b_), shared_key());
+  sync_a_ = std::make_unique<SyncService>(a_, test::loopback_sync(1, port_a_, port_b_, 1), key());
   sync_a_thread_ = thread_named("sipvsd-sync");
 }
 
@@ -362,7 +333,7 @@ Resync ResyncBench::resync(bool time_data_path) {
   const double cpu_before = thread_cpu_seconds(sync_a_thread_);
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + limit();
-  SyncService sync_b(b, sync_config(2, port_b_, port_a_), shared_key());
+  SyncService sync_b(b, test::loopback_sync(2, port_b_, port_a_, 1), key());
   if (time_data_path) {
     pin(sync_a_thread_, cpus_.sync);
     pin(thread_named("sipvsd-sync", sync_a_thread_), cpus_.sync);

@@ -2,9 +2,6 @@
 // the one that starts later gets the other's whole table before it says it
 // is synced, then every change as it happens; forged datagrams install nothing.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -12,11 +9,11 @@
 #include <vector>
 
 #include "../config_builder.hpp"
+#include "../loopback_sync.hpp"
 #include "../packet_builder.hpp"
 #include "daemon/sync/sync_service.hpp"
 
 using namespace sipvs;
-using sipvsd::SyncConfig;
 using sipvsd::SyncService;
 
 namespace {
@@ -27,35 +24,9 @@ EngineConfig director() {
   return c;
 }
 
-// A loopback port nobody holds right now.
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-SyncConfig sync_config(uint64_t node, uint16_t own, uint16_t peer) {
-  SyncConfig c;
-  c.node_id = node;
-  c.sync_id = 5;
-  c.listen = "127.0.0.1:" + std::to_string(own);
-  c.peers = {"127.0.0.1:" + std::to_string(peer)};
-  return c;
-}
-
 const sync::Authenticator& key() {
-  static const sync::Authenticator a([] {
-    sync::Key k;
-    k.fill(9);
-    return k;
-  }());
-  return a;
+  static const sync::Authenticator k = test::shared_key(9);
+  return k;
 }
 
 // Waits, at most 10 s, for `done`.
@@ -79,7 +50,7 @@ const Decision& in(Engine::Decider& w, const std::string& call_id, std::string_v
 }  // namespace
 
 TEST_CASE("a director that starts gets its peer's table, then each change, and only then is synced") {
-  const uint16_t port_a = free_port(), port_b = free_port();
+  const uint16_t port_a = test::free_udp_port(), port_b = test::free_udp_port();
   REQUIRE(port_a != port_b);
   Engine a(director()), b(director());
   a.enable_change_log(4096);
@@ -90,8 +61,8 @@ TEST_CASE("a director that starts gets its peer's table, then each change, and o
   std::vector<std::string> servers;
   for (int i = 0; i < 30; ++i) servers.push_back(in(wa, "early-" + std::to_string(i), "INVITE", d).server->address.to_string());
 
-  SyncService sa(a, sync_config(1, port_a, port_b), key());
-  SyncService sb(b, sync_config(2, port_b, port_a), key());
+  SyncService sa(a, test::loopback_sync(1, port_a, port_b, 5), key());
+  SyncService sb(b, test::loopback_sync(2, port_b, port_a, 5), key());
   REQUIRE(eventually([&] { return sb.status().synced && sa.status().synced; }));
   CHECK(b.template_count() == 30);
   for (int i = 0; i < 30; ++i) {
@@ -140,7 +111,7 @@ TEST_CASE("a director that starts gets its peer's table, then each change, and o
 TEST_CASE("a director alone is synced once no peer answered for a few seconds") {
   Engine a(director());
   a.enable_change_log(1024);
-  SyncService sa(a, sync_config(1, free_port(), free_port()), key());
+  SyncService sa(a, test::loopback_sync(1, test::free_udp_port(), test::free_udp_port(), 5), key());
   CHECK_FALSE(sa.status().synced);
   REQUIRE(eventually([&] { return sa.status().synced; }));
   CHECK(sa.status().peers.at(0).node == 0);
