@@ -113,10 +113,13 @@ if [ -f "$repo/README.md" ] && ! grep -qxE '/usr/share/doc/sipvsd/README\.md(\.g
   fail "the package lacks /usr/share/doc/sipvsd/README.md"
 fi
 if [ -f "$repo/api/openapi.yaml" ]; then has /usr/share/doc/sipvsd/openapi.yaml; fi
-# The guides the man page points to.
-if [ -f "$repo/docs/calls-both-ways.md" ] && ! grep -qxE '/usr/share/doc/sipvsd/calls-both-ways\.md(\.gz)?' "$work/contents.txt"; then
-  fail "the package lacks /usr/share/doc/sipvsd/calls-both-ways.md"
-fi
+# The guides the man page points to (high-availability.md, calls-both-ways.md...).
+for guide in "$repo"/docs/*.md; do
+  [ -f "$guide" ] || continue
+  name=$(basename "$guide" .md)
+  grep -qxE "/usr/share/doc/sipvsd/${name//./\\.}\\.md(\\.gz)?" "$work/contents.txt" ||
+    fail "the package lacks /usr/share/doc/sipvsd/$name.md"
+done
 if [ -d "$repo/rules" ]; then
   while IFS= read -r -d '' f; do has "/usr/share/sipvsd/rules/${f#"$repo"/rules/}"; done \
     < <(find "$repo/rules" -type f -print0)
