@@ -260,9 +260,11 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
     LOG_NOTICE("sync: peer %s restarted", p.text.c_str());
     p.asking = false;
     p.table_received = true;
-  } else if (first_contact || skipped > 0) {
+  } else if (first_contact) {
+    p.table_received = false;  // what it sent before we listened is no loss, but we lack its table
+  } else if (skipped > 0) {
     p.lost += skipped;
-    p.table_received = false;  // its table as we hold it may lack something: ask for all of it
+    p.table_received = false;  // its table as we hold it lacks something: ask for all of it
     if (p.asking) p.clean = false;
   }
   take(p, m);

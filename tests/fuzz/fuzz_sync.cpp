@@ -29,7 +29,8 @@ const Authenticator& auth() {
 void check_round_trip(const Message& m) {
   std::vector<uint8_t> again;
   switch (m.header.type) {
-    case MessageType::records: {
+    case MessageType::records:
+    case MessageType::bulk_records: {
       DatagramWriter w(m.header, kMaxReceived);
       for (const SyncRecord& r : m.records)
         if (!w.add(r)) __builtin_trap();
@@ -44,8 +45,9 @@ void check_round_trip(const Message& m) {
   Message back;
   DropReason reason{};
   if (!decode(again, auth(), m.header.sync_id, back, reason)) __builtin_trap();
-  if (back.records != m.records || back.header.seq != m.header.seq || back.header.sender != m.header.sender ||
-      back.header.epoch != m.header.epoch || back.node != m.node || back.sent != m.sent)
+  if (back.header.type != m.header.type || back.records != m.records || back.header.seq != m.header.seq ||
+      back.header.sender != m.header.sender || back.header.epoch != m.header.epoch || back.node != m.node ||
+      back.sent != m.sent)
     __builtin_trap();
 }
 

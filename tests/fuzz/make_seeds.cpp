@@ -276,8 +276,15 @@ bool sync_seeds(const std::string& dir) {
   w.add(v4);
   w.add(v6);
   const std::span<const uint8_t> records = w.seal(auth);
+  const Bytes records_bytes(records.begin(), records.end());
+  Header bulk_header = h;
+  bulk_header.type = MessageType::bulk_records;
+  DatagramWriter bulk(bulk_header);
+  bulk.add(v4);
+  const std::span<const uint8_t> bulk_records = bulk.seal(auth);
   const std::vector<std::pair<std::string, Bytes>> datagrams = {
-      {"records", Bytes(records.begin(), records.end())},
+      {"records", records_bytes},
+      {"bulk-records", Bytes(bulk_records.begin(), bulk_records.end())},
       {"alive", encode_alive(h, Alive{{}, true, 12}, auth)},
       {"resync-request", encode_resync_request(h, 7, auth)},
       {"resync-end", encode_resync_end(h, 7, 1000, auth)}};

@@ -2,6 +2,9 @@
 // the one that starts later gets the other's whole table before it says it
 // is synced, then every change as it happens; forged datagrams install nothing.
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -115,4 +118,21 @@ TEST_CASE("a director alone is synced once no peer answered for a few seconds") 
   CHECK_FALSE(sa.status().synced);
   REQUIRE(eventually([&] { return sa.status().synced; }));
   CHECK(sa.status().peers.at(0).node == 0);
+}
+
+TEST_CASE("a peer first heard in the middle of its sequence has lost nothing") {
+  const uint16_t port_a = test::free_udp_port(), port_b = test::free_udp_port();
+  REQUIRE(port_a != port_b);
+  Engine a(director()), b(director());
+  a.enable_change_log(64);
+  b.enable_change_log(64);
+  SyncService sa(a, test::loopback_sync(1, port_a, port_b, 5), key());
+  // A says alive at once and every second, to a port nobody holds yet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  SyncService sb(b, test::loopback_sync(2, port_b, port_a, 5), key());
+  REQUIRE(eventually([&] { return sb.status().synced; }));
+  const sipvsd::SyncStatus s = sb.status();
+  REQUIRE(s.peers.size() == 1);
+  CHECK(s.peers[0].highest_seq >= 3);
+  CHECK(s.peers[0].lost == 0);
 }
