@@ -47,6 +47,14 @@ bool Authenticator::verify(std::span<const uint8_t> data, std::span<const uint8_
   return crypto_auth_verify(mac.data(), data.data(), data.size(), key_.data()) == 0;
 }
 
+Authenticator Authenticator::for_channel(std::span<const uint8_t> channel) const {
+  Key derived;
+  crypto_generichash(derived.data(), derived.size(), channel.data(), channel.size(), key_.data(), key_.size());
+  Authenticator a(derived);
+  sodium_memzero(derived.data(), derived.size());
+  return a;
+}
+
 std::variant<Authenticator, std::string> load_key_file(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) return path + ": " + std::strerror(errno);

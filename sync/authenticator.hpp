@@ -24,6 +24,12 @@ class Authenticator {
   Mac sign(std::span<const uint8_t> data) const;
   bool verify(std::span<const uint8_t> data, std::span<const uint8_t, kMacSize> mac) const;
 
+  // The key of the datagrams sent to one destination (`channel`: its family,
+  // address and port; sync_socket.hpp's channel_of): BLAKE2b of it keyed by
+  // this key. A datagram replayed to another director, or between a group
+  // and a director, fails its MAC there.
+  Authenticator for_channel(std::span<const uint8_t> channel) const;
+
  private:
   Key key_;
 };

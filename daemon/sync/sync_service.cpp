@@ -82,9 +82,12 @@ struct SyncService::Impl {
   // configured peer, or the multicast group (one stream to all on it).
   struct Stream {
     Endpoint to;
+    Authenticator auth;  // the key bound to `to` (Authenticator::for_channel)
     uint64_t seq_out = 0;
   };
-  // A director we hear from: configured, or found on the multicast group.
+  // A director we hear from: configured (known by its address), or found on
+  // the multicast group (known by its node id, so that a datagram replayed
+  // from another address meets the same replay window).
   struct Peer {
     std::string text;
     Endpoint at;
@@ -112,6 +115,8 @@ struct SyncService::Impl {
   sipvs::Engine& engine;
   const SyncConfig config;
   const Authenticator auth;
+  // What is sent to this director's listen address, and to the group.
+  std::optional<Authenticator> listen_auth, group_auth;
   int fd = -1;        // bound to listen: sends everything, takes what peers send to it
   int group_fd = -1;  // bound to the multicast group: takes what is sent there
   const uint64_t epoch = realtime_ns();
@@ -132,7 +137,7 @@ struct SyncService::Impl {
   void ask_for_tables(Clock::time_point now);
   void receive(int from_fd, bool via_group);
   void handle(std::span<const uint8_t> datagram, const sockaddr_storage& from, bool via_group);
-  Peer* find_peer(const sockaddr_storage& from, bool via_group);
+  Peer* find_peer(const sockaddr_storage& from, bool via_group, uint64_t node);
   void take(Peer& p, const Message& m);
   void send_to(Stream& s, std::span<const uint8_t> datagram);
   void send_records(Stream& s, MessageType type, const std::vector<sipvs::TemplateChangeInfo>& changes);
@@ -147,11 +152,13 @@ SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const 
     : impl_(std::make_unique<Impl>(engine, config, auth)) {
   Impl& i = *impl_;
   i.fd = open_sync_socket(config);
+  if (const auto self = parse_listen_address(config.listen)) i.listen_auth = auth.for_channel(channel_of(endpoint_of(*self)));
   i.streams.reserve(config.peers.size() + 1);  // never more: peers point into it
   for (const std::string& text : config.peers) {
     const auto at = parse_listen_address(text);
     if (!at) continue;  // check_sync refused it already
-    i.streams.push_back({endpoint_of(*at)});
+    const Endpoint to = endpoint_of(*at);
+    i.streams.push_back({to, auth.for_channel(channel_of(to))});
     Impl::Peer& p = i.peers.emplace_back();
     p.text = text;
     p.at = i.streams.back().to;
@@ -160,7 +167,8 @@ SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const 
   if (config.multicast.enabled()) {
     Endpoint group;
     i.group_fd = open_group_socket(config, group);
-    i.streams.push_back({group});
+    i.group_auth = auth.for_channel(channel_of(group));
+    i.streams.push_back({group, *i.group_auth});
   }
   i.counts.node = config.node_id;
   i.thread = std::thread([&i] { i.run(); });
@@ -209,9 +217,10 @@ void SyncService::Impl::receive(int from_fd, bool via_group) {
 
 // A configured peer, or one on the group. Only key holders get this far (the
 // MAC is checked first), so a director heard on the group is one more peer.
-SyncService::Impl::Peer* SyncService::Impl::find_peer(const sockaddr_storage& from, bool via_group) {
-  const auto it =
-      std::ranges::find_if(peers, [&](const Peer& p) { return p.via_group == via_group && same_endpoint(from, p.at); });
+SyncService::Impl::Peer* SyncService::Impl::find_peer(const sockaddr_storage& from, bool via_group, uint64_t node) {
+  const auto it = std::ranges::find_if(peers, [&](const Peer& p) {
+    return via_group ? p.via_group && p.node == node : !p.via_group && same_endpoint(from, p.at);
+  });
   if (it != peers.end()) return &*it;
   if (!via_group || std::ranges::count_if(peers, &Peer::via_group) >= static_cast<long>(kMaxGroupPeers)) return nullptr;
   Peer& p = peers.emplace_back();
@@ -226,7 +235,7 @@ SyncService::Impl::Peer* SyncService::Impl::find_peer(const sockaddr_storage& fr
 void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr_storage& from, bool via_group) {
   Message m;
   DropReason reason{};
-  if (!decode(datagram, auth, config.sync_id, m, reason)) {
+  if (!decode(datagram, via_group ? *group_auth : *listen_auth, config.sync_id, m, reason)) {
     ++counts.dropped[static_cast<std::size_t>(reason)];
     return;
   }
@@ -234,7 +243,7 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
     ++counts.dropped[static_cast<std::size_t>(DropReason::own)];
     return;
   }
-  Peer* const peer = find_peer(from, via_group);
+  Peer* const peer = find_peer(from, via_group, m.header.sender);
   if (!peer) {
     ++counts.unknown_peer;
     return;
@@ -328,7 +337,7 @@ void SyncService::Impl::send_records(Stream& s, MessageType type,
     const SyncRecord r = to_record(c);
     if (encoded_size(r) == 0) continue;  // the engine's records always travel; a guard
     if (w && !w->add(r)) {
-      send_to(s, w->seal(auth));
+      send_to(s, w->seal(s.auth));
       w.reset();
     }
     if (!w) {
@@ -337,7 +346,7 @@ void SyncService::Impl::send_records(Stream& s, MessageType type,
     }
     ++counts.records_sent;
   }
-  if (w) send_to(s, w->seal(auth));
+  if (w) send_to(s, w->seal(s.auth));
 }
 
 void SyncService::Impl::tick() {
@@ -357,7 +366,7 @@ void SyncService::Impl::tick() {
     next_alive = now + kAliveEvery;
     digest = config_digest(engine.config());
     const Alive alive{digest, counts.synced, engine.template_count()};
-    for (Stream& s : streams) send_to(s, encode_alive(header_for(s, MessageType::alive), alive, auth));
+    for (Stream& s : streams) send_to(s, encode_alive(header_for(s, MessageType::alive), alive, s.auth));
   }
 }
 
@@ -375,7 +384,8 @@ void SyncService::Impl::serve_resyncs(sipvs::Seconds seconds) {
     send_records(*p.stream, MessageType::bulk_records, table);
     p.served += table.size();
     if (!p.serving->done()) continue;
-    send_to(*p.stream, encode_resync_end(header_for(*p.stream, MessageType::resync_end), p.node, p.served, auth));
+    Stream& s = *p.stream;
+    send_to(s, encode_resync_end(header_for(s, MessageType::resync_end), p.node, p.served, s.auth));
     ++counts.resyncs_served;
     LOG_NOTICE("sync: sent our %llu templates to peer %s", static_cast<unsigned long long>(p.served), p.text.c_str());
     p.serving.reset();
@@ -389,7 +399,8 @@ void SyncService::Impl::ask_for_tables(Clock::time_point now) {
   for (Peer& p : peers) {
     const bool stalled = p.asking && now - p.progress > kSilent;
     if (p.node == 0 || p.table_received || (p.asking && !stalled)) continue;
-    send_to(*p.stream, encode_resync_request(header_for(*p.stream, MessageType::resync_request), p.node, auth));
+    Stream& s = *p.stream;
+    send_to(s, encode_resync_request(header_for(s, MessageType::resync_request), p.node, s.auth));
     p.asking = true;
     p.clean = true;
     p.progress = now;

@@ -122,6 +122,24 @@ std::string to_string(const Endpoint& e) {
   return sipvs::IpAddress::v6(reinterpret_cast<const uint8_t*>(&in6.sin6_addr)).to_string(ntohs(in6.sin6_port));
 }
 
+std::array<uint8_t, 19> channel_of(const Endpoint& to) {
+  std::array<uint8_t, 19> c{};
+  uint16_t port;
+  if (to.addr.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(to.addr);
+    c[0] = 4;
+    std::memcpy(&c[1], &in.sin_addr, 4);
+    port = in.sin_port;
+  } else {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(to.addr);
+    c[0] = 6;
+    std::memcpy(&c[1], &in6.sin6_addr, 16);
+    port = in6.sin6_port;
+  }
+  std::memcpy(&c[17], &port, 2);  // network order already
+  return c;
+}
+
 int open_sync_socket(const SyncConfig& c) {
   const ListenAddress self = listen_address(c);
   const int fd = open_bound(endpoint_of(self), "sync.listen " + c.listen);

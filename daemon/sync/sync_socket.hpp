@@ -4,6 +4,8 @@
 // multicast group, one bound to the group and joined on its interface.
 #include <sys/socket.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include "daemon/config/api_config.hpp"
@@ -21,6 +23,9 @@ Endpoint endpoint_of(const ListenAddress& a);
 Endpoint endpoint_of(const sockaddr_storage& from);
 bool same_endpoint(const sockaddr_storage& a, const Endpoint& b);
 std::string to_string(const Endpoint& e);  // "198.18.1.1:8848", "[2001:2::1]:8848"
+// What a datagram's MAC is bound to (Authenticator::for_channel): the
+// destination's family (4, 6), address (16 bytes) and port (big-endian).
+std::array<uint8_t, 19> channel_of(const Endpoint& to);
 
 // Both throw std::runtime_error naming the setting and the reason.
 // Bound to sync.listen, buffers sized for bulk resyncs; with a group, set to

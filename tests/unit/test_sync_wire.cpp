@@ -194,3 +194,18 @@ TEST_CASE("authentic but malformed: refused whole, nothing half-read") {
   // An IPv6 VIP slot may use every byte.
   CHECK(refused(resigned(resigned(good, rec + 3, 0x64), rec + 22 + 5, 1)) == "");
 }
+
+TEST_CASE("a datagram is bound to its destination: sealed for one, refused at another") {
+  const std::array<uint8_t, 19> to_b{4, 198, 18, 1, 252, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0x90};
+  std::array<uint8_t, 19> to_c = to_b;
+  to_c[4] = 253;
+  const Authenticator for_b = kAuth.for_channel(to_b), for_c = kAuth.for_channel(to_c);
+  const std::vector<uint8_t> d = encode_alive(header(), Alive{}, for_b);
+  Message m;
+  DropReason reason{};
+  CHECK(decode(d, for_b, 3, m, reason));
+  CHECK_FALSE(decode(d, for_c, 3, m, reason));
+  CHECK(reason == DropReason::bad_mac);
+  CHECK_FALSE(decode(d, kAuth, 3, m, reason));  // nor under the shared key itself
+  CHECK(reason == DropReason::bad_mac);
+}

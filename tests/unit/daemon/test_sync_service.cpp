@@ -15,6 +15,7 @@
 #include "../loopback_sync.hpp"
 #include "../packet_builder.hpp"
 #include "daemon/sync/sync_service.hpp"
+#include "daemon/sync/sync_socket.hpp"
 
 using namespace sipvs;
 using sipvsd::SyncService;
@@ -135,4 +136,26 @@ TEST_CASE("a peer first heard in the middle of its sequence has lost nothing") {
   REQUIRE(s.peers.size() == 1);
   CHECK(s.peers[0].highest_seq >= 3);
   CHECK(s.peers[0].lost == 0);
+}
+
+TEST_CASE("a datagram sealed for one director is refused by another, MAC and all") {
+  const uint16_t port_b = test::free_udp_port(), port_c = test::free_udp_port();
+  REQUIRE(port_b != port_c);
+  Engine c(director());
+  c.enable_change_log(64);
+  SyncService sc(c, test::loopback_sync(3, port_c, port_b, 5), key());
+  // Authentic, but for B's address: replayed to C, it must not pass as a
+  // datagram of the cluster (with one key for all it would have).
+  const auto to_b = sipvsd::endpoint_of(sipvsd::ListenAddress{*IpAddress::parse("127.0.0.1"), port_b});
+  const auto for_b = key().for_channel(sipvsd::channel_of(to_b));
+  const auto replayed = sync::encode_alive(sync::Header{sync::MessageType::alive, 5, 2, 1, 1}, {}, for_b);
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port_c);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::sendto(fd, replayed.data(), replayed.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  ::close(fd);
+  REQUIRE(eventually([&] { return sc.status().dropped[static_cast<std::size_t>(sync::DropReason::bad_mac)] == 1; }));
+  CHECK(sc.status().unknown_peer == 0);
 }
