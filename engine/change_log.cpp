@@ -18,7 +18,7 @@ bool ChangeRing::push(const Template& t, bool erased) {
     dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return false;
   }
-  auto& c = *::new (storage_.get() + (head & mask_) * sizeof(TemplateChange)) TemplateChange;
+  auto& c = *::new (slot_bytes(head)) TemplateChange;
   c.erased = erased;
   c.key = t.key;
   c.server_ref = t.server_ref;

@@ -39,8 +39,9 @@ class ChangeRing {
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
+  std::byte* slot_bytes(uint64_t i) const { return storage_.get() + (i & mask_) * sizeof(TemplateChange); }
   const TemplateChange& slot(uint64_t i) const {
-    return *std::launder(reinterpret_cast<const TemplateChange*>(storage_.get() + (i & mask_) * sizeof(TemplateChange)));
+    return *std::launder(reinterpret_cast<const TemplateChange*>(slot_bytes(i)));
   }
 
   // Raw bytes, a change constructed in its slot as it is written: the kernel

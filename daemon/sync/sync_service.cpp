@@ -109,13 +109,13 @@ struct SyncService::Impl {
     uint64_t served = 0;
   };
 
-  Impl(sipvs::Engine& e, const SyncConfig& c, const Authenticator& a) : engine(e), config(c), auth(a) {}
+  Impl(sipvs::Engine& e, const SyncConfig& c) : engine(e), config(c) {}
   ~Impl();
 
   sipvs::Engine& engine;
   const SyncConfig config;
-  const Authenticator auth;
-  // What is sent to this director's listen address, and to the group.
+  // The keys of what is sent to this director's listen address, and to the
+  // group (the shared key itself signs nothing: Authenticator::for_channel).
   std::optional<Authenticator> listen_auth, group_auth;
   int fd = -1;        // bound to listen: sends everything, takes what peers send to it
   int group_fd = -1;  // bound to the multicast group: takes what is sent there
@@ -149,10 +149,11 @@ struct SyncService::Impl {
 };
 
 SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const Authenticator& auth)
-    : impl_(std::make_unique<Impl>(engine, config, auth)) {
+    : impl_(std::make_unique<Impl>(engine, config)) {
   Impl& i = *impl_;
-  i.fd = open_sync_socket(config);
-  if (const auto self = parse_listen_address(config.listen)) i.listen_auth = auth.for_channel(channel_of(endpoint_of(*self)));
+  Endpoint self;
+  i.fd = open_sync_socket(config, self);
+  i.listen_auth = auth.for_channel(channel_of(self));
   i.streams.reserve(config.peers.size() + 1);  // never more: peers point into it
   for (const std::string& text : config.peers) {
     const auto at = parse_listen_address(text);

@@ -140,12 +140,12 @@ std::array<uint8_t, 19> channel_of(const Endpoint& to) {
   return c;
 }
 
-int open_sync_socket(const SyncConfig& c) {
-  const ListenAddress self = listen_address(c);
-  const int fd = open_bound(endpoint_of(self), "sync.listen " + c.listen);
+int open_sync_socket(const SyncConfig& c, Endpoint& self) {
+  self = endpoint_of(listen_address(c));
+  const int fd = open_bound(self, "sync.listen " + c.listen);
   if (!c.multicast.enabled()) return fd;
   try {
-    send_to_group(fd, c, self.address.is_v4() ? AF_INET : AF_INET6, interface_index(c));
+    send_to_group(fd, c, self.addr.ss_family, interface_index(c));
   } catch (...) {
     ::close(fd);
     throw;

@@ -29,8 +29,8 @@ std::array<uint8_t, 19> channel_of(const Endpoint& to);
 
 // Both throw std::runtime_error naming the setting and the reason.
 // Bound to sync.listen, buffers sized for bulk resyncs; with a group, set to
-// send there (its interface, its TTL, no loop back).
-int open_sync_socket(const SyncConfig& c);
+// send there (its interface, its TTL, no loop back). Sets `self` to where it is bound.
+int open_sync_socket(const SyncConfig& c, Endpoint& self);
 // Bound to the group on sync.listen's port, joined on its interface; sets `group` to where it is sent.
 int open_group_socket(const SyncConfig& c, Endpoint& group);
 
