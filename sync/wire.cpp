@@ -65,22 +65,30 @@ class Reader {
   bool ok_ = true;
 };
 
-uint8_t family_code(IpAddress::Family f) { return static_cast<uint8_t>(f); }
+constexpr uint8_t family_code(IpAddress::Family f) { return static_cast<uint8_t>(f); }
 
-// An address slot: the family's bytes, the rest of the 16 zero.
+// An address slot: the family's bytes, the rest of the 16 zero. Family 0 is
+// "none"; any other code than 0, 4 or 6 is refused, so that what decodes
+// encodes back the same.
 bool read_address(Reader& r, uint8_t family, IpAddress& out) {
   const std::span<const uint8_t> b = r.bytes(16);
   if (!r.ok()) return false;
-  if (family == 4) {
-    if (std::any_of(b.begin() + 4, b.end(), [](uint8_t c) { return c != 0; })) return false;
-    out = IpAddress::v4(b.data());
-  } else if (family == 6) {
-    out = IpAddress::v6(b.data());
-  } else {
-    if (std::any_of(b.begin(), b.end(), [](uint8_t c) { return c != 0; })) return false;
-    out = IpAddress{};
+  const auto zero_from = [&](std::size_t at) {
+    return std::all_of(b.begin() + static_cast<std::ptrdiff_t>(at), b.end(), [](uint8_t c) { return c == 0; });
+  };
+  switch (family) {
+    case family_code(IpAddress::Family::v4):
+      out = IpAddress::v4(b.data());
+      return zero_from(4);
+    case family_code(IpAddress::Family::v6):
+      out = IpAddress::v6(b.data());
+      return true;
+    case family_code(IpAddress::Family::none):
+      out = IpAddress{};
+      return zero_from(0);
+    default:
+      return false;
   }
-  return true;
 }
 
 bool is_pe_name(std::string_view s) { return std::ranges::all_of(s, is_sip_token_char); }

@@ -191,6 +191,16 @@ TEST_CASE("authentic but malformed: refused whole, nothing half-read") {
   CHECK(refused(resigned(resigned(good, rec + 20, 0), rec + 21, 0)) == "malformed");  // set without
   CHECK(refused(resigned(good, rec + 22 + 5, 1)) == "malformed"); // IPv4 with bytes past 4
   CHECK(refused(resigned(good, rec + 70, ' ')) == "malformed");   // pe name not a token
+  // A family code that is neither 0, 4 nor 6 is refused even over a zero slot:
+  // taken as "no VIP", it would pass as a service by VIP that names none.
+  SyncRecord by_mark = call("c2");
+  by_mark.vip = IpAddress{};
+  by_mark.vport = 0;
+  by_mark.fwmark = 7;
+  const std::vector<uint8_t> marked = datagram({by_mark});
+  REQUIRE(refused(marked) == "");
+  CHECK(refused(resigned(resigned(resigned(marked, rec + 3, 0x24), rec + 17, 0), rec + 9, 1)) == "malformed");
+  CHECK(refused(resigned(marked, rec + 4, 2)) == "malformed");  // server family 2
   // An IPv6 VIP slot may use every byte.
   CHECK(refused(resigned(resigned(good, rec + 3, 0x64), rec + 22 + 5, 1)) == "");
 }
