@@ -8,15 +8,15 @@ apt-get install -y -qq --no-install-recommends \
   clang clang-tidy libclang-rt-14-dev \
   libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
   libboost-dev libboost-system-dev nlohmann-json3-dev libsodium-dev doctest-dev libbenchmark-dev libpcap-dev \
-  sip-tester kamailio keepalived iptables iproute2 iputils-ping tcpdump curl jq procps psmisc kmod ethtool \
+  sip-tester kamailio keepalived bird2 iptables iproute2 iputils-ping tcpdump curl jq procps psmisc kmod ethtool \
   debhelper dpkg-dev lintian systemd systemd-container \
   >/dev/null
 # Debian starts the kamailio package's SIP server on the host's port 5060; the
 # bench runs its own kamailio in a namespace and wants none on the host.
-# Likewise keepalived: the HA test (tests/e2e/e2e_ha.sh) runs its own, one per
-# director namespace.
+# Likewise keepalived and BIRD: the HA tests (tests/e2e/e2e_ha.sh,
+# e2e_ecmp.sh) run their own, one per namespace.
 if [ -d /run/systemd/system ]; then
-  systemctl disable --now kamailio.service keepalived.service >/dev/null 2>&1 || true
+  systemctl disable --now kamailio.service keepalived.service bird.service >/dev/null 2>&1 || true
 fi
 # The VM test (ctest -L vm, tests/vm/): qemu boots Debian's kernel (real IPVS).
 # Its guest packages (linux-image-*-amd64, busybox-static, ipvsadm, libnl-3-200,
