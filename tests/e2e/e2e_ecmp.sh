@@ -335,6 +335,24 @@ spanning() { echo $(($(aff spanning.b1) + $(aff spanning.b2) + $(aff spanning.b3
 broken() { echo $(($(aff callids) - $(aff complete))); }
 packets() { e2e_api_at "d$1" GET /v1/stats; jq .packets "$E2E_DIR/api-body"; }
 
+# sync_traffic: what sync has cost so far, per call and per peer: every
+# director's bytes and records sent (alives included) over the calls placed,
+# which each director holds a template of; sets SYNC_BYTES_PER_CALL.
+sync_traffic() {
+  local n bytes=0 records=0 datagrams=0 calls
+  for n in 1 2 3; do
+    e2e_api_at "d$n" GET /v1/sync
+    bytes=$((bytes + $(jq .sent.bytes "$E2E_DIR/api-body")))
+    records=$((records + $(jq .sent.records "$E2E_DIR/api-body")))
+    datagrams=$((datagrams + $(jq .sent.datagrams "$E2E_DIR/api-body")))
+  done
+  e2e_api_at d1 GET /v1/stats
+  calls=$(jq .templates.live "$E2E_DIR/api-body")
+  [ "$calls" -gt 0 ] || e2e_die "d1 holds no templates after 8 s of calls"
+  SYNC_BYTES_PER_CALL=$((bytes / calls / 2))
+  e2e_log "sync traffic so far: $datagrams datagrams, $records records, $bytes bytes for $calls calls: $SYNC_BYTES_PER_CALL bytes per call and peer"
+}
+
 # one_run on|off CALLS: the whole sequence; sets the times and counts below.
 one_run() {
   local sync=$1 calls=$2
@@ -344,6 +362,7 @@ one_run() {
   # 1. all three directors carry calls.
   P1=$(packets 1) P2=$(packets 2) P3=$(packets 3)
   e2e_log "sync $sync: packets so far: d1 $P1, d2 $P2, d3 $P3"
+  [ "$sync" = on ] && sync_traffic
   # 2. d2 dies.
   hold_new_calls
   KILL_AT=$(e2e_now)
@@ -417,7 +436,7 @@ grep '^split' "$AFF_FILE" >&2 || true
   e2e_die "sync on: $BROKEN_SYNC broken calls, $(aff callids) seen by the backends, $OK of $TOTAL successful"
 [ "$SPAN_KILL" -ge 40 ] && [ "$SPAN_JOIN" -ge 40 ] && [ "$SPAN_ADD" -ge 40 ] && [ "$ON_B4" -gt 0 ] ||
   e2e_die "too few calls spanned the changes ($SPAN_KILL, $SPAN_JOIN, $SPAN_ADD; b4 took $ON_B4) for this to prove anything"
-pass "1: three directors active: $TOTAL calls, every one on one backend; packets by director at 8 s: d1 $P1, d2 $P2, d3 $P3"
+pass "1: three directors active: $TOTAL calls, every one on one backend; packets by director at 8 s: d1 $P1, d2 $P2, d3 $P3; sync: $SYNC_BYTES_PER_CALL bytes per call and peer"
 pass "2: d2 killed: the router withdrew it after $WITHDRAW_MS ms (BFD); 0 broken, $SPAN_KILL calls in progress"
 pass "3: d2 back empty: synced after $SYNCED_MS ms, routed to $JOIN_MS ms later, never before; 0 broken, $SPAN_JOIN in progress; d3's sipvsd killed: withdrawn after $SIPVSD_WITHDRAW_MS ms, back $REJOIN_MS ms after healthy"
 pass "4: b4 added on each director in turn while flows moved: 0 broken of $(aff callids), $SPAN_ADD in progress, b4 took $ON_B4"
