@@ -4,6 +4,8 @@
 #include <cstring>
 #include <optional>
 
+#include "engine/parse/sip_text.hpp"
+
 // This runs once per packet: it never allocates, and copies only a value
 // that is folded (RFC 3261 §7.3.1) into `scratch`. Per header line the cost
 // is one memchr for its end and one look at its first character; only lines
@@ -13,27 +15,10 @@
 namespace sipvs {
 namespace {
 
-constexpr bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-
-// Tables: one load per character instead of range compares.
-constexpr std::array<char, 256> kLower = [] {
-  std::array<char, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
-  return t;
-}();
-constexpr char lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
-
-bool iequal(const char* a, std::string_view b) {
-  for (std::size_t i = 0; i < b.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
+using sip_text::iequal_prefix;
+using sip_text::is_wsp;
+using sip_text::lower;
+using sip_text::trim;
 
 // A line of the message: [begin, end) without its LF or CRLF; `next` is
 // where the following line starts (the message end after the last line).
@@ -55,7 +40,7 @@ constexpr std::string_view kVersion = "SIP/2.0";
 // Status-Line = SIP-Version SP 3DIGIT SP Reason-Phrase. A missing SP after
 // the code is tolerated (RFC 4475 notes liberal receivers accept it).
 bool is_status_line(std::string_view l) {
-  if (l.size() < 11 || !iequal(l.data(), kVersion) || l[7] != ' ') return false;
+  if (l.size() < 11 || !iequal_prefix(l.data(), kVersion) || l[7] != ' ') return false;
   for (std::size_t i = 8; i < 11; ++i)
     if (l[i] < '0' || l[i] > '9') return false;
   return l.size() == 11 || l[11] == ' ';
@@ -72,7 +57,7 @@ bool is_request_line(std::string_view l) {
   const std::size_t uri = i + 1;
   if (l.size() < uri + 2 + kVersion.size()) return false;
   const std::size_t version = l.size() - kVersion.size();
-  if (l[version - 1] != ' ' || !iequal(l.data() + version, kVersion)) return false;
+  if (l[version - 1] != ' ' || !iequal_prefix(l.data() + version, kVersion)) return false;
   return std::memchr(l.data() + uri, ' ', version - 1 - uri) == nullptr;
 }
 
@@ -93,7 +78,7 @@ class NameMatcher {
   const char* value_start(const Line& l) const {
     const std::size_t size = static_cast<std::size_t>(l.end - l.begin);
     const char c = lower(*l.begin);
-    if (c == first_ && size > long_.size() && iequal(l.begin, long_))
+    if (c == first_ && size > long_.size() && iequal_prefix(l.begin, long_))
       if (const char* v = colon_after(l.begin + long_.size(), l.end)) return v;
     // Tried even when the long form began the same way ("s" vs "Subject").
     if (c == compact_) return colon_after(l.begin + 1, l.end);

@@ -2,25 +2,13 @@
 
 #include <algorithm>
 
+#include "engine/parse/sip_text.hpp"
+
 namespace sipvs {
 namespace {
 
-constexpr bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using sip_text::iequal;
+using sip_text::trim;
 
 // What follows "sip:" or "sips:", or empty for another scheme.
 std::string_view after_scheme(std::string_view uri) {
