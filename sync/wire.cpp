@@ -9,7 +9,8 @@ namespace sipvs::sync {
 namespace {
 
 constexpr uint8_t kMagic[4] = {'S', 'V', 'S', 'Y'};
-constexpr std::size_t kAliveBody = 32 + 1 + 8;
+// An alive's flags: bit 0 synced, bit 1 its down list is incomplete.
+constexpr uint8_t kSynced = 1, kDownIncomplete = 2;
 constexpr std::size_t kResyncRequestBody = 8;
 constexpr std::size_t kResyncEndBody = 16;
 
@@ -146,6 +147,50 @@ bool read_record(Reader& r, SyncRecord& rec) {
   return true;
 }
 
+void put_down_server(std::vector<uint8_t>& b, const ServerIdentity& id) {
+  put8(b, id.protocol);
+  put8(b, static_cast<uint8_t>(family_code(id.vip.family) << 4 | family_code(id.server.family)));
+  put16(b, 0);  // reserved
+  put16(b, id.vport);
+  put16(b, id.port);
+  put32(b, id.fwmark);
+  put_address(b, id.vip);
+  put_address(b, id.server);
+}
+
+bool read_down_server(Reader& r, ServerIdentity& id) {
+  id.protocol = r.u8();
+  const uint8_t families = r.u8();
+  const uint16_t reserved = r.u16();
+  id.vport = r.u16();
+  id.port = r.u16();
+  id.fwmark = r.u32();
+  const uint8_t vip_family = families >> 4, server_family = families & 0xf;
+  if (!read_address(r, vip_family, id.vip) || !read_address(r, server_family, id.server)) return false;
+  // As server_identity() names it, nothing else: a service by VIP has a
+  // protocol and a port, and so has its server; a fwmark service neither.
+  const bool by_vip = vip_family != 0;
+  if (reserved != 0 || server_family == 0) return false;
+  if (by_vip ? (id.fwmark != 0 || id.vport == 0 || id.protocol == 0 || id.port == 0)
+             : (id.fwmark == 0 || id.vport != 0 || id.protocol != 0))
+    return false;
+  return true;
+}
+
+// The alive's fields after the header; `count` down servers follow the fixed part.
+bool read_alive(Reader& r, std::size_t count, std::size_t body_size, Alive& a) {
+  if (body_size != kAliveFixedSize + count * kDownServerSize) return false;
+  const std::span<const uint8_t> digest = r.bytes(a.config_digest.size());
+  std::copy(digest.begin(), digest.end(), a.config_digest.begin());
+  const uint8_t flags = r.u8();
+  if ((flags & ~(kSynced | kDownIncomplete)) != 0) return false;
+  a.synced = flags & kSynced;
+  a.down_incomplete = flags & kDownIncomplete;
+  a.templates = r.u64();
+  a.down.resize(count);
+  return std::ranges::all_of(a.down, [&](ServerIdentity& id) { return read_down_server(r, id); });
+}
+
 }  // namespace
 
 std::string_view to_string(DropReason r) {
@@ -210,15 +255,21 @@ std::span<const uint8_t> DatagramWriter::seal(const Authenticator& auth) {
   return buf_;
 }
 
-std::vector<uint8_t> encode_alive(const Header& header, const Alive& alive, const Authenticator& auth) {
+std::vector<uint8_t> encode_alive(const Header& header, const Alive& alive, const Authenticator& auth,
+                                  std::size_t capacity) {
+  const std::size_t room = std::clamp(capacity, kHeaderSize + kAliveFixedSize + kMacSize, kMaxReceived) -
+                           (kHeaderSize + kAliveFixedSize + kMacSize);
+  const std::size_t listed = std::min({alive.down.size(), room / kDownServerSize, std::size_t{UINT16_MAX}});
+  const bool incomplete = alive.down_incomplete || listed < alive.down.size();
   std::vector<uint8_t> b;
   Header h = header;
   h.type = MessageType::alive;
   put_header(b, h);
   b.insert(b.end(), alive.config_digest.begin(), alive.config_digest.end());
-  put8(b, alive.synced ? 1 : 0);
+  put8(b, static_cast<uint8_t>((alive.synced ? kSynced : 0) | (incomplete ? kDownIncomplete : 0)));
   put64(b, alive.templates);
-  finish(b, 0, auth);
+  for (std::size_t i = 0; i < listed; ++i) put_down_server(b, alive.down[i]);
+  finish(b, static_cast<uint16_t>(listed), auth);
   return b;
 }
 
@@ -273,6 +324,7 @@ bool decode(std::span<const uint8_t> datagram, const Authenticator& auth, uint16
   r.u16();  // body length, checked
   if (h.sync_id != sync_id) return drop(DropReason::wrong_sync_id);
   out.records.clear();
+  out.alive = {};
   switch (type) {
     case static_cast<uint8_t>(MessageType::records):
     case static_cast<uint8_t>(MessageType::bulk_records):
@@ -283,17 +335,10 @@ bool decode(std::span<const uint8_t> datagram, const Authenticator& auth, uint16
       for (SyncRecord& rec : out.records)
         if (!read_record(r, rec)) return drop(DropReason::malformed);
       break;
-    case static_cast<uint8_t>(MessageType::alive): {
+    case static_cast<uint8_t>(MessageType::alive):
       h.type = MessageType::alive;
-      if (count != 0 || body_size != kAliveBody) return drop(DropReason::malformed);
-      const std::span<const uint8_t> digest = r.bytes(out.alive.config_digest.size());
-      std::copy(digest.begin(), digest.end(), out.alive.config_digest.begin());
-      const uint8_t synced = r.u8();
-      if (synced > 1) return drop(DropReason::malformed);
-      out.alive.synced = synced == 1;
-      out.alive.templates = r.u64();
+      if (!read_alive(r, count, body_size, out.alive)) return drop(DropReason::malformed);
       break;
-    }
     case static_cast<uint8_t>(MessageType::resync_request):
       h.type = MessageType::resync_request;
       if (count != 0 || body_size != kResyncRequestBody) return drop(DropReason::malformed);

@@ -4,7 +4,8 @@
 //
 //   header (36 bytes): magic "SVSY", version, type, sync id, sender node,
 //                      sender epoch, sequence number, record count, body length
-//   body:              records (type records), or the type's fixed fields
+//   body:              records (type records), or the type's fixed fields (an
+//                      alive's followed by the servers its sender sees down)
 //   MAC (32 bytes):    HMAC-SHA-512-256 of header and body under the shared key
 //
 // Nothing here touches a socket: the daemon's sync thread sends what
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "sync/authenticator.hpp"
+#include "sync/server_identity.hpp"
 #include "sync/sync_record.hpp"
 
 namespace sipvs::sync {
@@ -29,11 +31,18 @@ inline constexpr std::size_t kMaxPeData = 255;
 inline constexpr std::size_t kMaxDatagram = 1452;
 // What it takes: anything a UDP datagram can hold on a jumbo-frame link.
 inline constexpr std::size_t kMaxReceived = 9000;
+// An alive's body: its fixed fields, then one fixed-size entry per server
+// its sender sees down; as many as fit in kMaxDatagram (30), the rest left
+// out and the list marked incomplete.
+inline constexpr std::size_t kAliveFixedSize = 32 + 1 + 8;
+inline constexpr std::size_t kDownServerSize = 44;
+inline constexpr std::size_t kMaxDownServers =
+    (kMaxDatagram - kHeaderSize - kMacSize - kAliveFixedSize) / kDownServerSize;
 
 enum class MessageType : uint8_t {
   records = 1,         // template changes as they happen
   resync_request = 2,  // "send me your whole table", to one node
-  alive = 3,           // every second: here I am, this configuration, synced or not
+  alive = 3,           // every second: here I am, this configuration, synced or not, these servers down
   resync_end = 4,      // a bulk resync is complete
   bulk_records = 5,    // a bulk resync's table, as records: the one who asked sees it advance
 };
@@ -50,6 +59,11 @@ struct Alive {
   std::array<uint8_t, 32> config_digest{};  // of the services it runs (drift shows)
   bool synced = false;                      // its table is complete (after a bulk resync)
   uint64_t templates = 0;                   // in its table
+  // The servers its own health checks see down (not what it makes of its
+  // peers' views: those would echo back); incomplete when some were left out.
+  std::vector<ServerIdentity> down;
+  bool down_incomplete = false;
+  friend bool operator==(const Alive&, const Alive&) = default;
 };
 
 struct Message {
@@ -100,8 +114,10 @@ class DatagramWriter {
   uint16_t count_ = 0;
 };
 
-// A datagram of another type than records.
-std::vector<uint8_t> encode_alive(const Header& header, const Alive& alive, const Authenticator& auth);
+// A datagram of another type than records. An alive lists the down servers
+// that fit in `capacity` bytes, in their order, and says so if not all did.
+std::vector<uint8_t> encode_alive(const Header& header, const Alive& alive, const Authenticator& auth,
+                                  std::size_t capacity = kMaxDatagram);
 std::vector<uint8_t> encode_resync_request(const Header& header, uint64_t node, const Authenticator& auth);
 std::vector<uint8_t> encode_resync_end(const Header& header, uint64_t node, uint64_t sent, const Authenticator& auth);
 

@@ -366,7 +366,7 @@ void SyncService::Impl::tick() {
   if (now >= next_alive) {
     next_alive = now + kAliveEvery;
     digest = config_digest(engine.config());
-    const Alive alive{digest, counts.synced, engine.template_count()};
+    const Alive alive{digest, counts.synced, engine.template_count(), {}, false};
     for (Stream& s : streams) send_to(s, encode_alive(header_for(s, MessageType::alive), alive, s.auth));
   }
 }

@@ -282,10 +282,13 @@ bool sync_seeds(const std::string& dir) {
   DatagramWriter bulk(bulk_header);
   bulk.add(v4);
   const std::span<const uint8_t> bulk_records = bulk.seal(auth);
+  const ServerIdentity down_v4{17, v4.vip, 5060, 0, v4.server, 5060};
+  const ServerIdentity down_marked{0, {}, 0, 7, v6.server, 0};
   const std::vector<std::pair<std::string, Bytes>> datagrams = {
       {"records", records_bytes},
       {"bulk-records", Bytes(bulk_records.begin(), bulk_records.end())},
-      {"alive", encode_alive(h, Alive{{}, true, 12}, auth)},
+      {"alive", encode_alive(h, Alive{{}, true, 12, {}, false}, auth)},
+      {"alive-down", encode_alive(h, Alive{{}, true, 12, {down_v4, down_marked}, true}, auth)},
       {"resync-request", encode_resync_request(h, 7, auth)},
       {"resync-end", encode_resync_end(h, 7, 1000, auth)}};
   bool ok = true;

@@ -134,6 +134,59 @@ TEST_CASE("the other messages round-trip") {
   CHECK(m.sent == 123456);
 }
 
+namespace {
+
+ServerIdentity by_vip(const char* server) {
+  ServerIdentity id;
+  id.protocol = 17;
+  id.vip = *IpAddress::parse("198.18.2.100");
+  id.vport = 5060;
+  id.server = *IpAddress::parse(server);
+  id.port = 5060;
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE("an alive lists the servers its sender sees down: IPv4, IPv6, fwmark") {
+  ServerIdentity v6 = by_vip("2001:2:0:1::2");
+  v6.vip = *IpAddress::parse("2001:2:0:2::100");
+  ServerIdentity marked = by_vip("198.18.1.3");
+  marked.protocol = 0;
+  marked.vip = IpAddress{};
+  marked.vport = 0;
+  marked.fwmark = 7;
+  marked.port = 0;
+  Alive a;
+  a.synced = true;
+  a.down = {by_vip("198.18.1.2"), v6, marked};
+  const std::vector<uint8_t> d = encode_alive(header(4), a, kAuth);
+  CHECK(d.size() == kHeaderSize + kAliveFixedSize + 3 * kDownServerSize + kMacSize);
+  CHECK(d[33] == 3);  // the count
+  Message m;
+  DropReason reason{};
+  REQUIRE(decode(d, kAuth, 3, m, reason));
+  CHECK(m.alive == a);
+}
+
+TEST_CASE("an alive lists as many down servers as fit in a datagram, and says the list is incomplete") {
+  CHECK(kMaxDownServers == 30);
+  Alive a;
+  for (int i = 0; i <= static_cast<int>(kMaxDownServers); ++i)
+    a.down.push_back(by_vip(("198.18.1." + std::to_string(i + 1)).c_str()));
+  const std::vector<uint8_t> d = encode_alive(header(), a, kAuth);
+  CHECK(d.size() <= kMaxDatagram);
+  Message m;
+  DropReason reason{};
+  REQUIRE(decode(d, kAuth, 3, m, reason));
+  CHECK(m.alive.down_incomplete);
+  CHECK(m.alive.down == std::vector<ServerIdentity>(a.down.begin(), a.down.end() - 1));
+  // A receiver takes what a jumbo frame holds; the flag travels as it is.
+  a.down_incomplete = true;
+  REQUIRE(decode(encode_alive(header(), a, kAuth, kMaxReceived), kAuth, 3, m, reason));
+  CHECK(m.alive == a);
+}
+
 TEST_CASE("what is refused, and why") {
   const std::vector<uint8_t> good = datagram({call("c1"), call("c2")});
   REQUIRE(refused(good) == "");
@@ -203,6 +256,51 @@ TEST_CASE("authentic but malformed: refused whole, nothing half-read") {
   CHECK(refused(resigned(marked, rec + 4, 2)) == "malformed");  // server family 2
   // An IPv6 VIP slot may use every byte.
   CHECK(refused(resigned(resigned(good, rec + 3, 0x64), rec + 22 + 5, 1)) == "");
+}
+
+TEST_CASE("an alive with a malformed down server is refused whole") {
+  const auto resigned = [](std::vector<uint8_t> d, std::size_t at, uint8_t value) {
+    d.resize(d.size() - kMacSize);
+    d[at] = value;
+    const Mac mac = kAuth.sign(d);
+    d.insert(d.end(), mac.begin(), mac.end());
+    return d;
+  };
+  Alive a;
+  a.down = {by_vip("198.18.1.2")};
+  const std::vector<uint8_t> good = encode_alive(header(), a, kAuth);
+  REQUIRE(refused(good) == "");
+  const std::size_t e = kHeaderSize + kAliveFixedSize;
+  CHECK(refused(resigned(good, 33, 2)) == "malformed");            // count beyond the body
+  CHECK(refused(resigned(good, 33, 0)) == "malformed");            // count short of it
+  CHECK(refused(resigned(good, kHeaderSize + 32, 4)) == "malformed");  // unknown flag
+  CHECK(refused(resigned(good, e + 1, 0x54)) == "malformed");      // VIP family 5
+  CHECK(refused(resigned(good, e + 1, 0x42)) == "malformed");      // server family 2
+  CHECK(refused(resigned(good, e + 1, 0x40)) == "malformed");      // no server family
+  CHECK(refused(resigned(good, e + 3, 1)) == "malformed");         // reserved
+  CHECK(refused(resigned(good, e + 12 + 4, 1)) == "malformed");    // IPv4 VIP with bytes past 4
+  CHECK(refused(resigned(good, e + 28 + 15, 1)) == "malformed");   // IPv4 server with bytes past 4
+  CHECK(refused(resigned(good, e + 0, 0)) == "malformed");         // a VIP without a protocol
+  CHECK(refused(resigned(resigned(good, e + 4, 0), e + 5, 0)) == "malformed");  // a VIP without a port
+  CHECK(refused(resigned(resigned(good, e + 6, 0), e + 7, 0)) == "malformed");  // a server without one
+  CHECK(refused(resigned(good, e + 11, 7)) == "malformed");        // a fwmark besides the VIP
+  // By fwmark: no protocol, VIP or port; a family code other than 0, 4, 6
+  // is refused even over a zero slot.
+  ServerIdentity marked = by_vip("198.18.1.3");
+  marked.protocol = 0;
+  marked.vip = IpAddress{};
+  marked.vport = 0;
+  marked.fwmark = 7;
+  a.down = {marked};
+  const std::vector<uint8_t> by_mark = encode_alive(header(), a, kAuth);
+  REQUIRE(refused(by_mark) == "");
+  CHECK(refused(resigned(by_mark, e + 0, 17)) == "malformed");     // a protocol
+  CHECK(refused(resigned(by_mark, e + 5, 1)) == "malformed");      // a VIP port
+  CHECK(refused(resigned(by_mark, e + 1, 0x24)) == "malformed");   // VIP family 2 over a zero slot
+  CHECK(refused(resigned(by_mark, e + 12, 1)) == "malformed");     // no VIP family, a VIP byte
+  CHECK(refused(resigned(by_mark, e + 11, 0)) == "malformed");     // neither VIP nor fwmark
+  // An IPv6 server slot may use every byte.
+  CHECK(refused(resigned(resigned(good, e + 1, 0x46), e + 28 + 15, 1)) == "");
 }
 
 TEST_CASE("a datagram is bound to its destination: sealed for one, refused at another") {
