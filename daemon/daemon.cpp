@@ -28,9 +28,16 @@ sipvs::ValidConfig with_policy(const CheckedConfig& checked) {
   e.set_caller_data(DataPathPolicy::pack({c.mark_mask, c.unplaced == DaemonConfig::Unplaced::drop}));
   return e;
 }
+
+// Without sync there are no peers: each director is alone.
+ServerHealthMode health_mode(const CheckedConfig& checked) {
+  const SyncConfig& sync = checked.daemon().sync;
+  return sync.enabled() ? sync.server_health : ServerHealthMode::local;
+}
 }  // namespace
 
-Daemon::Daemon(const CheckedConfig& config) : engine_(with_policy(config)), health_(engine_) {}
+Daemon::Daemon(const CheckedConfig& config)
+    : engine_(with_policy(config)), agreement_(engine_, health_mode(config)), health_(agreement_) {}
 
 Daemon::~Daemon() { stop(); }
 
@@ -43,7 +50,7 @@ void Daemon::start(const DaemonConfig& c) {
     auto key = sipvs::sync::load_key_file(c.sync.key_file);
     if (auto* error = std::get_if<std::string>(&key)) throw std::runtime_error("sync.key_file: " + *error);
     engine_.enable_change_log(c.sync.change_log);
-    sync_ = std::make_unique<SyncService>(engine_, c.sync, std::get<sipvs::sync::Authenticator>(key));
+    sync_ = std::make_unique<SyncService>(engine_, c.sync, std::get<sipvs::sync::Authenticator>(key), &agreement_);
   }
   std::vector<std::unique_ptr<QueueWorker>> workers;
   for (uint16_t q : c.queues) {
@@ -62,6 +69,13 @@ void Daemon::start(const DaemonConfig& c) {
   LOG_NOTICE("running: queues %s, %zu services, mark mask %s, unplaced packets: %s",
              queue_spec_to_string(c.queues).c_str(), c.engine.services.size(), mark_to_string(c.mark_mask).c_str(),
              std::string(to_string(c.unplaced)).c_str());
+}
+
+std::vector<HealthStatus> Daemon::health_statuses() const {
+  std::vector<HealthStatus> statuses = health_.statuses();
+  if (agreement_.shared())
+    for (HealthStatus& s : statuses) s.seen_down_by = agreement_.peers_seeing_down(s.service, s.address, s.port);
+  return statuses;
 }
 
 std::optional<SyncStatus> Daemon::sync_status() const {

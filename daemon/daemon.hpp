@@ -17,6 +17,7 @@
 #include "engine/engine.hpp"
 #include "daemon/forwarding/forwarding.hpp"
 #include "daemon/health/health_check.hpp"
+#include "daemon/health/server_health_agreement.hpp"
 #include "daemon/datapath/nfqueue.hpp"
 #include "daemon/datapath/queue_counters.hpp"
 #include "daemon/sync/sync_service.hpp"
@@ -48,7 +49,8 @@ class Daemon {
   std::optional<ConfigFieldError> apply(const CheckedConfig& next, const DaemonConfig& running);
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
-  std::vector<HealthStatus> health_statuses() const { return health_.statuses(); }  // thread-safe
+  // Thread-safe; with a shared health agreement, each says which peers see it down.
+  std::vector<HealthStatus> health_statuses() const;
   // Template sync's state; none when sync is off. Thread-safe once started.
   std::optional<SyncStatus> sync_status() const;
 
@@ -70,7 +72,8 @@ class Daemon {
   // publishes, the workers read (declared before them: they hold views).
   SenderMaps senders_;
   ForwardingController forwarding_;  // the kernel's mark -> real server mapping
-  HealthChecker health_;             // SIP OPTIONS probes; marks servers up/down in engine_
+  ServerHealthAgreement agreement_;  // marks servers up/down in engine_, from health_'s probes and the peers'
+  HealthChecker health_;             // SIP OPTIONS probes
   std::unique_ptr<SyncService> sync_;  // set by start() when sync is on, kept until destruction
 
   std::thread housekeeper_;

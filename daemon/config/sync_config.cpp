@@ -53,11 +53,21 @@ void check_multicast(const SyncMulticast& m, const ListenAddress& self) {
     throw ConfigFieldError("sync.multicast.interface", "required: the name of the interface to join the group on");
 }
 
+ServerHealthMode server_health_from_json(const json& v, const std::string& field) {
+  const std::string text = get_string(v, field);
+  for (const ServerHealthMode m : {ServerHealthMode::shared, ServerHealthMode::local})
+    if (text == to_string(m)) return m;
+  throw ConfigFieldError(field, "\"" + text + "\" is not one of shared, local");
+}
+
 }  // namespace
+
+std::string_view to_string(ServerHealthMode m) { return m == ServerHealthMode::local ? "local" : "shared"; }
 
 SyncConfig sync_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
-  check_keys(j, field, {"listen", "peers", "multicast", "node_id", "sync_id", "key_file", "change_log"});
+  check_keys(j, field,
+             {"listen", "peers", "multicast", "node_id", "sync_id", "key_file", "change_log", "server_health"});
   SyncConfig s;
   const json* v;
   if ((v = find(j, "listen"))) s.listen = get_string(*v, sub(field, "listen"));
@@ -75,12 +85,18 @@ SyncConfig sync_from_json(const json& j, const std::string& field) {
       throw ConfigFieldError(sub(field, "change_log"), "must be between " + std::to_string(kMinChangeLog) + " and " +
                                                            std::to_string(kMaxChangeLog));
   }
+  if ((v = find(j, "server_health"))) s.server_health = server_health_from_json(*v, sub(field, "server_health"));
   return s;
 }
 
 json sync_to_json(const SyncConfig& s) {
-  json j{{"listen", s.listen},     {"peers", s.peers},       {"node_id", s.node_id},
-         {"sync_id", s.sync_id},   {"key_file", s.key_file}, {"change_log", s.change_log}};
+  json j{{"listen", s.listen},
+         {"peers", s.peers},
+         {"node_id", s.node_id},
+         {"sync_id", s.sync_id},
+         {"key_file", s.key_file},
+         {"change_log", s.change_log},
+         {"server_health", std::string(to_string(s.server_health))}};
   if (s.multicast.enabled())
     j["multicast"] = {{"group", s.multicast.group}, {"interface", s.multicast.interface}, {"ttl", s.multicast.ttl}};
   return j;

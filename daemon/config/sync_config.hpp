@@ -3,6 +3,7 @@
 // (docs/high-availability.md). Absent or without "listen": sync is off.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,13 @@ struct SyncMulticast {
   friend bool operator==(const SyncMulticast&, const SyncMulticast&) = default;
 };
 
+// Whose health checks take a real server out (docs/health-checks.md).
+enum class ServerHealthMode : uint8_t {
+  shared,  // down when this director or any live peer sees it down, up when all see it up
+  local,   // this director's own checks alone
+};
+std::string_view to_string(ServerHealthMode m);
+
 struct SyncConfig {
   std::string listen;               // "ip:port" this director receives on; empty: sync off
   std::vector<std::string> peers;   // "ip:port" of each other director, of listen's family
@@ -29,6 +37,7 @@ struct SyncConfig {
   uint16_t sync_id = 0;             // the cluster's: directors with another one are ignored
   std::string key_file;             // the shared key (sync/authenticator.hpp), mode 0600
   uint32_t change_log = 65536;      // per queue: changes logged and not yet sent
+  ServerHealthMode server_health = ServerHealthMode::shared;
 
   bool enabled() const { return !listen.empty(); }
   friend bool operator==(const SyncConfig&, const SyncConfig&) = default;

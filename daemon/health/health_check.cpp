@@ -33,6 +33,7 @@ constexpr uint16_t kDefaultSipPort = 5060;             // fwmark services have n
 // A server under SIP OPTIONS probes, and where its probing stands.
 struct ProbedServer {
   HealthStatus status;
+  sipvs::sync::ServerIdentity identity;  // as the peers name it
   uint16_t dest_port = 0;
   HealthCheckConfig cfg;
   std::string socket_key;
@@ -167,9 +168,9 @@ std::optional<Reply> parse_reply(std::string_view msg, ReplyScratch& scratch) {
 }  // namespace
 
 struct HealthChecker::Impl {
-  explicit Impl(sipvs::Engine& e) : engine(e) {}
+  explicit Impl(ServerHealthAgreement& a) : agreement(a) {}
 
-  sipvs::Engine& engine;
+  ServerHealthAgreement& agreement;
   mutable sipvs::Mutex mutex;
   std::vector<ProbedServer> servers SIPVS_GUARDED_BY(mutex);
   std::map<std::string, Socket> sockets SIPVS_GUARDED_BY(mutex);  // by key; opened and closed by the thread only
@@ -297,9 +298,7 @@ struct HealthChecker::Impl {
     s.up = up;
     s.last_change = s.last_probe;
     const bool expire = !up && t.cfg.on_down == HealthCheckConfig::OnDown::expire;
-    using sipvs::ServerHealth;
-    engine.set_server_health(s.service, s.address, s.port,
-                             up ? ServerHealth::up : expire ? ServerHealth::down_expiring : ServerHealth::down);
+    agreement.local_view(s.service, s.address, s.port, !up);
     LOG_NOTICE("health check: service %s server %s:%u is %s after %u %s (last: %s)%s", s.service.c_str(),
                host_part(s.address).c_str(), t.dest_port, up ? "UP" : "DOWN",
                up ? s.consecutive_successes : s.consecutive_failures,
@@ -355,6 +354,51 @@ struct HealthChecker::Impl {
     }
   }
 
+  // The servers `config` checks: those probed already keep their state
+  // (taken out of `servers`), new ones start up.
+  std::vector<ProbedServer> next_servers(const DaemonConfig& config, Clock::time_point now) SIPVS_REQUIRES(mutex) {
+    std::vector<ProbedServer> next;
+    for (const sipvs::ServiceConfig& svc : config.engine.services) {
+      auto hc = config.health_checks.find(svc.name);
+      if (hc == config.health_checks.end()) continue;
+      for (const sipvs::RealServerConfig& r : svc.servers) {
+        const HealthCheckConfig* cfg = hc->second.enabled ? &hc->second.service : nullptr;
+        for (const ServerHealthCheck& sc : hc->second.servers)
+          if (sc.address == r.address && sc.port == r.port) cfg = &sc.check;
+        if (cfg) next.push_back(probed(svc, r, *cfg, now));
+      }
+    }
+    return next;
+  }
+
+  ProbedServer probed(const sipvs::ServiceConfig& svc, const sipvs::RealServerConfig& r, const HealthCheckConfig& cfg,
+                      Clock::time_point now) SIPVS_REQUIRES(mutex) {
+    ProbedServer t;
+    auto old = std::find_if(servers.begin(), servers.end(), [&](const ProbedServer& o) {
+      return o.status.service == svc.name && o.status.address == r.address && o.status.port == r.port;
+    });
+    if (old != servers.end()) {
+      t = std::move(*old);
+      if (!(t.cfg == cfg)) {  // a changed check starts probing again now
+        t.outstanding = false;
+        t.next_send = now;
+      }
+    } else {
+      t.status.service = svc.name;
+      t.status.address = r.address;
+      t.status.port = r.port;
+      // Spread first probes over the interval, so that many servers are not probed at once.
+      uint32_t jitter;
+      random_bytes(&jitter, sizeof jitter);
+      t.next_send = now + std::chrono::milliseconds(jitter % std::max<uint32_t>(cfg.interval_ms / 4, 1));
+    }
+    t.identity = sipvs::sync::server_identity(svc, r);
+    t.cfg = cfg;
+    t.dest_port = r.port ? r.port : (svc.port ? svc.port : kDefaultSipPort);
+    t.socket_key = key_for(t);
+    return t;
+  }
+
   void run() {
     pthread_setname_np(pthread_self(), "sipvsd-health");
     std::vector<char> buf(kMaxDatagram);
@@ -404,70 +448,27 @@ struct HealthChecker::Impl {
   }
 };
 
-HealthChecker::HealthChecker(sipvs::Engine& engine) : impl_(std::make_unique<Impl>(engine)) {}
+HealthChecker::HealthChecker(ServerHealthAgreement& agreement) : impl_(std::make_unique<Impl>(agreement)) {}
 
 HealthChecker::~HealthChecker() { stop(); }
 
 void HealthChecker::configure(const DaemonConfig& config) {
-  std::vector<std::pair<std::string, std::pair<sipvs::IpAddress, uint16_t>>> released;
-  {
-    sipvs::MutexLock lock(impl_->mutex);
-    std::vector<ProbedServer> next;
-    const auto now = Clock::now();
-    for (const sipvs::ServiceConfig& svc : config.engine.services) {
-      auto hc = config.health_checks.find(svc.name);
-      if (hc == config.health_checks.end()) continue;
-      for (const sipvs::RealServerConfig& r : svc.servers) {
-        const HealthCheckConfig* cfg = hc->second.enabled ? &hc->second.service : nullptr;
-        for (const ServerHealthCheck& sc : hc->second.servers)
-          if (sc.address == r.address && sc.port == r.port) cfg = &sc.check;
-        if (!cfg) continue;
-        ProbedServer t;
-        auto old = std::find_if(impl_->servers.begin(), impl_->servers.end(), [&](const ProbedServer& o) {
-          return o.status.service == svc.name && o.status.address == r.address && o.status.port == r.port;
-        });
-        if (old != impl_->servers.end()) {
-          t = std::move(*old);
-          if (!(t.cfg == *cfg)) {  // a changed check starts probing again now
-            t.outstanding = false;
-            t.next_send = now;
-          }
-        } else {
-          t.status.service = svc.name;
-          t.status.address = r.address;
-          t.status.port = r.port;
-          // Spread first probes over the interval, so that many servers are not probed at once.
-          uint32_t jitter;
-          Impl::random_bytes(&jitter, sizeof jitter);
-          t.next_send = now + std::chrono::milliseconds(jitter % std::max<uint32_t>(cfg->interval_ms / 4, 1));
-        }
-        t.cfg = *cfg;
-        t.dest_port = r.port ? r.port : (svc.port ? svc.port : kDefaultSipPort);
-        t.socket_key = Impl::key_for(t);
-        next.push_back(std::move(t));
-      }
-    }
-    // Servers no longer checked: up again if a check had them down.
-    for (const ProbedServer& o : impl_->servers) {
-      const bool kept = std::any_of(next.begin(), next.end(), [&](const ProbedServer& t) {
-        return t.status.service == o.status.service && t.status.address == o.status.address &&
-               t.status.port == o.status.port;
-      });
-      if (!kept && !o.status.up) released.push_back({o.status.service, {o.status.address, o.status.port}});
-    }
-    impl_->servers = std::move(next);
-    if (!impl_->thread.joinable() && !impl_->stopping && !impl_->servers.empty()) {
-      impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      impl_->thread = std::thread([this] { impl_->run(); });
-    }
-    impl_->wake();  // the thread takes the new servers to probe
+  sipvs::MutexLock lock(impl_->mutex);
+  impl_->servers = impl_->next_servers(config, Clock::now());
+  // Under the lock, so that no probe's verdict reaches the agreement before
+  // its server does; those no longer checked leave it, up if they were down.
+  std::vector<ServerHealthAgreement::CheckedServer> checked;
+  for (const ProbedServer& t : impl_->servers)
+    checked.push_back({t.status.service, t.status.address, t.status.port, t.identity,
+                       t.cfg.on_down == HealthCheckConfig::OnDown::expire ? sipvs::ServerHealth::down_expiring
+                                                                          : sipvs::ServerHealth::down,
+                       !t.status.up});
+  impl_->agreement.checked(std::move(checked));
+  if (!impl_->thread.joinable() && !impl_->stopping && !impl_->servers.empty()) {
+    impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    impl_->thread = std::thread([this] { impl_->run(); });
   }
-  for (const auto& [service, server] : released) {
-    if (impl_->engine.set_server_health(service, server.first, server.second, sipvs::ServerHealth::up) ==
-        sipvs::HealthChange::changed)
-      LOG_NOTICE("health check: service %s server %s:%u no longer checked: UP", service.c_str(),
-                 host_part(server.first).c_str(), server.second);
-  }
+  impl_->wake();  // the thread takes the new servers to probe
 }
 
 void HealthChecker::stop() {

@@ -6,10 +6,12 @@
 // fresh Call-ID, branch (z9hG4bK...) and CSeq. A reply counts when all three
 // match the outstanding probe; anything else on the socket is ignored. After
 // `failures` consecutive failed probes (no final reply within timeout_ms, or
-// a code not in `codes`) the server is marked down in the engine
-// (Engine::set_server_health): it gets no new calls, and with on_down "expire"
-// its templates go so that calls in progress move. After `successes`
-// consecutive good probes it is up again. Each change is logged on one line.
+// a code not in `codes`) the server is down for this director's probes, and
+// the health agreement (server_health_agreement.hpp) marks it down in the
+// engine, alone or with its peers' views: it gets no new calls, and with
+// on_down "expire" its templates go so that calls in progress move. After
+// `successes` consecutive good probes it is up again. Each change is logged
+// on one line.
 //
 // The probes leave the director's own network stack straight for the real
 // server's address: they are not addressed to a VIP, so the NFQUEUE rule does
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "daemon/config/daemon_config.hpp"
+#include "daemon/health/server_health_agreement.hpp"
 #include "engine/engine.hpp"
 
 namespace sipvsd {
@@ -41,11 +44,14 @@ struct HealthStatus {
   double last_rtt_ms = 0;       // of the last answered probe
   std::time_t last_change = 0;  // wall clock of the last up/down change (0: none yet)
   uint32_t consecutive_failures = 0, consecutive_successes = 0;
+  // A shared health agreement's: the live peers that see it down (Daemon::health_statuses).
+  std::optional<std::vector<uint64_t>> seen_down_by;
 };
 
 class HealthChecker {
  public:
-  explicit HealthChecker(sipvs::Engine& engine);
+  // Tells `agreement` what its probes see; it must outlive this.
+  explicit HealthChecker(ServerHealthAgreement& agreement);
   ~HealthChecker();  // stops
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;

@@ -77,6 +77,15 @@ std::array<uint8_t, 32> config_digest(const sipvs::EngineConfig& config) {
 
 }  // namespace
 
+std::string_view to_string(PeerState s) {
+  switch (s) {
+    case PeerState::unheard: return "unheard";
+    case PeerState::alive: return "alive";
+    case PeerState::lost: return "lost";
+  }
+  return "unknown";
+}
+
 struct SyncService::Impl {
   // Where this director's datagrams go, with their own sequence numbers: a
   // configured peer, or the multicast group (one stream to all on it).
@@ -104,16 +113,23 @@ struct SyncService::Impl {
     bool synced = false;
     uint64_t templates = 0;
     bool config_differs = false;
+    // The servers its health checks see down, from its last alive; `view`
+    // while it counts (the peer has not gone silent since).
+    std::vector<ServerIdentity> down;
+    bool down_incomplete = false;
+    bool view = false;
     // Its bulk resync from us, while one is being served.
     std::optional<sipvs::Engine::WalkCursor> serving;
     uint64_t served = 0;
   };
 
-  Impl(sipvs::Engine& e, const SyncConfig& c) : engine(e), config(c) {}
+  Impl(sipvs::Engine& e, const SyncConfig& c, ServerHealthAgreement* h) : engine(e), config(c), health(h) {}
   ~Impl();
 
   sipvs::Engine& engine;
   const SyncConfig config;
+  ServerHealthAgreement* const health;  // none: no health checks to share (tests, bench)
+  uint64_t announced_health = 0;        // health->local_changes() when the last alive went out
   // The keys of what is sent to this director's listen address, and to the
   // group (the shared key itself signs nothing: Authenticator::for_channel).
   std::optional<Authenticator> listen_auth, group_auth;
@@ -135,6 +151,10 @@ struct SyncService::Impl {
   void tick();
   void serve_resyncs(sipvs::Seconds seconds);
   void ask_for_tables(Clock::time_point now);
+  void send_alive(Clock::time_point now);
+  void take_view(Peer& p, const Alive& alive);
+  void forget_view(Peer& p);
+  void forget_silent(Clock::time_point now);
   void receive(int from_fd, bool via_group);
   void handle(std::span<const uint8_t> datagram, const sockaddr_storage& from, bool via_group);
   Peer* find_peer(const sockaddr_storage& from, bool via_group, uint64_t node);
@@ -148,8 +168,9 @@ struct SyncService::Impl {
   void publish();
 };
 
-SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const Authenticator& auth)
-    : impl_(std::make_unique<Impl>(engine, config)) {
+SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const Authenticator& auth,
+                         ServerHealthAgreement* health)
+    : impl_(std::make_unique<Impl>(engine, config, health)) {
   Impl& i = *impl_;
   Endpoint self;
   i.fd = open_sync_socket(config, self);
@@ -172,6 +193,7 @@ SyncService::SyncService(sipvs::Engine& engine, const SyncConfig& config, const 
     i.streams.push_back({group, *i.group_auth});
   }
   i.counts.node = config.node_id;
+  i.counts.server_health_shared = config.server_health == ServerHealthMode::shared;
   i.thread = std::thread([&i] { i.run(); });
 }
 
@@ -257,6 +279,7 @@ void SyncService::Impl::handle(std::span<const uint8_t> datagram, const sockaddr
   }
   const bool first_contact = p.node == 0;
   const bool restarted = !first_contact && p.window.epoch() != m.header.epoch;
+  if (p.node != m.header.sender) forget_view(p);  // another director at that address: its view is not this one's
   const uint64_t skipped = p.window.accept(m.header.epoch, m.header.seq);
   ++counts.datagrams_received;
   counts.bytes_received += datagram.size();
@@ -296,6 +319,7 @@ void SyncService::Impl::take(Peer& p, const Message& m) {
     case MessageType::alive:
       p.synced = m.alive.synced;
       p.templates = m.alive.templates;
+      take_view(p, m.alive);
       if (p.config_differs != (m.alive.config_digest != digest)) {
         p.config_differs = !p.config_differs;
         if (p.config_differs)
@@ -363,11 +387,46 @@ void SyncService::Impl::tick() {
     counts.synced = true;
     LOG_NOTICE("sync: synced, %zu templates", engine.template_count());
   }
-  if (now >= next_alive) {
-    next_alive = now + kAliveEvery;
-    digest = config_digest(engine.config());
-    const Alive alive{digest, counts.synced, engine.template_count(), {}, false};
-    for (Stream& s : streams) send_to(s, encode_alive(header_for(s, MessageType::alive), alive, s.auth));
+  forget_silent(now);
+  // A change of this director's view of its servers goes out at once.
+  if (health && health->local_changes() != announced_health) next_alive = now;
+  if (now >= next_alive) send_alive(now);
+}
+
+void SyncService::Impl::send_alive(Clock::time_point now) {
+  next_alive = now + kAliveEvery;
+  digest = config_digest(engine.config());
+  Alive alive{digest, counts.synced, engine.template_count(), {}, false};
+  if (health) {
+    announced_health = health->local_changes();  // read first: a change after it goes out at the next tick
+    alive.down = health->local_down();
+  }
+  for (Stream& s : streams) send_to(s, encode_alive(header_for(s, MessageType::alive), alive, s.auth));
+}
+
+// What a peer's alive says its health checks see down.
+void SyncService::Impl::take_view(Peer& p, const Alive& alive) {
+  p.down = alive.down;
+  p.down_incomplete = alive.down_incomplete;
+  p.view = true;
+  if (health) health->peer_view(p.node, p.down);
+}
+
+void SyncService::Impl::forget_view(Peer& p) {
+  if (!p.view) return;
+  p.view = false;
+  p.down.clear();
+  p.down_incomplete = false;
+  if (health) health->forget_peer(p.node);
+}
+
+// A peer silent for kSilent is down: what it saw of the servers counts no more.
+void SyncService::Impl::forget_silent(Clock::time_point now) {
+  for (Peer& p : peers) {
+    if (!p.view || now - *p.last_seen <= kSilent) continue;
+    LOG_NOTICE("sync: peer %s (node %llu) silent for %lld s", p.text.c_str(), static_cast<unsigned long long>(p.node),
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(kSilent).count()));
+    forget_view(p);
   }
 }
 
@@ -433,6 +492,9 @@ void SyncService::Impl::publish() {
     s.synced = p.synced;
     s.templates = p.templates;
     s.config_differs = p.config_differs;
+    s.state = !p.last_seen ? PeerState::unheard : now - *p.last_seen <= kSilent ? PeerState::alive : PeerState::lost;
+    s.servers_down = p.down;
+    s.servers_down_incomplete = p.down_incomplete;
     counts.peers.push_back(std::move(s));
   }
   std::lock_guard lock(status_mutex);

@@ -199,7 +199,8 @@ TEST_CASE("HealthChecker: down after `failures` lost probes, up after `successes
   sipvsd::DaemonConfig c =
       checked_responder(uas, {{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 3}, {"successes", 2}});
   sipvs::Engine engine(c.engine);
-  sipvsd::HealthChecker checker(engine);
+  sipvsd::ServerHealthAgreement agreement(engine, sipvsd::ServerHealthMode::local);
+  sipvsd::HealthChecker checker(agreement);
   checker.configure(c);
 
   REQUIRE(eventually([&] { return uas.seen >= 3; }, std::chrono::seconds(5)));
@@ -259,7 +260,8 @@ TEST_CASE("HealthChecker: an answer in compact form with a folded Via counts") {
   const sipvsd::DaemonConfig c =
       checked_responder(uas, {{"interval_ms", 100}, {"timeout_ms", 50}, {"failures", 2}, {"successes", 1}});
   sipvs::Engine engine(c.engine);
-  sipvsd::HealthChecker checker(engine);
+  sipvsd::ServerHealthAgreement agreement(engine, sipvsd::ServerHealthMode::local);
+  sipvsd::HealthChecker checker(agreement);
   checker.configure(c);
 
   REQUIRE(eventually([&] { return uas.seen >= 4; }, std::chrono::seconds(5)));
@@ -290,7 +292,8 @@ TEST_CASE("HealthChecker: IPv6 servers, and a server-level check on an unchecked
   sipvsd::DaemonConfig c = sipvsd::parse_config(j);
   CHECK_FALSE(c.health_checks.at("v6").enabled);
   sipvs::Engine engine(c.engine);
-  sipvsd::HealthChecker checker(engine);
+  sipvsd::ServerHealthAgreement agreement(engine, sipvsd::ServerHealthMode::local);
+  sipvsd::HealthChecker checker(agreement);
   checker.configure(c);
   REQUIRE(eventually([&] { return uas.seen >= 2 && checker.statuses()[0].last_result == "200"; },
                      std::chrono::seconds(5)));

@@ -30,7 +30,20 @@ TEST_CASE("sync: off unless listen is set; round trip") {
   CHECK(c.sync.sync_id == 7);
   CHECK(c.sync.peers == std::vector<std::string>{"198.18.0.12:8848"});
   CHECK(c.sync.change_log == 65536);
+  CHECK(c.sync.server_health == sipvsd::ServerHealthMode::shared);
+  CHECK(sipvsd::to_json(c)["sync"]["server_health"] == "shared");
   CHECK(sipvsd::parse_config(sipvsd::to_json(c)) == c);
+}
+
+TEST_CASE("sync: server health shared (the default) or local") {
+  json s = good();
+  s["server_health"] = "local";
+  const sipvsd::DaemonConfig c = sipvsd::parse_config(with_sync(s));
+  CHECK(c.sync.server_health == sipvsd::ServerHealthMode::local);
+  CHECK(sipvsd::to_json(c)["sync"]["server_health"] == "local");
+  CHECK(sipvsd::parse_config(sipvsd::to_json(c)) == c);
+  s["server_health"] = "shared";
+  CHECK(sipvsd::parse_config(with_sync(s)).sync.server_health == sipvsd::ServerHealthMode::shared);
 }
 
 TEST_CASE("sync: each refusal names its field") {
@@ -54,6 +67,8 @@ TEST_CASE("sync: each refusal names its field") {
   CHECK(changed("peers", json::array({"198.18.0.11:8848"})) == "sync.peers[0]");
   CHECK(changed("sync_id", 65536) == "sync.sync_id");
   CHECK(changed("change_log", 10) == "sync.change_log");
+  CHECK(changed("server_health", "both") == "sync.server_health");
+  CHECK(changed("server_health", true) == "sync.server_health");
   CHECK(changed("nodeid", 1) == "sync.nodeid");
   CHECK(error_field(with_sync(json::object())) == "");
 }

@@ -1,12 +1,15 @@
 // Two directors' sync threads over the loopback, each with its own engine:
 // the one that starts later gets the other's whole table before it says it
 // is synced, then every change as it happens; forged datagrams install nothing.
+// Each tells the other which servers its health checks see down: shared, a
+// server one sees down is down on both; local, each keeps its own.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "../config_builder.hpp"
 #include "../loopback_sync.hpp"
 #include "../packet_builder.hpp"
+#include "daemon/health/server_health_agreement.hpp"
 #include "daemon/sync/sync_service.hpp"
 #include "daemon/sync/sync_socket.hpp"
 
@@ -158,4 +162,74 @@ TEST_CASE("a datagram sealed for one director is refused by another, MAC and all
   ::close(fd);
   REQUIRE(eventually([&] { return sc.status().dropped[static_cast<std::size_t>(sync::DropReason::bad_mac)] == 1; }));
   CHECK(sc.status().unknown_peer == 0);
+}
+
+namespace {
+
+// Both directors check 198.18.1.2 of "sip" (their probes told by hand).
+struct CheckingDirector {
+  CheckingDirector(sipvsd::ServerHealthMode mode, const sipvsd::SyncConfig& sync)
+      : engine(director()), health(engine, mode) {
+    engine.enable_change_log(64);
+    health.checked({{"sip", server.server, 0, server, ServerHealth::down, false}});
+    sipvsd::SyncConfig c = sync;
+    c.server_health = mode;
+    service.emplace(engine, c, key(), &health);
+  }
+  void probes_see(bool down) { health.local_view("sip", server.server, 0, down); }
+  bool server_up() const { return engine.stats().services.at(0).servers.at(1).up; }
+  sipvsd::SyncPeerStatus peer() const {  // none before the sync thread's first tick
+    const sipvsd::SyncStatus s = service->status();
+    return s.peers.empty() ? sipvsd::SyncPeerStatus{} : s.peers[0];
+  }
+
+  const sync::ServerIdentity server = sync::server_identity(director().services[0], director().services[0].servers[1]);
+  Engine engine;
+  sipvsd::ServerHealthAgreement health;
+  std::optional<SyncService> service;
+};
+
+}  // namespace
+
+TEST_CASE("shared health: a server one director sees down is down on the other at once, up with it or its silence") {
+  const uint16_t port_a = test::free_udp_port(), port_b = test::free_udp_port();
+  REQUIRE(port_a != port_b);
+  CheckingDirector a(sipvsd::ServerHealthMode::shared, test::loopback_sync(1, port_a, port_b, 5));
+  CheckingDirector b(sipvsd::ServerHealthMode::shared, test::loopback_sync(2, port_b, port_a, 5));
+  REQUIRE(eventually([&] { return b.peer().state == sipvsd::PeerState::alive; }));
+  CHECK(b.service->status().server_health_shared);
+  CHECK(b.server_up());
+
+  // Well within the second between alives: the change is told at once.
+  const auto asked = std::chrono::steady_clock::now();
+  a.probes_see(true);
+  REQUIRE(eventually([&] { return !b.server_up(); }));
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(500));
+  CHECK(b.peer().servers_down == std::vector{a.server});
+  CHECK(b.health.local_down().empty());  // B's own view: nothing echoes back to A
+
+  a.probes_see(false);
+  REQUIRE(eventually([&] { return b.server_up(); }));
+  CHECK(b.peer().servers_down.empty());
+
+  // A director that goes silent counts no more (after 3 s).
+  a.probes_see(true);
+  REQUIRE(eventually([&] { return !b.server_up(); }));
+  a.service.reset();
+  REQUIRE(eventually([&] { return b.server_up(); }));
+  CHECK(b.peer().state == sipvsd::PeerState::lost);
+  CHECK(b.peer().servers_down.empty());
+}
+
+TEST_CASE("local health: a director keeps a server its peer sees down, knowing its peer's view") {
+  const uint16_t port_a = test::free_udp_port(), port_b = test::free_udp_port();
+  REQUIRE(port_a != port_b);
+  CheckingDirector a(sipvsd::ServerHealthMode::shared, test::loopback_sync(1, port_a, port_b, 5));
+  CheckingDirector b(sipvsd::ServerHealthMode::local, test::loopback_sync(2, port_b, port_a, 5));
+  REQUIRE(eventually([&] { return b.peer().state == sipvsd::PeerState::alive; }));
+  CHECK_FALSE(b.service->status().server_health_shared);
+  a.probes_see(true);
+  REQUIRE(eventually([&] { return b.peer().servers_down == std::vector{a.server}; }));
+  CHECK(b.server_up());
+  CHECK_FALSE(a.server_up());
 }
