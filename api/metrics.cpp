@@ -179,6 +179,27 @@ void render_kernel_queues(std::string& out, const std::vector<QueueStats>& queue
     if (q.kernel) f.add(queue_label(q), q.kernel->id_sequence);
 }
 
+// Each peer, labelled by its address as configured (or as found on the group).
+void render_sync_peers(std::string& out, const std::vector<SyncPeerStatus>& peers) {
+  const auto per_peer = [&](const char* name, const char* type, const char* help, auto value) {
+    Family f(out, name, type, help);
+    for (const SyncPeerStatus& p : peers) f.add_signed({{"peer", p.address}}, value(p));
+  };
+  per_peer("sync_peer_last_seen_seconds", "gauge", "Seconds since a peer's last datagram (-1: never).",
+           [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.last_seen_seconds); });
+  per_peer("sync_peer_lost_total", "counter", "A peer's datagrams missed, by their sequence numbers.",
+           [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.lost); });
+  per_peer("sync_peer_config_differs", "gauge", "1 when a peer runs other services than this director.",
+           [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.config_differs ? 1 : 0); });
+  per_peer("sync_peer_alive", "gauge", "1 while a peer is heard (its last datagram within 3 s), else 0.",
+           [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.state == PeerState::alive ? 1 : 0); });
+  per_peer("sync_peer_synced", "gauge", "1 while a peer is alive and says it holds its own peers' tables.",
+           [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.state == PeerState::alive && p.synced ? 1 : 0); });
+  per_peer("sync_peer_servers_down", "gauge",
+           "Real servers a live peer's own health checks see down, as its last alive listed them.",
+           [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.servers_down.size()); });
+}
+
 // Template sync: this director's state, what it sent and took, per peer.
 void render_sync(std::string& out, const SyncStatus& s) {
   Family(out, "sync_synced", "gauge", "1 once this director holds its peers' tables (template sync).")
@@ -206,12 +227,10 @@ void render_sync(std::string& out, const SyncStatus& s) {
   Family(out, "sync_resyncs_requested_total", "counter", "Bulk resyncs this director asked for.")
       .add({}, s.resyncs_requested);
   Family(out, "sync_resyncs_served_total", "counter", "Bulk resyncs this director sent.").add({}, s.resyncs_served);
-  Family seen(out, "sync_peer_last_seen_seconds", "gauge", "Seconds since a peer's last datagram (-1: never).");
-  for (const SyncPeerStatus& p : s.peers) seen.add_signed({{"peer", p.address}}, static_cast<int64_t>(p.last_seen_seconds));
-  Family lost(out, "sync_peer_lost_total", "counter", "A peer's datagrams missed, by their sequence numbers.");
-  for (const SyncPeerStatus& p : s.peers) lost.add({{"peer", p.address}}, p.lost);
-  Family differs(out, "sync_peer_config_differs", "gauge", "1 when a peer runs other services than this director.");
-  for (const SyncPeerStatus& p : s.peers) differs.add({{"peer", p.address}}, p.config_differs ? 1 : 0);
+  Family(out, "sync_server_health_shared", "gauge",
+         "1 when sync.server_health is shared: a server is down here when any live director's health checks see it down.")
+      .add({}, s.server_health_shared ? 1 : 0);
+  render_sync_peers(out, s.peers);
 }
 
 }  // namespace

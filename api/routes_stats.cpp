@@ -1,5 +1,6 @@
 // /v1/stats (JSON counters and rates per service and server), /metrics
 // (Prometheus) and /healthz.
+#include "daemon/config/service_json.hpp"
 #include "daemon/health/health_check.hpp"
 #include "daemon/log.hpp"
 #include "api/metrics.hpp"
@@ -26,6 +27,17 @@ json counters_json(const sipvs::Counters& c) {
           {"tagged_packets", c.tagged_packets}};
 }
 
+// A checked server's probes; with a shared health agreement, the peers that see it down too.
+json health_json(const HealthStatus& h) {
+  json j{{"state", h.up ? "up" : "down"},
+         {"last_result", h.last_result},
+         {"last_probe", h.last_probe},
+         {"last_rtt_ms", h.last_rtt_ms},
+         {"last_change", h.last_change}};
+  if (h.seen_down_by) j["seen_down_by"] = *h.seen_down_by;
+  return j;
+}
+
 json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queues,
                 const std::vector<HealthStatus>& health, const Rates& rates) {
   json bad = json::object();
@@ -46,11 +58,7 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
       j["live_templates"] = r.live_templates;
       j["rates"] = rate_json(rates.server(s.name, r));
       if (const HealthStatus* h = find_status(health, s.name, r.address, r.port))  // only checked servers
-        j["health"] = {{"state", h->up ? "up" : "down"},
-                       {"last_result", h->last_result},
-                       {"last_probe", h->last_probe},
-                       {"last_rtt_ms", h->last_rtt_ms},
-                       {"last_change", h->last_change}};
+        j["health"] = health_json(*h);
       servers.push_back(std::move(j));
     }
     json j = counters_json(s.counters);
@@ -83,6 +91,32 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
           {"queues", std::move(qs)}};
 }
 
+// A server as a peer names it: its service's VIP (or fwmark) and its own address.
+json server_identity_json(const sipvs::sync::ServerIdentity& id) {
+  json j = id.fwmark != 0 ? json{{"fwmark", id.fwmark}}
+                          : json{{"protocol", protocol_name(id.protocol)}, {"vip", id.vip.to_string()}, {"port", id.vport}};
+  j["server"] = server_id(id.server, id.port);
+  return j;
+}
+
+json peer_json(const SyncPeerStatus& p) {
+  json down = json::array();
+  for (const sipvs::sync::ServerIdentity& id : p.servers_down) down.push_back(server_identity_json(id));
+  return {{"address", p.address},
+          {"node_id", p.node},
+          {"state", std::string(to_string(p.state))},
+          {"last_seen_seconds", p.last_seen_seconds},
+          {"epoch", p.epoch},
+          {"highest_sequence", p.highest_seq},
+          {"lost", p.lost},
+          {"table_received", p.table_received},
+          {"synced", p.synced},
+          {"templates", p.templates},
+          {"config_differs", p.config_differs},
+          {"servers_down", std::move(down)},
+          {"servers_down_incomplete", p.servers_down_incomplete}};
+}
+
 json sync_json(const std::optional<SyncStatus>& status) {
   if (!status) return {{"enabled", false}};
   const SyncStatus& s = *status;
@@ -93,20 +127,11 @@ json sync_json(const std::optional<SyncStatus>& status) {
   for (std::size_t i = 0; i < s.installed.size(); ++i)
     installed[std::string(sipvs::to_string(static_cast<sipvs::Installed>(i)))] = s.installed[i];
   json peers = json::array();
-  for (const SyncPeerStatus& p : s.peers)
-    peers.push_back({{"address", p.address},
-                     {"node_id", p.node},
-                     {"last_seen_seconds", p.last_seen_seconds},
-                     {"epoch", p.epoch},
-                     {"highest_sequence", p.highest_seq},
-                     {"lost", p.lost},
-                     {"table_received", p.table_received},
-                     {"synced", p.synced},
-                     {"templates", p.templates},
-                     {"config_differs", p.config_differs}});
+  for (const SyncPeerStatus& p : s.peers) peers.push_back(peer_json(p));
   return {{"enabled", true},
           {"synced", s.synced},
           {"node_id", s.node},
+          {"server_health", s.server_health_shared ? "shared" : "local"},
           {"sent",
            {{"datagrams", s.datagrams_sent},
             {"records", s.records_sent},

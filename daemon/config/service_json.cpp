@@ -29,12 +29,6 @@ uint8_t get_protocol(const json& v, const std::string& field) {
   throw ConfigFieldError(field, "\"" + s + "\" is not one of udp, tcp, sctp");
 }
 
-std::string protocol_name(uint8_t number) {
-  for (const auto& p : kProtocols)
-    if (p.number == number) return std::string(p.name);
-  return std::to_string(number);
-}
-
 std::string dotted_mask(unsigned prefix) {
   const uint32_t m = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
   char buf[16];
@@ -43,6 +37,12 @@ std::string dotted_mask(unsigned prefix) {
 }
 
 }  // namespace
+
+std::string protocol_name(uint8_t number) {
+  for (const auto& p : kProtocols)
+    if (p.number == number) return std::string(p.name);
+  return std::to_string(number);
+}
 
 std::string_view to_string(sipvs::Forward f) {
   switch (f) {

@@ -19,5 +19,7 @@ sipvs::RealServerConfig server_from_json(const nlohmann::json& j, const std::str
 nlohmann::json server_to_json(const sipvs::RealServerConfig& s);
 
 std::string_view to_string(sipvs::Forward f);  // "dr", "tun", "masq"
+// A service's "protocol" ("udp"); a number the configuration has no name for, in decimal.
+std::string protocol_name(uint8_t number);
 
 }  // namespace sipvsd

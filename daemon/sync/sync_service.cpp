@@ -77,15 +77,6 @@ std::array<uint8_t, 32> config_digest(const sipvs::EngineConfig& config) {
 
 }  // namespace
 
-std::string_view to_string(PeerState s) {
-  switch (s) {
-    case PeerState::unheard: return "unheard";
-    case PeerState::alive: return "alive";
-    case PeerState::lost: return "lost";
-  }
-  return "unknown";
-}
-
 struct SyncService::Impl {
   // Where this director's datagrams go, with their own sequence numbers: a
   // configured peer, or the multicast group (one stream to all on it).

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/config/sync_config.hpp"
@@ -29,7 +30,14 @@ namespace sipvsd {
 
 // A peer is alive while heard within the last 3 s; lost once silent longer.
 enum class PeerState : uint8_t { unheard, alive, lost };
-std::string_view to_string(PeerState s);
+constexpr std::string_view to_string(PeerState s) {
+  switch (s) {
+    case PeerState::unheard: return "unheard";
+    case PeerState::alive: return "alive";
+    case PeerState::lost: return "lost";
+  }
+  return "unknown";
+}
 
 struct SyncPeerStatus {
   std::string address;            // as configured

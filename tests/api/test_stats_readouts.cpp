@@ -74,16 +74,25 @@ TEST_CASE("/v1/stats shows the health of the servers the checker reports, and on
   checked.up = false;
   checked.last_result = "timeout";
   checked.last_change = 1234;
-  const Router router = make_router(control, rates, {{}, [checked] { return std::vector{checked}; }, {}}, {});
+  const Router router = make_router(control, rates, {{}, [&checked] { return std::vector{checked}; }, {}}, {});
+  const auto servers = [&] {
+    return json::parse(router.handle(Request{http::verb::get, "/v1/stats", 11}).body()).at("services").at(0).at(
+        "servers");
+  };
 
-  const json servers =
-      json::parse(router.handle(Request{http::verb::get, "/v1/stats", 11}).body()).at("services").at(0).at("servers");
-  REQUIRE(servers.size() == 2);
-  CHECK_FALSE(servers.at(0).contains("health"));  // 198.18.1.1 is not checked
-  const json& health = servers.at(1).at("health");
+  REQUIRE(servers().size() == 2);
+  CHECK_FALSE(servers().at(0).contains("health"));  // 198.18.1.1 is not checked
+  const json health = servers().at(1).at("health");
   CHECK(health.at("state") == "down");
   CHECK(health.at("last_result") == "timeout");
   CHECK(health.at("last_change") == 1234);
+  CHECK_FALSE(health.contains("seen_down_by"));  // a local agreement
+
+  // Shared: its own probes see it up, directors 8 and 9 down.
+  checked.up = true;
+  checked.seen_down_by = std::vector<uint64_t>{8, 9};
+  CHECK(servers().at(1).at("health").at("state") == "up");
+  CHECK(servers().at(1).at("health").at("seen_down_by") == json::array({8, 9}));
 }
 
 TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until synced") {
@@ -100,7 +109,17 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   peer.address = "198.18.0.12:8848";
   peer.node = 8;
   peer.config_differs = true;
+  peer.state = PeerState::alive;
+  peer.synced = true;
+  sipvs::sync::ServerIdentity by_vip{17, *sipvs::IpAddress::parse("198.18.2.100"), 5060, 0,
+                                     *sipvs::IpAddress::parse("198.18.1.2"), 5060};
+  sipvs::sync::ServerIdentity by_mark{0, {}, 0, 7, *sipvs::IpAddress::parse("2001:2::2"), 0};
+  peer.servers_down = {by_vip, by_mark};
   status.peers.push_back(peer);
+  SyncPeerStatus unheard;
+  unheard.address = "198.18.0.13:8848";
+  status.peers.push_back(unheard);
+  status.server_health_shared = true;
   bool on = true;
   const Router router = make_router(control, rates,
                                     {{}, {}, [&]() -> std::optional<SyncStatus> {
@@ -126,6 +145,13 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   CHECK(s["installed"]["kept_local"] == 4);
   CHECK(s["peers"][0]["address"] == "198.18.0.12:8848");
   CHECK(s["peers"][0]["config_differs"] == true);
+  CHECK(s["server_health"] == "shared");
+  CHECK(s["peers"][0]["state"] == "alive");
+  CHECK(s["peers"][0]["servers_down"] ==
+        json::parse(R"([{"protocol": "udp", "vip": "198.18.2.100", "port": 5060, "server": "198.18.1.2:5060"},
+                        {"fwmark": 7, "server": "2001:2::2"}])"));
+  CHECK(s["peers"][0]["servers_down_incomplete"] == false);
+  CHECK(s["peers"][1]["state"] == "unheard");
   CHECK(json::parse(get("/v1/stats").body())["sync"] == s);  // the whole state in one request
 
   const std::string metrics = get("/metrics").body();
@@ -133,6 +159,13 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   CHECK(metrics.find("sipvsd_sync_bytes_sent_total 1452\n") != std::string::npos);
   CHECK(metrics.find("sipvsd_sync_dropped_total{reason=\"bad_mac\"} 3\n") != std::string::npos);
   CHECK(metrics.find("sipvsd_sync_peer_config_differs{peer=\"198.18.0.12:8848\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_server_health_shared 1\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_peer_alive{peer=\"198.18.0.12:8848\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_peer_alive{peer=\"198.18.0.13:8848\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_peer_synced{peer=\"198.18.0.12:8848\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_peer_synced{peer=\"198.18.0.13:8848\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("sipvsd_sync_peer_servers_down{peer=\"198.18.0.12:8848\"} 2\n") != std::string::npos);
+  CHECK(metrics.find("# TYPE sipvsd_sync_peer_servers_down gauge\n") != std::string::npos);
 
   on = false;
   CHECK(json::parse(get("/v1/sync").body()) == json{{"enabled", false}});

@@ -73,7 +73,8 @@ build() {
   local link=("$cxx" "${flags[@]}" -pthread)
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_packet.o" "${engine_o[@]}" -o "$work/fuzz_packet"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_engine.o" "${engine_o[@]}" -o "$work/fuzz_engine"
-  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_loaders.o" "${core_o[@]}" "${engine_o[@]}" -o "$work/fuzz_loaders"
+  "${link[@]}" -fsanitize=fuzzer "$o/fuzz_loaders.o" "${core_o[@]}" "${sync_o[@]}" "${engine_o[@]}" -lsodium \
+    -o "$work/fuzz_loaders"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_api.o" "${api_o[@]}" "${core_o[@]}" "${sync_o[@]}" "${engine_o[@]}" -lsodium \
     -o "$work/fuzz_api"
   "${link[@]}" -fsanitize=fuzzer "$o/fuzz_sync.o" "${sync_o[@]}" "${engine_o[@]}" -lsodium -o "$work/fuzz_sync"
