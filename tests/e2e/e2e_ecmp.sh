@@ -30,6 +30,8 @@
 #      once the new sipvsd is synced, 0 calls broken;
 #   4. b4 added through the API of each director in turn while flows move
 #      (right before d3's sipvsd restarts): 0 broken calls on the kept servers;
+# Then, with no calls: stopping d1's watcher (maintenance) withdraws d1, and
+# its restart announces it again; and
 #   5. the same run with sync off: prints how many calls broke (and fails if
 #      none did: then this test would not show what sync buys).
 # New calls are held (SIPp's "p" key) for 0.3 s around each change of the
@@ -214,9 +216,11 @@ start_sipvsd() {
 }
 
 # start_watcher N: rules/sipvsd-bgp-health as shipped, told where this test's BIRD listens.
+WATCHER_PIDS=()
 start_watcher() {
   ip netns exec "$(e2e_ns "d$1")" env BIRD_SOCKET="$E2E_DIR/bird-d$1.ctl" "$RULES/sipvsd-bgp-health" \
     >>"$E2E_DIR/watcher-d$1.log" 2>&1 &
+  WATCHER_PIDS[$1]=$!
   e2e_track $!
   disown $!
 }
@@ -440,6 +444,15 @@ pass "1: three directors active: $TOTAL calls, every one on one backend; packets
 pass "2: d2 killed: the router withdrew it after $WITHDRAW_MS ms (BFD); 0 broken, $SPAN_KILL calls in progress"
 pass "3: d2 back empty: synced after $SYNCED_MS ms, routed to $JOIN_MS ms later, never before; 0 broken, $SPAN_JOIN in progress; d3's sipvsd killed: withdrawn after $SIPVSD_WITHDRAW_MS ms, back $REJOIN_MS ms after healthy"
 pass "4: b4 added on each director in turn while flows moved: 0 broken of $(aff callids), $SPAN_ADD in progress, b4 took $ON_B4"
+
+# --- drain: stopping the watcher withdraws the director ----------------------
+T0=$(now_ms)
+kill -TERM "${WATCHER_PIDS[1]}"
+DRAIN_MS=$(wait_for 10 routes_to "2 3") || e2e_die "the router still routes to d1 after its watcher stopped (has: $(nexthops))"
+start_watcher 1
+UNDRAIN_MS=$(wait_for 10 routes_to "1 2 3") || e2e_die "the router did not route to d1 again after its watcher restarted"
+grep -q "sipvsd_vip disabled: the VIP is withdrawn" "$E2E_DIR/watcher-d1.log" || e2e_die "d1's watcher did not say it withdrew the VIP"
+pass "drain: d1's watcher stopped (maintenance): the router withdrew d1 after $DRAIN_MS ms; restarted: routed to again after $UNDRAIN_MS ms"
 
 # --- 5: the same run without sync ---------------------------------------------
 stop_cluster
