@@ -31,7 +31,9 @@
 #   4. b4 added through the API of each director in turn while flows move
 #      (right before d3's sipvsd restarts): 0 broken calls on the kept servers;
 # Then, with no calls: stopping d1's watcher (maintenance) withdraws d1, and
-# its restart announces it again; and
+# its restart announces it again; the health agreement's default (shared):
+# when only d1's probes of b1 fail, all three directors take b1 out, and
+# bring it back when they pass again; and
 #   5. the same run with sync off: prints how many calls broke (and fails if
 #      none did: then this test would not show what sync buys).
 # New calls are held (SIPp's "p" key) for 0.3 s around each change of the
@@ -453,6 +455,35 @@ start_watcher 1
 UNDRAIN_MS=$(wait_for 10 routes_to "1 2 3") || e2e_die "the router did not route to d1 again after its watcher restarted"
 grep -q "sipvsd_vip disabled: the VIP is withdrawn" "$E2E_DIR/watcher-d1.log" || e2e_die "d1's watcher did not say it withdrew the VIP"
 pass "drain: d1's watcher stopped (maintenance): the router withdrew d1 after $DRAIN_MS ms; restarted: routed to again after $UNDRAIN_MS ms"
+
+# --- health: the default agreement, shared --------------------------------------
+# b1 drops d1's probes (the calls' packets keep the client's address: only the
+# probes are dropped). d1's own checks see b1 down; under "shared" d2 and d3,
+# whose probes pass, take it out too; once d1's probes pass again, all three
+# bring it back.
+b1_up() {
+  e2e_api_at "d$1" GET /v1/stats
+  jq -e '.services[0].servers[] | select(.server == "198.18.1.1:5060") | .up' "$E2E_DIR/api-body" >/dev/null
+}
+b1_down() { ! b1_up "$1"; }
+b1_health() {
+  e2e_api_at "d$1" GET /v1/stats
+  jq -c '.services[0].servers[] | select(.server == "198.18.1.1:5060") | .health | {state, seen_down_by}' "$E2E_DIR/api-body"
+}
+nsx b1 iptables -I INPUT -s 198.18.1.251 -p udp --dport 5060 -j DROP
+T0=$(now_ms)
+wait_for 10 b1_down 1 >/dev/null || e2e_die "d1 never saw b1 down with its probes dropped"
+D1_MS=$(($(now_ms) - T0))
+wait_for 3 b1_down 2 >/dev/null || e2e_die "health shared: d2 kept b1 up while d1 sees it down: $(b1_health 2)"
+wait_for 3 b1_down 3 >/dev/null || e2e_die "health shared: d3 kept b1 up while d1 sees it down: $(b1_health 3)"
+ALL_DOWN_MS=$(($(now_ms) - T0))
+H2=$(b1_health 2)
+[ "$H2" = '{"state":"up","seen_down_by":[1]}' ] || e2e_die "d2's view of b1 is not its own probes up, seen down by d1: $H2"
+nsx b1 iptables -D INPUT -s 198.18.1.251 -p udp --dport 5060 -j DROP
+T0=$(now_ms)
+for n in 1 2 3; do wait_for 10 b1_up "$n" >/dev/null || e2e_die "d$n did not bring b1 back: $(b1_health "$n")"; done
+ALL_UP_MS=$(($(now_ms) - T0))
+pass "health (default shared): d1 saw b1 down after $D1_MS ms, all three had it down after $ALL_DOWN_MS ms (d2: $H2); back up on all $ALL_UP_MS ms after d1's probes passed again"
 
 # --- 5: the same run without sync ---------------------------------------------
 stop_cluster
