@@ -76,9 +76,12 @@ setup_director() {
   ip -n "$ns" route add $VIP via "$(e2e_backend4 1)"
   nsx "d$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
+  # No --queue-bypass: while a director's sipvsd is dead and not yet
+  # withdrawn, its packets are dropped (SIP sends them again, to a director
+  # that knows the call) rather than sent to the fallback server.
   nsx "d$n" iptables -t mangle -A PREROUTING -p udp -d $VIP --dport 5060 \
     -m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED \
-    -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "iptables NFQUEUE rule in d$n"
+    -j NFQUEUE --queue-balance 0:1 || e2e_die "iptables NFQUEUE rule in d$n"
 }
 
 topology() {
