@@ -46,6 +46,8 @@ SIPVSD=$(realpath "${1:?usage: e2e_ecmp.sh PATH/TO/sipvsd}")
 RULES=$(cd "$HERE/../../rules" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=lib_cluster.sh
+source "$HERE/lib_cluster.sh"
 e2e_require sipp iptables bird birdc curl jq
 
 VIP=$E2E_VIP4
@@ -58,18 +60,11 @@ e2e_init ecmp
 e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(bird --version 2>&1 | head -1); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
 
 # --- topology -------------------------------------------------------------
-# link ROLE IFACE BRIDGE: a veth from ROLE's namespace to a port of BRIDGE.
-link() {
-  ip link add "$2" netns "$(e2e_ns "$1")" type veth peer name "p$1$2" netns "$(e2e_ns sw)"
-  ip -n "$(e2e_ns sw)" link set "p$1$2" master "$3" up
-  ip -n "$(e2e_ns "$1")" link set "$2" up
-}
-
 # director N: what rules/bird-director.conf's header says each one needs.
 setup_director() {
   local n=$1 ns; ns=$(e2e_ns "d$n")
-  link "d$n" eth0 lan
-  link "d$n" eth1 srv
+  e2e_switch_port "d$n" eth0 lan
+  e2e_switch_port "d$n" eth1 srv
   ip -n "$ns" addr add "198.18.3.1$n/24" dev eth0
   ip -n "$ns" addr add "198.18.1.25$n/24" dev eth1
   ip -n "$ns" route add default via 198.18.3.254
@@ -86,19 +81,16 @@ setup_director() {
 
 topology() {
   local role i b
-  for role in sw c r d1 d2 d3 b1 b2 b3 b4; do e2e_add_ns "$role"; done
-  ip -n "$(e2e_ns sw)" link add lan address 02:00:5e:10:00:01 type bridge
-  ip -n "$(e2e_ns sw)" link add srv address 02:00:5e:10:00:02 type bridge
-  ip -n "$(e2e_ns sw)" link set lan up
-  ip -n "$(e2e_ns sw)" link set srv up
+  e2e_switch
+  for role in c r d1 d2 d3 b1 b2 b3 b4; do e2e_add_ns "$role"; done
   ip link add c0 netns "$(e2e_ns c)" type veth peer name r0 netns "$(e2e_ns r)"
   ip -n "$(e2e_ns c)" link set c0 up
   ip -n "$(e2e_ns r)" link set r0 up
   for i in $(seq 1 $TRUNKS); do ip -n "$(e2e_ns c)" addr add "198.18.0.$i/24" dev c0; done
   ip -n "$(e2e_ns c)" route add default via 198.18.0.254
   ip -n "$(e2e_ns r)" addr add 198.18.0.254/24 dev r0
-  link r r1 lan
-  link r r2 srv
+  e2e_switch_port r r1 lan
+  e2e_switch_port r r2 srv
   ip -n "$(e2e_ns r)" addr add 198.18.3.254/24 dev r1
   ip -n "$(e2e_ns r)" addr add 198.18.1.254/24 dev r2
   # L4 hashing: the calls of one address spread by their ports too.
@@ -106,7 +98,7 @@ topology() {
   for i in 1 2 3; do setup_director "$i"; done
   for i in 1 2 3 4; do
     b=$(e2e_ns "b$i")
-    link "b$i" e0 srv
+    e2e_switch_port "b$i" e0 srv
     ip -n "$b" addr add "$(e2e_backend4 "$i")/24" dev e0
     ip -n "$b" addr add $VIP/32 dev lo
     nsx "b$i" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
@@ -191,7 +183,6 @@ config() {
 }
 
 healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null; }
-now_ms() { date +%s%3N; }
 # The directors the router's kernel routes the VIP to, as "1 3" (sorted).
 nexthops() {
   ip -n "$(e2e_ns r)" -4 route show $VIP 2>/dev/null | grep -o 'via 198\.18\.3\.1[0-9]' | sed 's/.*\.1//' | sort | xargs
@@ -199,18 +190,6 @@ nexthops() {
 routes_to() { [ "$(nexthops)" = "$1" ]; }
 routes_via() { nexthops | grep -qw "$1"; }
 not_routes_via() { ! routes_via "$1"; }
-
-# wait_for LIMIT_S COMMAND...: until COMMAND succeeds (every 20 ms, at most
-# LIMIT_S seconds); prints the milliseconds it took.
-wait_for() {
-  local limit=$1 t0 i; shift
-  t0=$(now_ms)
-  for i in $(seq 1 $((limit * 50))); do
-    if "$@"; then echo $(($(now_ms) - t0)); return 0; fi
-    sleep 0.02
-  done
-  return 1
-}
 
 # start_sipvsd N on|off: sipvsd in director N, its log appended to d<N>.log.
 start_sipvsd() {
@@ -247,10 +226,9 @@ boot_director() {
 # namespace (sipvsd, BIRD, the watcher) SIGKILLed; its bridge ports stay up,
 # as a switch's would, so only BFD tells the router.
 kill_director() {
-  local ns pid; ns=$(e2e_ns "d$1")
-  ip -n "$ns" link set eth0 down
-  ip -n "$ns" link set eth1 down
-  for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
+  ip -n "$(e2e_ns "d$1")" link set eth0 down
+  ip -n "$(e2e_ns "d$1")" link set eth1 down
+  e2e_kill_ns "d$1"
 }
 
 # kill_sipvsd N: sipvsd alone dies (BIRD and the watcher run on).
@@ -261,10 +239,10 @@ start_cluster() {
   local n
   for n in 1 2 3; do boot_director "$n" "$1"; done
   for n in 1 2 3; do
-    wait_for 20 healthy "$n" >/dev/null || { tail -20 "$E2E_DIR/d$n.log" >&2; e2e_die "d$n not healthy within 20 s"; }
+    e2e_wait_ms 20 healthy "$n" >/dev/null || { tail -20 "$E2E_DIR/d$n.log" >&2; e2e_die "d$n not healthy within 20 s"; }
   done
   local ms
-  ms=$(wait_for 30 routes_to "1 2 3") ||
+  ms=$(e2e_wait_ms 30 routes_to "1 2 3") ||
     { cat "$E2E_DIR/watcher-d1.log" >&2; tail -20 "$E2E_DIR/bird-r.log" >&2; e2e_die "the router has no route to all three directors within 30 s (has: $(nexthops))"; }
   e2e_log "sync $1: the router routes the VIP to d1, d2 and d3 ${ms} ms after they were healthy"
   e2e_wait_ping c $VIP || true  # the backends answer ICMP for the VIP too; only a warm-up
@@ -272,12 +250,9 @@ start_cluster() {
 
 # stop_cluster: every director's processes stopped, links up, as after a reboot.
 stop_cluster() {
-  local n pid ns
-  for n in 1 2 3; do
-    ns=$(e2e_ns "d$n")
-    for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
-  done
-  wait_for 10 routes_to "" >/dev/null || e2e_die "the router kept routes to stopped directors: $(nexthops)"
+  local n
+  for n in 1 2 3; do e2e_kill_ns "d$n"; done
+  e2e_wait_ms 10 routes_to "" >/dev/null || e2e_die "the router kept routes to stopped directors: $(nexthops)"
 }
 
 # --- calls and judging --------------------------------------------------------
@@ -332,16 +307,12 @@ uac_wait() {
 }
 
 # judge SINCE: e2e_affinity over the four backends for every trunk's calls,
-# summed, as "key value" lines in $AFF_FILE.
-AFF_FILE=$E2E_DIR/affinity
+# summed, into $E2E_DIR/affinity.
 judge() {
   local pid
   for pid in "${UAC_PIDS[@]}"; do e2e_affinity "$pid" "$1" "${UAS_DIRS[@]}"; done |
-    awk '$1 == "split" { if (shown++ < 5) print; next } { sum[$1] += $2 } END { for (k in sum) print k, sum[k] }' >"$AFF_FILE"
+    awk '$1 == "split" { if (shown++ < 5) print; next } { sum[$1] += $2 } END { for (k in sum) print k, sum[k] }' >"$E2E_DIR/affinity"
 }
-aff() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$AFF_FILE"; }
-spanning() { echo $(($(aff spanning.b1) + $(aff spanning.b2) + $(aff spanning.b3) + $(aff spanning.b4))); }
-broken() { echo $(($(aff callids) - $(aff complete))); }
 packets() { e2e_api_at "d$1" GET /v1/stats; jq .packets "$E2E_DIR/api-body"; }
 
 # sync_traffic: what sync has cost so far, per call and per peer: every
@@ -375,15 +346,15 @@ one_run() {
   # 2. d2 dies.
   hold_new_calls
   KILL_AT=$(e2e_now)
-  local t0; t0=$(now_ms)
+  local t0; t0=$(e2e_now_ms)
   kill_director 2
-  WITHDRAW_MS=$(wait_for 10 not_routes_via 2) || e2e_die "sync $sync: the router still routes to d2 10 s after it died"
+  WITHDRAW_MS=$(e2e_wait_ms 10 not_routes_via 2) || e2e_die "sync $sync: the router still routes to d2 10 s after it died"
   release_new_calls
   e2e_log "sync $sync: d2 killed at $KILL_AT; the router withdrew it after $WITHDRAW_MS ms (now: $(nexthops))"
   sleep 4
   # 3. d2 comes back as a new director (no state, an empty table): no route to it before it is synced.
   rm -f "$E2E_DIR"/d2.state.json*
-  t0=$(now_ms)
+  t0=$(e2e_now_ms)
   boot_director 2 "$sync"
   local early=0 i
   for i in $(seq 1 1000); do  # 20 s at most
@@ -392,9 +363,9 @@ one_run() {
     sleep 0.02
   done
   healthy 2 || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "sync $sync: d2 not healthy within 20 s of its restart"; }
-  SYNCED_MS=$(($(now_ms) - t0))
+  SYNCED_MS=$(($(e2e_now_ms) - t0))
   hold_new_calls
-  JOIN_MS=$(wait_for 20 routes_to "1 2 3") || e2e_die "sync $sync: the router did not route to d2 again (has: $(nexthops))"
+  JOIN_MS=$(e2e_wait_ms 20 routes_to "1 2 3") || e2e_die "sync $sync: the router did not route to d2 again (has: $(nexthops))"
   JOIN_AT=$(e2e_now)
   sleep 0.3
   release_new_calls
@@ -408,14 +379,14 @@ one_run() {
   ADD_AT=$(e2e_now)
   sleep 1
   hold_new_calls
-  t0=$(now_ms)
+  t0=$(e2e_now_ms)
   kill_sipvsd 3
-  SIPVSD_WITHDRAW_MS=$(wait_for 10 not_routes_via 3) || e2e_die "sync $sync: d3's sipvsd is dead and the router still routes to it"
+  SIPVSD_WITHDRAW_MS=$(e2e_wait_ms 10 not_routes_via 3) || e2e_die "sync $sync: d3's sipvsd is dead and the router still routes to it"
   release_new_calls
   start_sipvsd 3 "$sync"
-  wait_for 20 healthy 3 >/dev/null || e2e_die "sync $sync: d3's new sipvsd not healthy within 20 s"
+  e2e_wait_ms 20 healthy 3 >/dev/null || e2e_die "sync $sync: d3's new sipvsd not healthy within 20 s"
   hold_new_calls
-  REJOIN_MS=$(wait_for 20 routes_to "1 2 3") || e2e_die "sync $sync: the router did not route to d3 again"
+  REJOIN_MS=$(e2e_wait_ms 20 routes_to "1 2 3") || e2e_die "sync $sync: the router did not route to d3 again"
   sleep 0.3
   release_new_calls
   e2e_log "sync $sync: d3's sipvsd killed: withdrawn after $SIPVSD_WITHDRAW_MS ms; the new one routed to $REJOIN_MS ms after it was healthy"
@@ -432,30 +403,30 @@ start_bird r "$ROUTER_CONF"
 CALLS=90  # per trunk: 30 s at 3 calls/s
 one_run on $CALLS
 judge "$KILL_AT"
-SPAN_KILL=$(spanning)
+SPAN_KILL=$(e2e_spanning)
 judge "$JOIN_AT"
-SPAN_JOIN=$(spanning)
+SPAN_JOIN=$(e2e_spanning)
 judge "$ADD_AT"
-SPAN_ADD=$(spanning) ON_B4=$(aff calls.b4)
-BROKEN_SYNC=$(broken) TOTAL=$((CALLS * TRUNKS))
-e2e_log "sync on: $(aff callids) calls, $(aff single) on one backend, $(aff complete) complete there; in progress: $SPAN_KILL at d2's death, $SPAN_JOIN at its return, $SPAN_ADD when b4 came; b4 took $ON_B4"
-grep '^split' "$AFF_FILE" >&2 || true
+SPAN_ADD=$(e2e_spanning) ON_B4=$(e2e_aff calls.b4)
+BROKEN_SYNC=$(e2e_broken) TOTAL=$((CALLS * TRUNKS))
+e2e_log "sync on: $(e2e_aff callids) calls, $(e2e_aff single) on one backend, $(e2e_aff complete) complete there; in progress: $SPAN_KILL at d2's death, $SPAN_JOIN at its return, $SPAN_ADD when b4 came; b4 took $ON_B4"
+grep '^split' "$E2E_DIR/affinity" >&2 || true
 [ "$P1" -gt 0 ] && [ "$P2" -gt 0 ] && [ "$P3" -gt 0 ] || e2e_die "a director carried no packets: d1 $P1, d2 $P2, d3 $P3"
-[ "$(aff callids)" = $TOTAL ] && [ "$BROKEN_SYNC" = 0 ] && [ "$OK" = $TOTAL ] ||
-  e2e_die "sync on: $BROKEN_SYNC broken calls, $(aff callids) seen by the backends, $OK of $TOTAL successful"
+[ "$(e2e_aff callids)" = $TOTAL ] && [ "$BROKEN_SYNC" = 0 ] && [ "$OK" = $TOTAL ] ||
+  e2e_die "sync on: $BROKEN_SYNC broken calls, $(e2e_aff callids) seen by the backends, $OK of $TOTAL successful"
 [ "$SPAN_KILL" -ge 40 ] && [ "$SPAN_JOIN" -ge 40 ] && [ "$SPAN_ADD" -ge 40 ] && [ "$ON_B4" -gt 0 ] ||
   e2e_die "too few calls spanned the changes ($SPAN_KILL, $SPAN_JOIN, $SPAN_ADD; b4 took $ON_B4) for this to prove anything"
 pass "1: three directors active: $TOTAL calls, every one on one backend; packets by director at 8 s: d1 $P1, d2 $P2, d3 $P3; sync: $SYNC_BYTES_PER_CALL bytes per call and peer"
 pass "2: d2 killed: the router withdrew it after $WITHDRAW_MS ms (BFD); 0 broken, $SPAN_KILL calls in progress"
 pass "3: d2 back empty: synced after $SYNCED_MS ms, routed to $JOIN_MS ms later, never before; 0 broken, $SPAN_JOIN in progress; d3's sipvsd killed: withdrawn after $SIPVSD_WITHDRAW_MS ms, back $REJOIN_MS ms after healthy"
-pass "4: b4 added on each director in turn while flows moved: 0 broken of $(aff callids), $SPAN_ADD in progress, b4 took $ON_B4"
+pass "4: b4 added on each director in turn while flows moved: 0 broken of $(e2e_aff callids), $SPAN_ADD in progress, b4 took $ON_B4"
 
 # --- drain: stopping the watcher withdraws the director ----------------------
-T0=$(now_ms)
+T0=$(e2e_now_ms)
 kill -TERM "${WATCHER_PIDS[1]}"
-DRAIN_MS=$(wait_for 10 routes_to "2 3") || e2e_die "the router still routes to d1 after its watcher stopped (has: $(nexthops))"
+DRAIN_MS=$(e2e_wait_ms 10 routes_to "2 3") || e2e_die "the router still routes to d1 after its watcher stopped (has: $(nexthops))"
 start_watcher 1
-UNDRAIN_MS=$(wait_for 10 routes_to "1 2 3") || e2e_die "the router did not route to d1 again after its watcher restarted"
+UNDRAIN_MS=$(e2e_wait_ms 10 routes_to "1 2 3") || e2e_die "the router did not route to d1 again after its watcher restarted"
 grep -q "sipvsd_vip disabled: the VIP is withdrawn" "$E2E_DIR/watcher-d1.log" || e2e_die "d1's watcher did not say it withdrew the VIP"
 pass "drain: d1's watcher stopped (maintenance): the router withdrew d1 after $DRAIN_MS ms; restarted: routed to again after $UNDRAIN_MS ms"
 
@@ -474,18 +445,18 @@ b1_health() {
   jq -c '.services[0].servers[] | select(.server == "198.18.1.1:5060") | .health | {state, seen_down_by}' "$E2E_DIR/api-body"
 }
 nsx b1 iptables -I INPUT -s 198.18.1.251 -p udp --dport 5060 -j DROP
-T0=$(now_ms)
-wait_for 10 b1_down 1 >/dev/null || e2e_die "d1 never saw b1 down with its probes dropped"
-D1_MS=$(($(now_ms) - T0))
-wait_for 3 b1_down 2 >/dev/null || e2e_die "health shared: d2 kept b1 up while d1 sees it down: $(b1_health 2)"
-wait_for 3 b1_down 3 >/dev/null || e2e_die "health shared: d3 kept b1 up while d1 sees it down: $(b1_health 3)"
-ALL_DOWN_MS=$(($(now_ms) - T0))
+T0=$(e2e_now_ms)
+e2e_wait_ms 10 b1_down 1 >/dev/null || e2e_die "d1 never saw b1 down with its probes dropped"
+D1_MS=$(($(e2e_now_ms) - T0))
+e2e_wait_ms 3 b1_down 2 >/dev/null || e2e_die "health shared: d2 kept b1 up while d1 sees it down: $(b1_health 2)"
+e2e_wait_ms 3 b1_down 3 >/dev/null || e2e_die "health shared: d3 kept b1 up while d1 sees it down: $(b1_health 3)"
+ALL_DOWN_MS=$(($(e2e_now_ms) - T0))
 H2=$(b1_health 2)
 [ "$H2" = '{"state":"up","seen_down_by":[1]}' ] || e2e_die "d2's view of b1 is not its own probes up, seen down by d1: $H2"
 nsx b1 iptables -D INPUT -s 198.18.1.251 -p udp --dport 5060 -j DROP
-T0=$(now_ms)
-for n in 1 2 3; do wait_for 10 b1_up "$n" >/dev/null || e2e_die "d$n did not bring b1 back: $(b1_health "$n")"; done
-ALL_UP_MS=$(($(now_ms) - T0))
+T0=$(e2e_now_ms)
+for n in 1 2 3; do e2e_wait_ms 10 b1_up "$n" >/dev/null || e2e_die "d$n did not bring b1 back: $(b1_health "$n")"; done
+ALL_UP_MS=$(($(e2e_now_ms) - T0))
 pass "health (default shared): d1 saw b1 down after $D1_MS ms, all three had it down after $ALL_DOWN_MS ms (d2: $H2); back up on all $ALL_UP_MS ms after d1's probes passed again"
 
 # --- 5: the same run without sync ---------------------------------------------
@@ -493,8 +464,8 @@ stop_cluster
 rm -f "$E2E_DIR"/d?.state.json*
 one_run off $CALLS
 judge "$KILL_AT"
-BROKEN_NOSYNC=$(broken)
-e2e_log "sync off: $(aff callids) calls, $(aff complete) complete on one backend, $BROKEN_NOSYNC broken; $OK successful at the UACs"
+BROKEN_NOSYNC=$(e2e_broken)
+e2e_log "sync off: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $BROKEN_NOSYNC broken; $OK successful at the UACs"
 [ "$BROKEN_NOSYNC" -gt 0 ] || e2e_die "sync off: no call broke, so the run above does not show what sync buys"
 pass "5: the same run without sync: $BROKEN_NOSYNC of $TOTAL calls broken (d2 withdrawn after $WITHDRAW_MS ms)"
 

@@ -36,6 +36,8 @@ SIPVSD=$(realpath "${1:?usage: e2e_ha.sh PATH/TO/sipvsd}")
 RULES=$(cd "$HERE/../../rules" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=lib_cluster.sh
+source "$HERE/lib_cluster.sh"
 e2e_require sipp iptables keepalived curl jq
 
 RATE=10        # calls per second
@@ -48,19 +50,12 @@ e2e_init ha
 e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(keepalived --version 2>&1 | head -1); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
 
 # --- topology -------------------------------------------------------------
-# link ROLE IFACE BRIDGE: a veth from ROLE's namespace to a port of BRIDGE.
-link() {
-  ip link add "$2" netns "$(e2e_ns "$1")" type veth peer name "p$1$2" netns "$(e2e_ns sw)"
-  ip -n "$(e2e_ns sw)" link set "p$1$2" master "$3" up
-  ip -n "$(e2e_ns "$1")" link set "$2" up
-}
-
 # director N: what rules/keepalived.conf's header says each director needs,
 # whatever its role.
 setup_director() {
   local n=$1 ns; ns=$(e2e_ns "d$n")
-  link "d$n" eth0 lan
-  link "d$n" eth1 srv
+  e2e_switch_port "d$n" eth0 lan
+  e2e_switch_port "d$n" eth1 srv
   ip -n "$ns" addr add "198.18.0.1$n/24" dev eth0
   ip -n "$ns" addr add "198.18.1.25$n/24" dev eth1
   nsx "d$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
@@ -77,19 +72,15 @@ setup_director() {
 
 topology() {
   local role i
-  for role in sw c d1 d2 b1 b2 b3 b4; do e2e_add_ns "$role"; done
-  # Fixed MACs: a bridge takes its lowest port's, which would change as ports come and go.
-  ip -n "$(e2e_ns sw)" link add lan address 02:00:5e:10:00:01 type bridge
-  ip -n "$(e2e_ns sw)" link add srv address 02:00:5e:10:00:02 type bridge
-  ip -n "$(e2e_ns sw)" link set lan up
-  ip -n "$(e2e_ns sw)" link set srv up
-  link c c0 lan
+  e2e_switch
+  for role in c d1 d2 b1 b2 b3 b4; do e2e_add_ns "$role"; done
+  e2e_switch_port c c0 lan
   ip -n "$(e2e_ns c)" addr add $E2E_CLIENT4/24 dev c0
   setup_director 1
   setup_director 2
   for i in 1 2 3 4; do
     local b; b=$(e2e_ns "b$i")
-    link "b$i" e0 srv
+    e2e_switch_port "b$i" e0 srv
     ip -n "$b" addr add "$(e2e_backend4 "$i")/24" dev e0
     ip -n "$b" addr add $VIP/32 dev lo
     nsx "b$i" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
@@ -130,7 +121,6 @@ config() {
 # healthy N: director N's /healthz says 200 (running; synced when sync is on).
 healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null; }
 holds_vip() { ip -n "$(e2e_ns "d$1")" -4 addr show dev eth0 2>/dev/null | grep -q "inet $VIP/"; }
-now_ms() { date +%s%3N; }
 
 # start_sipvsd N on|multicast|off: sipvsd in director N, its log appended to d<N>.log.
 start_sipvsd() {
@@ -156,17 +146,6 @@ start_keepalived() {
   disown $!
 }
 
-# wait_for LIMIT_S COMMAND...: until COMMAND succeeds (every 50 ms, at most
-# LIMIT_S seconds); prints the milliseconds it took.
-wait_for() {
-  local limit=$1 t0 i; shift
-  t0=$(now_ms)
-  for i in $(seq 1 $((limit * 20))); do
-    if "$@"; then echo $(($(now_ms) - t0)); return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
 lacks_vip() { ! holds_vip "$1"; }
 
 # kill_director N: the box dies: its links down, then every process in its
@@ -174,10 +153,10 @@ lacks_vip() { ! holds_vip "$1"; }
 # VRRP child of a killed keepalived stops cleanly (parent-death signal) and
 # would say goodbye (priority 0), which a dead box never does.
 kill_director() {
-  local ns pid; ns=$(e2e_ns "d$1")
+  local ns; ns=$(e2e_ns "d$1")
   ip -n "$ns" link set eth0 down
   ip -n "$ns" link set eth1 down
-  for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
+  e2e_kill_ns "d$1"
 }
 
 # boot_director N on|multicast|off: N comes (back) up as after a reboot: links up, no VIP,
@@ -196,12 +175,12 @@ boot_director() {
 start_pair() {
   start_sipvsd 1 "$1"
   start_sipvsd 2 "$1"
-  wait_for 15 healthy 1 >/dev/null || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not healthy within 15 s"; }
-  wait_for 15 healthy 2 >/dev/null || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "d2 not healthy within 15 s"; }
+  e2e_wait_ms 15 healthy 1 >/dev/null || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not healthy within 15 s"; }
+  e2e_wait_ms 15 healthy 2 >/dev/null || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "d2 not healthy within 15 s"; }
   start_keepalived 1
   start_keepalived 2
   local ms
-  ms=$(wait_for 20 holds_vip 1) || { tail -20 "$E2E_DIR/keepalived-d1.log" >&2; e2e_die "d1 did not take the VIP within 20 s"; }
+  ms=$(e2e_wait_ms 20 holds_vip 1) || { tail -20 "$E2E_DIR/keepalived-d1.log" >&2; e2e_die "d1 did not take the VIP within 20 s"; }
   e2e_log "sync $1: d1 holds the VIP ${ms} ms after keepalived started"
   holds_vip 2 && e2e_die "both directors hold the VIP"
   e2e_wait_ping c $VIP || e2e_die "the client cannot reach the VIP"
@@ -209,10 +188,10 @@ start_pair() {
 
 # stop_pair: both directors stopped, up again as after a reboot (links up, no VIP).
 stop_pair() {
-  local n ns pid
+  local n ns
   for n in 1 2; do
     ns=$(e2e_ns "d$n")
-    for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
+    e2e_kill_ns "d$n"
     ip -n "$ns" addr del $VIP/32 dev eth0 2>/dev/null || true
     ip -n "$ns" addr del 198.18.1.254/32 dev eth1 2>/dev/null || true
     ip -n "$ns" link set eth0 up
@@ -241,14 +220,8 @@ uac_wait() {
   e2e_log "$1: $OK of $2 calls successful at the UAC"
 }
 
-# judge SINCE: e2e_affinity over the four backends for the current UAC, as
-# "key value" lines in $AFF_FILE.
-AFF_FILE=$E2E_DIR/affinity
-judge() { e2e_affinity "$E2E_UAC_SIPP" "$1" "${UAS_DIRS[@]}" >"$AFF_FILE"; }
-aff() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$AFF_FILE"; }
-spanning() { echo $(($(aff spanning.b1) + $(aff spanning.b2) + $(aff spanning.b3) + $(aff spanning.b4))); }
-# broken: calls not seen whole (INVITE, ACK, BYE) by exactly one backend.
-broken() { echo $(($(aff callids) - $(aff complete))); }
+# judge SINCE: e2e_affinity over the four backends for the current UAC, into $E2E_DIR/affinity.
+judge() { e2e_affinity "$E2E_UAC_SIPP" "$1" "${UAS_DIRS[@]}" >"$E2E_DIR/affinity"; }
 live_templates() { e2e_api_at "d$1" GET /v1/stats; jq .templates.live "$E2E_DIR/api-body"; }
 
 # failover NAME: holds new calls, kills d1, releases them; sets FAILOVER_MS
@@ -256,11 +229,11 @@ live_templates() { e2e_api_at "d$1" GET /v1/stats; jq .templates.live "$E2E_DIR/
 failover() {
   hold_new_calls
   KILL_AT=$(e2e_now)
-  local t0; t0=$(now_ms)
+  local t0; t0=$(e2e_now_ms)
   kill_director 1
   release_new_calls
-  wait_for 15 holds_vip 2 >/dev/null || e2e_die "$1: the VIP did not move to d2 within 15 s"
-  FAILOVER_MS=$(($(now_ms) - t0))
+  e2e_wait_ms 15 holds_vip 2 >/dev/null || e2e_die "$1: the VIP did not move to d2 within 15 s"
+  FAILOVER_MS=$(($(e2e_now_ms) - t0))
   e2e_log "$1: d1 killed at $KILL_AT, the VIP on d2 after $FAILOVER_MS ms"
 }
 
@@ -276,18 +249,18 @@ sleep 8
 failover "sync on"
 sleep 4
 # d1 reboots empty while d2 serves; keepalived must wait for its table.
-T_BOOT=$(now_ms)
+T_BOOT=$(e2e_now_ms)
 boot_director 1 on
 vip_early=0
 API_MS=-1
 for i in $(seq 1 400); do  # 20 s at most
   holds_vip 1 && vip_early=1
   healthy 1 && break
-  [ "$API_MS" = -1 ] && nsx d1 curl -s --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz && API_MS=$(($(now_ms) - T_BOOT))
+  [ "$API_MS" = -1 ] && nsx d1 curl -s --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz && API_MS=$(($(e2e_now_ms) - T_BOOT))
   sleep 0.05
 done
 healthy 1 || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not synced within 20 s of its restart"; }
-SYNCED_MS=$(($(now_ms) - T_BOOT))
+SYNCED_MS=$(($(e2e_now_ms) - T_BOOT))
 hold_new_calls
 [ "$API_MS" = -1 ] && API_MS=$SYNCED_MS  # its first answer already said synced
 [ $vip_early = 0 ] || e2e_die "d1 took the VIP before it was synced"
@@ -298,8 +271,8 @@ e2e_api_at d1 GET /v1/sync
 RESYNCS=$(jq .resyncs.requested "$E2E_DIR/api-body")
 e2e_log "d1 first answered ${API_MS} ms and was synced ${SYNCED_MS} ms after its restart: $T1 templates (d2 holds $T2), $RESYNCS resync requests"
 [ "$T1" -gt 0 ] && [ "$T1" -ge $((T2 - 2)) ] || e2e_die "d1 synced with $T1 templates where d2 holds $T2"
-FAILBACK_MS=$(wait_for 20 holds_vip 1) || e2e_die "d1 did not take the VIP back within 20 s of being synced"
-wait_for 5 lacks_vip 2 >/dev/null || e2e_die "d2 kept the VIP"
+FAILBACK_MS=$(e2e_wait_ms 20 holds_vip 1) || e2e_die "d1 did not take the VIP back within 20 s of being synced"
+e2e_wait_ms 5 lacks_vip 2 >/dev/null || e2e_die "d2 kept the VIP"
 FAILBACK_AT=$(e2e_now)
 sleep 0.3
 release_new_calls
@@ -307,13 +280,13 @@ e2e_log "fail-back: the VIP on d1 ${FAILBACK_MS} ms after it was synced"
 uac_wait failover $CALLS
 
 judge "$KILL_AT"
-SPAN_FAILOVER=$(spanning)
+SPAN_FAILOVER=$(e2e_spanning)
 judge "$FAILBACK_AT"
-SPAN_FAILBACK=$(spanning)
-BROKEN_SYNC=$(broken)
-e2e_log "sync on: $(aff callids) calls, $(aff single) on one backend, $(aff complete) complete there; $SPAN_FAILOVER spanned the failover, $SPAN_FAILBACK the fail-back"
-grep '^split' "$AFF_FILE" >&2 || true
-[ "$OK" = $CALLS ] && [ "$(aff callids)" = $CALLS ] && [ "$BROKEN_SYNC" = 0 ] ||
+SPAN_FAILBACK=$(e2e_spanning)
+BROKEN_SYNC=$(e2e_broken)
+e2e_log "sync on: $(e2e_aff callids) calls, $(e2e_aff single) on one backend, $(e2e_aff complete) complete there; $SPAN_FAILOVER spanned the failover, $SPAN_FAILBACK the fail-back"
+grep '^split' "$E2E_DIR/affinity" >&2 || true
+[ "$OK" = $CALLS ] && [ "$(e2e_aff callids)" = $CALLS ] && [ "$BROKEN_SYNC" = 0 ] ||
   e2e_die "sync on: $BROKEN_SYNC broken calls, $OK of $CALLS successful"
 [ "$SPAN_FAILOVER" -ge 40 ] && [ "$SPAN_FAILBACK" -ge 20 ] ||
   e2e_die "too few calls spanned the moves ($SPAN_FAILOVER, $SPAN_FAILBACK) for this to prove anything"
@@ -333,7 +306,7 @@ CHANGE_AT=$(e2e_now)
 uac_wait change $CALLS
 read -r STAYED BROKEN MOVED < <(e2e_judge "$E2E_UAC_SIPP" b3 "${UAS_DIRS[@]}")
 judge "$CHANGE_AT"
-ON_B4=$(aff calls.b4)
+ON_B4=$(e2e_aff calls.b4)
 e2e_api_at d2 GET "/v1/templates?format=text&service=sip4&limit=100000"
 D2_B4=$(grep -c '198\.18\.1\.4:5060' "$E2E_DIR/api-body" || true)
 e2e_log "change: $STAYED calls on the kept or new servers, $BROKEN of them broken; $MOVED calls of b3 moved; b4 took $ON_B4; d2 holds $D2_B4 templates for b4"
@@ -350,11 +323,11 @@ sleep 8
 failover "multicast"
 uac_wait multicast $CALLS
 judge "$KILL_AT"
-e2e_log "multicast: $(aff callids) calls, $(aff complete) complete on one backend, $(broken) broken, $(spanning) in progress at the failure"
-grep '^split' "$AFF_FILE" >&2 || true
-[ "$OK" = $CALLS ] && [ "$(aff callids)" = $CALLS ] && [ "$(broken)" = 0 ] && [ "$(spanning)" -ge 40 ] ||
-  e2e_die "multicast: $(broken) broken calls, $OK of $CALLS successful, $(spanning) spanned the failover"
-pass "4: sync over a multicast group: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $(spanning) in progress at the failure"
+e2e_log "multicast: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $(e2e_broken) broken, $(e2e_spanning) in progress at the failure"
+grep '^split' "$E2E_DIR/affinity" >&2 || true
+[ "$OK" = $CALLS ] && [ "$(e2e_aff callids)" = $CALLS ] && [ "$(e2e_broken)" = 0 ] && [ "$(e2e_spanning)" -ge 40 ] ||
+  e2e_die "multicast: $(e2e_broken) broken calls, $OK of $CALLS successful, $(e2e_spanning) spanned the failover"
+pass "4: sync over a multicast group: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $(e2e_spanning) in progress at the failure"
 
 # --- 5: failover without sync -------------------------------------------------
 stop_pair
@@ -364,8 +337,8 @@ sleep 8
 failover "sync off"
 uac_wait nosync $CALLS
 judge "$KILL_AT"
-BROKEN_NOSYNC=$(broken)
-e2e_log "sync off: $(aff callids) calls, $(aff complete) complete on one backend, $BROKEN_NOSYNC broken, $(spanning) in progress at the failure; $OK successful at the UAC"
+BROKEN_NOSYNC=$(e2e_broken)
+e2e_log "sync off: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $BROKEN_NOSYNC broken, $(e2e_spanning) in progress at the failure; $OK successful at the UAC"
 [ "$BROKEN_NOSYNC" -gt 0 ] || e2e_die "sync off: no call broke, so the runs above do not show what sync buys"
 pass "5: the same failover without sync: $BROKEN_NOSYNC of $CALLS calls broken (the VIP on d2 after $FAILOVER_MS ms)"
 

@@ -49,6 +49,16 @@ std::string refused(std::span<const uint8_t> d, uint16_t sync_id = 3) {
   return decode(d, kAuth, sync_id, m, reason) ? "" : std::string(to_string(reason));
 }
 
+// `d` with the byte at `at` set to `value`, signed again with the right key:
+// only the structure checks stand between it and the decoder.
+std::vector<uint8_t> resigned(std::vector<uint8_t> d, std::size_t at, uint8_t value) {
+  d.resize(d.size() - kMacSize);
+  d[at] = value;
+  const Mac mac = kAuth.sign(d);
+  d.insert(d.end(), mac.begin(), mac.end());
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE("records round-trip: IPv4, IPv6, fwmark, erase, learned, binary pe data") {
@@ -218,14 +228,6 @@ TEST_CASE("what is refused, and why") {
 }
 
 TEST_CASE("authentic but malformed: refused whole, nothing half-read") {
-  // Re-sign a damaged body with the right key: only the structure checks stand.
-  const auto resigned = [](std::vector<uint8_t> d, std::size_t at, uint8_t value) {
-    d.resize(d.size() - kMacSize);
-    d[at] = value;
-    const Mac mac = kAuth.sign(d);
-    d.insert(d.end(), mac.begin(), mac.end());
-    return d;
-  };
   const std::vector<uint8_t> good = datagram({call("c1")});
   const std::size_t rec = kHeaderSize;
   CHECK(refused(resigned(good, 5, 9)) == "malformed");            // unknown type
@@ -259,13 +261,6 @@ TEST_CASE("authentic but malformed: refused whole, nothing half-read") {
 }
 
 TEST_CASE("an alive with a malformed down server is refused whole") {
-  const auto resigned = [](std::vector<uint8_t> d, std::size_t at, uint8_t value) {
-    d.resize(d.size() - kMacSize);
-    d[at] = value;
-    const Mac mac = kAuth.sign(d);
-    d.insert(d.end(), mac.begin(), mac.end());
-    return d;
-  };
   Alive a;
   a.down = {by_vip("198.18.1.2")};
   const std::vector<uint8_t> good = encode_alive(header(), a, kAuth);

@@ -1,0 +1,50 @@
+# shellcheck shell=bash
+# Helpers of the tests with several directors (e2e_ha.sh, e2e_ecmp.sh),
+# sourced after lib.sh: a switch namespace whose bridges join the
+# namespaces, timing, and the per-Call-ID verdicts those tests print.
+
+# e2e_switch: namespace "sw" with two bridges, "lan" (clients' or router's
+# side) and "srv" (the real servers' side). Fixed MACs: a bridge takes its
+# lowest port's, which would change as ports come and go.
+e2e_switch() {
+  e2e_add_ns sw
+  ip -n "$(e2e_ns sw)" link add lan address 02:00:5e:10:00:01 type bridge
+  ip -n "$(e2e_ns sw)" link add srv address 02:00:5e:10:00:02 type bridge
+  ip -n "$(e2e_ns sw)" link set lan up
+  ip -n "$(e2e_ns sw)" link set srv up
+}
+
+# e2e_switch_port ROLE IFACE BRIDGE: a veth from ROLE's namespace to a port of BRIDGE.
+e2e_switch_port() {
+  ip link add "$2" netns "$(e2e_ns "$1")" type veth peer name "p$1$2" netns "$(e2e_ns sw)"
+  ip -n "$(e2e_ns sw)" link set "p$1$2" master "$3" up
+  ip -n "$(e2e_ns "$1")" link set "$2" up
+}
+
+# e2e_kill_ns ROLE: every process in ROLE's namespace SIGKILLed, as when its box dies.
+e2e_kill_ns() {
+  local pid
+  for pid in $(ip netns pids "$(e2e_ns "$1")"); do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+e2e_now_ms() { date +%s%3N; }
+
+# e2e_wait_ms LIMIT_S COMMAND...: until COMMAND succeeds (every 20 ms, at
+# most LIMIT_S seconds); prints the milliseconds it took.
+e2e_wait_ms() {
+  local limit=$1 t0 i; shift
+  t0=$(e2e_now_ms)
+  for i in $(seq 1 $((limit * 50))); do
+    if "$@"; then echo $(($(e2e_now_ms) - t0)); return 0; fi
+    sleep 0.02
+  done
+  return 1
+}
+
+# The verdicts the test wrote to $E2E_DIR/affinity: "key value" lines of
+# e2e_affinity (summed over several UACs by the caller if need be).
+e2e_aff() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$E2E_DIR/affinity"; }
+# Calls in progress at the time given to e2e_affinity, on any of b1..b4.
+e2e_spanning() { echo $(($(e2e_aff spanning.b1) + $(e2e_aff spanning.b2) + $(e2e_aff spanning.b3) + $(e2e_aff spanning.b4))); }
+# Calls not seen whole (INVITE, ACK, BYE) by exactly one backend.
+e2e_broken() { echo $(($(e2e_aff callids) - $(e2e_aff complete))); }
