@@ -284,15 +284,13 @@ uac_start() {
     UAC_PIDS+=("$E2E_UAC_SIPP")
   done
 }
-hold_new_calls() {
-  local t
-  for t in $(seq 1 $TRUNKS); do nsx c bash -c "printf p >/dev/udp/127.0.0.1/$((8880 + t))"; done
-  sleep 0.3
-}
-release_new_calls() {
+# SIPp's "p" key to every trunk toggles the creation of new calls.
+uac_key() {
   local t
   for t in $(seq 1 $TRUNKS); do nsx c bash -c "printf p >/dev/udp/127.0.0.1/$((8880 + t))"; done
 }
+hold_new_calls() { uac_key; sleep 0.3; }
+release_new_calls() { uac_key; }
 
 # uac_wait NAME CALLS: waits for every trunk's UAC; sets OK to the successful calls of all.
 uac_wait() {
