@@ -54,8 +54,6 @@ VIP=$E2E_VIP4
 RATE=3       # calls per second per trunk, four trunks
 HOLD=8000    # ms each call lasts, so that calls span every change
 TRUNKS=4
-PASSED=0
-pass() { e2e_log "PASS: $*"; PASSED=$((PASSED + 1)); }
 e2e_init ecmp
 e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(bird --version 2>&1 | head -1); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
 
@@ -153,9 +151,7 @@ DIRECTOR_BIRD=$E2E_DIR/bird-director.conf
 sed "s|^log syslog all;|log \"$E2E_DIR/bird-director.log\" all;|" "$RULES/bird-director.conf" >"$DIRECTOR_BIRD"
 grep -q "^log \"$E2E_DIR" "$DIRECTOR_BIRD" || e2e_die "rules/bird-director.conf has no 'log syslog all;' to change"
 
-KEY=$E2E_DIR/sync.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-chmod 600 "$KEY"
+KEY=$(e2e_sync_key)
 
 # config N on|off: director N's configuration: wrr over b1..b3 (SIP OPTIONS
 # health checks), forwarding by sipvsd's own policy routing, the API on
@@ -168,21 +164,12 @@ config() {
     printf '  "api": { "listen": "127.0.0.1:8080" }, "state_file": "%s",\n' "$E2E_DIR/d$n.state.json"
     [ "$sync" = on ] && printf '  "sync": { "listen": "198.18.1.25%s:8848", "peers": [%s], "node_id": %s, "sync_id": 7, "key_file": "%s" },\n' \
       "$n" "$(IFS=,; echo "${peers[*]}")" "$n" "$KEY"
-    printf '  "services": [ { "name": "sip4", "vip": "%s", "port": 5060, "scheduler": "wrr",\n' $VIP
-    printf '    "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip",\n'
-    printf '    "health_check": { "interval_ms": 500, "timeout_ms": 300, "failures": 2, "successes": 2 },\n'
-    printf '    "servers": ['
-    for i in 1 2 3; do
-      [ "$i" -gt 1 ] && printf ','
-      printf '\n      { "address": "%s", "port": 5060, "weight": 1, "mark": %s }' "$(e2e_backend4 "$i")" "$i"
-    done
-    printf ' ] } ] }\n'
+    e2e_wrr_services $VIP '"health_check": { "interval_ms": 500, "timeout_ms": 300, "failures": 2, "successes": 2 },'
   } >"$file"
   "$SIPVSD" --check-config "$file" >/dev/null || e2e_die "configuration of d$n rejected"
   echo "$file"
 }
 
-healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null; }
 # The directors the router's kernel routes the VIP to, as "1 3" (sorted).
 nexthops() {
   ip -n "$(e2e_ns r)" -4 route show $VIP 2>/dev/null | grep -o 'via 198\.18\.3\.1[0-9]' | sed 's/.*\.1//' | sort | xargs
@@ -239,7 +226,7 @@ start_cluster() {
   local n
   for n in 1 2 3; do boot_director "$n" "$1"; done
   for n in 1 2 3; do
-    e2e_wait_ms 20 healthy "$n" >/dev/null || { tail -20 "$E2E_DIR/d$n.log" >&2; e2e_die "d$n not healthy within 20 s"; }
+    e2e_wait_ms 20 e2e_director_healthy "$n" >/dev/null || { tail -20 "$E2E_DIR/d$n.log" >&2; e2e_die "d$n not healthy within 20 s"; }
   done
   local ms
   ms=$(e2e_wait_ms 30 routes_to "1 2 3") ||
@@ -356,11 +343,11 @@ one_run() {
   boot_director 2 "$sync"
   local early=0 i
   for i in $(seq 1 1000); do  # 20 s at most
-    routes_via 2 && ! healthy 2 && early=1
-    healthy 2 && break
+    routes_via 2 && ! e2e_director_healthy 2 && early=1
+    e2e_director_healthy 2 && break
     sleep 0.02
   done
-  healthy 2 || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "sync $sync: d2 not healthy within 20 s of its restart"; }
+  e2e_director_healthy 2 || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "sync $sync: d2 not healthy within 20 s of its restart"; }
   SYNCED_MS=$(($(e2e_now_ms) - t0))
   hold_new_calls
   JOIN_MS=$(e2e_wait_ms 20 routes_to "1 2 3") || e2e_die "sync $sync: the router did not route to d2 again (has: $(nexthops))"
@@ -382,7 +369,7 @@ one_run() {
   SIPVSD_WITHDRAW_MS=$(e2e_wait_ms 10 not_routes_via 3) || e2e_die "sync $sync: d3's sipvsd is dead and the router still routes to it"
   release_new_calls
   start_sipvsd 3 "$sync"
-  e2e_wait_ms 20 healthy 3 >/dev/null || e2e_die "sync $sync: d3's new sipvsd not healthy within 20 s"
+  e2e_wait_ms 20 e2e_director_healthy 3 >/dev/null || e2e_die "sync $sync: d3's new sipvsd not healthy within 20 s"
   hold_new_calls
   REJOIN_MS=$(e2e_wait_ms 20 routes_to "1 2 3") || e2e_die "sync $sync: the router did not route to d3 again"
   sleep 0.3
@@ -414,10 +401,10 @@ grep '^split' "$E2E_DIR/affinity" >&2 || true
   e2e_die "sync on: $BROKEN_SYNC broken calls, $(e2e_aff callids) seen by the backends, $OK of $TOTAL successful"
 [ "$SPAN_KILL" -ge 40 ] && [ "$SPAN_JOIN" -ge 40 ] && [ "$SPAN_ADD" -ge 40 ] && [ "$ON_B4" -gt 0 ] ||
   e2e_die "too few calls spanned the changes ($SPAN_KILL, $SPAN_JOIN, $SPAN_ADD; b4 took $ON_B4) for this to prove anything"
-pass "1: three directors active: $TOTAL calls, every one on one backend; packets by director at 8 s: d1 $P1, d2 $P2, d3 $P3; sync: $SYNC_BYTES_PER_CALL bytes per call and peer"
-pass "2: d2 killed: the router withdrew it after $WITHDRAW_MS ms (BFD); 0 broken, $SPAN_KILL calls in progress"
-pass "3: d2 back empty: synced after $SYNCED_MS ms, routed to $JOIN_MS ms later, never before; 0 broken, $SPAN_JOIN in progress; d3's sipvsd killed: withdrawn after $SIPVSD_WITHDRAW_MS ms, back $REJOIN_MS ms after healthy"
-pass "4: b4 added on each director in turn while flows moved: 0 broken of $(e2e_aff callids), $SPAN_ADD in progress, b4 took $ON_B4"
+e2e_pass "1: three directors active: $TOTAL calls, every one on one backend; packets by director at 8 s: d1 $P1, d2 $P2, d3 $P3; sync: $SYNC_BYTES_PER_CALL bytes per call and peer"
+e2e_pass "2: d2 killed: the router withdrew it after $WITHDRAW_MS ms (BFD); 0 broken, $SPAN_KILL calls in progress"
+e2e_pass "3: d2 back empty: synced after $SYNCED_MS ms, routed to $JOIN_MS ms later, never before; 0 broken, $SPAN_JOIN in progress; d3's sipvsd killed: withdrawn after $SIPVSD_WITHDRAW_MS ms, back $REJOIN_MS ms after healthy"
+e2e_pass "4: b4 added on each director in turn while flows moved: 0 broken of $(e2e_aff callids), $SPAN_ADD in progress, b4 took $ON_B4"
 
 # --- drain: stopping the watcher withdraws the director ----------------------
 T0=$(e2e_now_ms)
@@ -426,7 +413,7 @@ DRAIN_MS=$(e2e_wait_ms 10 routes_to "2 3") || e2e_die "the router still routes t
 start_watcher 1
 UNDRAIN_MS=$(e2e_wait_ms 10 routes_to "1 2 3") || e2e_die "the router did not route to d1 again after its watcher restarted"
 grep -q "sipvsd_vip disabled: the VIP is withdrawn" "$E2E_DIR/watcher-d1.log" || e2e_die "d1's watcher did not say it withdrew the VIP"
-pass "drain: d1's watcher stopped (maintenance): the router withdrew d1 after $DRAIN_MS ms; restarted: routed to again after $UNDRAIN_MS ms"
+e2e_pass "drain: d1's watcher stopped (maintenance): the router withdrew d1 after $DRAIN_MS ms; restarted: routed to again after $UNDRAIN_MS ms"
 
 # --- health: the default agreement, shared --------------------------------------
 # b1 drops d1's probes (the calls' packets keep the client's address: only the
@@ -455,7 +442,7 @@ nsx b1 iptables -D INPUT -s 198.18.1.251 -p udp --dport 5060 -j DROP
 T0=$(e2e_now_ms)
 for n in 1 2 3; do e2e_wait_ms 10 b1_up "$n" >/dev/null || e2e_die "d$n did not bring b1 back: $(b1_health "$n")"; done
 ALL_UP_MS=$(($(e2e_now_ms) - T0))
-pass "health (default shared): d1 saw b1 down after $D1_MS ms, all three had it down after $ALL_DOWN_MS ms (d2: $H2); back up on all $ALL_UP_MS ms after d1's probes passed again"
+e2e_pass "health (default shared): d1 saw b1 down after $D1_MS ms, all three had it down after $ALL_DOWN_MS ms (d2: $H2); back up on all $ALL_UP_MS ms after d1's probes passed again"
 
 # --- 5: the same run without sync ---------------------------------------------
 stop_cluster
@@ -465,6 +452,6 @@ judge "$KILL_AT"
 BROKEN_NOSYNC=$(e2e_broken)
 e2e_log "sync off: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $BROKEN_NOSYNC broken; $OK successful at the UACs"
 [ "$BROKEN_NOSYNC" -gt 0 ] || e2e_die "sync off: no call broke, so the run above does not show what sync buys"
-pass "5: the same run without sync: $BROKEN_NOSYNC of $TOTAL calls broken (d2 withdrawn after $WITHDRAW_MS ms)"
+e2e_pass "5: the same run without sync: $BROKEN_NOSYNC of $TOTAL calls broken (d2 withdrawn after $WITHDRAW_MS ms)"
 
-e2e_log "all $PASSED checks passed in $SECONDS s"
+e2e_log "all $E2E_PASSED checks passed in $SECONDS s"

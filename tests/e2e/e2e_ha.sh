@@ -44,8 +44,6 @@ RATE=10        # calls per second
 HOLD=8000      # ms each call lasts, so that calls span every VIP move
 VIP=198.18.0.100
 CTRL=8888      # SIPp's control port (UDP, in the client's namespace)
-PASSED=0
-pass() { e2e_log "PASS: $*"; PASSED=$((PASSED + 1)); }
 e2e_init ha
 e2e_log "sipvsd: $SIPVSD ($("$SIPVSD" --version)); $(keepalived --version 2>&1 | head -1); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
 
@@ -90,15 +88,13 @@ topology() {
 }
 
 # --- directors --------------------------------------------------------------
-KEY=$E2E_DIR/sync.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-chmod 600 "$KEY"
+KEY=$(e2e_sync_key)
 
 # config N on|multicast|off: director N's configuration: wrr over b1..b3,
 # forwarding by sipvsd's own policy routing, the API on loopback, sync with
 # the other director (unicast, or over a multicast group on eth1).
 config() {
-  local n=$1 sync=$2 other=$((3 - $1)) file=$E2E_DIR/d$1.json i
+  local n=$1 sync=$2 other=$((3 - $1)) file=$E2E_DIR/d$1.json
   {
     printf '{ "queues": "0-1", "mark_mask": "%s", "forwarding": "route",\n' "$E2E_MARK_MASK"
     printf '  "api": { "listen": "127.0.0.1:8080" },\n'
@@ -106,20 +102,12 @@ config() {
       "$n" "$other" "$n" "$KEY"
     [ "$sync" = multicast ] && printf '  "sync": { "listen": "198.18.1.25%s:8848", "multicast": { "group": "239.255.81.81", "interface": "eth1" }, "node_id": %s, "sync_id": 7, "key_file": "%s" },\n' \
       "$n" "$n" "$KEY"
-    printf '  "services": [ { "name": "sip4", "vip": "%s", "port": 5060, "scheduler": "wrr",\n' $VIP
-    printf '    "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip", "servers": ['
-    for i in 1 2 3; do
-      [ "$i" -gt 1 ] && printf ','
-      printf '\n      { "address": "%s", "port": 5060, "weight": 1, "mark": %s }' "$(e2e_backend4 "$i")" "$i"
-    done
-    printf ' ] } ] }\n'
+    e2e_wrr_services $VIP
   } >"$file"
   "$SIPVSD" --check-config "$file" >/dev/null || e2e_die "configuration of d$n rejected"
   echo "$file"
 }
 
-# healthy N: director N's /healthz says 200 (running; synced when sync is on).
-healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null; }
 holds_vip() { ip -n "$(e2e_ns "d$1")" -4 addr show dev eth0 2>/dev/null | grep -q "inet $VIP/"; }
 
 # start_sipvsd N on|multicast|off: sipvsd in director N, its log appended to d<N>.log.
@@ -175,8 +163,8 @@ boot_director() {
 start_pair() {
   start_sipvsd 1 "$1"
   start_sipvsd 2 "$1"
-  e2e_wait_ms 15 healthy 1 >/dev/null || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not healthy within 15 s"; }
-  e2e_wait_ms 15 healthy 2 >/dev/null || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "d2 not healthy within 15 s"; }
+  e2e_wait_ms 15 e2e_director_healthy 1 >/dev/null || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not healthy within 15 s"; }
+  e2e_wait_ms 15 e2e_director_healthy 2 >/dev/null || { tail -20 "$E2E_DIR/d2.log" >&2; e2e_die "d2 not healthy within 15 s"; }
   start_keepalived 1
   start_keepalived 2
   local ms
@@ -255,11 +243,11 @@ vip_early=0
 API_MS=-1
 for i in $(seq 1 400); do  # 20 s at most
   holds_vip 1 && vip_early=1
-  healthy 1 && break
+  e2e_director_healthy 1 && break
   [ "$API_MS" = -1 ] && nsx d1 curl -s --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz && API_MS=$(($(e2e_now_ms) - T_BOOT))
   sleep 0.05
 done
-healthy 1 || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not synced within 20 s of its restart"; }
+e2e_director_healthy 1 || { tail -20 "$E2E_DIR/d1.log" >&2; e2e_die "d1 not synced within 20 s of its restart"; }
 SYNCED_MS=$(($(e2e_now_ms) - T_BOOT))
 hold_new_calls
 [ "$API_MS" = -1 ] && API_MS=$SYNCED_MS  # its first answer already said synced
@@ -290,8 +278,8 @@ grep '^split' "$E2E_DIR/affinity" >&2 || true
   e2e_die "sync on: $BROKEN_SYNC broken calls, $OK of $CALLS successful"
 [ "$SPAN_FAILOVER" -ge 40 ] && [ "$SPAN_FAILBACK" -ge 20 ] ||
   e2e_die "too few calls spanned the moves ($SPAN_FAILOVER, $SPAN_FAILBACK) for this to prove anything"
-pass "1: failover, d1 killed: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $SPAN_FAILOVER in progress at the failure"
-pass "2: fail-back: d1 restarted empty, synced after $SYNCED_MS ms with $T1 templates, took the VIP $FAILBACK_MS ms later; 0 broken, $SPAN_FAILBACK calls in progress at the move"
+e2e_pass "1: failover, d1 killed: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $SPAN_FAILOVER in progress at the failure"
+e2e_pass "2: fail-back: d1 restarted empty, synced after $SYNCED_MS ms with $T1 templates, took the VIP $FAILBACK_MS ms later; 0 broken, $SPAN_FAILBACK calls in progress at the move"
 
 # --- 3: a backend removed and another added on both directors -----------------
 CALLS=120
@@ -312,7 +300,7 @@ D2_B4=$(grep -c '198\.18\.1\.4:5060' "$E2E_DIR/api-body" || true)
 e2e_log "change: $STAYED calls on the kept or new servers, $BROKEN of them broken; $MOVED calls of b3 moved; b4 took $ON_B4; d2 holds $D2_B4 templates for b4"
 [ "$BROKEN" = 0 ] && [ "$STAYED" -gt 0 ] || e2e_die "change: $BROKEN calls of the kept servers broken"
 [ "$ON_B4" -gt 0 ] && [ "$D2_B4" -gt 0 ] || e2e_die "change: the new server took $ON_B4 calls, the standby holds $D2_B4 templates for it"
-pass "3: b3 removed, b4 added through both APIs mid-run: 0 of $STAYED calls broken on the kept servers; b4 took $ON_B4 calls"
+e2e_pass "3: b3 removed, b4 added through both APIs mid-run: 0 of $STAYED calls broken on the kept servers; b4 took $ON_B4 calls"
 
 # --- 4: failover with sync over multicast -------------------------------------
 stop_pair
@@ -327,7 +315,7 @@ e2e_log "multicast: $(e2e_aff callids) calls, $(e2e_aff complete) complete on on
 grep '^split' "$E2E_DIR/affinity" >&2 || true
 [ "$OK" = $CALLS ] && [ "$(e2e_aff callids)" = $CALLS ] && [ "$(e2e_broken)" = 0 ] && [ "$(e2e_spanning)" -ge 40 ] ||
   e2e_die "multicast: $(e2e_broken) broken calls, $OK of $CALLS successful, $(e2e_spanning) spanned the failover"
-pass "4: sync over a multicast group: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $(e2e_spanning) in progress at the failure"
+e2e_pass "4: sync over a multicast group: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $(e2e_spanning) in progress at the failure"
 
 # --- 5: failover without sync -------------------------------------------------
 stop_pair
@@ -340,6 +328,6 @@ judge "$KILL_AT"
 BROKEN_NOSYNC=$(e2e_broken)
 e2e_log "sync off: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $BROKEN_NOSYNC broken, $(e2e_spanning) in progress at the failure; $OK successful at the UAC"
 [ "$BROKEN_NOSYNC" -gt 0 ] || e2e_die "sync off: no call broke, so the runs above do not show what sync buys"
-pass "5: the same failover without sync: $BROKEN_NOSYNC of $CALLS calls broken (the VIP on d2 after $FAILOVER_MS ms)"
+e2e_pass "5: the same failover without sync: $BROKEN_NOSYNC of $CALLS calls broken (the VIP on d2 after $FAILOVER_MS ms)"
 
-e2e_log "all $PASSED checks passed in $SECONDS s"
+e2e_log "all $E2E_PASSED checks passed in $SECONDS s"

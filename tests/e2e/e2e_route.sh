@@ -24,8 +24,6 @@ e2e_require sipp iptables
 
 CALLS=200
 RATE=100
-PASSED=0
-pass() { e2e_log "PASS: $*"; PASSED=$((PASSED + 1)); }
 e2e_init route
 e2e_topology 3
 D=$(e2e_ns d)
@@ -96,7 +94,7 @@ done
 [ "$(ip -n "$D" rule show | grep -c 'proto 245')" = 3 ] && [ "$(ip -n "$D" -6 rule show | grep -c 'proto 245')" = 3 ] ||
   e2e_die "expected exactly 3 + 3 rules of sipvsd"
 foreign_ok || e2e_die "the foreign rule or its table changed at start"
-pass "1: sipvsd set up 3 IPv4 + 3 IPv6 rules (tables $(table_of 1) $(table_of 2) $(table_of 3) / $(table_of 11 -6) $(table_of 12 -6) $(table_of 13 -6)) and their routes; foreign rule intact"
+e2e_pass "1: sipvsd set up 3 IPv4 + 3 IPv6 rules (tables $(table_of 1) $(table_of 2) $(table_of 3) / $(table_of 11 -6) $(table_of 12 -6) $(table_of 13 -6)) and their routes; foreign rule intact"
 
 # ---- 2 ----
 for i in 1 2 3; do
@@ -126,7 +124,7 @@ calls() {
     [ "$n" -gt 0 ] && used=$((used + 1))
   done
   [ $used = "$expected" ] || e2e_die "$name: calls reached $used backends, expected $expected ($line)"
-  pass "2: $name: $CALLS/$CALLS calls completed, 100 % on one backend each, per backend$line"
+  e2e_pass "2: $name: $CALLS/$CALLS calls completed, 100 % on one backend each, per backend$line"
 }
 calls ipv4 $E2E_VIP4:5060 $E2E_CLIENT4 3 "$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3"
 calls ipv6 "[$E2E_VIP6]:5060" $E2E_CLIENT6 3 "$E2E_DIR/b1v6" "$E2E_DIR/b2v6" "$E2E_DIR/b3v6"
@@ -151,7 +149,7 @@ for i in 1 2; do
 done
 foreign_ok || e2e_die "the foreign rule or its table changed on reload"
 grep -q "forwarding route: removed ip rule fwmark 0x3/0xffff" "$E2E_DIR/sipvsd.log" || e2e_die "the removal is not logged"
-pass "3: SIGHUP without backend 3: its rules (mark 3, 13) and routes (tables $T3, $T13) removed; backends 1, 2 and the foreign rule untouched"
+e2e_pass "3: SIGHUP without backend 3: its rules (mark 3, 13) and routes (tables $T3, $T13) removed; backends 1, 2 and the foreign rule untouched"
 calls ipv4-after-removal $E2E_VIP4:5060 $E2E_CLIENT4 2 "$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3"
 [ "${AFF[calls.b3]:-0}" = 0 ] || e2e_die "backend 3 got calls after its removal"
 
@@ -160,13 +158,13 @@ R1=$(rule_of 1 | cut -d: -f1)
 ip -n "$D" rule del pref "$R1"
 for _ in $(seq 1 150); do [ -n "$(rule_of 1)" ] && break; sleep 0.1; done
 [ -n "$(rule_of 1)" ] || e2e_die "a deleted rule of sipvsd did not come back within 15 s"
-pass "5: rule pref $R1 deleted by hand is back: $(rule_of 1)"
+e2e_pass "5: rule pref $R1 deleted by hand is back: $(rule_of 1)"
 
 # ---- 6 ----
 e2e_stop_pid "$E2E_SIPVSD_PID" TERM || e2e_die "sipvsd did not stop on SIGTERM"
 [ "$(ip -n "$D" rule show | grep -c 'proto 245')" = 2 ] || e2e_die "a clean stop removed rules (remove_on_exit is false)"
 foreign_ok || e2e_die "the foreign rule changed on stop"
-pass "6: clean stop left sipvsd's 2 + 2 rules in place (remove_on_exit false)"
+e2e_pass "6: clean stop left sipvsd's 2 + 2 rules in place (remove_on_exit false)"
 config true
 E2E_SIPVSD_STARTS=2 e2e_start_sipvsd "$SIPVSD" "$CONF"
 e2e_stop_pid "$E2E_SIPVSD_PID" TERM || e2e_die "sipvsd did not stop on SIGTERM"
@@ -174,7 +172,7 @@ e2e_stop_pid "$E2E_SIPVSD_PID" TERM || e2e_die "sipvsd did not stop on SIGTERM"
   e2e_die "remove_on_exit left rules behind"
 [ -z "$(ip -n "$D" route show table all | grep 'proto 245')" ] || e2e_die "remove_on_exit left routes behind"
 foreign_ok || e2e_die "remove_on_exit touched the foreign rule"
-pass "4+6: with remove_on_exit sipvsd removed all its rules and routes; the foreign rule and table 999 stayed"
+e2e_pass "4+6: with remove_on_exit sipvsd removed all its rules and routes; the foreign rule and table 999 stayed"
 
 # ---- 7 ----
 if [ -e /proc/net/ip_vs ] || nsx d test -e /proc/net/ip_vs; then
@@ -186,7 +184,7 @@ else
   [ $rc = 1 ] || e2e_die "forwarding: ipvs without IPVS: exit $rc, expected 1"
   echo "$out" | grep -qF "the kernel has no IPVS: load ip_vs (modprobe ip_vs) or use forwarding: route" ||
     e2e_die "forwarding: ipvs without IPVS: no clear message: $out"
-  pass "7: forwarding: ipvs on a kernel without IPVS: exit 1, \"$(echo "$out" | grep -o 'the kernel has no IPVS.*' | head -1)\""
+  e2e_pass "7: forwarding: ipvs on a kernel without IPVS: exit 1, \"$(echo "$out" | grep -o 'the kernel has no IPVS.*' | head -1)\""
 fi
-e2e_log "$PASSED passed, 0 failed"
-echo "$PASSED passed, 0 failed"
+e2e_log "$E2E_PASSED passed, 0 failed"
+echo "$E2E_PASSED passed, 0 failed"

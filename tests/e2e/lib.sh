@@ -23,9 +23,11 @@ E2E_MARK_MASK=0x0000ffff
 E2E_PIDS=()
 E2E_NS=()
 E2E_ON_EXIT=()
+E2E_PASSED=0  # checks passed so far (e2e_pass)
 
 e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 e2e_die() { e2e_log "FAIL: $*"; exit 1; }
+e2e_pass() { e2e_log "PASS: $*"; E2E_PASSED=$((E2E_PASSED + 1)); }
 
 # Backend i's addresses and marks (IPv4 marks 1..n, IPv6 marks 11..).
 e2e_backend4() { echo "198.18.1.$1"; }

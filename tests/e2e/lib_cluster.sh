@@ -29,6 +29,33 @@ e2e_kill_ns() {
 
 e2e_now_ms() { date +%s%3N; }
 
+# e2e_sync_key: a fresh shared sync key (mode 0600) in the work dir; prints its path.
+e2e_sync_key() {
+  local key=$E2E_DIR/sync.key
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
+  chmod 600 "$key"
+  echo "$key"
+}
+
+# e2e_wrr_services VIP [KEYS]: a configuration's "services" (the end of its
+# object): sip4 on VIP:5060, wrr over b1..b3 with marks 1..3, persistence by
+# Call-ID; KEYS (e.g. '"health_check": {...},') go into the service.
+e2e_wrr_services() {
+  local i
+  printf '  "services": [ { "name": "sip4", "vip": "%s", "port": 5060, "scheduler": "wrr",\n' "$1"
+  printf '    "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip", %s\n' "${2:-}"
+  printf '    "servers": ['
+  for i in 1 2 3; do
+    [ "$i" -gt 1 ] && printf ','
+    printf '\n      { "address": "%s", "port": 5060, "weight": 1, "mark": %s }' "$(e2e_backend4 "$i")" "$i"
+  done
+  printf ' ] } ] }\n'
+}
+
+# e2e_director_healthy N: director N's /healthz (API on 127.0.0.1:8080) says
+# 200: running, and synced when sync is on.
+e2e_director_healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null; }
+
 # e2e_wait_ms LIMIT_S COMMAND...: until COMMAND succeeds (every 20 ms, at
 # most LIMIT_S seconds); prints the milliseconds it took.
 e2e_wait_ms() {
