@@ -6,9 +6,9 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake g++ pkg-config ca-certificates \
   clang clang-tidy libclang-rt-14-dev \
-  libnetfilter-queue-dev libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
+  libnetfilter-queue-dev libmnl-dev libsystemd-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
   libboost-dev libboost-system-dev nlohmann-json3-dev libsodium-dev doctest-dev libbenchmark-dev libpcap-dev \
-  sip-tester kamailio keepalived bird2 iptables iproute2 iputils-ping tcpdump curl jq procps psmisc kmod ethtool \
+  sip-tester kamailio keepalived bird2 iptables nftables iproute2 iputils-ping tcpdump curl jq procps psmisc kmod ethtool \
   debhelper dpkg-dev lintian systemd systemd-container \
   >/dev/null
 # Debian starts the kamailio package's SIP server on the host's port 5060; the
