@@ -15,6 +15,12 @@ if(IS_DIRECTORY ${_sipvsd_src}/rules)
           USE_SOURCE_PERMISSIONS)
 endif()
 
+# The Prometheus alert rules and the Grafana dashboard (docs/monitoring.md),
+# beside the rules: under share/doc they would be gzipped.
+if(IS_DIRECTORY ${_sipvsd_src}/packaging/monitoring)
+  install(DIRECTORY ${_sipvsd_src}/packaging/monitoring/ DESTINATION ${CMAKE_INSTALL_DATADIR}/sipvsd/monitoring)
+endif()
+
 # CMAKE_INSTALL_DOCDIR is share/doc/sipvsd (from the project name).
 # The operator's guides (docs/*.md) too: the man page points to them.
 file(GLOB _sipvsd_guides RELATIVE ${_sipvsd_src} ${_sipvsd_src}/docs/*.md)

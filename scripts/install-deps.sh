@@ -9,14 +9,14 @@ apt-get install -y -qq --no-install-recommends \
   libnetfilter-queue-dev libmnl-dev libsystemd-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
   libboost-dev libboost-system-dev nlohmann-json3-dev libsodium-dev doctest-dev libbenchmark-dev libpcap-dev \
   sip-tester kamailio keepalived bird2 iptables nftables iproute2 iputils-ping tcpdump curl jq procps psmisc kmod ethtool \
-  debhelper dpkg-dev lintian systemd systemd-container \
+  debhelper dpkg-dev lintian systemd systemd-container prometheus \
   >/dev/null
 # Debian starts the kamailio package's SIP server on the host's port 5060; the
 # bench runs its own kamailio in a namespace and wants none on the host.
 # Likewise keepalived and BIRD: the HA tests (tests/e2e/e2e_ha.sh,
 # e2e_ecmp.sh) run their own, one per namespace.
 if [ -d /run/systemd/system ]; then
-  systemctl disable --now kamailio.service keepalived.service bird.service >/dev/null 2>&1 || true
+  systemctl disable --now kamailio.service keepalived.service bird.service prometheus.service >/dev/null 2>&1 || true
 fi
 # The VM test (ctest -L vm, tests/vm/): qemu boots Debian's kernel (real IPVS).
 # Its guest packages (linux-image-*-amd64, busybox-static, ipvsadm, libnl-3-200,

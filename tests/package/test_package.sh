@@ -124,6 +124,8 @@ if [ -d "$repo/rules" ]; then
   while IFS= read -r -d '' f; do has "/usr/share/sipvsd/rules/${f#"$repo"/rules/}"; done \
     < <(find "$repo/rules" -type f -print0)
 fi
+has /usr/share/sipvsd/monitoring/sipvsd-alerts.yml
+has /usr/share/sipvsd/monitoring/sipvsd-dashboard.json
 dpkg-deb -I "$deb1" conffiles | grep -qxF /etc/sipvsd/sipvsd.json || fail "/etc/sipvsd/sipvsd.json is not a conffile"
 log "contents: $(grep -c '[^/]$' "$work/contents.txt") files, conffile /etc/sipvsd/sipvsd.json"
 
