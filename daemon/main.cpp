@@ -37,7 +37,7 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: sipvsd [--config FILE] [--queue LIST] [--debug N]\n"
                "       sipvsd --check-config FILE\n"
-               "       sipvsd rules [--config FILE]\n"
+               "       sipvsd rules [--config FILE] [--format iptables|nft]\n"
                "       sipvsd replay [--config FILE] CAPTURE.pcap\n"
                "       sipvsd --version | --help\n"
                "\n"
@@ -45,7 +45,8 @@ void usage(std::FILE* out) {
                "  --queue LIST         NFQUEUE numbers, e.g. 0-1 (overrides the file's \"queues\")\n"
                "  --debug N            debug level 0..10 (9+: every packet's decision)\n"
                "  --check-config FILE  validate FILE and exit\n"
-               "  rules                print iptables, policy-routing and ipvsadm commands for the config\n"
+               "  rules                print the kernel rules for the config: NFQUEUE (iptables commands,\n"
+               "                       or an nft ruleset with --format nft), policy routing, ipvsadm\n"
                "  replay               print the decision for each packet of a capture\n"
                "\n"
                "signals: TERM/INT stop, HUP reloads the configuration, USR1/USR2 raise/lower\n"
@@ -59,6 +60,8 @@ struct Options {
   std::optional<std::string> check_config;
   std::optional<std::vector<uint16_t>> queues;
   std::optional<unsigned> debug;
+  sipvsd::RulesFormat rules_format = sipvsd::RulesFormat::iptables;
+  bool rules_format_given = false;
   std::vector<std::string> args;
 };
 
@@ -98,6 +101,11 @@ Options parse_args(int argc, char** argv) {
       const unsigned long n = std::strtoul(v.c_str(), &end, 10);
       if (v.empty() || *end != '\0' || n > sipvsd::log::kMaxDebug) bad_usage("--debug: 0..10 expected");
       o.debug = static_cast<unsigned>(n);
+    } else if (a == "--format") {
+      const auto f = sipvsd::rules_format_from_string(value(a));
+      if (!f) bad_usage("--format: iptables or nft expected");
+      o.rules_format = *f;
+      o.rules_format_given = true;
     } else if (!a.empty() && a[0] == '-') {
       bad_usage("unknown option " + std::string(a));
     } else if (o.command.empty() && (a == "rules" || a == "replay")) {
@@ -170,7 +178,7 @@ int print_rules(const Options& o) {
   if (!o.args.empty()) bad_usage("rules takes no arguments");
   auto c = load(o);
   if (!c) return 1;
-  std::fputs(sipvsd::render_rules(c->daemon(), o.config).c_str(), stdout);
+  std::fputs(sipvsd::render_rules(c->daemon(), o.config, o.rules_format).c_str(), stdout);
   return 0;
 }
 
@@ -301,6 +309,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
+  if (o.rules_format_given && o.command != "rules") bad_usage("--format is an option of rules");
   if (o.check_config) return check_config(*o.check_config, o);
   if (o.command == "rules") return print_rules(o);
   if (o.command == "replay") return replay(o);

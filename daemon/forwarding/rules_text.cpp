@@ -36,30 +36,54 @@ std::string nfqueue_target_option(const std::vector<uint16_t>& queues) {
 
 namespace {
 
-void write_header(std::ostream& o, const DaemonConfig& c, std::string_view source) {
+void write_header(std::ostream& o, const DaemonConfig& c, std::string_view source, RulesFormat format) {
   const bool contiguous = c.queues.size() < 2 || c.queues.back() - c.queues.front() + 1u == c.queues.size();
-  o << "#!/bin/sh\n"
-    << "# Kernel rules matching the sipvsd configuration " << source << "\n"
-    << "# (printed by `sipvsd rules`). Review, then run as root on the director.\n"
-    << "# sipvsd owns the mark bits " << mark_to_string(c.mark_mask) << " (mark_mask); queues "
+  if (format == RulesFormat::nft)
+    o << "#!/usr/sbin/nft -f\n"
+      << "# Kernel rules matching the sipvsd configuration " << source << "\n"
+      << "# (printed by `sipvsd rules --format nft`). Review, then load as root on the\n"
+      << "# director: nft -f FILE. The queue statement needs the kernel's nft_queue\n"
+      << "# (CONFIG_NFT_QUEUE; Debian's kernels have it); where nft refuses it, use\n"
+      << "# `sipvsd rules --format iptables`.\n";
+  else
+    o << "#!/bin/sh\n"
+      << "# Kernel rules matching the sipvsd configuration " << source << "\n"
+      << "# (printed by `sipvsd rules`). Review, then run as root on the director.\n";
+  o << "# sipvsd owns the mark bits " << mark_to_string(c.mark_mask) << " (mark_mask); queues "
     << queue_spec_to_string(c.queues) << ".\n";
   if (!contiguous)
-    o << "# NOTE: the queues are not contiguous; --queue-balance needs a range, so the\n"
-      << "# rules below cover " << c.queues.front() << ".." << c.queues.back()
-      << ": bind them all or change `queues`.\n";
+    o << "# NOTE: the queues are not contiguous; the queue rules balance over a range, so\n"
+      << "# they cover " << c.queues.front() << ".." << c.queues.back() << ": bind them all or change `queues`.\n";
+}
+
+// Why the queue rules match every conntrack state, and what bypass asks of
+// the rest of the set-up: the same for both formats.
+void write_queue_rules_why(std::ostream& o, const char* ct, const char* bypass) {
+  o << "# `" << ct << "` matches every packet: it is there because it loads connection\n"
+    << "# tracking, whose defragmentation hands NFQUEUE whole datagrams, so a fragmented\n"
+    << "# INVITE is still placed by its Call-ID (a NOTRACK rule does not load it).\n"
+    << "# " << bypass << ": while sipvsd is not running packets pass unmarked, as do packets\n"
+    << "# the kernel accepts when the queue is full (fail-open): they need the fallback\n"
+    << "# route of section 2. Leave it out where another director must take the packets\n"
+    << "# instead (active-active behind ECMP, docs/high-availability.md).\n";
+}
+
+void write_learning_note(std::ostream& o) {
+  o << "# Calls the real servers place keep their server when what they send passes the\n"
+    << "# director (it is their gateway): sipvsd tells the sender by the frame's source\n"
+    << "# MAC, from the neighbour entries of the real servers' own addresses. Linux drops\n"
+    << "# a packet that arrives from one of its own addresses (the VIP) unless the\n"
+    << "# interface the real servers' packets come in on accepts it (rp_filter 0 or 2):\n"
+    << "#   sysctl -w net.ipv4.conf.<that interface>.accept_local=1\n";
 }
 
 // Section 1: the iptables rules that hand each service's packets to sipvsd.
 void write_queue_rules(std::ostream& o, const DaemonConfig& c) {
   const std::string target = "-j NFQUEUE " + nfqueue_target_option(c.queues) + " --queue-bypass";
-  o << "\n# == 1. Send the virtual services' packets to sipvsd (NFQUEUE) ==\n"
-    << "# `-m conntrack --ctstate ...` matches every packet: it is there because it loads\n"
-    << "# connection tracking, whose defragmentation hands NFQUEUE whole datagrams, so a\n"
-    << "# fragmented INVITE is still placed by its Call-ID (a raw-table NOTRACK rule does\n"
-    << "# not load it). --queue-bypass: while sipvsd is not running packets pass unmarked,\n"
-    << "# as do packets the kernel accepts when the queue is full (fail-open): they need\n"
-    << "# the fallback route of section 2. Use iptables-save/iptables-restore to keep these\n"
-    << "# (an iptables-nft rule shows in `nft list ruleset` but that dump does not reload).\n";
+  o << "\n# == 1. Send the virtual services' packets to sipvsd (NFQUEUE) ==\n";
+  write_queue_rules_why(o, "-m conntrack --ctstate ...", "--queue-bypass");
+  o << "# Use iptables-save/iptables-restore to keep these (an iptables-nft rule shows in\n"
+    << "# `nft list ruleset` but that dump does not reload; `--format nft` prints native nft).\n";
   const std::string ct = "-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED";
   for (const auto& s : c.engine.services) {
     if (s.is_fwmark()) {
@@ -80,12 +104,43 @@ void write_queue_rules(std::ostream& o, const DaemonConfig& c) {
         << (s.port ? " --sport " + port : std::string()) << " " << ct << " " << target << "\n";
     }
   }
-  o << "# Calls the real servers place keep their server when what they send passes the\n"
-    << "# director (it is their gateway): sipvsd tells the sender by the frame's source\n"
-    << "# MAC, from the neighbour entries of the real servers' own addresses. Linux drops\n"
-    << "# a packet that arrives from one of its own addresses (the VIP) unless the\n"
-    << "# interface the real servers' packets come in on accepts it (rp_filter 0 or 2):\n"
-    << "#   sysctl -w net.ipv4.conf.<that interface>.accept_local=1\n";
+  write_learning_note(o);
+}
+
+// The nft match of a service's packets, to (`dport`) or from (`sport`) the VIP.
+std::string nft_match(const sipvs::ServiceConfig& s, bool to_vip) {
+  return std::string(s.vip.is_v4() ? "ip " : "ip6 ") + (to_vip ? "daddr " : "saddr ") + s.vip.to_string() + " " +
+         proto_name(s.protocol) + (to_vip ? " dport " : " sport ") + std::to_string(s.port);
+}
+
+// Section 1 as an nftables table of sipvsd's own: loading the file again
+// replaces that table and touches no other.
+void write_nft_queue_rules(std::ostream& o, const DaemonConfig& c) {
+  const std::string verdict = "ct state { new, established, related, invalid, untracked } queue " +
+                              nft_queue_target(c.queues) + " bypass";
+  o << "\n# == 1. Send the virtual services' packets to sipvsd (NFQUEUE) ==\n";
+  write_queue_rules_why(o, "ct state { ... }", "bypass");
+  o << "# The first two lines make loading this file again replace the table: they\n"
+    << "# create it when it is missing, then delete it with its old rules.\n"
+    << "table inet sipvsd\n"
+    << "delete table inet sipvsd\n"
+    << "table inet sipvsd {\n"
+    << "  chain prerouting {\n"
+    << "    type filter hook prerouting priority mangle; policy accept;\n";
+  for (const auto& s : c.engine.services) {
+    if (s.is_fwmark()) {
+      o << "    # service " << s.name << ": packets already marked " << fwd::hex(s.fwmark)
+        << " by your own rules (in a chain of a lower priority, e.g. mangle - 1)\n"
+        << "    meta mark " << fwd::hex(s.fwmark) << " " << verdict << "\n";
+      continue;
+    }
+    o << "    # service " << s.name << "\n"
+      << "    " << nft_match(s, true) << " " << verdict << "\n"
+      << "    # ...and what its real servers send from the VIP (calls they place): learned\n"
+      << "    " << nft_match(s, false) << " " << verdict << "\n";
+  }
+  o << "  }\n}\n";
+  write_learning_note(o);
 }
 
 // Section 2, per dr real server: a rule from its mark to a table of its own.
@@ -158,14 +213,44 @@ void write_ipvs_alternative(std::ostream& o, const DaemonConfig& c) {
   }
 }
 
+// The ip and ipvsadm commands of sections 2 and 3 as comments, for an nft file.
+std::string commented(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    out += (line.empty() || line[0] == '#' ? line : "#   " + line) + "\n";
+  return out;
+}
+
 }  // namespace
 
-std::string render_rules(const DaemonConfig& c, std::string_view source) {
+std::string nft_queue_target(const std::vector<uint16_t>& queues) {
+  if (queues.empty()) return "num 0";
+  if (queues.size() == 1) return "num " + std::to_string(queues[0]);
+  return "num " + std::to_string(queues.front()) + "-" + std::to_string(queues.back());
+}
+
+std::optional<RulesFormat> rules_format_from_string(std::string_view text) {
+  if (text == "iptables") return RulesFormat::iptables;
+  if (text == "nft") return RulesFormat::nft;
+  return std::nullopt;
+}
+
+std::string render_rules(const DaemonConfig& c, std::string_view source, RulesFormat format) {
   std::ostringstream o;
-  write_header(o, c, source);
-  write_queue_rules(o, c);
-  write_policy_routing(o, c);
-  write_ipvs_alternative(o, c);
+  write_header(o, c, source, format);
+  std::ostringstream routing;
+  write_policy_routing(routing, c);
+  write_ipvs_alternative(routing, c);
+  if (format == RulesFormat::nft) {
+    write_nft_queue_rules(o, c);
+    o << "\n# Sections 2 and 3 are ip and ipvsadm commands, which an nft file cannot hold:\n"
+      << "# run them from a shell (`sipvsd rules --format iptables` prints them as one).\n"
+      << commented(routing.str());
+  } else {
+    write_queue_rules(o, c);
+    o << routing.str();
+  }
   return o.str();
 }
 

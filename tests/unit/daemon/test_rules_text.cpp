@@ -62,3 +62,44 @@ TEST_CASE("rules: the NFQUEUE target follows the queues") {
   c.queues = {0, 2};
   CHECK(has(sipvsd::render_rules(c, "x"), "NOTE: the queues are not contiguous"));
 }
+
+TEST_CASE("rules --format nft: one inet table of sipvsd's, reloadable, with the same matches and queues") {
+  const sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({
+    "queues": "0-1", "services": [
+      {"name": "sip", "vip": "198.18.2.100", "port": 5060, "scheduler": "rr",
+       "servers": [{"address": "198.18.1.1", "mark": 1}]},
+      {"name": "sip6", "vip": "2001:2:0:2::100", "port": 5060, "scheduler": "rr",
+       "servers": [{"address": "2001:2:0:1::1", "mark": 11}]},
+      {"name": "by-mark", "fwmark": 7, "scheduler": "rr", "servers": [{"address": "198.18.1.9", "mark": 9}]}]})"));
+  const std::string r = sipvsd::render_rules(c, "/etc/sipvsd/sipvsd.json", sipvsd::RulesFormat::nft);
+  const std::string verdict = " ct state { new, established, related, invalid, untracked } queue num 0-1 bypass\n";
+  CHECK(r.rfind("#!/usr/sbin/nft -f\n", 0) == 0);
+  CHECK(has(r, "\ntable inet sipvsd\ndelete table inet sipvsd\ntable inet sipvsd {\n  chain prerouting {\n"
+               "    type filter hook prerouting priority mangle; policy accept;\n"));
+  CHECK(has(r, "    ip daddr 198.18.2.100 udp dport 5060" + verdict));
+  CHECK(has(r, "    ip saddr 198.18.2.100 udp sport 5060" + verdict));
+  CHECK(has(r, "    ip6 daddr 2001:2:0:2::100 udp dport 5060" + verdict));
+  CHECK(has(r, "    ip6 saddr 2001:2:0:2::100 udp sport 5060" + verdict));
+  CHECK(has(r, "    meta mark 0x7" + verdict));
+  // Policy routing and ipvsadm cannot be nft: every such line is a comment.
+  CHECK(has(r, "\n#   ip rule add fwmark 0x1/0xffffffff lookup 101 pref 101\n"));
+  CHECK(has(r, "\n#   ip route replace 198.18.2.100/32 via 198.18.1.1\n"));
+  CHECK(has(r, "\n# ipvsadm -A -f 1 -s rr -o\n"));
+  CHECK_FALSE(has(r, "iptables -t mangle"));
+  std::size_t opened = 0, closed = 0;
+  for (char ch : r) opened += ch == '{', closed += ch == '}';
+  CHECK(opened == closed);
+  for (std::size_t at = 0, end; at < r.size(); at = end + 1) {  // no shell command outside a comment
+    end = r.find('\n', at);
+    const std::string line = r.substr(at, end - at);
+    CHECK_FALSE((line.rfind("ip ", 0) == 0 || line.rfind("sysctl", 0) == 0));
+  }
+}
+
+TEST_CASE("rules --format: the nft queue target; the format names") {
+  CHECK(sipvsd::nft_queue_target({3}) == "num 3");
+  CHECK(sipvsd::nft_queue_target({0, 1, 2, 3}) == "num 0-3");
+  CHECK(sipvsd::rules_format_from_string("nft") == sipvsd::RulesFormat::nft);
+  CHECK(sipvsd::rules_format_from_string("iptables") == sipvsd::RulesFormat::iptables);
+  CHECK_FALSE(sipvsd::rules_format_from_string("ipchains"));
+}
