@@ -219,6 +219,13 @@ std::vector<QueueStats> Daemon::queue_stats() const {
   return out;
 }
 
+std::vector<WorkerRound> Daemon::worker_rounds() const {
+  std::vector<WorkerRound> out;
+  sipvs::MutexLock lock(workers_mutex_);
+  for (const auto& w : workers_) out.push_back({w->queue(), w->last_round()});
+  return out;
+}
+
 void Daemon::log_dump(std::size_t max_templates) const {
   for (const QueueStats& q : queue_stats()) {
     std::string line;

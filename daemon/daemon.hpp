@@ -21,6 +21,7 @@
 #include "daemon/datapath/nfqueue.hpp"
 #include "daemon/datapath/queue_counters.hpp"
 #include "daemon/sync/sync_service.hpp"
+#include "daemon/systemd/supervision.hpp"
 
 namespace sipvsd {
 
@@ -49,6 +50,8 @@ class Daemon {
   std::optional<ConfigFieldError> apply(const CheckedConfig& next, const DaemonConfig& running);
   sipvs::Engine& engine() { return engine_; }
   std::vector<QueueStats> queue_stats() const;  // thread-safe; empty once stopped
+  // Each queue worker's last round of its loop (thread-safe; empty once stopped).
+  std::vector<WorkerRound> worker_rounds() const;
   // Thread-safe; with a shared health agreement, each says which peers see it down.
   std::vector<HealthStatus> health_statuses() const;
   // Template sync's state; none when sync is off. Thread-safe once started.

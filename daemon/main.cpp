@@ -2,6 +2,7 @@
 // the engine picks a real server, the verdict carries its mark, the kernel
 // forwards by mark. This file only parses the command line and runs the pieces.
 #include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include "daemon/log.hpp"
 #include "daemon/tools/replay.hpp"
 #include "daemon/forwarding/rules_text.hpp"
+#include "daemon/systemd/service_supervisor.hpp"
 #include "daemon/config/template_saver.hpp"
 
 #ifndef SIPVSD_VERSION
@@ -221,6 +223,7 @@ struct Running {
   std::optional<sipvsd::ControlPlane> control;
   std::optional<sipvsd::api::Api> api;
   std::optional<sipvsd::TemplateSaver> templates;  // periodic writes of the templates file
+  std::optional<sipvsd::ServiceSupervisor> supervisor;  // what systemd is told
 };
 
 // Throws.
@@ -242,14 +245,30 @@ void start_parts(Running& r, const sipvsd::CheckedConfig& checked) {
   daemon.start(config);
   r.templates.emplace(*r.control, std::chrono::seconds(config.templates_save_interval));
   r.api->start();
+  r.supervisor.emplace(daemon, *r.control, config.queues);
 }
 
-// Serves the blocked signals until one says stop.
+// The next blocked signal, or 0 when `wait` passes first (forever without one).
+int next_signal(const sigset_t& set, std::optional<std::chrono::milliseconds> wait) {
+  siginfo_t info;
+  if (!wait) return sigwaitinfo(&set, &info);
+  const timespec ts{static_cast<time_t>(wait->count() / 1000), static_cast<long>(wait->count() % 1000) * 1000000};
+  const int sig = sigtimedwait(&set, &info, &ts);
+  return sig < 0 && errno == EAGAIN ? 0 : sig;
+}
+
+// Serves the blocked signals until one says stop, and tells systemd how
+// sipvsd is between them.
 void serve_signals(const sigset_t& set, Running& r, const Options& o) {
+  const std::optional<std::chrono::milliseconds> tick = r.supervisor->tick_interval();
+  auto next_tick = std::chrono::steady_clock::now();
   for (;;) {
-    siginfo_t info;
-    const int sig = sigwaitinfo(&set, &info);
-    if (sig < 0) continue;  // EINTR
+    if (tick && std::chrono::steady_clock::now() >= next_tick) {
+      r.supervisor->tick();
+      next_tick = std::chrono::steady_clock::now() + *tick;
+    }
+    const int sig = next_signal(set, tick);
+    if (sig <= 0) continue;  // a tick, or EINTR
     if (sig == SIGTERM || sig == SIGINT) {
       LOG_NOTICE("signal %s: stopping", strsignal(sig));
       return;
@@ -271,6 +290,7 @@ void serve_signals(const sigset_t& set, Running& r, const Options& o) {
 }
 
 void stop_parts(Running& r) {
+  r.supervisor->stopping();
   r.api->stop();
   r.daemon->stop();
   // The workers have stopped: these are the templates of the calls in progress.
@@ -300,6 +320,7 @@ int run(const Options& o) {
   }
   LOG_NOTICE("sipvsd %s started with %s (debug level %u)", SIPVSD_VERSION, o.config.c_str(),
              sipvsd::log::debug_level());
+  running.supervisor->ready();
   serve_signals(signals, running, o);
   stop_parts(running);
   return 0;

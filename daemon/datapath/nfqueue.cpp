@@ -133,6 +133,7 @@ QueueWorker::~QueueWorker() {
 }
 
 void QueueWorker::start() {
+  last_round_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -227,6 +228,7 @@ void QueueWorker::run() {
   pthread_setname_np(pthread_self(), name);
   ReceiveSlots slots(rx_.get());
   while (!stop_.load(std::memory_order_relaxed)) {
+    last_round_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (!verdicts_.empty()) flush_verdicts();  // those a failed send left: first in line
     if (const unsigned count = receive(slots)) handle_batch(slots, count);
   }

@@ -5,6 +5,7 @@
 // configured policy when the engine cannot place it; a message a real server
 // sends out from a VIP is accepted as it came, its call learned.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -49,6 +50,12 @@ class QueueWorker {
   uint16_t queue() const { return options_.queue; }
   uint32_t portid() const { return portid_; }  // the socket's, as the kernel lists the queue's peer
   const QueueCounters& counters() const { return counters_; }
+  // When the worker last came round its loop: at least every 200 ms while it
+  // is not stuck (SO_RCVTIMEO), whether packets come or not.
+  std::chrono::steady_clock::time_point last_round() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_round_.load(std::memory_order_relaxed)));
+  }
 
   // Up to this many packets are handled per wake-up: one blocking receive,
   // then up to kBatch more drained without waiting.
@@ -88,6 +95,7 @@ class QueueWorker {
   uint64_t unknown_senders_ = 0;   // for the log's rate limit
   uint64_t recv_errors_ = 0;       // for the log's rate limit
   std::atomic<bool> stop_{false};
+  std::atomic<std::chrono::steady_clock::rep> last_round_{0};  // written by the worker once per wake-up
   std::thread thread_;
   QueueCounters counters_;
 };

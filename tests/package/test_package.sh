@@ -13,8 +13,10 @@
 #      then SIGTERM;
 #   3b. the unit itself under systemd as PID 1: this machine's root booted in a
 #      container (systemd-nspawn --boot on an overlay, private network): the
-#      unit starts at boot, answers /healthz, reloads, is restarted after a
-#      crash and stops cleanly (skipped if the container cannot boot here);
+#      unit starts at boot, answers /healthz, is ready (Type=notify) only once
+#      its queue is bound and its API answers, shows its status line, reloads,
+#      is restarted after a crash and, by the watchdog, after SIGSTOP, and
+#      stops cleanly (skipped if the container cannot boot here);
 #   4. upgrade to a rebuilt package with a higher version over a changed
 #      conffile and a file in the state directory: both kept; it still starts
 #      and still has the service added through the API before the upgrade;
@@ -285,9 +287,9 @@ start_and_check run1
 # installed, so the container has the unit, enabled.
 in_ct() { nsenter -t "$ct_init" -a "$@"; }
 unit_prop() { in_ct systemctl show -p "$1" --value sipvsd.service; }
-wait_active_pid() {  # $1: a MainPID that does not count (0 or the old one)
+wait_active_pid() {  # $1: a MainPID that does not count (0 or the old one); $2: seconds (default 20)
   local pid
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 $((${2:-20} * 5))); do
     pid="$(unit_prop MainPID)"
     if [ "$(unit_prop ActiveState)" = active ] && [ "$pid" != 0 ] && [ "$pid" != "$1" ]; then
       echo "$pid"; return 0
@@ -358,6 +360,20 @@ systemd_stage() {
   done
   [ "$up" = 1 ] || { in_ct journalctl -u sipvsd --no-pager -n 30; fail "under systemd: no answer from /healthz"; }
   log "systemd: sipvsd.service active at boot as $svc_user, CAP_NET_ADMIN only, seccomp on, /healthz answers"
+  # Type=notify: `systemctl restart` returns once sipvsd said READY=1, so its
+  # queue is bound and its API answers at once, with no retry.
+  in_ct systemctl restart sipvsd.service || fail "systemctl restart sipvsd failed"
+  nsenter -t "$ct_init" -n curl -fsS -m 2 -o /dev/null "http://$listen/healthz" ||
+    fail "under systemd: READY=1 came before /healthz answered"
+  in_ct awk '$1 == 0 && $2 != 0 { bound = 1 } END { exit !bound }' /proc/net/netfilter/nfnetlink_queue ||
+    fail "under systemd: READY=1 came before queue 0 was bound"
+  pid="$(unit_prop MainPID)"
+  local status_text
+  status_text="$(unit_prop StatusText)"
+  echo "$status_text" |
+    grep -Eq '^queues 0 \(1 of 1 bound\), [0-9]+ services?, [0-9]+ of [0-9]+ templates, [0-9]+ packets/s$' ||
+    fail "under systemd: no status line from sipvsd (StatusText '$status_text')"
+  log "systemd: after READY=1 queue 0 was bound and /healthz answered at the first try; status: $status_text"
   # The state directory is writable inside the sandbox (ProtectSystem=strict).
   api_add_service "$ct_init" sip-ct 198.18.2.11 2
   in_ct grep -q '"sip-ct"' /var/lib/sipvsd/state.json ||
@@ -373,19 +389,22 @@ systemd_stage() {
   pid2="$(wait_active_pid "$pid")" ||
     { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd.service was not restarted after SIGKILL"; }
   [ "$(unit_prop NRestarts)" -ge 1 ] || fail "NRestarts did not count the restart"
-  # Type=simple: the unit is active from the fork on, before sipvsd runs; a
-  # stop that early kills the half-started process by SIGTERM (status 15).
-  # Stop the daemon itself, once it answers.
-  up=0
-  for _ in $(seq 1 50); do
-    nsenter -t "$ct_init" -n curl -fsS -m 2 -o /dev/null "http://$listen/healthz" 2>/dev/null && { up=1; break; }
-    sleep 0.2
-  done
-  [ "$up" = 1 ] || { in_ct journalctl -u sipvsd --no-pager -n 30; fail "after its restart, sipvsd does not answer /healthz"; }
+  nsenter -t "$ct_init" -n curl -fsS -m 2 -o /dev/null "http://$listen/healthz" ||
+    { in_ct journalctl -u sipvsd --no-pager -n 30; fail "after its restart, sipvsd does not answer /healthz"; }
+  log "systemd: reload kept pid $pid; killed, restarted as pid $pid2 (Restart=on-failure)"
+  # The watchdog: a process that no longer comes round its loop (here all of
+  # it, stopped) sends no WATCHDOG=1; systemd aborts and restarts it.
+  local t0=$SECONDS pid3
+  in_ct kill -STOP "$pid2"
+  pid3="$(wait_active_pid "$pid2" 40)" ||
+    { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd stopped by SIGSTOP was not restarted"; }
+  in_ct journalctl -u sipvsd --no-pager | grep -q 'Watchdog timeout' ||
+    fail "sipvsd stopped by SIGSTOP was restarted, but not by the watchdog"
+  log "systemd: pid $pid2 stopped (SIGSTOP): watchdog timeout, restarted as pid $pid3 after $((SECONDS - t0)) s"
   in_ct systemctl stop sipvsd.service
   [ "$(unit_prop ActiveState)" = inactive ] || fail "systemctl stop left sipvsd.service $(unit_prop ActiveState)"
   [ "$(unit_prop ExecMainStatus)" = 0 ] || fail "sipvsd exited with status $(unit_prop ExecMainStatus) on stop"
-  log "systemd: reload kept pid $pid; killed, restarted as pid $pid2 (Restart=on-failure); stopped with status 0"
+  log "systemd: stopped with status 0"
 
   stop_container
 }
