@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # build-image.sh OUT_DIR SIPVSD VMPROBE
 # Builds what the VM test boots: OUT_DIR/vmlinuz (Debian's kernel, which has
-# IPVS as modules) and OUT_DIR/initramfs.gz holding busybox, iproute2's ip,
-# iptables (legacy), ipvsadm, the kernel modules the test loads, sipvsd and
-# vmprobe with their shared libraries, and the guest scripts.
+# IPVS and nft_queue as modules) and OUT_DIR/initramfs.gz holding busybox,
+# iproute2's ip, iptables (legacy), nft, ipvsadm, the kernel modules the tests
+# load, sipvsd and vmprobe with their shared libraries, and the guest scripts.
 #
 # Debian packages come from `apt-get download` into a cache directory
 # ($SIPVSD_VM_CACHE, default /var/cache/sipvsd-vm) that speeds up later runs;
@@ -135,6 +135,10 @@ cp -L "$XTDIR"/libxt_standard.so "$XTDIR"/libxt_NFQUEUE.so "$XTDIR"/libxt_udp.so
 for lib in "$XTDIR"/libxt_NFQUEUE.so; do
   ldd "$lib" | awk '/=> \// {print $3}' | while read -r l; do cp -Ln "$l" "$R/lib/x86_64-linux-gnu/"; done
 done
+# nft from this machine's nftables package (Debian 12's, as is the guest's kernel).
+NFT=$(command -v nft || true)
+[ -n "$NFT" ] || { echo "build-image: nft not found (install nftables)" >&2; exit 1; }
+copy_with_libs "$NFT" /usr/sbin
 copy_with_libs "$SIPVSD" /usr/sbin
 copy_with_libs "$VMPROBE" /usr/bin
 if command -v curl >/dev/null; then copy_with_libs "$(command -v curl)" /usr/bin; fi
@@ -148,6 +152,8 @@ printf '127.0.0.1 localhost\n' > "$R/etc/hosts"
 printf 'ip 0 IP\nudp 17 UDP\ntcp 6 TCP\nipv6-icmp 58 IPv6-ICMP\n' > "$R/etc/protocols"
 install -m 755 "$HERE/guest/init" "$R/init"
 install -m 755 "$HERE/guest/ipvs-test.sh" "$R/vmtest/ipvs-test.sh"
+install -m 755 "$HERE/guest/nft-test.sh" "$R/vmtest/nft-test.sh"
+install -m 644 "$HERE/guest/lib.sh" "$R/vmtest/lib.sh"
 
 # 4. Pack (newc cpio, gzip -1: fast to make, the kernel unpacks it quickly).
 (cd "$R" && find . -print0 | "$R/bin/busybox" cpio -o -0 -H newc 2>/dev/null) | gzip -1 > "$OUT/initramfs.gz"

@@ -1,10 +1,12 @@
 // vmprobe: the VM test's SIP traffic, sent and received inside the guest.
 //
 //   vmprobe cases                         the packet sequence, one line per packet
-//   vmprobe send SRC_IP SRC_PORT DST_IP DST_PORT [GAP_MS [TAG]]
+//   vmprobe send SRC_IP SRC_PORT DST_IP DST_PORT [GAP_MS [TAG [PAD]]]
 //                                         sends that sequence from one socket (one client IP:port);
-//                                         TAG makes its Call-IDs new ones ("call-1-TAG@...")
-//   vmprobe sink NAME PORT LOGFILE        receives on UDP PORT (any address), logs
+//                                         TAG makes its Call-IDs new ones ("call-1-TAG@..."); PAD
+//                                         bytes of an X-Pad header right after each INVITE's request
+//                                         line make it travel in IP fragments, its Call-ID in a later one
+//   vmprobe sink NAME PORT LOGFILE        receives on UDP PORT (any IPv4 or IPv6 address), logs
 //                                         "NAME <destination address> <packet number>" per datagram
 //
 // Every packet carries "X-Seq: N" (in the body for packets that are not SIP),
@@ -72,10 +74,11 @@ std::vector<Packet> cases(const std::string& tag = "") {
   return out;
 }
 
-// The wire form: CRLF line ends and the packet number.
-std::string wire(const Packet& p, std::size_t seq) {
+// The wire form: CRLF line ends, the packet number and, for an INVITE, `pad` bytes of padding.
+std::string wire(const Packet& p, std::size_t seq, std::size_t pad) {
   std::string body = p.text;
   const bool sip = body.find(" SIP/2.0\n") != std::string::npos;
+  if (sip && pad > 0 && body.rfind("INVITE ", 0) == 0) body.insert(body.find('\n') + 1, "X-Pad: " + std::string(pad, 'p') + "\n");
   if (sip) {
     const auto cl = body.find("Content-Length: 0\n");
     body.insert(cl, "X-Seq: " + std::to_string(seq) + "\n");
@@ -126,6 +129,7 @@ int send_cases(char** argv, int argc) {
   }
   const long gap_ms = argc > 4 ? std::atol(argv[4]) : 20;
   const std::string tag = argc > 5 ? argv[5] : "";
+  const std::size_t pad = argc > 6 ? std::strtoul(argv[6], nullptr, 10) : 0;
   const int s = socket(src.ss_family, SOCK_DGRAM, 0);
   const int one = 1;
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -135,7 +139,7 @@ int send_cases(char** argv, int argc) {
   }
   const auto c = cases(tag);
   for (std::size_t i = 0; i < c.size(); ++i) {
-    const std::string w = wire(c[i], i + 1);
+    const std::string w = wire(c[i], i + 1, pad);
     if (sendto(s, w.data(), w.size(), 0, reinterpret_cast<sockaddr*>(&dst), dst_len) < 0) std::perror("vmprobe: send");
     timespec ts{gap_ms / 1000, (gap_ms % 1000) * 1000000};
     nanosleep(&ts, nullptr);
@@ -145,12 +149,31 @@ int send_cases(char** argv, int argc) {
   return 0;
 }
 
+// The destination address of a datagram, from its IP_PKTINFO or IPV6_PKTINFO.
+std::string destination(msghdr& m) {
+  char to[INET6_ADDRSTRLEN] = "?";
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+      inet_ntop(AF_INET, &reinterpret_cast<in_pktinfo*>(CMSG_DATA(c))->ipi_addr, to, sizeof to);
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      const in6_addr& a = reinterpret_cast<in6_pktinfo*>(CMSG_DATA(c))->ipi6_addr;
+      if (IN6_IS_ADDR_V4MAPPED(&a))
+        inet_ntop(AF_INET, &a.s6_addr[12], to, sizeof to);
+      else
+        inet_ntop(AF_INET6, &a, to, sizeof to);
+    }
+  }
+  return to;
+}
+
 int sink(const char* name, const char* port, const char* path) {
-  const int s = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
-  const int one = 1;
+  const int s = socket(AF_INET6, SOCK_DGRAM, 0);  // IPv4 too, as mapped addresses
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(static_cast<uint16_t>(std::atoi(port)));
+  const int one = 1, zero = 0;
+  setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  setsockopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
   setsockopt(s, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
   if (s < 0 || bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     std::perror("vmprobe: bind");
@@ -160,8 +183,8 @@ int sink(const char* name, const char* port, const char* path) {
   if (!log) return 1;
   std::setvbuf(log, nullptr, _IOLBF, 0);
   std::fprintf(log, "%s listening\n", name);
+  static char buf[65536];
   for (;;) {
-    char buf[4096];
     char control[256];
     iovec iov{buf, sizeof buf - 1};
     msghdr m{};
@@ -175,12 +198,8 @@ int sink(const char* name, const char* port, const char* path) {
       return 1;
     }
     buf[n] = '\0';
-    char to[INET_ADDRSTRLEN] = "?";
-    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
-        inet_ntop(AF_INET, &reinterpret_cast<in_pktinfo*>(CMSG_DATA(c))->ipi_addr, to, sizeof to);
     const char* seq = std::strstr(buf, "X-Seq: ");
-    std::fprintf(log, "%s %s %ld\n", name, to, seq ? std::strtol(seq + 7, nullptr, 10) : -1L);
+    std::fprintf(log, "%s %s %ld\n", name, destination(m).c_str(), seq ? std::strtol(seq + 7, nullptr, 10) : -1L);
   }
 }
 
@@ -192,6 +211,6 @@ int main(int argc, char** argv) {
   if (cmd == "send" && argc >= 6) return send_cases(argv + 2, argc - 2);
   if (cmd == "sink" && argc == 5) return sink(argv[2], argv[3], argv[4]);
   std::fprintf(stderr,
-               "usage: vmprobe cases | send SRC_IP SRC_PORT DST_IP DST_PORT [GAP_MS] | sink NAME PORT LOGFILE\n");
+               "usage: vmprobe cases | send SRC_IP SRC_PORT DST_IP DST_PORT [GAP_MS [TAG [PAD]]] | sink NAME PORT LOGFILE\n");
   return 2;
 }

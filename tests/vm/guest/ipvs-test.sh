@@ -10,40 +10,13 @@
 #
 # Prints PASS:/FAIL: lines, and COMPARE| lines that the host turns into the
 # table of docs/ipvs-comparison.md. Exit status: the number of failures.
+# The topology stays for nft-test.sh, which runs next.
+. /vmtest/lib.sh
 
-# busybox's ash prefers its own applets: iproute2's ip is needed for netns.
-ip() { /sbin/ip "$@"; }
 VIP1=198.18.2.100
 VIP2=198.18.2.102
 CFG=/tmp/sipvsd.json
-fails=0
-step() { echo; echo "=== [$(cut -d' ' -f1 /proc/uptime) s] $*"; }
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-# wait_for SECONDS CONDITION: polls ten times a second, bounded.
-wait_for() {
-  n=$(($1 * 10))
-  while [ $n -gt 0 ]; do
-    eval "$2" && return 0
-    sleep 0.1
-    n=$((n - 1))
-  done
-  return 1
-}
 ipvs_rules() { ipvsadm -Sn 2>/dev/null; }
-# settle: until the sinks' log stops growing for a second (at most 15 s).
-settle() {
-  last=-1
-  n=0
-  while [ $n -lt 15 ]; do
-    now=$(wc -l </tmp/sink.log)
-    [ "$now" = "$last" ] && return 0
-    last=$now
-    sleep 1
-    n=$((n + 1))
-  done
-}
 has_fwm() { ipvs_rules | grep -q -- "^-A -f $1 "; }  # any family
 sipvsd_fwm() { ipvs_rules | grep -q -- "^-A -f $1 -s rr -o"; }  # sipvsd's form: rr, one-packet
 has_dest() { ipvs_rules | grep -q -- "^-a -f $1 -r $2:5060 -g -w 1"; }  # FWM ADDRESS, direct routing
