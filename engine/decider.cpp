@@ -2,6 +2,7 @@
 // ip_vs_schedule and ip_vs_sched_persist do: find the packet's service; for a
 // persistent one, the call's template decides, and on a miss the scheduler
 // picks a server and a template is stored. Counting is apart, in count().
+#include <algorithm>
 #include <utility>
 
 #include "engine/change_log.hpp"
@@ -61,7 +62,7 @@ Decision Engine::Decider::decide(std::span<const uint8_t> packet, uint32_t packe
         bind_template(*svc, *named, make_key(*svc, d.packet.src, d.packet.sport, pe_data), true, now, d);
     } else {
       ref = svc->keeps_templates() ? sched_persist(*svc, pe_data, now, d)
-                                   : schedule(*svc, d.packet, pe_data);  // one-packet: no entry kept
+                                   : schedule(*svc, pe_data, d);  // one-packet: no entry kept
     }
     server = ref ? snapshot_->server(*svc, *ref) : nullptr;
   }
@@ -105,10 +106,14 @@ const ServerEntry* Engine::Decider::tagged_server(const ServiceEntry& svc, Decis
   return nullptr;
 }
 
-std::optional<uint32_t> Engine::Decider::schedule(const ServiceEntry& svc, const PacketView& p,
-                                                 std::string_view pe_data) const {
-  const std::optional<std::size_t> i = svc.scheduler->pick(SchedRequest{p.src, p.sport, pe_data});
-  return i ? std::optional(svc.servers[*i].ref) : std::nullopt;
+// None when no server takes calls, or when each that does is full: then
+// the scheduler passed over them all for their max_calls.
+std::optional<uint32_t> Engine::Decider::schedule(const ServiceEntry& svc, std::string_view pe_data,
+                                                  Decision& d) const {
+  const std::optional<std::size_t> i = svc.scheduler->pick(SchedRequest{d.packet.src, d.packet.sport, pe_data});
+  if (i) return svc.servers[*i].ref;
+  d.servers_full = std::ranges::any_of(svc.scheduled, &SchedServer::available);
+  return std::nullopt;
 }
 
 ServerFit Engine::Decider::fit(const ServiceEntry& svc, uint32_t ref) const {
@@ -137,7 +142,7 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
     TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), pe_data);
     if (Template* t = bucket.find(now); holds(t)) return refreshed(*t);
   }
-  const std::optional<uint32_t> ref = schedule(svc, d.packet, pe_data);
+  const std::optional<uint32_t> ref = schedule(svc, pe_data, d);
   if (!ref) return ref;
   TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), pe_data);
   Template* t = bucket.find(now);
@@ -216,6 +221,7 @@ const ServerEntry* Engine::Decider::sender_entry(const ServiceEntry& svc, std::s
 // the server itself said the call is its own (it sent the message, or the
 // message carries its tag). Only a template a client's message creates is
 // rate limited: the limit guards against clients, not against the servers.
+// Nor is it refused by the server's max_calls: the call is the server's own.
 void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& server, const TemplateKey& key,
                                     bool limit_source, Seconds now, Decision& d) {
   TemplateTable& table = *engine_->table_;
@@ -277,6 +283,7 @@ void Engine::Decider::count(const Decision& d, const ServiceEntry* svc, const Se
   if (!d.tag.empty() && !d.tagged) bump(sc.unknown_tag);
   if (!server) {
     bump(sc.no_server);
+    if (d.servers_full) bump(sc.servers_full);
     return;
   }
   // A template a tag stored or moved is learned from the server, not scheduled.

@@ -79,6 +79,7 @@ std::string describe(const Decision& d) {
   if (d.outcome != Outcome::placed) {
     out += " outcome=";
     out += to_string(d.outcome);
+    if (d.servers_full) out += " servers=full";  // each at its max_calls
     if (d.service) out += " service=" + d.service->name;
     return out;
   }

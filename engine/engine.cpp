@@ -62,7 +62,7 @@ uint32_t take_free_slot(std::vector<bool>& taken, const char* what) {
 bool same_servers(const std::vector<SchedServer>& a, const std::vector<SchedServer>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const SchedServer& x, const SchedServer& y) {
     return x.address == y.address && x.port == y.port && x.weight == y.weight && x.up == y.up &&
-           x.live_templates == y.live_templates;
+           x.live_templates == y.live_templates && x.overloaded == y.overloaded;
   });
 }
 
@@ -117,7 +117,8 @@ class SnapshotBuilder {
       const uint32_t slot = server_slot(server_key(c.name, r));
       Engine::Runtime::Server& s = *rt_.servers[slot];
       e.servers.push_back({&r, make_ref(slot, s.generation.load()), &e});
-      sched.push_back({r.address, r.port, r.weight, s.health.load() == ServerHealth::up, &s.live});
+      s.set_limits(CallLimits::of(r));  // read live, as its templates come and go: no new scheduler
+      sched.push_back({r.address, r.port, r.weight, s.health.load() == ServerHealth::up, &s.live, &s.overloaded});
     }
     const auto running = running_.find(c.name);
     const ServiceEntry* before = running != running_.end() ? running->second : nullptr;
@@ -147,6 +148,8 @@ class SnapshotBuilder {
     s.generation.store((s.generation.load() + 1) & 0xffff);
     s.live.store(0);
     s.health.store(ServerHealth::up);
+    s.limits.store(0);
+    s.overloaded.store(false);
     return server_slots[key] = slot;
   }
 

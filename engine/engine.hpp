@@ -28,7 +28,7 @@ inline constexpr unsigned kMaxDeciders = 32;  // deciders, each with its own cou
 enum class Outcome : uint8_t {
   placed,      // `mark` is the chosen real server's mark
   no_service,  // no virtual service matches the packet
-  no_server,   // the service has no available real server
+  no_server,   // the service has no available real server, or each is at its max_calls
   bad_packet,  // not a parsable IP packet (see packet_status)
   // From a service's own VIP and port: a message a real server sends out (a
   // call it places, or its answers in direct routing). Not yet counted: the
@@ -52,6 +52,7 @@ struct Decision {
   bool table_full = false;        // scheduled without storing a template (cap reached)
   bool rate_limited = false;      // scheduled without a template (per-source limit)
   bool tagged = false;            // the message named its server with a tag (sip-tag PE)
+  bool servers_full = false;      // no_server: servers took calls, but each was at its max_calls
   std::string_view pe_data;       // valid until the next decide() of this decider
   std::string_view tag;           // the tag the message carried, if any; as long as pe_data
   const ServiceConfig* service = nullptr;  // valid until the decider's next refresh()
@@ -135,7 +136,10 @@ struct ServerStats {
   uint32_t mark = 0, weight = 0;
   bool up = true;
   Counters counters;
-  int64_t live_templates = 0;
+  int64_t live_templates = 0;  // its calls in progress
+  uint32_t max_calls = 0;      // as configured; 0: no limit
+  bool overloaded = false;     // at its max_calls: gets no new calls until below min_calls
+  bool drained = false;        // weight 0 and no live templates left: no call needs it
 };
 
 struct ServiceStats {
@@ -143,6 +147,7 @@ struct ServiceStats {
   Counters counters;
   std::array<uint64_t, kPeStatusCount> fallbacks_by_reason{};  // index: PeStatus
   uint64_t no_server = 0;   // packets with no available real server
+  uint64_t servers_full = 0;  // of those, packets of new calls that found each one at its max_calls
   uint64_t table_full = 0;    // new sessions not stored because the table was full
   uint64_t rate_limited = 0;  // new sessions not stored: their source was over its limit
   uint64_t unknown_sender = 0;  // outgoing messages whose sender is not one of its servers taking calls
@@ -232,7 +237,7 @@ class Engine {
     friend class Engine;
     Decider(Engine& engine, unsigned slot);
     std::string_view find_pe_data(const ServiceEntry& svc, Decision& d);
-    std::optional<uint32_t> schedule(const ServiceEntry& svc, const PacketView& p, std::string_view pe_data) const;
+    std::optional<uint32_t> schedule(const ServiceEntry& svc, std::string_view pe_data, Decision& d) const;
     std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
     ServerFit fit(const ServiceEntry& svc, uint32_t ref) const;
     bool source_allows(const IpAddress& source, Seconds now) const;

@@ -231,6 +231,18 @@ Verdict check_service_options(const ServiceConfig& s, std::size_t i) {
   return std::nullopt;
 }
 
+// ipvsadm -x and -y: a lower threshold only below an upper one.
+Verdict check_call_limits(const RealServerConfig& r, const std::string& at) {
+  if (r.max_calls > kMaxCalls)
+    return ConfigError{at + ".max_calls", "must be between 0 and " + std::to_string(kMaxCalls)};
+  if (r.min_calls == 0) return std::nullopt;
+  if (r.max_calls == 0)
+    return ConfigError{at + ".min_calls", "needs max_calls: it is the lower threshold of that limit"};
+  if (r.min_calls > r.max_calls)
+    return ConfigError{at + ".min_calls", "must not be above max_calls (" + std::to_string(r.max_calls) + ")"};
+  return std::nullopt;
+}
+
 // Each of the service's servers: its own values, a mark no other server
 // uses, an address and port no other server of this service has.
 Verdict check_servers(const ServiceConfig& s, std::size_t i, Claims& claims) {
@@ -242,6 +254,7 @@ Verdict check_servers(const ServiceConfig& s, std::size_t i, Claims& claims) {
       return ConfigError{at + ".address", "not of the vip's address family (direct routing keeps the family)"};
     // Worded as the config file's reader words every range.
     if (r.weight > kMaxWeight) return ConfigError{at + ".weight", "must be between 0 and " + std::to_string(kMaxWeight)};
+    if (Verdict v = check_call_limits(r, at)) return v;
     if (r.mark == 0) return ConfigError{at + ".mark", "must be nonzero: unmarked packets take the fallback path"};
     if (auto held = claims.mark(r, {i, j}))
       return conflict(at + ".mark", "mark " + std::to_string(r.mark) + " is already used by " +

@@ -21,6 +21,8 @@ enum class Forward : uint8_t { dr, tun, masq };
 inline constexpr uint32_t kMaxWeight = 65535;
 // A server's tag: 1 to 32 SIP token characters.
 inline constexpr std::size_t kMaxServerTag = 32;
+// A server's max_calls and min_calls: far beyond any template table.
+inline constexpr uint32_t kMaxCalls = 1'000'000'000;
 
 struct RealServerConfig {
   IpAddress address;
@@ -31,6 +33,11 @@ struct RealServerConfig {
   // What names this server in the messages it sends, for a `sip-tag` service
   // (e.g. "s2" in ";sipvsd=s2"); empty: none. Unique within its service.
   std::string tag;
+  // Its calls in progress (live templates) at which it gets no new calls,
+  // as ipvsadm -x; 0: no limit. It gets them again below min_calls (-y;
+  // 0: 3/4 of max_calls). Calls in progress stay on it either way.
+  uint32_t max_calls = 0;  // 0..kMaxCalls
+  uint32_t min_calls = 0;  // 0..max_calls; only with max_calls
   friend bool operator==(const RealServerConfig&, const RealServerConfig&) = default;
 };
 
@@ -103,7 +110,7 @@ struct ConfigError {
 };
 
 // Checks everything the engine relies on: unique names and marks, known
-// schedulers and PEs, weights 0..kMaxWeight, netmask within the family, at most
+// schedulers and PEs, weights 0..kMaxWeight, call limits, netmask within the family, at most
 // kMaxServices and kMaxRealServers... A clash is told from the later object's
 // side, by index ("mark 7 is already used by services[0].servers[2]").
 std::optional<ConfigError> validate(const EngineConfig& config);

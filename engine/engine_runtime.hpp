@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/call_limits.hpp"
 #include "engine/engine.hpp"
 #include "engine/template_table.hpp"
 
@@ -28,7 +29,7 @@ struct alignas(64) ServerSlotCounters {
 };
 
 struct alignas(64) ServiceSlotCounters {
-  Counter packets, bytes, created, fallbacks, no_server, table_full, rate_limited;
+  Counter packets, bytes, created, fallbacks, no_server, servers_full, table_full, rate_limited;
   std::array<Counter, kPeStatusCount> by_reason;
   Counter outgoing, learned, unknown_sender;
   Counter tagged, unknown_tag;
@@ -59,7 +60,33 @@ struct Engine::Runtime final : TemplateListener {
     std::atomic<int64_t> live{0};
     // Read live by every lookup, whatever snapshot the worker holds.
     std::atomic<ServerHealth> health{ServerHealth::up};
+    // Its CallLimits, packed; and whether they hold it overloaded
+    // (IP_VS_DEST_F_OVERLOAD): schedulers read the flag at every pick.
+    std::atomic<uint64_t> limits{0};
+    std::atomic<bool> overloaded{false};
     std::array<ServerSlotCounters, kMaxDeciders> counters;
+
+    // After a bind or a release. Binds and releases in other shards race
+    // this one: whoever changes the flag reads the live count again, so the
+    // last to change it sees the last count, and no stale flag outlives them
+    // (the count and the flag in one order: sequentially consistent, which
+    // costs x86 nothing over the locked add the count takes anyway).
+    void settle() {
+      for (;;) {
+        bool was = overloaded.load();
+        const bool is = CallLimits::unpacked(limits.load(std::memory_order_relaxed)).overloaded(live.load(), was);
+        if (is == was) return;
+        overloaded.compare_exchange_weak(was, is);
+      }
+    }
+    // A configuration's limits. As __ip_vs_update_dest, a limit raised or
+    // removed ends an overload at once; one lowered below its live
+    // templates starts one at once.
+    void set_limits(CallLimits next) {
+      const CallLimits before = CallLimits::unpacked(limits.exchange(next.packed(), std::memory_order_relaxed));
+      if (next.max == 0 || next.max > before.max) overloaded.store(false);
+      settle();
+    }
   };
   struct Service {
     std::array<ServiceSlotCounters, kMaxDeciders> counters;
@@ -78,10 +105,16 @@ struct Engine::Runtime final : TemplateListener {
     return s && s->generation.load(std::memory_order_relaxed) == ref_generation(ref) ? s : nullptr;
   }
   void bound(uint32_t ref) override {
-    if (Server* s = server_for(ref)) s->live.fetch_add(1, std::memory_order_relaxed);
+    if (Server* s = server_for(ref)) {
+      s->live.fetch_add(1);
+      s->settle();
+    }
   }
   void released(uint32_t ref) override {
-    if (Server* s = server_for(ref)) s->live.fetch_sub(1, std::memory_order_relaxed);
+    if (Server* s = server_for(ref)) {
+      s->live.fetch_sub(1);
+      s->settle();
+    }
   }
   // A worker's snapshot may predate a health change, so its scheduler may
   // still pick a server that went down; the worker asks here, as IPVS's

@@ -6,6 +6,23 @@
 
 namespace sipvs {
 
+namespace {
+
+// A server's counters over the workers' slots.
+void add_up(Counters& out, const std::array<ServerSlotCounters, kMaxDeciders>& slots) {
+  for (const ServerSlotCounters& c : slots) {
+    out.packets += read(c.packets);
+    out.bytes += read(c.bytes);
+    out.templates_created += read(c.created);
+    out.pe_fallbacks += read(c.fallbacks);
+    out.outgoing_packets += read(c.outgoing);
+    out.templates_learned += read(c.learned);
+    out.tagged_packets += read(c.tagged);
+  }
+}
+
+}  // namespace
+
 EngineStats Engine::stats() const {
   auto snap = current();
   const Runtime& rt = *runtime_;
@@ -26,6 +43,7 @@ EngineStats Engine::stats() const {
       s.counters.templates_created += read(c.created);
       s.counters.pe_fallbacks += read(c.fallbacks);
       s.no_server += read(c.no_server);
+      s.servers_full += read(c.servers_full);
       s.table_full += read(c.table_full);
       s.rate_limited += read(c.rate_limited);
       s.counters.outgoing_packets += read(c.outgoing);
@@ -41,18 +59,13 @@ EngineStats Engine::stats() const {
       v.port = se.config->port;
       v.mark = se.config->mark;
       v.weight = se.config->weight;
+      v.max_calls = se.config->max_calls;
       if (const Runtime::Server* rs = rt.server_for(se.ref)) {
         v.up = rs->health.load() == ServerHealth::up;
         v.live_templates = rs->live.load();
-        for (const ServerSlotCounters& c : rs->counters) {
-          v.counters.packets += read(c.packets);
-          v.counters.bytes += read(c.bytes);
-          v.counters.templates_created += read(c.created);
-          v.counters.pe_fallbacks += read(c.fallbacks);
-          v.counters.outgoing_packets += read(c.outgoing);
-          v.counters.templates_learned += read(c.learned);
-          v.counters.tagged_packets += read(c.tagged);
-        }
+        v.overloaded = rs->overloaded.load();
+        v.drained = v.weight == 0 && v.live_templates <= 0;
+        add_up(v.counters, rs->counters);
       }
     }
   }

@@ -83,6 +83,9 @@ Installed Engine::install_change(const TemplateChangeInfo& change, Seconds now) 
   const auto server = std::ranges::find_if(svc->servers, [&](const ServerEntry& e) {
     return e.config->address == i.server && server_port(*svc->config, *e.config) == port;
   });
+  // A server at its max_calls takes it all the same: the call is in
+  // progress there already, placed by a peer, and stays whole. So a peer's
+  // calls can push its live templates above max_calls.
   if (server == svc->servers.end() || runtime_->fit(server->ref, true) == ServerFit::gone)
     return Installed::server_gone;
   const Seconds expires = now + std::min(i.expires_in, svc->timeout);

@@ -3,6 +3,8 @@
 // One is built from a service's servers whenever they, their weights or their
 // health change, and shared by the snapshots in between; pick() is called by
 // several worker threads at once and must be thread-safe and allocation-free.
+// What changes with every call (live templates, a server at its max_calls)
+// is read live at each pick.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -22,6 +24,9 @@ struct SchedServer {
   bool up = true;       // health: a down server gets no new templates
   // Live templates pointing at this server (the "connections" of lc/wlc).
   const std::atomic<int64_t>* live_templates = nullptr;
+  // Set while it is at its max_calls (IP_VS_DEST_F_OVERLOAD): it keeps its
+  // templates and gets no new ones, and a pick tries the next candidate.
+  const std::atomic<bool>* overloaded = nullptr;
 
   bool available() const { return weight > 0 && up; }
 };
@@ -36,7 +41,8 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   virtual std::string_view name() const = 0;
-  // Index into the servers given at construction, or nullopt if none is available.
+  // Index into the servers given at construction, or nullopt if none is
+  // available or every available one is full.
   virtual std::optional<std::size_t> pick(const SchedRequest& request) = 0;
   // Takes up the position of `previous`, the scheduler this one replaces
   // after a change to the service's servers, before any pick: IPVS keeps a

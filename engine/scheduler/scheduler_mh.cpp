@@ -11,6 +11,11 @@
 // second table built from the available servers only, which spreads its share
 // over them by weight. The lookup table thus holds only available servers and
 // a pick is one hash and one load.
+//
+// A server at its max_calls is full for as long as it is: that is read at
+// each pick. A request whose slot is full probes on past full servers with
+// a stride of its own (any stride visits every slot of the prime-sized
+// table), as ip_vs_mh_get_fallback re-hashes past overloaded ones.
 #include <algorithm>
 #include <bit>
 
@@ -73,11 +78,12 @@ class MaglevHashing final : public Scheduler {
     std::vector<uint32_t> weighted;  // quiesced servers take no slots
     for (uint32_t i = 0; i < servers.size(); ++i)
       if (servers[i].weight > 0) weighted.push_back(i);
-    const std::vector<uint32_t> available = available_indices(servers);
-    if (available.empty()) return;
+    members_ = available_indices(servers);
+    if (members_.empty()) return;
+    for (const SchedServer& s : servers) overloaded_.push_back(s.overloaded);
     table_ = maglev_table(servers, weighted);
-    if (available.size() == weighted.size()) return;
-    const std::vector<uint32_t> fallback = maglev_table(servers, available);
+    if (members_.size() == weighted.size()) return;
+    const std::vector<uint32_t> fallback = maglev_table(servers, members_);
     for (uint32_t c = 0; c < kTableSize; ++c)
       if (!servers[table_[c]].up) table_[c] = fallback[c];
   }
@@ -88,11 +94,29 @@ class MaglevHashing final : public Scheduler {
     if (table_.empty()) return std::nullopt;
     const uint64_t h = request.pe_data.empty() ? stable_hash(request.client)
                                                : siphash(kStableHashKey, request.pe_data);
-    return table_[h % kTableSize];
+    const uint32_t first = table_[h % kTableSize];
+    return full(first) ? past_full(h) : std::optional<std::size_t>(first);
   }
 
  private:
-  std::vector<uint32_t> table_;  // empty when no server is available
+  bool full(uint32_t server) const { return is_full(overloaded_[server]); }
+
+  // On from the request's slot, past full servers, to the first that is
+  // not. A probe's odds are a free server's share of the table, so first a
+  // look at each server: none at all when every one is full.
+  std::optional<std::size_t> past_full(uint64_t h) const {
+    if (std::ranges::all_of(members_, [&](uint32_t i) { return full(i); })) return std::nullopt;
+    const uint64_t stride = (h >> 32) % (kTableSize - 1) + 1;
+    for (uint64_t step = 1, c = h % kTableSize; step < kTableSize; ++step) {
+      c = (c + stride) % kTableSize;
+      if (!full(table_[c])) return table_[c];
+    }
+    return std::nullopt;  // the last one filled up meanwhile
+  }
+
+  std::vector<const std::atomic<bool>*> overloaded_;  // by server index
+  std::vector<uint32_t> members_;                     // the available servers
+  std::vector<uint32_t> table_;                       // empty when no server is available
 };
 
 }  // namespace

@@ -1,4 +1,7 @@
-// Round robin: each pick takes the next available server in configuration order.
+// Round robin: each pick takes the next available server in configuration
+// order. A full server (at its max_calls) is passed over for the one after
+// it, and the cursor moves past both, as ip_vs_rr_schedule's loop leaves it
+// on the server it picked: the others keep even turns.
 #include <algorithm>
 
 #include "engine/scheduler/scheduler_util.hpp"
@@ -14,9 +17,16 @@ class RoundRobin final : public Scheduler {
   std::string_view name() const override { return "rr"; }
 
   std::optional<std::size_t> pick(const SchedRequest&) override {
-    if (available_.empty()) return std::nullopt;
+    const std::size_t n = available_.size();
     // A 64-bit counter never wraps in practice, so the modulo never jumps.
-    return available_[next_.fetch_add(1, std::memory_order_relaxed) % available_.size()];
+    const uint64_t next = n ? next_.fetch_add(1, std::memory_order_relaxed) : 0;
+    for (std::size_t passed = 0; passed < n; ++passed) {
+      const uint32_t i = available_[(next + passed) % n];
+      if (is_full(servers_[i].overloaded)) continue;
+      if (passed) next_.fetch_add(passed, std::memory_order_relaxed);
+      return i;
+    }
+    return std::nullopt;
   }
 
   // As ip_vs_rr: the cursor stays on the server picked last and the next

@@ -6,6 +6,11 @@
 // sh-fallback does, but into a second table holding only the available
 // servers and with an independent byte of the hash: the down server's clients
 // then spread over the others by weight, in one step with no probing loop.
+//
+// A server at its max_calls is full for as long as it is: that is read at
+// each pick. A client whose server is full probes the fallback table, and on
+// from there past full servers with a stride of its own (odd, so 256 steps
+// see every bucket), as IPVS's sh-fallback probes on past overloaded ones.
 #include <algorithm>
 #include <array>
 
@@ -58,6 +63,7 @@ class SourceHashing final : public Scheduler {
     primary_ = weighted_table(servers, weighted);
     fallback_ = weighted_table(servers, available);
     for (std::size_t b = 0; b < kBuckets; ++b) primary_up_[b] = servers[primary_[b]].up;
+    for (const SchedServer& s : servers) overloaded_.push_back(s.overloaded);
     any_available_ = true;
   }
 
@@ -67,14 +73,18 @@ class SourceHashing final : public Scheduler {
     if (!any_available_) return std::nullopt;
     const uint64_t h = stable_hash(request.client);
     const std::size_t b = h % kBuckets;
-    if (primary_up_[b]) return primary_[b];
-    return fallback_[(h >> 8) % kBuckets];
+    if (primary_up_[b] && !is_full(overloaded_[primary_[b]])) return primary_[b];
+    const std::size_t stride = ((h >> 16) % kBuckets) | 1;
+    for (std::size_t step = 0, f = (h >> 8) % kBuckets; step < kBuckets; ++step, f = (f + stride) % kBuckets)
+      if (!is_full(overloaded_[fallback_[f]])) return fallback_[f];
+    return std::nullopt;
   }
 
  private:
   Table primary_{};   // every server with a weight, up or down
   Table fallback_{};  // the available servers only
   std::array<bool, kBuckets> primary_up_{};
+  std::vector<const std::atomic<bool>*> overloaded_;  // by server index
   bool any_available_ = false;
 };
 

@@ -41,6 +41,11 @@ inline int64_t live_count(const std::atomic<int64_t>* live) {
   return live ? live->load(std::memory_order_relaxed) : 0;
 }
 
+// A server without a flag has no limit.
+inline bool is_full(const std::atomic<bool>* overloaded) {
+  return overloaded && overloaded->load(std::memory_order_relaxed);
+}
+
 // gcd of the nonzero weights; 0 when there are none.
 inline uint32_t weight_gcd(std::span<const uint32_t> weights) {
   uint32_t g = 0;

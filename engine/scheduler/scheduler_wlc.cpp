@@ -1,5 +1,7 @@
 // Weighted least connections: the available server with the smallest
-// live/weight; ties go to the first in configuration order, as in IPVS.
+// live/weight; ties go to the first in configuration order, as in IPVS. A
+// full server (at its max_calls) is passed over, as ip_vs_wlc_schedule
+// passes an overloaded one.
 #include <algorithm>
 
 #include "engine/scheduler/scheduler_util.hpp"
@@ -11,7 +13,7 @@ class WeightedLeastConnections final : public Scheduler {
  public:
   explicit WeightedLeastConnections(const std::vector<SchedServer>& servers) {
     for (uint32_t i : available_indices(servers))
-      candidates_.push_back({i, servers[i].weight, servers[i].live_templates});
+      candidates_.push_back({i, servers[i].weight, servers[i].live_templates, servers[i].overloaded});
   }
 
   std::string_view name() const override { return "wlc"; }
@@ -20,6 +22,7 @@ class WeightedLeastConnections final : public Scheduler {
     std::optional<std::size_t> best;
     uint64_t best_live = 0, best_weight = 1;
     for (const Candidate& c : candidates_) {
+      if (is_full(c.overloaded)) continue;
       // Counts saturate at 2^32 - 1, far beyond any template table, so the
       // cross products below fit in 64 bits.
       const uint64_t live = std::clamp<int64_t>(live_count(c.live), 0, UINT32_MAX);
@@ -38,6 +41,7 @@ class WeightedLeastConnections final : public Scheduler {
     uint32_t index;
     uint32_t weight;
     const std::atomic<int64_t>* live;
+    const std::atomic<bool>* overloaded;
   };
   std::vector<Candidate> candidates_;
 };

@@ -3,7 +3,8 @@
 // the gcd each time the walk wraps, picking every server whose weight is at
 // least cw: weights 4,3,2 give a a b a b c a b c. That order is periodic, so it
 // is computed once here and picks index it with an atomic counter: the same
-// order with no lock.
+// order with no lock. A full server (at its max_calls) is passed over for the
+// next one in the order, the cursor with it, as IPVS's loop does.
 #include <algorithm>
 
 #include "engine/scheduler/scheduler_util.hpp"
@@ -59,19 +60,21 @@ Rotation ipvs_period(const std::vector<uint32_t>& index, const std::vector<uint3
 
 class WeightedRoundRobin final : public Scheduler {
  public:
-  explicit WeightedRoundRobin(const std::vector<SchedServer>& servers) : servers_(servers) {
-    const std::vector<uint32_t> index = available_indices(servers);
+  explicit WeightedRoundRobin(const std::vector<SchedServer>& servers)
+      : servers_(servers), members_(available_indices(servers)) {
     std::vector<uint32_t> weight;
-    for (uint32_t i : index) weight.push_back(servers[i].weight);
+    for (uint32_t i : members_) weight.push_back(servers[i].weight);
     if (!weight.empty()) max_weight_ = *std::max_element(weight.begin(), weight.end());
-    rotation_ = ipvs_period(index, reduced_weights(std::move(weight)));
+    rotation_ = ipvs_period(members_, reduced_weights(std::move(weight)));
   }
 
   std::string_view name() const override { return "wrr"; }
 
   std::optional<std::size_t> pick(const SchedRequest&) override {
     if (rotation_.order.empty()) return std::nullopt;
-    return rotation_.order[next_.fetch_add(1, std::memory_order_relaxed) % rotation_.order.size()];
+    const uint64_t next = next_.fetch_add(1, std::memory_order_relaxed);
+    const uint32_t i = rotation_.order[next % rotation_.order.size()];
+    return is_full(servers_[i].overloaded) ? past_full(next) : std::optional<std::size_t>(i);
   }
 
   // The same rotation keeps its position. Another one takes up the round:
@@ -97,6 +100,22 @@ class WeightedRoundRobin final : public Scheduler {
  private:
   uint64_t top_cw() const { return rotation_.round_start.size(); }
 
+  // On along the rotation from `next`, a full server, to the first one that
+  // is not. The walk can be as long as the period when only the lightest
+  // server is left, so first a look at each server: none at all when every
+  // one is full.
+  std::optional<std::size_t> past_full(uint64_t next) {
+    if (std::ranges::all_of(members_, [&](uint32_t i) { return is_full(servers_[i].overloaded); })) return std::nullopt;
+    const std::size_t n = rotation_.order.size();
+    for (std::size_t passed = 1; passed < n; ++passed) {
+      const uint32_t i = rotation_.order[(next + passed) % n];
+      if (is_full(servers_[i].overloaded)) continue;
+      next_.fetch_add(passed, std::memory_order_relaxed);
+      return i;
+    }
+    return std::nullopt;  // the last one filled up meanwhile
+  }
+
   bool same_rotation(const WeightedRoundRobin& other) const {
     return std::equal(rotation_.order.begin(), rotation_.order.end(), other.rotation_.order.begin(),
                       other.rotation_.order.end(), [&](uint32_t mine, uint32_t theirs) {
@@ -105,6 +124,7 @@ class WeightedRoundRobin final : public Scheduler {
   }
 
   const std::vector<SchedServer> servers_;
+  const std::vector<uint32_t> members_;  // the available servers, each once
   uint64_t max_weight_ = 0;  // of the available servers
   Rotation rotation_;
   alignas(kCacheLine) std::atomic<uint64_t> next_{0};

@@ -295,3 +295,20 @@ TEST_CASE("the per-source prefixes: /32 and /64 by default, within the family") 
   c.per_source_prefix_v6 = 129;
   CHECK(error_of(c) == "per_source_prefix_v6: must be 0-128");
 }
+
+TEST_CASE("call limits: max_calls up to 1e9; min_calls only with max_calls, and not above it") {
+  const auto with = [](uint32_t max_calls, uint32_t min_calls) {
+    EngineConfig c = valid();
+    c.services[0].servers[1].max_calls = max_calls;
+    c.services[0].servers[1].min_calls = min_calls;
+    return error_of(c);
+  };
+  CHECK(with(0, 0) == "");
+  CHECK(with(1, 0) == "");
+  CHECK(with(100, 75) == "");
+  CHECK(with(100, 100) == "");  // no gap: free again as soon as below the limit
+  CHECK(with(kMaxCalls, 1) == "");
+  CHECK(with(kMaxCalls + 1, 0) == "services[0].servers[1].max_calls: must be between 0 and 1000000000");
+  CHECK(with(0, 5) == "services[0].servers[1].min_calls: needs max_calls: it is the lower threshold of that limit");
+  CHECK(with(10, 11) == "services[0].servers[1].min_calls: must not be above max_calls (10)");
+}
