@@ -54,7 +54,7 @@ std::string_view to_string(sipvs::Forward f) {
 
 sipvs::RealServerConfig server_from_json(const json& j, const std::string& field) {
   expect_object(j, field);
-  check_keys(j, field, {"address", "port", "weight", "mark", "forward", "tag"});
+  check_keys(j, field, {"address", "port", "weight", "mark", "forward", "tag", "max_calls", "min_calls"});
   sipvs::RealServerConfig s;
   const json* v = find(j, "address");
   if (!v) throw ConfigFieldError(sub(field, "address"), "missing (the real server's IP address)");
@@ -80,6 +80,11 @@ sipvs::RealServerConfig server_from_json(const json& j, const std::string& field
     s.tag = get_string(*v, sub(field, "tag"));
     if (s.tag.empty()) throw ConfigFieldError(sub(field, "tag"), "must not be empty (leave it out for no tag)");
   }
+  // How the two go together is sipvs::validate's to say.
+  if ((v = find(j, "max_calls")))
+    s.max_calls = static_cast<uint32_t>(get_uint(*v, sub(field, "max_calls"), sipvs::kMaxCalls));
+  if ((v = find(j, "min_calls")))
+    s.min_calls = static_cast<uint32_t>(get_uint(*v, sub(field, "min_calls"), sipvs::kMaxCalls));
   return s;
 }
 
@@ -90,6 +95,9 @@ json server_to_json(const sipvs::RealServerConfig& s) {
          {"mark", s.mark},
          {"forward", std::string(to_string(s.forward))}};
   if (!s.tag.empty()) j["tag"] = s.tag;
+  // Only when set: a server without limits is written as before them.
+  if (s.max_calls != 0) j["max_calls"] = s.max_calls;
+  if (s.min_calls != 0) j["min_calls"] = s.min_calls;
   return j;
 }
 

@@ -174,6 +174,22 @@ TEST_CASE("round trip: parse(to_json(c)) == c") {
     CHECK(sipvsd::server_from_json(sipvsd::server_to_json(r), "r") == r);
     CHECK(sipvsd::api_from_json(sipvsd::api_to_json(c.api), "api") == c.api);
   }
+  SUBCASE("call limits: written only when set, so that a server without them is written as before") {
+    json s = minimal_service();
+    s["servers"][0]["max_calls"] = 100;
+    s["servers"][0]["min_calls"] = 60;
+    s["servers"].push_back(json{{"address", "198.18.1.2"}, {"mark", 2}, {"max_calls", 10}});
+    const DaemonConfig c = sipvsd::parse_config(with_service(s));
+    CHECK(c.engine.services[0].servers[0].max_calls == 100);
+    CHECK(c.engine.services[0].servers[0].min_calls == 60);
+    CHECK(c.engine.services[0].servers[1].min_calls == 0);
+    const json out = sipvsd::to_json(c);
+    CHECK(out["services"][0]["servers"][0]["max_calls"] == 100);
+    CHECK(out["services"][0]["servers"][0]["min_calls"] == 60);
+    CHECK_FALSE(out["services"][0]["servers"][1].contains("min_calls"));
+    CHECK(sipvsd::parse_config(out) == c);
+    CHECK_FALSE(sipvsd::to_json(sipvsd::parse_config(example()))["services"][0]["servers"][0].contains("max_calls"));
+  }
   SUBCASE("equality sees every difference") {
     const DaemonConfig a = sipvsd::parse_config(example());
     DaemonConfig b = a;
@@ -181,6 +197,9 @@ TEST_CASE("round trip: parse(to_json(c)) == c") {
     CHECK_FALSE(a == b);
     b = a;
     b.engine.services[0].netmask.reset();
+    CHECK_FALSE(a == b);
+    b = a;
+    b.engine.services[0].servers[0].max_calls = 5;
     CHECK_FALSE(a == b);
     b = a;
     b.api.token_file = "x";
@@ -302,6 +321,11 @@ TEST_CASE("wrong types and bad values name their field") {
       {"/services/0/servers/0/port", 70000, "services[0].servers[0].port"},
       {"/services/0/servers/0/weight", 65536, "services[0].servers[0].weight"},
       {"/services/0/servers/0/weight", -1, "services[0].servers[0].weight"},
+      {"/services/0/servers/0/max_calls", -1, "services[0].servers[0].max_calls"},
+      {"/services/0/servers/0/max_calls", 1000000001, "services[0].servers[0].max_calls"},
+      {"/services/0/servers/0/max_calls", "10", "services[0].servers[0].max_calls"},
+      {"/services/0/servers/0/min_calls", 1.5, "services[0].servers[0].min_calls"},
+      {"/services/0/servers/0/min_calls", 5, "services[0].servers[0].min_calls"},  // without max_calls
       {"/services/1/fwmark", 0, "services[1].fwmark"},
       {"/services/1/fwmark", "0xg", "services[1].fwmark"},
   };
