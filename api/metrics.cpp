@@ -85,6 +85,10 @@ void render_services(std::string& out, const sipvs::EngineStats& e) {
               [](const auto& s) { return s.no_server; });
   per_service("service_table_full_total", "New sessions of the service not stored: the table was full.",
               [](const auto& s) { return s.table_full; });
+  per_service("service_servers_full_total",
+              "Packets of new calls of the service that found each of its real servers at its max_calls "
+              "(counted in service_no_server_packets_total too).",
+              [](const auto& s) { return s.servers_full; });
   per_service("service_outgoing_packets_total", "Messages the real servers sent from the service's VIP and port.",
               [](const auto& s) { return s.counters.outgoing_packets; });
   per_service("service_templates_learned_total",
@@ -132,6 +136,13 @@ void render_servers(std::string& out, const sipvs::EngineStats& e) {
              [](const auto& r) { return static_cast<int64_t>(r.weight); });
   per_server("server_up", "gauge", "1 if the real server takes new sessions, 0 if marked down (SIP OPTIONS health check).",
              [](const auto& r) { return static_cast<int64_t>(r.up ? 1 : 0); });
+  per_server("server_max_calls", "gauge", "Live templates at which the real server gets no new calls (0: no limit).",
+             [](const auto& r) { return static_cast<int64_t>(r.max_calls); });
+  per_server("server_overloaded", "gauge",
+             "1 while the real server is at its max_calls (until below min_calls): it gets no new calls.",
+             [](const auto& r) { return static_cast<int64_t>(r.overloaded ? 1 : 0); });
+  per_server("server_drained", "gauge", "1 when the real server has weight 0 and no live templates left.",
+             [](const auto& r) { return static_cast<int64_t>(r.drained ? 1 : 0); });
 }
 
 // sipvsd's own queue counters, from kQueueCounters: consecutive rows with

@@ -1,10 +1,12 @@
 // /v1/services/{id}/servers: a service's real servers, in the config file's
 // schema, each named by its id (api/server_id.hpp). Every change goes through
 // the control plane; PATCH is a JSON merge patch (RFC 7396) of the resource as
-// GET shows it. A server's own "health_check" is part of it.
+// GET shows it. A server's own "health_check" is part of it, and its state
+// (live templates, overloaded, drained: api/server_state.hpp) is shown.
 #include "daemon/log.hpp"
 #include "api/routes.hpp"
 #include "api/server_id.hpp"
+#include "api/server_state.hpp"
 #include "api/service_edit.hpp"
 #include "daemon/config/health_check_json.hpp"
 #include "daemon/config/service_json.hpp"
@@ -24,17 +26,24 @@ void set_server_check(DaemonConfig& c, const std::string& service, const sipvs::
   set_health_checks(c.health_checks, service, std::move(hc));
 }
 
+// The server `r` of service `id` in `c`, as GET shows it.
+json view(ControlPlane& cp, const DaemonConfig& c, const std::string& id, const sipvs::RealServerConfig& r) {
+  return server_view(c.engine.services[find_service(c, id)], r, checks_of(c, id), cp.engine().stats());
+}
+
 Response list_servers(ControlPlane& cp, const RequestContext& ctx) {
   const DaemonConfig c = cp.config();
+  const sipvs::EngineStats stats = cp.engine().stats();
   json list = json::array();
   const std::string& id = ctx.param("id");
-  for (const auto& r : c.engine.services[find_service(c, id)].servers) list.push_back(server_to_json(r, checks_of(c, id)));
+  const sipvs::ServiceConfig& s = c.engine.services[find_service(c, id)];
+  for (const auto& r : s.servers) list.push_back(server_view(s, r, checks_of(c, id), stats));
   return json_response(http::status::ok, {{"servers", std::move(list)}});
 }
 
 Response add_server(ControlPlane& cp, const RequestContext& ctx) {
   const std::string& id = ctx.param("id");
-  const json body = ctx.json_body();
+  const json body = server_without_state(ctx.json_body());
   CheckedServer cr;
   const DaemonConfig after = change(cp, [&](DaemonConfig& c) {
     const std::size_t index = find_service(c, id);
@@ -47,13 +56,13 @@ Response add_server(ControlPlane& cp, const RequestContext& ctx) {
   const sipvs::RealServerConfig& r = cr.server;
   const std::string rs = server_id(r.address, r.port);
   LOG_NOTICE("api: service %s: server %s added", id.c_str(), rs.c_str());
-  return created("/v1/services/" + id + "/servers/" + rs, server_to_json(r, checks_of(after, id)));
+  return created("/v1/services/" + id + "/servers/" + rs, view(cp, after, id, r));
 }
 
 Response get_server(ControlPlane& cp, const RequestContext& ctx) {
   const DaemonConfig c = cp.config();
   const auto& s = c.engine.services[find_service(c, ctx.param("id"))];
-  return json_response(http::status::ok, server_to_json(s.servers[find_server(s, ctx.param("rs"))], checks_of(c, s.name)));
+  return json_response(http::status::ok, view(cp, c, s.name, s.servers[find_server(s, ctx.param("rs"))]));
 }
 
 Response patch_server(ControlPlane& cp, const RequestContext& ctx) {
@@ -65,7 +74,8 @@ Response patch_server(ControlPlane& cp, const RequestContext& ctx) {
     auto& s = c.engine.services[index];
     const std::size_t k = find_server(s, ctx.param("rs"));
     const ServiceHealthChecks hc = checks_copy(c, id);
-    CheckedServer cr = checked_server_from_json(patched(server_to_json(s.servers[k], &hc), patch), "", hc);
+    CheckedServer cr =
+        checked_server_from_json(server_without_state(patched(server_to_json(s.servers[k], &hc), patch)), "", hc);
     r = cr.server;
     // Address and port are the server's identity: its templates and
     // counters belong to them.
@@ -77,9 +87,9 @@ Response patch_server(ControlPlane& cp, const RequestContext& ctx) {
     set_server_check(c, id, r, cr.check);
     return sipvs::EditedObject{index, k};
   });
-  LOG_NOTICE("api: service %s: server %s changed (weight %u, mark %s)", id.c_str(),
-             server_id(r.address, r.port).c_str(), r.weight, mark_to_string(r.mark).c_str());
-  return json_response(http::status::ok, server_to_json(r, checks_of(after, id)));
+  LOG_NOTICE("api: service %s: server %s changed (weight %u, mark %s, max_calls %u)", id.c_str(),
+             server_id(r.address, r.port).c_str(), r.weight, mark_to_string(r.mark).c_str(), r.max_calls);
+  return json_response(http::status::ok, view(cp, after, id, r));
 }
 
 Response delete_server(ControlPlane& cp, const RequestContext& ctx) {

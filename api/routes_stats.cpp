@@ -56,6 +56,8 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
       j["weight"] = r.weight;
       j["up"] = r.up;
       j["live_templates"] = r.live_templates;
+      j["overloaded"] = r.overloaded;
+      j["drained"] = r.drained;
       j["rates"] = rate_json(rates.server(s.name, r));
       if (const HealthStatus* h = find_status(health, s.name, r.address, r.port))  // only checked servers
         j["health"] = health_json(*h);
@@ -64,7 +66,10 @@ json stats_json(const sipvs::EngineStats& e, const std::vector<QueueStats>& queu
     json j = counters_json(s.counters);
     j["name"] = s.name;
     j["pe_fallbacks_by_reason"] = std::move(fallbacks);
-    j["drops"] = {{"no_server", s.no_server}, {"table_full", s.table_full}, {"rate_limited", s.rate_limited}};
+    j["drops"] = {{"no_server", s.no_server},
+                  {"servers_full", s.servers_full},
+                  {"table_full", s.table_full},
+                  {"rate_limited", s.rate_limited}};
     j["unknown_sender"] = s.unknown_sender;
     j["unknown_tag"] = s.unknown_tag;
     j["rates"] = rate_json(rates.service(s.name));

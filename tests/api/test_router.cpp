@@ -265,6 +265,15 @@ TEST_CASE("errors: status, problem body with the field, and nothing changed") {
        "address"},
       {http::verb::post, "/v1/services/sip/servers", R"({"address": "2001:2::1", "mark": 9})", 400, "address"},
       {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"weight": 70000})", 400, "weight"},
+      {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"max_calls": 1000000001})", 400, "max_calls"},
+      {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"max_calls": -1})", 400, "max_calls"},
+      {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"min_calls": 3})", 400, "min_calls"},
+      {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"max_calls": 2, "min_calls": 3})", 400,
+       "min_calls"},
+      {http::verb::post, "/v1/services/sip/servers", R"({"address": "198.18.1.8", "mark": 8, "max_calls": "x"})", 400,
+       "max_calls"},
+      {http::verb::patch, "/v1/services/sip", R"({"servers": [{"address": "198.18.1.1", "mark": 1, "min_calls": 1}]})",
+       400, "servers[0].min_calls"},
       {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"mark": 2})", 409, "mark"},
       {http::verb::patch, "/v1/services/sip/servers/198.18.1.1", R"({"address": "198.18.1.9"})", 400, "address"},
       {http::verb::patch, "/v1/services/sip", R"({"name": "zzz"})", 400, "name"},
@@ -309,6 +318,96 @@ TEST_CASE("errors: status, problem body with the field, and nothing changed") {
   }
   CHECK(h.call_json(http::verb::get, "/v1/config") == before);
   CHECK(h.control.generation() == generation);
+}
+
+TEST_CASE("call limits: max_calls and min_calls set by PATCH; GET shows live templates, overloaded, drained") {
+  Harness h;
+  const std::string rs = "/v1/services/sip/servers/198.18.1.1:5060";
+  json r = h.call_json(http::verb::get, rs);
+  CHECK(r["max_calls"] == 0);
+  CHECK(r["min_calls"] == 0);
+  CHECK(r["live_templates"] == 0);
+  CHECK(r["overloaded"] == false);
+  CHECK(r["drained"] == false);
+
+  auto res = h.call(http::verb::patch, rs, R"({"max_calls": 2})");
+  REQUIRE(status(res) == 200);
+  CHECK(json::parse(res.body())["max_calls"] == 2);
+  CHECK(h.engine.config().services[0].servers[0].max_calls == 2);
+  auto w = h.engine.make_decider();
+  for (int i = 0; i < 8; ++i) {  // rr: two on 198.18.1.1, then the rest on .2
+    const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite("c" + std::to_string(i)));
+    w.decide(p, 0, sipvs::monotonic_seconds());
+  }
+  r = h.call_json(http::verb::get, rs);
+  CHECK(r["live_templates"] == 2);
+  CHECK(r["overloaded"] == true);
+  const json listed = h.call_json(http::verb::get, "/v1/services")["services"][0]["servers"];
+  CHECK(listed[0]["overloaded"] == true);
+  CHECK(listed[1]["live_templates"] == 6);
+  CHECK(listed[1]["overloaded"] == false);
+  CHECK(h.call_json(http::verb::get, "/v1/services/sip")["servers"][0]["live_templates"] == 2);
+  CHECK(h.call_json(http::verb::get, "/v1/services/sip/servers")["servers"][0]["overloaded"] == true);
+  const json stats = h.call_json(http::verb::get, "/v1/stats")["services"][0];
+  CHECK(stats["servers"][0]["overloaded"] == true);
+  CHECK(stats["servers"][0]["drained"] == false);
+  CHECK(stats["drops"]["servers_full"] == 0);
+
+  // Drain: weight 0, the calls end, drained.
+  REQUIRE(status(h.call(http::verb::patch, rs, R"({"weight": 0})")) == 200);
+  CHECK(h.call_json(http::verb::get, rs)["drained"] == false);
+  REQUIRE(status(h.call(http::verb::delete_, "/v1/templates?server=198.18.1.1:5060")) == 200);
+  r = h.call_json(http::verb::get, rs);
+  CHECK(r["live_templates"] == 0);
+  CHECK(r["overloaded"] == false);
+  CHECK(r["drained"] == true);
+  CHECK(h.call_json(http::verb::get, "/v1/stats")["services"][0]["servers"][0]["drained"] == true);
+
+  const std::string text = h.call(http::verb::get, "/metrics").body();
+  const std::string labels = "{service=\"sip\",server=\"198.18.1.1:5060\"}";
+  CHECK(text.find("sipvsd_server_max_calls" + labels + " 2\n") != std::string::npos);
+  CHECK(text.find("sipvsd_server_overloaded" + labels + " 0\n") != std::string::npos);
+  CHECK(text.find("sipvsd_server_drained" + labels + " 1\n") != std::string::npos);
+  CHECK(text.find("sipvsd_service_servers_full_total{service=\"sip\"} 0\n") != std::string::npos);
+}
+
+TEST_CASE("call limits: a service whose every server is full places no new call, and says so") {
+  Harness h;
+  for (const char* rs : {"198.18.1.1", "198.18.1.2"})
+    REQUIRE(status(h.call(http::verb::patch, std::string("/v1/services/sip/servers/") + rs, R"({"max_calls": 1})")) ==
+            200);
+  auto w = h.engine.make_decider();
+  for (const char* id : {"a", "b", "c"}) {
+    const auto p = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(id));
+    w.decide(p, 0, sipvs::monotonic_seconds());
+  }
+  const json drops = h.call_json(http::verb::get, "/v1/stats")["services"][0]["drops"];
+  CHECK(drops["no_server"] == 1);
+  CHECK(drops["servers_full"] == 1);
+  const std::string text = h.call(http::verb::get, "/metrics").body();
+  CHECK(text.find("sipvsd_service_servers_full_total{service=\"sip\"} 1\n") != std::string::npos);
+  CHECK(text.find("sipvsd_server_overloaded{service=\"sip\",server=\"198.18.1.2:5060\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("what GET shows of a server's state may be sent back: PUT and PATCH drop it") {
+  Harness h;
+  json service = h.call_json(http::verb::get, "/v1/services/sip");
+  REQUIRE(service["servers"][0].contains("live_templates"));
+  service["servers"][0]["max_calls"] = 50;
+  auto r = h.call(http::verb::put, "/v1/services/sip", service.dump());
+  CHECK(status(r) == 200);
+  CHECK(h.engine.config().services[0].servers[0].max_calls == 50);
+  r = h.call(http::verb::patch, "/v1/services/sip/servers/198.18.1.2:5060",
+             R"({"max_calls": 9, "live_templates": 7, "overloaded": true, "drained": true})");
+  CHECK(status(r) == 200);
+  CHECK(h.engine.config().services[0].servers[1].max_calls == 9);
+  CHECK(json::parse(r.body())["live_templates"] == 0);
+  CHECK(json::parse(r.body())["overloaded"] == false);
+  // The state file holds the configuration alone.
+  const json saved = parse_json_text(*read_file_if_exists(h.dir.file("state.json")));
+  CHECK(saved["services"][0]["servers"][1]["max_calls"] == 9);
+  CHECK_FALSE(saved["services"][0]["servers"][1].contains("live_templates"));
+  CHECK_FALSE(saved["services"][0]["servers"][1].contains("min_calls"));
 }
 
 TEST_CASE("405 lists the allowed methods; 415 for a body that is not JSON") {
