@@ -4,9 +4,11 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 
 #include "daemon/config/control_plane.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/datapath/kernel_queue_stats.hpp"
 #include "daemon/log.hpp"
 #include "daemon/systemd/supervision.hpp"
 
