@@ -28,48 +28,12 @@ RATE=50
 LCALLS=600   # phase 1: 12 s of new calls, 3 s each
 RCALLS=150   # phase 2: 3 s of new calls, 8 s each
 e2e_init api
-e2e_topology 3
-e2e_nfqueue_rules
-CONF=$E2E_DIR/sipvsd.json
-e2e_config "$CONF" rr 1 1 1
 # The API on the director's loopback, and a state file for the restart.
-e2e_config_api "$CONF"
-"$SIPVSD" --check-config "$CONF" >/dev/null || e2e_die "generated configuration rejected"
-e2e_start_sipvsd "$SIPVSD" "$CONF"
-for i in 1 2 3; do e2e_start_uas "b$i" "$E2E_VIP4" "$E2E_DIR/b$i"; done
-for i in 1 2 3; do e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"; done
-UAS=("$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3")
+e2e_setup_rr_api "$SIPVSD"
+CONF=$E2E_CONF
+UAS=("${E2E_UAS[@]}")
 SERVERS=/v1/services/sip4/servers
 
-
-# calls UAC_PID: one line per Call-ID of that SIPp process: the backend and
-# time of its INVITE, how many backends saw the call, and whether INVITE, ACK
-# and BYE all reached that one backend (1/0), and the time of the BYE.
-calls() {
-  local d
-  sleep 0.5  # the last BYE's log line
-  for d in "${UAS[@]}"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$1" '
-    index($4, "-" pid "@") == 0 { next }
-    {
-      b = $1; ts = $2; m = $3; id = $4; ids[id] = 1
-      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++ }
-      if (m == "INVITE" && !(id in inv_b)) { inv_b[id] = b; inv_ts[id] = ts }
-      if (m == "ACK") ack[id, b] = 1
-      if (m == "BYE") { bye[id, b] = 1; bye_ts[id] = ts }
-    }
-    END {
-      for (id in ids) {
-        b = (id in inv_b) ? inv_b[id] : "-"
-        ok = nb[id] == 1 && (id, b) in ack && (id, b) in bye
-        gsub(/ /, "T", inv_ts[id]); gsub(/ /, "T", bye_ts[id])
-        print id, b, (id in inv_ts) ? inv_ts[id] : "-", nb[id], ok ? 1 : 0, (id in bye_ts) ? bye_ts[id] : "-"
-      }
-    }'
-}
-# count FILE AWK-CONDITION: calls matching the condition ($2 backend, $3 INVITE
-# time, $4 backends, $5 complete, $6 BYE time; times with "T" for the space).
-count() { awk "$2 { n++ } END { print n + 0 }" "$1"; }
-stamp() { e2e_now | tr ' ' T; }
 
 # b3 starts outside the service: phase 1 adds it.
 e2e_api DELETE $SERVERS/198.18.1.3:5060
@@ -78,20 +42,20 @@ e2e_api DELETE $SERVERS/198.18.1.3:5060
 e2e_uac "$E2E_DIR/uac-live" "$E2E_VIP4:5060" "$E2E_CLIENT4" $LCALLS $RATE 3000 &
 LUAC=$!
 sleep 3
-ADD_BEFORE=$(stamp)
+ADD_BEFORE=$(e2e_stamp)
 e2e_api POST $SERVERS '{"address": "198.18.1.3", "port": 5060, "mark": 3}'
 # Packets decided just before a change may still be on their way: judge new
 # calls from a moment after the response.
 sleep 0.2
-ADD_AT=$(stamp)
+ADD_AT=$(e2e_stamp)
 sleep 3
 e2e_api PATCH $SERVERS/198.18.1.1:5060 '{"weight": 0}'
 sleep 0.2
-QUIESCE_AT=$(stamp)
+QUIESCE_AT=$(e2e_stamp)
 sleep 3
 e2e_api DELETE $SERVERS/198.18.1.2:5060
 sleep 0.2
-REMOVE_AT=$(stamp)
+REMOVE_AT=$(e2e_stamp)
 rc=0
 wait $LUAC || rc=$?
 UAC_PID=$(cat "$E2E_DIR/uac-live/pid")
@@ -99,17 +63,17 @@ ok=$(e2e_sipp_count "$E2E_DIR/uac-live/screen.log" "Successful call")
 # The calls b2 had in progress lose their backend, so the UAC may count a few
 # failures (a BYE answered by a backend that never saw the call).
 e2e_log "live: UAC exit $rc, $ok successful of $LCALLS; added b3 at $ADD_AT, quiesced b1 at $QUIESCE_AT, removed b2 at $REMOVE_AT"
-calls "$UAC_PID" >"$E2E_DIR/live.calls"
+e2e_calls "$UAC_PID" "${UAS[@]}" >"$E2E_DIR/live.calls"
 L=$E2E_DIR/live.calls
-total=$(count "$L" 1)
+total=$(e2e_count "$L" 1)
 [ "$total" = $LCALLS ] || e2e_die "live: the backends saw $total of $LCALLS calls"
-b3_before=$(count "$L" "\$2 == \"b3\" && \$3 < \"$ADD_BEFORE\"")
-b3_after=$(count "$L" "\$2 == \"b3\" && \$3 >= \"$ADD_AT\"")
-b1_late=$(count "$L" "\$2 == \"b1\" && \$3 >= \"$QUIESCE_AT\"")
-b1_across=$(count "$L" "\$2 == \"b1\" && \$3 < \"$QUIESCE_AT\" && \$6 >= \"$QUIESCE_AT\" && \$5 == 1")
-b2_late=$(count "$L" "\$2 == \"b2\" && \$3 >= \"$REMOVE_AT\"")
-stayed_broken=$(count "$L" "(\$2 == \"b1\" || \$2 == \"b3\") && \$5 != 1")
-b2_moved=$(count "$L" "\$2 == \"b2\" && \$5 != 1")
+b3_before=$(e2e_count "$L" "\$2 == \"b3\" && \$3 < \"$ADD_BEFORE\"")
+b3_after=$(e2e_count "$L" "\$2 == \"b3\" && \$3 >= \"$ADD_AT\"")
+b1_late=$(e2e_count "$L" "\$2 == \"b1\" && \$3 >= \"$QUIESCE_AT\"")
+b1_across=$(e2e_count "$L" "\$2 == \"b1\" && \$3 < \"$QUIESCE_AT\" && \$6 >= \"$QUIESCE_AT\" && \$5 == 1")
+b2_late=$(e2e_count "$L" "\$2 == \"b2\" && \$3 >= \"$REMOVE_AT\"")
+stayed_broken=$(e2e_count "$L" "(\$2 == \"b1\" || \$2 == \"b3\") && \$5 != 1")
+b2_moved=$(e2e_count "$L" "\$2 == \"b2\" && \$5 != 1")
 e2e_log "live: b3 new calls before/after its addition $b3_before/$b3_after; b1 new calls after weight 0: $b1_late, calls across it completed there: $b1_across; b2 new calls after removal: $b2_late, its calls moved: $b2_moved; broken calls on b1 and b3: $stayed_broken"
 [ "$b3_before" = 0 ] && [ "$b3_after" -gt 0 ] || e2e_die "live: the added backend b3 did not take new calls only from its addition (1a)"
 [ "$b1_late" = 0 ] && [ "$b1_across" -gt 0 ] || e2e_die "live: quiescing b1 did not stop new calls while keeping its calls (1b)"
@@ -125,12 +89,12 @@ cp "$E2E_DIR/api-body" "$E2E_DIR/services-before"
 e2e_uac "$E2E_DIR/uac-restart" "$E2E_VIP4:5060" "$E2E_CLIENT4" $RCALLS $RATE 8000 &
 RUAC=$!
 sleep 4  # every call started, none ended
-DOWN_AT=$(stamp)
+DOWN_AT=$(e2e_stamp)
 e2e_stop_pid "$E2E_SIPVSD_PID" TERM || e2e_die "sipvsd did not stop within 10 s of SIGTERM"
 saved=$(grep -o 'saved [0-9]* templates' "$E2E_DIR/sipvsd.log" | tail -1 | cut -d' ' -f2)
 export E2E_SIPVSD_STARTS=2  # read by lib.sh
 e2e_start_sipvsd "$SIPVSD" "$CONF"
-UP_AT=$(stamp)
+UP_AT=$(e2e_stamp)
 restored=$(grep -o 'restored [0-9]* templates' "$E2E_DIR/sipvsd.log" | tail -1 | cut -d' ' -f2)
 e2e_api GET /v1/services
 cmp -s "$E2E_DIR/api-body" "$E2E_DIR/services-before" || e2e_die "restart: the services differ: $(diff "$E2E_DIR/services-before" "$E2E_DIR/api-body")"
@@ -138,10 +102,10 @@ rc=0
 wait $RUAC || rc=$?
 UAC_PID=$(cat "$E2E_DIR/uac-restart/pid")
 ok=$(e2e_sipp_count "$E2E_DIR/uac-restart/screen.log" "Successful call")
-calls "$UAC_PID" >"$E2E_DIR/restart.calls"
+e2e_calls "$UAC_PID" "${UAS[@]}" >"$E2E_DIR/restart.calls"
 R=$E2E_DIR/restart.calls
-across=$(count "$R" "\$3 < \"$DOWN_AT\" && \$6 >= \"$UP_AT\"")
-complete=$(count "$R" "\$5 == 1")
+across=$(e2e_count "$R" "\$3 < \"$DOWN_AT\" && \$6 >= \"$UP_AT\"")
+complete=$(e2e_count "$R" "\$5 == 1")
 spread=$(awk '{ print $2 }' "$R" | sort -u | wc -l)
 e2e_log "restart: down at $DOWN_AT, up at $UP_AT; $saved templates saved, $restored restored; UAC exit $rc, $ok successful of $RCALLS; calls across the restart $across, complete on their backend $complete, on $spread backends"
 [ "$saved" -ge $RCALLS ] && [ "$restored" = "$saved" ] || e2e_die "restart: templates not saved and restored"

@@ -310,6 +310,26 @@ e2e_start_sipvsd() {
 }
 e2e_bound_count() { echo $((2 * ${E2E_SIPVSD_STARTS:=1})); }
 
+# e2e_setup_rr_api SIPVSD [EDIT]: three backends, each a SIPp UAS, and sipvsd
+# on the director with e2e_config's services (round robin, weights 1) and its
+# REST API, both queues bound; EDIT, a function, may first change the
+# configuration file it is given. Sets E2E_CONF and E2E_UAS (the backends' log
+# directories).
+e2e_setup_rr_api() {
+  local sipvsd=$1 edit=${2:-} i
+  e2e_topology 3
+  e2e_nfqueue_rules
+  E2E_CONF=$E2E_DIR/sipvsd.json
+  e2e_config "$E2E_CONF" rr 1 1 1
+  e2e_config_api "$E2E_CONF"
+  [ -z "$edit" ] || "$edit" "$E2E_CONF"
+  "$sipvsd" --check-config "$E2E_CONF" >/dev/null || e2e_die "generated configuration rejected"
+  e2e_start_sipvsd "$sipvsd" "$E2E_CONF"
+  for i in 1 2 3; do e2e_start_uas "b$i" "$E2E_VIP4" "$E2E_DIR/b$i"; done
+  for i in 1 2 3; do e2e_wait_udp "b$i" 5060 || e2e_die "UAS in b$i did not start"; done
+  E2E_UAS=("$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3")
+}
+
 # e2e_api METHOD PATH [JSON]: one request to sipvsd's REST API on the
 # director's loopback (127.0.0.1:8080, as the tests configure it), bounded by
 # curl's --max-time; the body goes to $E2E_DIR/api-body. Anything but 2xx fails.
@@ -456,6 +476,37 @@ e2e_affinity() {
       for (b in backends) { print "calls." b " " calls[b]; print "late." b " " late[b]; print "spanning." b " " spanning[b] }
     }'
 }
+
+# e2e_calls PID DIR...: one line per Call-ID of SIPp process PID, from the
+# backends' logs (directories named for the backend): the backend and time of
+# its INVITE, how many backends saw the call, whether INVITE, ACK and BYE all
+# reached that one backend (1/0), and the time of the BYE.
+e2e_calls() {
+  local pid=$1 d; shift
+  sleep 0.5  # the last BYE's log line
+  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$pid" '
+    index($4, "-" pid "@") == 0 { next }
+    {
+      b = $1; ts = $2; m = $3; id = $4; ids[id] = 1
+      if (!((id, b) in seen)) { seen[id, b] = 1; nb[id]++ }
+      if (m == "INVITE" && !(id in inv_b)) { inv_b[id] = b; inv_ts[id] = ts }
+      if (m == "ACK") ack[id, b] = 1
+      if (m == "BYE") { bye[id, b] = 1; bye_ts[id] = ts }
+    }
+    END {
+      for (id in ids) {
+        b = (id in inv_b) ? inv_b[id] : "-"
+        ok = nb[id] == 1 && (id, b) in ack && (id, b) in bye
+        gsub(/ /, "T", inv_ts[id]); gsub(/ /, "T", bye_ts[id])
+        print id, b, (id in inv_ts) ? inv_ts[id] : "-", nb[id], ok ? 1 : 0, (id in bye_ts) ? bye_ts[id] : "-"
+      }
+    }'
+}
+# e2e_count FILE AWK-CONDITION: calls of an e2e_calls file matching the condition
+# ($2 backend, $3 INVITE time, $4 backends, $5 complete, $6 BYE time; times
+# with "T" for the space, as e2e_stamp gives them).
+e2e_count() { awk "$2 { n++ } END { print n + 0 }" "$1"; }
+e2e_stamp() { e2e_now | tr ' ' T; }
 
 # e2e_judge PID MOVING DIR...: for the calls of SIPp process PID, from the
 # backends' logs (directories named for the backend): "stayed broken moved" —

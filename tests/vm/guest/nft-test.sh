@@ -124,11 +124,10 @@ run() {
     END {
       for (g in sent) {
         if (g ~ /^call-/) { calls++; if (got[g] == sent[g] && servers[g] == 1) whole++ }
-        else if (got[g] == sent[g]) edges_ok++; else edges_lost++
       }
-      printf "%d %d %d %d %d %d\n", total, delivered + 0, calls, whole + 0, nused + 0, edges_lost + 0
+      printf "%d %d %d %d %d\n", total, delivered + 0, calls, whole + 0, nused + 0
     }' /tmp/cases /tmp/sink.log >/tmp/judged
-  read -r total delivered calls whole used edges_lost </tmp/judged
+  read -r total delivered calls whole used </tmp/judged
   echo "$what via $dst: $delivered/$total packets delivered ($fragmented reassembled from fragments);" \
     "$whole/$calls calls whole on one server; $used servers used"
   echo "NFT|$fwd|$what|$delivered/$total|$fragmented|$whole/$calls|$used"
