@@ -11,8 +11,8 @@
 #      check, template sync with a peer on the namespace's loopback, the API on
 #      127.0.0.1 with a bearer token): /metrics answers 401 without the token,
 #      200 with it; and every metric name (sipvsd_...) of every alert rule and
-#      of every dashboard query and variable is one that scrape exposes. A
-#      name it does not expose fails the test, unless NOT_YET_EXPORTED lists it.
+#      of every dashboard query and variable is one that scrape exposes; a
+#      name it does not expose fails the test.
 # Usage: ops_monitoring.sh PATH/TO/sipvsd     (as root; exit 77 = skipped)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,10 +21,6 @@ SIPVSD=$(realpath "${1:?usage: ops_monitoring.sh PATH/TO/sipvsd}")
 ALERTS=$REPO/packaging/monitoring/sipvsd-alerts.yml
 DASHBOARD=$REPO/packaging/monitoring/sipvsd-dashboard.json
 RULE_TESTS=$HERE/sipvsd-alerts.test.yml
-
-# Metrics the alert rules may name before sipvsd exports them.
-# added by the call-limits change; remove from this list when it lands
-NOT_YET_EXPORTED="sipvsd_server_overloaded sipvsd_service_servers_full_total"
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespace, NFQUEUE)"; exit 77; }
 for tool in promtool jq curl ip; do
@@ -195,18 +191,16 @@ awk '
 ' "$DIR/metrics" | sort -u >"$DIR/exposed"
 
 # unknown_names FILE: FILE has "where<TAB>text" lines; prints "where: name"
-# for each sipvsd_ name in the text that the scrape does not expose and
-# NOT_YET_EXPORTED does not list.
+# for each sipvsd_ name in the text that the scrape does not expose.
 unknown_names() {
-  awk -F '\t' -v allowed="$NOT_YET_EXPORTED" '
+  awk -F '\t' '
     FNR == NR { exposed[$0] = 1; next }
-    BEGIN { n = split(allowed, a, " "); for (i = 1; i <= n; i++) ok[a[i]] = 1 }
     {
       text = $2
       while (match(text, /sipvsd_[a-z0-9_]+/)) {
         name = substr(text, RSTART, RLENGTH)
         text = substr(text, RSTART + RLENGTH)
-        if (!(name in exposed) && !(name in ok)) print $1 ": " name
+        if (!(name in exposed)) print $1 ": " name
       }
     }' "$DIR/exposed" "$1"
 }
@@ -237,9 +231,6 @@ if [ -s "$DIR/unknown-alerts" ] || [ -s "$DIR/unknown-dashboard" ]; then
 fi
 used=$(cat "$DIR/alert-lines" "$DIR/dashboard-lines" | grep -o 'sipvsd_[a-z0-9_]*' | sort -u)
 pass "every metric of the alert rules and the dashboard is in /metrics ($(wc -w <<<"$used") names, $(wc -l <"$DIR/dashboard-lines") dashboard queries)"
-for name in $NOT_YET_EXPORTED; do
-  grep -qxF "$name" "$DIR/exposed" && log "NOTE: $name is exposed now: remove it from NOT_YET_EXPORTED"
-done
 unused=$(comm -23 <(sed -n 's/^# TYPE \(sipvsd_[a-z0-9_]*\) .*/\1/p' "$DIR/metrics" | sort -u) <(echo "$used"))
 [ -z "$unused" ] || log "families used by neither file (for information): $(paste -sd " " <<<"$unused")"
 
