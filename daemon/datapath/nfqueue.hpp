@@ -72,6 +72,7 @@ class QueueWorker {
   void unbind();
   void handle_datagram(const char* data, std::size_t len, Batch& batch);
   void handle_packet(const ::nlmsghdr* nlh, Batch& batch);
+  void note_id(uint32_t id, Batch& batch);  // counts the packets whose ids it skips
   // Queues one verdict (NF_ACCEPT with `mark` if given, or `verdict` alone).
   void put_verdict(uint32_t id, int verdict, std::optional<uint32_t> mark, Batch& batch);
   void put_unplaced(uint32_t id, Batch& batch);  // the configured policy for a packet not placed
@@ -85,6 +86,7 @@ class QueueWorker {
   mnl_socket* nl_ = nullptr;
   unsigned portid_ = 0;
   uint32_t seq_ = 0;
+  uint32_t last_id_ = 0;  // the last packet id received (the kernel numbers a queue's packets from 1)
   // Setup: the sequence number of the configuration message waiting for its ack.
   uint32_t pending_ack_seq_ = 0;
   std::optional<int> ack_error_;

@@ -22,6 +22,7 @@ enum class QueueCounter : uint8_t {
   unplaced_accepted,
   unplaced_dropped,
   truncated,
+  missed,
   enobufs,
   recv_errors,
   verdict_send_errors,
@@ -54,6 +55,10 @@ inline constexpr std::array kQueueCounters{
     QueueCounterInfo{QueueCounter::unplaced_dropped, "unplaced_dropped", "queue_unplaced_total", {"verdict", "drop"}, ""},
     QueueCounterInfo{QueueCounter::truncated, "truncated", "queue_truncated_total", {},
                      "Packets longer than the copy range."},
+    QueueCounterInfo{QueueCounter::missed, "missed", "queue_missed_total", {},
+                     "Packets the kernel queued that never reached sipvsd (gaps in the queue's packet ids): its "
+                     "socket was full and the kernel let them through unmarked (fail-open). Needs no root, unlike "
+                     "the kernel's own counters."},
     QueueCounterInfo{QueueCounter::enobufs, "enobufs", "queue_enobufs_total", {},
                      "Times the queue socket overflowed (packets lost)."},
     QueueCounterInfo{QueueCounter::recv_errors, "recv_errors", "queue_errors_total", {"kind", "receive"},

@@ -58,7 +58,7 @@ TEST_CASE("every queue counter is in /v1/stats and, when exported, in /metrics u
   }
   // The families and labels operators' dashboards already use.
   CHECK(occurrences(metrics, "sipvsd_queue_unplaced_total{queue=\"3\",verdict=\"drop\"} 106\n") == 1);
-  CHECK(occurrences(metrics, "sipvsd_queue_errors_total{queue=\"3\",kind=\"decide\"} 112\n") == 1);
+  CHECK(occurrences(metrics, "sipvsd_queue_errors_total{queue=\"3\",kind=\"decide\"} 113\n") == 1);
   CHECK(occurrences(metrics, "# TYPE sipvsd_queue_errors_total counter\n") == 1);
 }
 
