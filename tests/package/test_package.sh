@@ -372,7 +372,8 @@ systemd_stage() {
   status_text="$(unit_prop StatusText)"
   echo "$status_text" |
     grep -Eq '^queues 0 \(1 of 1 bound\), [0-9]+ services?, [0-9]+ of [0-9]+ templates, [0-9]+ packets/s$' ||
-    fail "under systemd: no status line from sipvsd (StatusText '$status_text')"
+    { in_ct ls -l /proc/net/netfilter/nfnetlink_queue; in_ct journalctl -u sipvsd --no-pager -n 20
+      fail "under systemd: no status line from sipvsd (StatusText '$status_text')"; }
   log "systemd: after READY=1 queue 0 was bound and /healthz answered at the first try; status: $status_text"
   # The state directory is writable inside the sandbox (ProtectSystem=strict).
   api_add_service "$ct_init" sip-ct 198.18.2.11 2
