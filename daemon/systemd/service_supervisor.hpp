@@ -18,31 +18,29 @@ class ControlPlane;
 class Daemon;
 
 class ServiceSupervisor {
-public:
-  ServiceSupervisor(Daemon &daemon, ControlPlane &control,
-                    std::vector<uint16_t> queues);
+ public:
+  ServiceSupervisor(Daemon& daemon, ControlPlane& control, std::vector<uint16_t> queues);
 
   // How long the main thread may wait between ticks; none when there is
   // nothing to send (not started by systemd).
   std::optional<std::chrono::milliseconds> tick_interval() const;
-  void ready(); // once every part has started
-  void tick();  // at tick_interval() or sooner
+  void ready();  // once every part has started
+  void tick();   // at tick_interval() or sooner
   void stopping();
 
-private:
+ private:
   std::string status();
   void watch_workers();
 
-  Daemon &daemon_;
-  ControlPlane &control_;
+  Daemon& daemon_;
+  ControlPlane& control_;
   const std::vector<uint16_t> queues_;
-  const bool managed_; // NOTIFY_SOCKET is set
-  std::optional<std::chrono::microseconds>
-      watchdog_; // WatchdogSec= for this process
+  const bool managed_;                                 // NOTIFY_SOCKET is set
+  std::optional<std::chrono::microseconds> watchdog_;  // WatchdogSec= for this process
   uint64_t last_packets_ = 0;
   std::chrono::steady_clock::time_point last_tick_;
-  std::optional<uint16_t> stuck_; // the queue whose worker was found stuck,
-                                  // until it comes round again
+  std::optional<uint16_t> stuck_;  // the queue whose worker was found stuck,
+                                   // until it comes round again
 };
 
-} // namespace sipvsd
+}  // namespace sipvsd
