@@ -330,6 +330,10 @@ e2e_setup_rr_api() {
   E2E_UAS=("$E2E_DIR/b1" "$E2E_DIR/b2" "$E2E_DIR/b3")
 }
 
+# e2e_without_live_state IN OUT: a /v1/services body as configured, without
+# each server's live state (its calls in progress, overloaded, drained).
+e2e_without_live_state() { jq 'del(.services[].servers[] | .live_templates, .overloaded, .drained)' "$1" >"$2"; }
+
 # e2e_api METHOD PATH [JSON]: one request to sipvsd's REST API on the
 # director's loopback (127.0.0.1:8080, as the tests configure it), bounded by
 # curl's --max-time; the body goes to $E2E_DIR/api-body. Anything but 2xx fails.

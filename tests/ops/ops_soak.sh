@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SIPVSD=$(realpath "${1:?usage: ops_soak.sh PATH/TO/sipvsd}")
 # shellcheck source=../e2e/lib.sh
 source "$HERE/../e2e/lib.sh"
-e2e_require sipp curl iptables
+e2e_require sipp curl iptables jq
 
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 STEP=${STEP:-4}            # seconds between steps of API changes
@@ -120,14 +120,16 @@ BAD=0
 bad_request() {
   local want=$1 code before=$E2E_DIR/services-before; shift
   api GET /v1/services
-  cp "$BODY" "$before"
+  e2e_without_live_state "$BODY" "$before"
   cp "$STATE" "$STATE.before"
   code=$(request "$@")
   [ "$code" = "$want application/problem+json" ] && grep -q "\"status\": $want" "$BODY" && grep -q '"detail"' "$BODY" ||
     e2e_die "bad request $1 $2 $3: expected $want with a problem+json body, got $code $(cat "$BODY")"
   e2e_log "refused as expected: $1 $2 $3: $(tr -d '\n' <"$BODY" | tr -s ' ')"
   api GET /v1/services
-  cmp -s "$BODY" "$before" || e2e_die "bad request $1 $2 $3 changed the services: $(diff "$before" "$BODY")"
+  e2e_without_live_state "$BODY" "$E2E_DIR/services-after"
+  cmp -s "$E2E_DIR/services-after" "$before" ||
+    e2e_die "bad request $1 $2 $3 changed the services: $(diff "$before" "$E2E_DIR/services-after")"
   cmp -s "$STATE" "$STATE.before" || e2e_die "bad request $1 $2 $3 changed the state file"
   BAD=$((BAD + 1))
 }
