@@ -56,7 +56,7 @@ build() {
               "$root"/daemon/config/{state_file,control_plane,sync_config}.cpp
               "$root"/daemon/health/{health_check,server_health_agreement}.cpp "$root"/daemon/log.cpp)
   local api=("$root"/api/{router,routes,routes_config,routes_servers,routes_services,routes_stats,routes_templates}.cpp
-             "$root"/api/{problem,rates,metrics,server_id,service_edit,auth}.cpp)
+             "$root"/api/{problem,rates,metrics,server_id,server_state,service_edit,auth}.cpp)
   local sync
   mapfile -t sync < <(find "$root/sync" -name '*.cpp' | sort)
   local tests=("$here"/{fuzz_packet,fuzz_engine,fuzz_loaders,fuzz_api,fuzz_sync,make_seeds}.cpp)
