@@ -13,11 +13,12 @@ using namespace sipvs::test;
 
 namespace {
 
-// Servers 10.0.0.1... with these weights, each with its own overload flag.
+// Servers 198.18.1.1... with these weights, each with its own overload flag.
 struct Flagged {
   explicit Flagged(const std::vector<uint32_t>& weights) {
     for (std::size_t i = 0; i < weights.size(); ++i) {
-      SchedServer s = server(static_cast<uint8_t>(i + 1), weights[i]);
+      const uint8_t address[4] = {198, 18, 1, static_cast<uint8_t>(i + 1)};
+      SchedServer s{IpAddress::v4(address), 5060, weights[i]};
       s.overloaded = &full.at(i);
       servers.push_back(s);
     }
