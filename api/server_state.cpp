@@ -24,27 +24,31 @@ const sipvs::ServerStats* find_stats(const sipvs::EngineStats& stats, const std:
   return it == s->servers.end() ? nullptr : &*it;
 }
 
-}  // namespace
-
-json server_view(const sipvs::ServiceConfig& s, const sipvs::RealServerConfig& r, const ServiceHealthChecks* checks,
-                 const sipvs::EngineStats& stats) {
-  json j = server_to_json(r, checks);
+// The limits, as set or not, and the engine's read-out of the server.
+void add_state(json& j, const sipvs::ServiceConfig& s, const sipvs::RealServerConfig& r,
+               const sipvs::EngineStats& stats) {
   j["max_calls"] = r.max_calls;
   j["min_calls"] = r.min_calls;
   const sipvs::ServerStats* live = find_stats(stats, s.name, r);
   j["live_templates"] = live ? live->live_templates : 0;
   j["overloaded"] = live && live->overloaded;
   j["drained"] = live && live->drained;
+}
+
+}  // namespace
+
+json server_view(const sipvs::ServiceConfig& s, const sipvs::RealServerConfig& r, const ServiceHealthChecks* checks,
+                 const sipvs::EngineStats& stats) {
+  json j = server_to_json(r, checks);
+  add_state(j, s, r, stats);
   return j;
 }
 
+// service_to_json writes the servers in their order, one each.
 json service_view(const sipvs::ServiceConfig& s, const HealthChecks& checks, const sipvs::EngineStats& stats) {
   json j = service_to_json(s, checks);
-  const auto hc = checks.find(s.name);
-  json servers = json::array();
-  for (const auto& r : s.servers)
-    servers.push_back(server_view(s, r, hc == checks.end() ? nullptr : &hc->second, stats));
-  j["servers"] = std::move(servers);
+  json& servers = j["servers"];
+  for (std::size_t k = 0; k < s.servers.size(); ++k) add_state(servers[k], s, s.servers[k], stats);
   return j;
 }
 
