@@ -62,8 +62,7 @@ struct Options {
   std::optional<std::string> check_config;
   std::optional<std::vector<uint16_t>> queues;
   std::optional<unsigned> debug;
-  sipvsd::RulesFormat rules_format = sipvsd::RulesFormat::iptables;
-  bool rules_format_given = false;
+  std::optional<sipvsd::RulesFormat> rules_format;  // --format; rules prints iptables without it
   std::vector<std::string> args;
 };
 
@@ -107,7 +106,6 @@ Options parse_args(int argc, char** argv) {
       const auto f = sipvsd::rules_format_from_string(value(a));
       if (!f) bad_usage("--format: iptables or nft expected");
       o.rules_format = *f;
-      o.rules_format_given = true;
     } else if (!a.empty() && a[0] == '-') {
       bad_usage("unknown option " + std::string(a));
     } else if (o.command.empty() && (a == "rules" || a == "replay")) {
@@ -180,7 +178,8 @@ int print_rules(const Options& o) {
   if (!o.args.empty()) bad_usage("rules takes no arguments");
   auto c = load(o);
   if (!c) return 1;
-  std::fputs(sipvsd::render_rules(c->daemon(), o.config, o.rules_format).c_str(), stdout);
+  const auto format = o.rules_format.value_or(sipvsd::RulesFormat::iptables);
+  std::fputs(sipvsd::render_rules(c->daemon(), o.config, format).c_str(), stdout);
   return 0;
 }
 
@@ -330,7 +329,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
-  if (o.rules_format_given && o.command != "rules") bad_usage("--format is an option of rules");
+  if (o.rules_format && o.command != "rules") bad_usage("--format is an option of rules");
   if (o.check_config) return check_config(*o.check_config, o);
   if (o.command == "rules") return print_rules(o);
   if (o.command == "replay") return replay(o);
