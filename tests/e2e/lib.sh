@@ -547,6 +547,19 @@ e2e_pct() { awk -v p="$1" -v t="$2" 'BEGIN { printf "%.1f", t ? 100 * p / t : 0 
 e2e_within() { awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= t) }'; }
 
 e2e_now() { date '+%Y-%m-%d %H:%M:%S.%6N'; }
+e2e_now_ms() { date +%s%3N; }
+
+# e2e_wait_ms LIMIT_S COMMAND...: until COMMAND succeeds (every 20 ms, at
+# most LIMIT_S seconds); prints the milliseconds it took.
+e2e_wait_ms() {
+  local limit=$1 t0 i; shift
+  t0=$(e2e_now_ms)
+  for i in $(seq 1 $((limit * 50))); do
+    if "$@"; then echo $(($(e2e_now_ms) - t0)); return 0; fi
+    sleep 0.02
+  done
+  return 1
+}
 
 # e2e_capture_start ROLE IFACE FILE: tcpdump in ROLE's namespace (all IP
 # traffic of IFACE; "any" gives Linux cooked SLL2 frames). Sets E2E_CAPTURE_PID.

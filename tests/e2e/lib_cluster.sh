@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Helpers of the tests with several directors (e2e_ha.sh, e2e_ecmp.sh),
 # sourced after lib.sh: a switch namespace whose bridges join the
-# namespaces, timing, and the per-Call-ID verdicts those tests print.
+# namespaces, and the per-Call-ID verdicts those tests print.
 
 # e2e_switch: namespace "sw" with two bridges, "lan" (clients' or router's
 # side) and "srv" (the real servers' side). Fixed MACs: a bridge takes its
@@ -26,8 +26,6 @@ e2e_kill_ns() {
   local pid
   for pid in $(ip netns pids "$(e2e_ns "$1")"); do kill -KILL "$pid" 2>/dev/null || true; done
 }
-
-e2e_now_ms() { date +%s%3N; }
 
 # e2e_sync_key: a fresh shared sync key (mode 0600) in the work dir; prints its path.
 e2e_sync_key() {
@@ -55,18 +53,6 @@ e2e_wrr_services() {
 # e2e_director_healthy N: director N's /healthz (API on 127.0.0.1:8080) says
 # 200: running, and synced when sync is on.
 e2e_director_healthy() { nsx "d$1" curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null; }
-
-# e2e_wait_ms LIMIT_S COMMAND...: until COMMAND succeeds (every 20 ms, at
-# most LIMIT_S seconds); prints the milliseconds it took.
-e2e_wait_ms() {
-  local limit=$1 t0 i; shift
-  t0=$(e2e_now_ms)
-  for i in $(seq 1 $((limit * 50))); do
-    if "$@"; then echo $(($(e2e_now_ms) - t0)); return 0; fi
-    sleep 0.02
-  done
-  return 1
-}
 
 # The verdicts the test wrote to $E2E_DIR/affinity: "key value" lines of
 # e2e_affinity (summed over several UACs by the caller if need be).
