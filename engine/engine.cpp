@@ -284,6 +284,8 @@ Engine::Decider Engine::make_decider() {
 
 std::size_t Engine::expire_step(Seconds now, std::size_t budget) { return table_->expire_step(now, budget); }
 
+void Engine::set_template_mirror(TemplateMirror* mirror) { table_->set_mirror(mirror); }
+
 std::size_t Engine::template_count() const { return table_->size(); }
 
 }  // namespace sipvs

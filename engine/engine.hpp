@@ -182,6 +182,7 @@ class Snapshot;
 class SnapshotBuilder;
 struct ServiceSlotCounters;
 class SourceLimiter;
+class TemplateMirror;
 class TemplateTable;
 struct TemplateKey;
 struct Template;
@@ -272,6 +273,9 @@ class Engine {
   // control plane logs the ones it erases (flush, a server removed or
   // expiring). A full ring drops the change and counts it.
   void enable_change_log(std::size_t per_decider);
+  // A copy of the templates kept elsewhere (template_mirror.hpp): set before
+  // the first make_decider(), cleared (nullptr) before the mirror goes.
+  void set_template_mirror(TemplateMirror* mirror);
   // The sync thread's (one caller): up to `max` logged changes, oldest first,
   // described against the running configuration; one whose service or
   // server has gone since is skipped.

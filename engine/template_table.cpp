@@ -92,9 +92,19 @@ Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash,
 void TemplateTable::erase(Shard& s, Template** link) {
   Template* t = *link;
   *link = t->next;
+  if (TemplateMirror* m = mirror_.load(std::memory_order_acquire)) m->erased(*t);
   listener_.released(t->server_ref);
   s.pool.free(t);
   s.count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool TemplateTable::gone(Template& t, uint32_t now) {
+  TemplateMirror* m = mirror_.load(std::memory_order_acquire);
+  if (!m) return true;
+  const uint32_t copy = m->copy_expires(t);
+  if (copy == 0 || static_cast<int32_t>(copy - now) <= 0) return true;
+  t.expires = copy;
+  return false;
 }
 
 std::size_t TemplateTable::sweep(Shard& s, uint32_t now, std::size_t buckets) {
@@ -102,7 +112,7 @@ std::size_t TemplateTable::sweep(Shard& s, uint32_t now, std::size_t buckets) {
   for (std::size_t i = 0; i < buckets; ++i) {
     s.sweep_cursor = (s.sweep_cursor + 1) & (s.buckets.size() - 1);
     for (Template** link = &s.buckets[s.sweep_cursor]; *link;) {
-      if (expired(**link, now)) {
+      if (expired(**link, now) && gone(**link, now)) {
         erase(s, link);
         ++removed;
       } else {
@@ -129,7 +139,7 @@ Template* TemplateTable::Bucket::find(uint32_t now) {
     if (t->hash != hash_ || std::memcmp(&t->key, &key_, sizeof key_) != 0 ||
         (key_.pe_len && !(pe_ ? pe_->match(t->pe(), pe_data_) : t->pe() == pe_data_)))
       continue;
-    if (!expired(*t, now)) return t;
+    if (!expired(*t, now) || !table_.gone(*t, now)) return t;
     table_.erase(shard_, link);
     table_.expired_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;

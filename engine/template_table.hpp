@@ -16,6 +16,7 @@
 #include "engine/ip_address.hpp"
 #include "engine/pe/persistence_engine.hpp"
 #include "engine/siphash.hpp"
+#include "engine/template_mirror.hpp"
 #include "engine/thread_safety.hpp"
 
 namespace sipvs {
@@ -108,6 +109,10 @@ class TemplateTable {
   template <class Pred>
   std::size_t remove_if(Pred&& pred);
 
+  // Set once, before the first packet: from then on expiry asks it whether
+  // a template lives on, and every removal tells it.
+  void set_mirror(TemplateMirror* mirror) { mirror_.store(mirror, std::memory_order_release); }
+
   uint64_t size() const;
   // The shards' caps added up, saturated: a cap near UINT64_MAX must not wrap.
   uint64_t max_size() const {
@@ -167,6 +172,10 @@ class TemplateTable {
   Mutex expire_mutex_;  // one housekeeping caller at a time owns the cursor
   std::size_t expire_shard_ SIPVS_GUARDED_BY(expire_mutex_) = 0;
   std::atomic<uint64_t> expired_{0};
+  std::atomic<TemplateMirror*> mirror_{nullptr};
+  // Whether `t`, whose time ran out, is gone: false when its mirror's copy
+  // lives on (its expiry then moves to the copy's).
+  bool gone(Template& t, uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
 };
 
 // One key's bucket under its shard's lock. Pointers to templates it returns

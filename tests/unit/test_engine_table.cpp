@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/template_table.hpp"
 
@@ -243,4 +244,56 @@ TEST_CASE("erase drops a template and releases its server") {
   CHECK(f.table.size() == 0);
   CHECK(f.listener.live[1] == 0);
   CHECK(f.lookup("x", 102, 2).created);
+}
+
+namespace {
+
+// A copy of the templates, as the eBPF fast path keeps: it says until when
+// each call's copy lives, and records what it is told to erase.
+struct FakeMirror final : TemplateMirror {
+  std::map<std::string, uint32_t> copy_until;  // by pe data
+  std::vector<std::string> erased_calls;
+  uint32_t copy_expires(const Template& t) override {
+    const auto it = copy_until.find(std::string(t.pe()));
+    return it == copy_until.end() ? 0 : it->second;
+  }
+  void erased(const Template& t) override { erased_calls.emplace_back(t.pe()); }
+};
+
+}  // namespace
+
+TEST_CASE("a template whose copy is still used outlives its own time, then goes with its copy") {
+  Fixture f(100);
+  FakeMirror mirror;
+  f.table.set_mirror(&mirror);
+  f.lookup("fast", 100, 1, 30);
+  f.lookup("slow", 100, 2, 30);
+  mirror.copy_until["fast"] = 160;  // the fast path saw the call at 130
+  // At 140 both ran out here: expiry keeps the one whose copy lives.
+  for (int i = 0; i < 100; ++i) f.table.expire_step(140, 1024);
+  CHECK(f.table.size() == 1);
+  CHECK(mirror.erased_calls == std::vector<std::string>{"slow"});
+  // A packet of the call through the slow path finds it, on its server.
+  auto r = f.lookup("fast", 150, 9, 30);
+  CHECK(r.hit);
+  CHECK(*r.server_ref == 1);
+  // Once the copy is idle past its time too, both go.
+  mirror.copy_until["fast"] = 175;
+  for (int i = 0; i < 100; ++i) f.table.expire_step(181, 1024);
+  CHECK(f.table.size() == 0);
+  CHECK(mirror.erased_calls == std::vector<std::string>{"slow", "fast"});
+}
+
+TEST_CASE("a lookup keeps a template whose copy lives, and every removal erases the copy") {
+  Fixture f(100);
+  FakeMirror mirror;
+  f.table.set_mirror(&mirror);
+  f.lookup("a", 100, 1, 30);
+  mirror.copy_until["a"] = 200;
+  auto r = f.lookup("a", 140, 2, 30);  // expired here, alive in the copy
+  CHECK(r.hit);
+  CHECK(*r.server_ref == 1);
+  f.lookup("b", 100, 3, 30);
+  CHECK(f.table.remove_if([](const Template& t) { return t.server_ref == 3; }) == 1);
+  CHECK(mirror.erased_calls == std::vector<std::string>{"b"});
 }
