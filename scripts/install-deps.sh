@@ -7,7 +7,7 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake g++ pkg-config ca-certificates \
   clang clang-tidy libclang-rt-14-dev \
   libnetfilter-queue-dev libmnl-dev libsystemd-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev \
-  libboost-dev libboost-system-dev nlohmann-json3-dev libsodium-dev doctest-dev libbenchmark-dev libpcap-dev \
+  libbpf-dev bpftool libboost-dev libboost-system-dev nlohmann-json3-dev libsodium-dev doctest-dev libbenchmark-dev libpcap-dev \
   sip-tester kamailio keepalived bird2 iptables nftables iproute2 iputils-ping tcpdump curl jq procps psmisc kmod ethtool \
   debhelper dpkg-dev lintian systemd systemd-container prometheus \
   >/dev/null
