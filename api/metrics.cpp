@@ -211,6 +211,21 @@ void render_sync_peers(std::string& out, const std::vector<SyncPeerStatus>& peer
            [](const SyncPeerStatus& p) { return static_cast<int64_t>(p.servers_down.size()); });
 }
 
+// The eBPF fast path: what became of the packets to the services it serves.
+void render_fast_path(std::string& out, const FastPathStats& f) {
+  Family p(out, "fast_path_packets_total", "counter",
+           "Packets to the fast path's services on tc ingress, by result: hit (placed in the kernel, never queued), "
+           "or why NFQUEUE got them.");
+  p.add({{"result", "hit"}}, f.hits);
+  p.add({{"result", "miss"}}, f.misses);
+  p.add({{"result", "stale"}}, f.stale);
+  p.add({{"result", "no_call_id"}}, f.no_call_id);
+  p.add({{"result", "fragment"}}, f.fragments);
+  p.add({{"result", "unusual"}}, f.unusual);
+  Family(out, "fast_path_remember_errors_total", "counter", "Templates the fast path's map refused (full).")
+      .add({}, f.remember_errors);
+}
+
 // Template sync: this director's state, what it sent and took, per peer.
 void render_sync(std::string& out, const SyncStatus& s) {
   Family(out, "sync_synced", "gauge", "1 once this director holds its peers' tables (template sync).")
@@ -257,6 +272,7 @@ std::string render_metrics(const MetricsInput& in) {
   Family(out, "config_changes_total", "counter", "Configuration changes applied since start (API and reload).")
       .add({}, in.config_changes);
   if (in.sync) render_sync(out, *in.sync);
+  if (in.fast_path) render_fast_path(out, *in.fast_path);
   return out;
 }
 

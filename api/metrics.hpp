@@ -19,6 +19,7 @@ struct MetricsInput {
   unsigned debug_level = 0;
   uint64_t config_changes = 0;
   const SyncStatus* sync = nullptr;  // none: sync is off
+  const FastPathStats* fast_path = nullptr;  // none: the fast path is off
 };
 
 std::string render_metrics(const MetricsInput& in);

@@ -19,6 +19,7 @@ struct DaemonReadouts {
   std::function<std::vector<QueueStats>()> queue_stats;
   std::function<std::vector<HealthStatus>()> health;  // checked servers only
   std::function<std::optional<SyncStatus>()> sync;    // none: sync is off
+  std::function<std::optional<FastPathStats>()> fast_path;  // none: the fast path is off
 };
 
 void add_service_routes(Router& router, ControlPlane& control);

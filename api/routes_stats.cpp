@@ -153,6 +153,14 @@ json sync_json(const std::optional<SyncStatus>& status) {
           {"peers", std::move(peers)}};
 }
 
+// The fast path's counters (docs/fast-path.md); null when it is off.
+json fast_path_json(const std::optional<FastPathStats>& f) {
+  if (!f) return nullptr;
+  return {{"hits", f->hits},           {"misses", f->misses},       {"stale", f->stale},
+          {"no_call_id", f->no_call_id}, {"fragments", f->fragments}, {"unusual", f->unusual},
+          {"remember_errors", f->remember_errors}};
+}
+
 }  // namespace
 
 void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates, DaemonReadouts readouts) {
@@ -162,21 +170,25 @@ void add_stats_routes(Router& router, ControlPlane& control, const Rates& rates,
   auto health = [f = readouts.health] { return f ? f() : std::vector<HealthStatus>{}; };
 
   auto sync = [f = readouts.sync] { return f ? f() : std::nullopt; };
+  auto fast_path = [f = readouts.fast_path] { return f ? f() : std::nullopt; };
 
   // Template sync's counters too, as /v1/sync has them: one request shows a
   // director's whole state.
-  router.add(http::verb::get, "/v1/stats", [cp, r, queues, health, sync](const RequestContext&) {
+  router.add(http::verb::get, "/v1/stats", [cp, r, queues, health, sync, fast_path](const RequestContext&) {
     json body = stats_json(cp->engine().stats(), queues(), health(), *r);
     body["sync"] = sync_json(sync());
+    body["fast_path"] = fast_path_json(fast_path());
     return json_response(http::status::ok, body);
   });
 
-  router.add(http::verb::get, "/metrics", [cp, queues, sync](const RequestContext&) {
+  router.add(http::verb::get, "/metrics", [cp, queues, sync, fast_path](const RequestContext&) {
     const sipvs::EngineStats stats = cp->engine().stats();
     const std::vector<QueueStats> qs = queues();
     const std::optional<SyncStatus> s = sync();
+    const std::optional<FastPathStats> f = fast_path();
     return text_response(http::status::ok,
-                         render_metrics(MetricsInput{stats, qs, log::debug_level(), cp->generation(), s ? &*s : nullptr}),
+                         render_metrics(MetricsInput{stats, qs, log::debug_level(), cp->generation(), s ? &*s : nullptr,
+                                                     f ? &*f : nullptr}),
                          kMetricsContentType);
   });
 

@@ -39,7 +39,10 @@ ServerHealthMode health_mode(const CheckedConfig& checked) {
 Daemon::Daemon(const CheckedConfig& config)
     : engine_(with_policy(config)), agreement_(engine_, health_mode(config)), health_(agreement_) {}
 
-Daemon::~Daemon() { stop(); }
+Daemon::~Daemon() {
+  stop();
+  engine_.set_template_mirror(nullptr);  // the fast path goes before the engine
+}
 
 void Daemon::start(const DaemonConfig& c) {
   // Before the queues: marks are useless until the kernel maps them to real
@@ -52,12 +55,18 @@ void Daemon::start(const DaemonConfig& c) {
     engine_.enable_change_log(c.sync.change_log);
     sync_ = std::make_unique<SyncService>(engine_, c.sync, std::get<sipvs::sync::Authenticator>(key), &agreement_);
   }
+  // Before the workers: they hand it their templates. Throws FastPathError (fast_path on).
+  fast_path_ = start_fast_path(c.fast_path, c.engine.max_templates);
+  if (fast_path_) {
+    fast_path_->set_services(c.engine, c.mark_mask);
+    engine_.set_template_mirror(fast_path_.get());
+  }
   std::vector<std::unique_ptr<QueueWorker>> workers;
   for (uint16_t q : c.queues) {
     QueueOptions o;
     o.queue = q;
     o.maxlen = c.queue_maxlen;
-    workers.push_back(std::make_unique<QueueWorker>(engine_, senders_, o));
+    workers.push_back(std::make_unique<QueueWorker>(engine_, senders_, o, fast_path_.get()));
   }
   for (auto& w : workers) w->start();
   {
@@ -76,6 +85,11 @@ std::vector<HealthStatus> Daemon::health_statuses() const {
   if (agreement_.shared())
     for (HealthStatus& s : statuses) s.seen_down_by = agreement_.peers_seeing_down(s.service, s.address, s.port);
   return statuses;
+}
+
+std::optional<FastPathStats> Daemon::fast_path_stats() const {
+  if (!fast_path_) return std::nullopt;
+  return fast_path_->stats();
 }
 
 std::optional<SyncStatus> Daemon::sync_status() const {
@@ -200,6 +214,7 @@ std::optional<ConfigFieldError> Daemon::apply(const CheckedConfig& checked, cons
   // by signal survives an unrelated reload.
   if (next.debug_level != running.debug_level) log::set_debug_level(next.debug_level);
   forwarding_.reconcile(next);
+  if (fast_path_) fast_path_->set_services(next.engine, next.mark_mask);
   health_.configure(next);  // checks follow the servers (ControlPlane and SIGHUP both come here)
   return std::nullopt;
 }

@@ -20,6 +20,7 @@
 #include "daemon/health/server_health_agreement.hpp"
 #include "daemon/datapath/nfqueue.hpp"
 #include "daemon/datapath/queue_counters.hpp"
+#include "daemon/fastpath/fast_path.hpp"
 #include "daemon/sync/sync_service.hpp"
 #include "daemon/systemd/supervision.hpp"
 
@@ -56,6 +57,8 @@ class Daemon {
   std::vector<HealthStatus> health_statuses() const;
   // Template sync's state; none when sync is off. Thread-safe once started.
   std::optional<SyncStatus> sync_status() const;
+  // The eBPF fast path's counters; none when it is off. Thread-safe once started.
+  std::optional<FastPathStats> fast_path_stats() const;
 
   // Logs counters, per-server statistics and up to `max_templates` templates.
   void log_dump(std::size_t max_templates) const;
@@ -69,6 +72,9 @@ class Daemon {
   unsigned quick_sender_checks_ = 0;  // housekeeping only
 
   sipvs::Engine engine_;
+  // Set by start() when on; the engine's template mirror from then on, kept
+  // until destruction (the workers and the engine's expiry use it).
+  std::unique_ptr<FastPath> fast_path_;
   mutable sipvs::Mutex workers_mutex_;  // queue_stats() vs start/stop
   std::vector<std::unique_ptr<QueueWorker>> workers_ SIPVS_GUARDED_BY(workers_mutex_);
   // Which host sent a message out, by link-layer address: housekeeping

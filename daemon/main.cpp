@@ -240,7 +240,8 @@ void start_parts(Running& r, const sipvsd::CheckedConfig& checked) {
   r.api.emplace(*r.control, config.api,
                 sipvsd::api::DaemonReadouts{[&daemon] { return daemon.queue_stats(); },
                                             [&daemon] { return daemon.health_statuses(); },
-                                            [&daemon] { return daemon.sync_status(); }});
+                                            [&daemon] { return daemon.sync_status(); },
+                                            [&daemon] { return daemon.fast_path_stats(); }});
   daemon.start(config);
   r.templates.emplace(*r.control, std::chrono::seconds(config.templates_save_interval));
   r.api->start();

@@ -65,7 +65,8 @@ DaemonConfig config_from_json(const json& j) {
   check_keys(j, "",
              {"queues", "queue_maxlen", "mark_mask", "unplaced", "max_templates", "max_new_templates_per_source",
               "per_source_prefix_v4", "per_source_prefix_v6", "udp_timeout", "debug_level", "state_file",
-              "templates_save_interval", "forwarding", "forwarding_options", "api", "sync", "services"});
+              "templates_save_interval", "forwarding", "forwarding_options", "api", "sync", "fast_path",
+              "services"});
   DaemonConfig c;
   const json* v;
   if ((v = find(j, "queues"))) c.queues = get_queues(*v, "queues");
@@ -89,6 +90,7 @@ DaemonConfig config_from_json(const json& j) {
   if ((v = find(j, "forwarding_options"))) c.forwarding_options = forwarding_options_from_json(*v, "forwarding_options");
   if ((v = find(j, "api"))) c.api = api_from_json(*v, "api");
   if ((v = find(j, "sync"))) c.sync = sync_from_json(*v, "sync");
+  if ((v = find(j, "fast_path"))) c.fast_path = fast_path_from_json(*v, "fast_path");
   if ((v = find(j, "services"))) {
     check_array(*v, "services", sipvs::kMaxServices, "services");
     for (std::size_t i = 0; i < v->size(); ++i) {
@@ -123,6 +125,7 @@ json to_json(const DaemonConfig& c) {
   j["forwarding_options"] = forwarding_options_to_json(c.forwarding_options);
   j["api"] = api_to_json(c.api);
   j["sync"] = sync_to_json(c.sync);
+  j["fast_path"] = fast_path_to_json(c.fast_path);
   j["services"] = json::array();
   for (const auto& s : c.engine.services) j["services"].push_back(service_to_json(s, c.health_checks));
   return j;

@@ -35,6 +35,9 @@ constexpr RestartOnly kRestartOnly[] = {
     // The sync thread's socket, key and change log are set up at start.
     {"sync", [](const DaemonConfig& a, const DaemonConfig& b) { return a.sync == b.sync; },
      [](DaemonConfig& c, const DaemonConfig& r) { c.sync = r.sync; }},
+    // The program is loaded and attached at start.
+    {"fast_path", [](const DaemonConfig& a, const DaemonConfig& b) { return a.fast_path == b.fast_path; },
+     [](DaemonConfig& c, const DaemonConfig& r) { c.fast_path = r.fast_path; }},
     // The template table is sized once.
     {"max_templates",
      [](const DaemonConfig& a, const DaemonConfig& b) { return a.engine.max_templates == b.engine.max_templates; },

@@ -12,6 +12,7 @@
 
 #include "engine/engine_config.hpp"
 #include "daemon/config/api_config.hpp"
+#include "daemon/config/fast_path_config.hpp"
 #include "daemon/config/forwarding_config.hpp"
 #include "daemon/config/sync_config.hpp"
 #include "daemon/health/health_check_config.hpp"
@@ -37,6 +38,7 @@ struct DaemonConfig {
   // (health_check.hpp): kept beside the engine's services, which know nothing of it.
   HealthChecks health_checks;
   SyncConfig sync;  // template sync with the other directors; off unless sync.listen is set
+  FastPathConfig fast_path;  // the eBPF fast path for calls sipvsd knows; off unless set
   friend bool operator==(const DaemonConfig&, const DaemonConfig&) = default;
 };
 

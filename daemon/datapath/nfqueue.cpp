@@ -1,4 +1,5 @@
 #include "daemon/datapath/nfqueue.hpp"
+#include "daemon/fastpath/fast_path.hpp"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -87,10 +88,11 @@ struct QueueWorker::Batch {
   QueueCounterArray<uint64_t> tally;  // added to the worker's counters at each send
 };
 
-QueueWorker::QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options)
+QueueWorker::QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options, FastPath* fast_path)
     : decider_(engine.make_decider()),
       senders_(senders),
       options_(options),
+      fast_path_(fast_path),
       rx_(new char[kSlots * kSlotSize]),
       verdicts_(2 * kSlots) {
   nl_ = mnl_socket_open(NETLINK_NETFILTER);
@@ -372,6 +374,7 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
              options_.queue, v.decision.service->name.c_str(), lladdr_text(lladdr).c_str(),
              static_cast<unsigned long long>(unknown_senders_));
   answer(id, v, batch);
+  if (fast_path_) fast_path_->remember(v.decision);
   ++batch.tally[QueueCounter::packets];
   batch.tally[QueueCounter::bytes] += plen;
 

@@ -78,6 +78,9 @@ void write_learning_note(std::ostream& o) {
 }
 
 // Section 1: the iptables rules that hand each service's packets to sipvsd.
+// With the fast path on, a packet it placed carries its server's mark already.
+constexpr const char* kFastPathSkipNote = "# (fast path: what it placed is marked already and skips the queue)\n";
+
 void write_queue_rules(std::ostream& o, const DaemonConfig& c) {
   const std::string target = "-j NFQUEUE " + nfqueue_target_option(c.queues) + " --queue-bypass";
   o << "\n# == 1. Send the virtual services' packets to sipvsd (NFQUEUE) ==\n";
@@ -95,9 +98,12 @@ void write_queue_rules(std::ostream& o, const DaemonConfig& c) {
     } else {
       const std::string ipt = s.vip.is_v4() ? "iptables" : "ip6tables";
       const std::string port = s.port ? std::to_string(s.port) : std::string();
+      const bool fast = c.fast_path.enabled() && fast_path_serves(s);
       o << "# service " << s.name << "\n"
-        << ipt << " -t mangle -A PREROUTING -p " << proto_name(s.protocol) << " -d " << s.vip.to_string()
-        << (s.port ? " --dport " + port : std::string()) << " " << ct << " " << target << "\n"
+        << (fast ? kFastPathSkipNote : "") << ipt << " -t mangle -A PREROUTING -p " << proto_name(s.protocol)
+        << " -d " << s.vip.to_string() << (s.port ? " --dport " + port : std::string())
+        << (fast ? " -m mark --mark 0x0/" + fwd::hex(c.mark_mask) : std::string()) << " " << ct << " " << target
+        << "\n"
         << "# ...and what its real servers send from the VIP (calls they place), when it\n"
         << "# passes the director: accepted as it came, the call learned (see below)\n"
         << ipt << " -t mangle -A PREROUTING -p " << proto_name(s.protocol) << " -s " << s.vip.to_string()
@@ -134,8 +140,10 @@ void write_nft_queue_rules(std::ostream& o, const DaemonConfig& c) {
         << "    meta mark " << fwd::hex(s.fwmark) << " " << verdict << "\n";
       continue;
     }
+    const bool fast = c.fast_path.enabled() && fast_path_serves(s);
     o << "    # service " << s.name << "\n"
-      << "    " << nft_match(s, true) << " " << verdict << "\n"
+      << (fast ? std::string("    ") + kFastPathSkipNote : std::string()) << "    " << nft_match(s, true)
+      << (fast ? " meta mark & " + fwd::hex(c.mark_mask) + " == 0" : std::string()) << " " << verdict << "\n"
       << "    # ...and what its real servers send from the VIP (calls they place): learned\n"
       << "    " << nft_match(s, false) << " " << verdict << "\n";
   }

@@ -36,7 +36,7 @@ TEST_CASE("every queue counter is in /v1/stats and, when exported, in /metrics u
   sipvs::Engine engine(start.engine);
   ControlPlane control(engine, start);
   Rates rates;
-  const Router router = make_router(control, rates, {one_queue, {}, {}}, {});
+  const Router router = make_router(control, rates, {one_queue, {}, {}, {}}, {});
 
   const Response stats = router.handle(Request{http::verb::get, "/v1/stats", 11});
   REQUIRE(stats.result_int() == 200);
@@ -74,7 +74,7 @@ TEST_CASE("/v1/stats shows the health of the servers the checker reports, and on
   checked.up = false;
   checked.last_result = "timeout";
   checked.last_change = 1234;
-  const Router router = make_router(control, rates, {{}, [&checked] { return std::vector{checked}; }, {}}, {});
+  const Router router = make_router(control, rates, {{}, [&checked] { return std::vector{checked}; }, {}, {}}, {});
   const auto servers = [&] {
     return json::parse(router.handle(Request{http::verb::get, "/v1/stats", 11}).body()).at("services").at(0).at(
         "servers");
@@ -125,7 +125,8 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
                                     {{}, {}, [&]() -> std::optional<SyncStatus> {
                                        if (!on) return std::nullopt;
                                        return status;
-                                     }},
+                                     },
+                                     {}},
                                     {});
   const auto get = [&](const char* path) { return router.handle(Request{http::verb::get, path, 11}); };
 
@@ -174,4 +175,37 @@ TEST_CASE("template sync: /v1/sync, /metrics, and /healthz holds back until sync
   CHECK(r.result_int() == 200);
   CHECK_FALSE(json::parse(r.body()).contains("synced"));
   CHECK(get("/metrics").body().find("sipvsd_sync_") == std::string::npos);
+}
+
+TEST_CASE("the fast path's counters are in /v1/stats and /metrics while it is on, null and absent when off") {
+  const DaemonConfig start = test::sip_config();
+  sipvs::Engine engine(start.engine);
+  ControlPlane control(engine, start);
+  Rates rates;
+  FastPathStats f;
+  f.hits = 41;
+  f.misses = 7;
+  f.stale = 2;
+  f.no_call_id = 3;
+  f.fragments = 4;
+  f.unusual = 5;
+  f.remember_errors = 6;
+  bool on = true;
+  const Router router = make_router(control, rates,
+                                    {{}, {}, {}, [&]() -> std::optional<FastPathStats> {
+                                       if (!on) return std::nullopt;
+                                       return f;
+                                     }},
+                                    {});
+  const auto get = [&](const char* path) { return router.handle(Request{http::verb::get, path, 11}).body(); };
+  CHECK(json::parse(get("/v1/stats"))["fast_path"] == json{{"hits", 41},      {"misses", 7},   {"stale", 2},
+                                                           {"no_call_id", 3}, {"fragments", 4}, {"unusual", 5},
+                                                           {"remember_errors", 6}});
+  const std::string m = get("/metrics");
+  CHECK(m.find("sipvsd_fast_path_packets_total{result=\"hit\"} 41\n") != std::string::npos);
+  CHECK(m.find("sipvsd_fast_path_packets_total{result=\"fragment\"} 4\n") != std::string::npos);
+  CHECK(m.find("sipvsd_fast_path_remember_errors_total 6\n") != std::string::npos);
+  on = false;
+  CHECK(json::parse(get("/v1/stats"))["fast_path"].is_null());
+  CHECK(get("/metrics").find("fast_path") == std::string::npos);
 }

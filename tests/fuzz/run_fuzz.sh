@@ -53,7 +53,7 @@ build() {
   local core=("$root"/daemon/config/{api_config,config_field_error,config_file,config_json}.cpp
               "$root"/daemon/config/{daemon_checks,daemon_config,forwarding_config,health_check_json}.cpp
               "$root"/daemon/config/{json_fields,json_text,queue_spec,service_json}.cpp
-              "$root"/daemon/config/{state_file,control_plane,sync_config}.cpp
+              "$root"/daemon/config/{state_file,control_plane,sync_config,fast_path_config}.cpp
               "$root"/daemon/health/{health_check,server_health_agreement}.cpp "$root"/daemon/log.cpp)
   local api=("$root"/api/{router,routes,routes_config,routes_servers,routes_services,routes_stats,routes_templates}.cpp
              "$root"/api/{problem,rates,metrics,server_id,server_state,service_edit,auth}.cpp)

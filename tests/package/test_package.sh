@@ -42,7 +42,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "[package] SKIP: needs root (installs the package on this machine)"
   exit 77
 fi
-for tool in dpkg-buildpackage dh lintian systemd-analyze curl ip setpriv apt-get dpkg-parsechangelog ldd readelf; do
+for tool in dpkg-buildpackage dh lintian systemd-analyze curl ip setpriv apt-get dpkg-parsechangelog ldd readelf jq; do
   command -v "$tool" >/dev/null || fail "$tool is missing: run scripts/install-deps.sh"
 done
 
@@ -236,8 +236,8 @@ start_and_check() {  # $1: log name
   [ "$up" = 1 ] || fail "GET http://$listen/healthz did not answer 2xx within 10 s ($1.log)"
   log "GET /healthz: $(tr -s ' \n' ' ' <"$work/healthz.out" | head -c 200)"
   [ "$(stat -c %U "/proc/$daemon_pid")" = "$svc_user" ] || fail "sipvsd does not run as $svc_user"
-  grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$daemon_pid/status" ||
-    fail "sipvsd's effective capabilities are not CAP_NET_ADMIN alone: $(grep CapEff "/proc/$daemon_pid/status")"
+  grep -q '^CapEff:[[:space:]]*0000008000001000$' "/proc/$daemon_pid/status" ||
+    fail "sipvsd's effective capabilities are not CAP_NET_ADMIN and CAP_BPF alone: $(grep CapEff "/proc/$daemon_pid/status")"
 
   # SIGHUP replaces the services with the configuration file's (none), so the
   # service is added after it, and looked for before it after the upgrade.
@@ -279,6 +279,39 @@ start_and_check() {  # $1: log name
   log "started as $svc_user with $svc_caps only, answered /healthz, reloaded on SIGHUP, stopped on SIGTERM"
 }
 start_and_check run1
+
+# The eBPF fast path with the unit's capabilities alone: the program passes
+# the verifier, its maps are pinned and it is attached, without root, CAP_SYS_ADMIN
+# or CAP_PERFMON. On a bpffs of the test's own, to a veth in the namespace.
+fast_path_check() {
+  local bpffs="$work/bpffs" logf="$work/fast-path.log"
+  chmod 711 "$work"  # the unit's user reads its configuration below
+  mkdir -p "$bpffs"
+  mount -t bpf bpf "$bpffs" || fail "cannot mount a bpffs for the fast path check"
+  install -d -o "$svc_user" -g "$svc_user" -m 0700 "$bpffs/sipvsd"
+  ip -n "$ns" link add fp0 type veth peer name fp1
+  ip -n "$ns" link set fp0 up
+  jq --arg pins "$bpffs/sipvsd" '.fast_path = {mode: "on", interfaces: ["fp0"], pin_dir: $pins} | .state_file = ""' \
+    /etc/sipvsd/sipvsd.json >"$work/fast-path.json"
+  chmod 644 "$work/fast-path.json"
+  "${as_unit[@]}" /usr/sbin/sipvsd --config "$work/fast-path.json" >"$logf" 2>&1 &
+  daemon_pid=$!
+  local on=0
+  for _ in $(seq 1 100); do
+    grep -q 'fast path on: tc ingress of fp0' "$logf" && { on=1; break; }
+    alive "$daemon_pid" || break
+    sleep 0.1
+  done
+  kill -TERM "$daemon_pid" 2>/dev/null || true
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=""
+  [ "$on" = 1 ] || { cat "$logf"; umount "$bpffs"; fail "the fast path did not load with $svc_caps"; }
+  [ -e "$bpffs/sipvsd/templates" ] || { umount "$bpffs"; fail "the fast path pinned no templates map"; }
+  ip -n "$ns" link del fp0
+  umount "$bpffs"
+  log "fast path: loaded and attached as $svc_user with $svc_caps only"
+}
+fast_path_check
 
 # ---------------------------------------------------------------- 3b. under systemd
 # systemd is not PID 1 on this machine, but it can be in a container: boot this
@@ -346,8 +379,8 @@ systemd_stage() {
   local pid pid2
   pid="$(wait_active_pid 0)" ||
     { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd.service is not active after boot"; }
-  in_ct grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$pid/status" ||
-    fail "under systemd, sipvsd's capabilities are not CAP_NET_ADMIN alone"
+  in_ct grep -q '^CapEff:[[:space:]]*0000008000001000$' "/proc/$pid/status" ||
+    fail "under systemd, sipvsd's capabilities are not CAP_NET_ADMIN and CAP_BPF alone"
   in_ct grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$pid/status" || fail "under systemd, NoNewPrivs is not set"
   in_ct grep -q '^Seccomp:[[:space:]]*2$' "/proc/$pid/status" || fail "under systemd, no system call filter"
   [ "$(in_ct stat -c %U "/proc/$pid")" = "$svc_user" ] || fail "under systemd, sipvsd does not run as $svc_user"

@@ -103,3 +103,24 @@ TEST_CASE("rules --format: the nft queue target; the format names") {
   CHECK(sipvsd::rules_format_from_string("iptables") == sipvsd::RulesFormat::iptables);
   CHECK_FALSE(sipvsd::rules_format_from_string("ipchains"));
 }
+
+TEST_CASE("rules with the fast path on: the queue skips what it marked, only for the services it places") {
+  const sipvsd::DaemonConfig c = sipvsd::parse_config(nlohmann::json::parse(R"({
+    "mark_mask": "0x0000ffff", "fast_path": "auto", "services": [
+      {"name": "sip", "vip": "198.18.2.100", "port": 5060, "scheduler": "wrr", "persistence_timeout": 300,
+       "pe": "sip", "servers": [{"address": "198.18.1.1", "mark": 1}]},
+      {"name": "no-pe", "vip": "198.18.2.101", "port": 5060, "scheduler": "rr",
+       "servers": [{"address": "198.18.1.2", "mark": 2}]}]})"));
+  const std::string r = sipvsd::render_rules(c, "/etc/sipvsd/sipvsd.json");
+  CHECK(has(r, "iptables -t mangle -A PREROUTING -p udp -d 198.18.2.100 --dport 5060 -m mark --mark 0x0/0xffff "
+               "-m conntrack"));
+  CHECK(has(r, "iptables -t mangle -A PREROUTING -p udp -d 198.18.2.101 --dport 5060 -m conntrack"));
+  // What the real servers send from the VIP never passes the fast path.
+  CHECK(has(r, "iptables -t mangle -A PREROUTING -p udp -s 198.18.2.100 --sport 5060 -m conntrack"));
+  const std::string n = sipvsd::render_rules(c, "/etc/sipvsd/sipvsd.json", sipvsd::RulesFormat::nft);
+  CHECK(has(n, "ip daddr 198.18.2.100 udp dport 5060 meta mark & 0xffff == 0 ct state"));
+  CHECK(has(n, "ip daddr 198.18.2.101 udp dport 5060 ct state"));
+  sipvsd::DaemonConfig off = c;
+  off.fast_path.mode = sipvsd::FastPathConfig::Mode::off;
+  CHECK_FALSE(has(sipvsd::render_rules(off, "/etc/sipvsd/sipvsd.json"), "--mark 0x0/"));
+}

@@ -1,0 +1,289 @@
+#include "daemon/fastpath/fast_path.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <arpa/inet.h>
+#include <linux/magic.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "daemon/log.hpp"
+#include "engine/template_table.hpp"
+#include "fast_path.skel.h"
+
+namespace sipvsd {
+namespace {
+
+// sipvsd's filter on each ingress hook: replaced by the next sipvsd, found
+// again to remove it; other filters on the hook are left alone.
+constexpr uint32_t kTcHandle = 0x5195;
+constexpr uint32_t kTcPriority = 0x5195;
+// A hash map sizes its buckets from max_entries at creation: 16 M templates
+// take 256 MB of buckets before the first call.
+constexpr uint64_t kMaxMapEntries = uint64_t{1} << 24;
+constexpr const char* kPins[] = {"templates", "services", "stats"};
+constexpr const char* kProgramPin = "ingress";
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint8_t address_family(const sipvs::IpAddress& a) { return a.is_v4() ? AF_INET : AF_INET6; }
+
+sipvsd_fp_service_key service_key(const sipvs::ServiceConfig& s) {
+  sipvsd_fp_service_key k{};
+  k.family = address_family(s.vip);
+  k.protocol = s.protocol;
+  k.vport = htons(s.port);
+  std::memcpy(k.vaddr, s.vip.bytes.data(), sizeof k.vaddr);
+  return k;
+}
+
+// The persistence netmask as the program applies it: `prefix` leading bits.
+void set_prefix_mask(uint8_t (&mask)[16], unsigned prefix) {
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bits = prefix > 8 * i ? std::min(prefix - 8 * i, 8u) : 0;
+    mask[i] = static_cast<uint8_t>(0xff00u >> bits);
+  }
+}
+
+// The template's key as the program builds it from a packet.
+sipvsd_fp_key template_key(const sipvs::TemplateKey& t, std::string_view call_id) {
+  sipvsd_fp_key k{};
+  k.service.family = t.vaddr_family == 4 ? AF_INET : AF_INET6;
+  k.service.protocol = t.protocol;
+  k.service.vport = htons(t.vport);
+  std::memcpy(k.service.vaddr, t.vaddr, sizeof k.service.vaddr);
+  std::memcpy(k.client, t.client, sizeof k.client);
+  k.call_id_len = static_cast<uint8_t>(call_id.size());
+  std::memcpy(k.call_id, call_id.data(), call_id.size());
+  return k;
+}
+
+// Only templates of a VIP:port service with a Call-ID can have a copy.
+bool may_have_copy(const sipvs::Template& t) {
+  return t.key.pe_len > 0 && t.key.cport == 0 && t.key.fwmark == 0 && t.key.vaddr_family != 0 &&
+         t.key.protocol == IPPROTO_UDP;
+}
+
+bool on_bpffs(const std::string& dir) {
+  struct statfs fs {};
+  return statfs(dir.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+std::vector<std::string> interfaces_up() {
+  std::vector<std::string> names;
+  const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return names;
+  if (struct if_nameindex* all = if_nameindex()) {
+    for (const struct if_nameindex* i = all; i->if_index != 0; ++i) {
+      ifreq r{};
+      std::strncpy(r.ifr_name, i->if_name, IFNAMSIZ - 1);
+      if (ioctl(s, SIOCGIFFLAGS, &r) == 0 && (r.ifr_flags & IFF_UP) && !(r.ifr_flags & IFF_LOOPBACK))
+        names.emplace_back(i->if_name);
+    }
+    if_freenameindex(all);
+  }
+  close(s);
+  return names;
+}
+
+// Removes sipvsd's filter from every interface's ingress, and the pins.
+void remove_left_behind(const std::string& pin_dir) {
+  if (struct if_nameindex* all = if_nameindex()) {
+    for (const struct if_nameindex* i = all; i->if_index != 0; ++i) {
+      bpf_tc_hook hook{};
+      hook.sz = sizeof hook;
+      hook.ifindex = static_cast<int>(i->if_index);
+      hook.attach_point = BPF_TC_INGRESS;
+      bpf_tc_opts opts{};
+      opts.sz = sizeof opts;
+      opts.handle = kTcHandle;
+      opts.priority = kTcPriority;
+      if (bpf_tc_detach(&hook, &opts) == 0) LOG_NOTICE("fast path: removed from %s", i->if_name);
+    }
+    if_freenameindex(all);
+  }
+  for (const char* pin : kPins) unlink((pin_dir + "/" + pin).c_str());
+  unlink((pin_dir + "/" + kProgramPin).c_str());
+  rmdir(pin_dir.c_str());  // fails, harmlessly, where sipvsd may not write the parent (the unit's ExecStartPre made it)
+}
+
+}  // namespace
+
+FastPath::FastPath(const FastPathConfig& config, uint64_t max_templates) {
+  if (mkdir(config.pin_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw FastPathError("cannot create " + config.pin_dir + ": " + errno_text(errno) + " (is a bpffs mounted there?)");
+  if (!on_bpffs(config.pin_dir)) throw FastPathError(config.pin_dir + " is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)");
+  load(config, max_templates);
+  interfaces_ = config.interfaces.empty() ? interfaces_up() : config.interfaces;
+  if (interfaces_.empty()) throw FastPathError("no interface to attach to: none is up but loopback");
+  for (const std::string& i : interfaces_) attach(i);
+  const std::string prog_pin = config.pin_dir + "/" + kProgramPin;
+  unlink(prog_pin.c_str());
+  if (int err = bpf_program__pin(skel_->progs.sipvsd_ingress, prog_pin.c_str()))
+    LOG_WARN("fast path: cannot pin the program at %s: %s", prog_pin.c_str(), errno_text(err).c_str());
+}
+
+void FastPath::SkeletonDeleter::operator()(sipvsd_fast_path* skel) const { sipvsd_fast_path__destroy(skel); }
+
+void FastPath::load(const FastPathConfig& config, uint64_t max_templates) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    skel_.reset(sipvsd_fast_path__open());
+    if (!skel_) throw FastPathError("cannot open the program: " + errno_text(errno));
+    bpf_map__set_max_entries(skel_->maps.templates,
+                             static_cast<uint32_t>(std::clamp<uint64_t>(max_templates, 1, kMaxMapEntries)));
+    bpf_map__set_pin_path(skel_->maps.templates, (config.pin_dir + "/templates").c_str());
+    bpf_map__set_pin_path(skel_->maps.services, (config.pin_dir + "/services").c_str());
+    bpf_map__set_pin_path(skel_->maps.stats, (config.pin_dir + "/stats").c_str());
+    const int err = sipvsd_fast_path__load(skel_.get());
+    if (err == 0) break;
+    skel_.reset();
+    // Maps pinned by another version, or for another max_templates, do not fit.
+    if (attempt > 0 || access((config.pin_dir + "/templates").c_str(), F_OK) != 0)
+      throw FastPathError("cannot load the program: " + errno_text(err));
+    LOG_WARN("fast path: the maps pinned in %s do not fit this sipvsd (another version or max_templates): "
+             "replacing them; calls only they knew go to NFQUEUE",
+             config.pin_dir.c_str());
+    for (const char* pin : kPins) unlink((config.pin_dir + "/" + pin).c_str());
+  }
+  templates_fd_ = bpf_map__fd(skel_->maps.templates);
+  services_fd_ = bpf_map__fd(skel_->maps.services);
+  stats_fd_ = bpf_map__fd(skel_->maps.stats);
+}
+
+void FastPath::attach(const std::string& interface) {
+  const unsigned index = if_nametoindex(interface.c_str());
+  if (index == 0) throw FastPathError("no interface " + interface);
+  bpf_tc_hook hook{};
+  hook.sz = sizeof hook;
+  hook.ifindex = static_cast<int>(index);
+  hook.attach_point = BPF_TC_INGRESS;
+  if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST)
+    throw FastPathError("cannot add a clsact qdisc to " + interface + ": " + errno_text(err));
+  bpf_tc_opts opts{};
+  opts.sz = sizeof opts;
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  opts.prog_fd = bpf_program__fd(skel_->progs.sipvsd_ingress);
+  opts.flags = BPF_TC_F_REPLACE;
+  if (int err = bpf_tc_attach(&hook, &opts))
+    throw FastPathError("cannot attach to " + interface + "'s ingress: " + errno_text(err));
+}
+
+void FastPath::set_services(const sipvs::EngineConfig& engine, uint32_t mark_mask) {
+  std::vector<sipvsd_fp_service_key> now;
+  for (const sipvs::ServiceConfig& s : engine.services) {
+    if (!fast_path_serves(s)) continue;
+    const sipvsd_fp_service_key k = service_key(s);
+    sipvsd_fp_service v{};
+    set_prefix_mask(v.client_mask, std::min(s.netmask.value_or(128), s.vip.max_prefix()));
+    v.mark_mask = mark_mask;
+    if (int err = bpf_map_update_elem(services_fd_, &k, &v, BPF_ANY))
+      LOG_ERR("fast path: cannot serve service %s: %s", s.name.c_str(), errno_text(err).c_str());
+    now.push_back(k);
+  }
+  for (const sipvsd_fp_service_key& k : served_)
+    if (std::none_of(now.begin(), now.end(), [&](const auto& n) { return std::memcmp(&n, &k, sizeof k) == 0; }))
+      bpf_map_delete_elem(services_fd_, &k);
+  served_ = std::move(now);
+}
+
+void FastPath::remember(const sipvs::Decision& d) {
+  if (!d.pe_used || !d.service || !d.server || !fast_path_serves(*d.service)) return;
+  if (!d.template_hit && !d.template_created && !d.template_moved) return;  // no template: the table was full
+  const bool learned = d.outcome == sipvs::Outcome::learned;
+  if (d.outcome != sipvs::Outcome::placed && !learned) return;
+  // A learned call's client is the party the server called: what comes back is from it.
+  const sipvs::IpAddress& client = learned ? d.packet.dst : d.packet.src;
+  sipvs::TemplateKey tk{};
+  const sipvs::IpAddress masked = client.masked(std::min(d.service->netmask.value_or(128), client.max_prefix()));
+  std::memcpy(tk.client, masked.bytes.data(), sizeof tk.client);
+  std::memcpy(tk.vaddr, d.service->vip.bytes.data(), sizeof tk.vaddr);
+  tk.vaddr_family = static_cast<uint8_t>(d.service->vip.family);
+  tk.vport = d.service->port;
+  tk.protocol = d.service->protocol;
+  const sipvsd_fp_key key = template_key(tk, d.pe_data);
+  sipvsd_fp_target target{};
+  target.mark = d.server->mark;
+  target.timeout_s = d.service->persistence_timeout;
+  std::memcpy(target.server, d.server->address.bytes.data(), sizeof target.server);
+  target.server_port = sipvs::server_port(*d.service, *d.server);
+  target.server_family = address_family(d.server->address);
+  target.last_used_ns = monotonic_ns();
+  if (bpf_map_update_elem(templates_fd_, &key, &target, BPF_ANY) != 0)
+    remember_errors_.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint32_t FastPath::copy_expires(const sipvs::Template& t) {
+  if (!may_have_copy(t)) return 0;
+  const sipvsd_fp_key key = template_key(t.key, t.pe());
+  sipvsd_fp_target target{};
+  if (bpf_map_lookup_elem(templates_fd_, &key, &target) != 0) return 0;
+  return static_cast<uint32_t>(target.last_used_ns / 1'000'000'000u) + target.timeout_s;
+}
+
+void FastPath::erased(const sipvs::Template& t) {
+  if (!may_have_copy(t)) return;
+  const sipvsd_fp_key key = template_key(t.key, t.pe());
+  bpf_map_delete_elem(templates_fd_, &key);
+}
+
+FastPathStats FastPath::stats() const {
+  const int cpus = libbpf_num_possible_cpus();
+  std::array<uint64_t, SIPVSD_FP_COUNTERS> sums{};
+  std::vector<uint64_t> per_cpu(static_cast<std::size_t>(std::max(cpus, 1)));
+  for (uint32_t i = 0; i < SIPVSD_FP_COUNTERS; ++i)
+    if (bpf_map_lookup_elem(stats_fd_, &i, per_cpu.data()) == 0)
+      for (uint64_t v : per_cpu) sums[i] += v;
+  FastPathStats s;
+  s.hits = sums[SIPVSD_FP_HIT];
+  s.misses = sums[SIPVSD_FP_MISS];
+  s.stale = sums[SIPVSD_FP_STALE];
+  s.no_call_id = sums[SIPVSD_FP_NO_CALL_ID];
+  s.fragments = sums[SIPVSD_FP_FRAGMENT];
+  s.unusual = sums[SIPVSD_FP_UNUSUAL];
+  s.remember_errors = remember_errors_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::unique_ptr<FastPath> start_fast_path(const FastPathConfig& config, uint64_t max_templates) {
+  if (!config.enabled()) {
+    // Its pins, not the directory: the packaged unit makes that at every start.
+    const std::string pins = config.pin_dir + "/";
+    if (access((pins + kPins[0]).c_str(), F_OK) == 0 || access((pins + kProgramPin).c_str(), F_OK) == 0) {
+      LOG_NOTICE("fast path off: removing the one an earlier sipvsd left in %s", config.pin_dir.c_str());
+      remove_left_behind(config.pin_dir);
+    }
+    return nullptr;
+  }
+  try {
+    auto f = std::make_unique<FastPath>(config, max_templates);
+    std::string names;
+    for (const std::string& i : f->interfaces()) names += (names.empty() ? "" : ", ") + i;
+    LOG_NOTICE("fast path on: tc ingress of %s, maps pinned in %s", names.c_str(), config.pin_dir.c_str());
+    return f;
+  } catch (const FastPathError& e) {
+    if (config.mode == FastPathConfig::Mode::on) throw;  // what an earlier sipvsd left serves on meanwhile
+    LOG_NOTICE("fast path off (fast_path auto): %s; every packet goes through NFQUEUE", e.what());
+    // Nothing will keep what is pinned or attached any more: its marks would go stale.
+    remove_left_behind(config.pin_dir);
+    return nullptr;
+  }
+}
+
+}  // namespace sipvsd

@@ -1,0 +1,81 @@
+#pragma once
+// sipvsd's side of the eBPF fast path (docs/fast-path.md). The program on tc
+// ingress places the packets of calls whose templates it holds a copy of;
+// sipvsd stays the authority: the queue workers give it each template they
+// decide with, the engine asks it whether an expiring template is still in
+// use and tells it which go (sipvs::TemplateMirror).
+//
+// Threads: the constructor and set_services() are the control plane's;
+// remember() runs on the queue workers, the mirror calls on whoever holds
+// the template's shard lock, stats() anywhere. All of them only make bpf(2)
+// calls on descriptors fixed at construction: no lock of ours.
+#include <atomic>
+#include <memory>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "daemon/config/fast_path_config.hpp"
+#include "daemon/fastpath/fast_path_abi.h"
+#include "engine/engine.hpp"
+#include "engine/template_mirror.hpp"
+
+struct sipvsd_fast_path;
+
+namespace sipvsd {
+
+class FastPathError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The program's counters (fast_path_abi.h enum sipvsd_fp_counter), summed over the CPUs.
+struct FastPathStats {
+  uint64_t hits = 0, misses = 0, stale = 0, no_call_id = 0, fragments = 0, unusual = 0;
+  uint64_t remember_errors = 0;  // templates the map refused (full, out of memory)
+};
+
+class FastPath final : public sipvs::TemplateMirror {
+ public:
+  // Loads the program, takes over the pinned maps an earlier sipvsd left
+  // (their calls keep their server) or pins new ones, and attaches it to tc
+  // ingress of the interfaces. Throws FastPathError saying what failed.
+  FastPath(const FastPathConfig& config, uint64_t max_templates);
+  // Leaves the program attached and pinned: the calls it knows keep their
+  // server while sipvsd is away.
+  ~FastPath() = default;
+  FastPath(const FastPath&) = delete;
+  FastPath& operator=(const FastPath&) = delete;
+
+  // The services it serves: UDP to a VIP:port with the `sip` persistence
+  // engine and persistence. Others' packets go to NFQUEUE untouched.
+  void set_services(const sipvs::EngineConfig& engine, uint32_t mark_mask);
+  // After a decision that holds a template: the call's next packets take the fast path.
+  void remember(const sipvs::Decision& d);
+  FastPathStats stats() const;
+  const std::vector<std::string>& interfaces() const { return interfaces_; }
+
+  uint32_t copy_expires(const sipvs::Template& t) override;
+  void erased(const sipvs::Template& t) override;
+
+ private:
+  void load(const FastPathConfig& config, uint64_t max_templates);
+  void attach(const std::string& interface);
+
+  struct SkeletonDeleter {
+    void operator()(sipvsd_fast_path* skel) const;
+  };
+  std::unique_ptr<sipvsd_fast_path, SkeletonDeleter> skel_;
+  int templates_fd_ = -1, services_fd_ = -1, stats_fd_ = -1;
+  std::vector<std::string> interfaces_;
+  std::vector<sipvsd_fp_service_key> served_;  // the services written last (control plane)
+  mutable std::atomic<uint64_t> remember_errors_{0};
+};
+
+// The fast path the configuration asks for: none when off, or when `auto`
+// and it cannot be loaded (said in the log). Throws FastPathError when `on`
+// and it cannot. Off also removes one an earlier sipvsd left behind.
+std::unique_ptr<FastPath> start_fast_path(const FastPathConfig& config, uint64_t max_templates);
+
+}  // namespace sipvsd
