@@ -282,5 +282,10 @@ split=$((${K[callids]:-0} - ${K[single]:-0}))
 e2e_log "kill: $split calls in progress on b2/b3 had their ACK/BYE sent to b1 (the UAC still counts them: b1's UAS answers stray BYEs)"
 SUMMARY+=("kill: sipvsd SIGKILLed mid-run: the queues went away, ${K[late.b1]} new calls flowed unmarked to the fallback b1, none elsewhere; UAC finished in time ($ok ok, $failed failed); $split calls in progress on b2/b3 lost their backend")
 
+if [ "${E2E_FAST_PATH:-0}" = 1 ]; then
+  hits=$(e2e_fast_path_count 0)
+  [ "$hits" -gt 0 ] || e2e_die "fast path: no packet was placed on tc ingress"
+  SUMMARY+=("fast path: $hits packets placed on tc ingress, $(e2e_fast_path_count 1) misses sent to NFQUEUE")
+fi
 e2e_log "PASS in $((SECONDS - T_START)) s"
 for line in "${SUMMARY[@]}"; do echo "  $line"; done

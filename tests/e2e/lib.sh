@@ -60,6 +60,12 @@ e2e_init() {
   trap e2e_cleanup EXIT
   trap 'e2e_log "interrupted"; exit 130' INT TERM HUP
   e2e_log "prefix $E2E_PREFIX, work dir $E2E_DIR"
+  # E2E_FAST_PATH=1: sipvsd runs with its eBPF fast path on (e2e_config),
+  # and the queue rules skip the packets it placed (e2e_nfqueue_rules).
+  if [ "${E2E_FAST_PATH:-0}" = 1 ]; then
+    e2e_bpffs
+    e2e_log "the fast path is on, pinned in $E2E_BPFFS"
+  fi
 }
 
 # e2e_track PID: cleanup stops PID. e2e_untrack PID: no longer (it has been
@@ -103,6 +109,23 @@ e2e_cleanup() {
     rm -rf "$E2E_DIR"
   fi
   exit $rc
+}
+
+# e2e_bpffs: a bpffs of the test's own at $E2E_DIR/bpffs (E2E_BPFFS), for
+# the fast path's pins: they go with it at exit, whatever happens.
+e2e_bpffs() {
+  E2E_BPFFS=$E2E_DIR/bpffs
+  mkdir -p "$E2E_BPFFS"
+  mount -t bpf bpf "$E2E_BPFFS" || e2e_die "cannot mount a bpffs (no BPF in this kernel?)"
+  e2e_on_exit e2e_unmount_bpffs
+}
+e2e_unmount_bpffs() { umount "$E2E_BPFFS" 2>/dev/null || true; }
+# e2e_fast_path_count INDEX: a fast-path counter (fast_path_abi.h: 0 hits,
+# 1 misses, ...) summed over the CPUs, read from the pinned map with bpftool
+# as docs/fast-path.md shows operators.
+e2e_fast_path_count() {
+  bpftool -j map dump pinned "$E2E_BPFFS/sipvsd/stats" |
+    jq --argjson k "$1" '[.[] | select(.formatted.key == $k) | .formatted.values[].value] | add'
 }
 
 e2e_ns() { echo "$E2E_PREFIX-$1"; }
@@ -235,6 +258,7 @@ e2e_wait_ping() {
 e2e_nfqueue_rules() {
   local ct="-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED"
   [ "${1:-}" = --no-conntrack ] && ct=""
+  [ "${E2E_FAST_PATH:-0}" = 1 ] && ct="-m mark --mark 0x0/$E2E_MARK_MASK $ct"
   # shellcheck disable=SC2086
   nsx d iptables -t mangle -A PREROUTING -p udp -d $E2E_VIP4 --dport 5060 $ct \
     -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "iptables NFQUEUE rule"
@@ -255,6 +279,7 @@ e2e_config() {
   local weights=("$@") i
   {
     printf '{ "queues": "0-1", "mark_mask": "%s", "debug_level": %s,\n' "$E2E_MARK_MASK" "${E2E_DEBUG:-0}"
+    [ "${E2E_FAST_PATH:-0}" = 1 ] && printf '  "fast_path": { "mode": "on", "pin_dir": "%s/sipvsd" },\n' "$E2E_BPFFS"
     printf '  "services": [\n'
     local fam
     for fam in 4 6; do
