@@ -277,6 +277,13 @@ void Daemon::log_dump(std::size_t max_templates) const {
                  static_cast<long long>(r.live_templates));
     }
   }
+  if (const std::optional<FastPathStats> f = fast_path_stats())
+    LOG_NOTICE("fast path: hits=%llu misses=%llu stale=%llu no_call_id=%llu fragments=%llu unusual=%llu "
+               "remember_errors=%llu",
+               static_cast<unsigned long long>(f->hits), static_cast<unsigned long long>(f->misses),
+               static_cast<unsigned long long>(f->stale), static_cast<unsigned long long>(f->no_call_id),
+               static_cast<unsigned long long>(f->fragments), static_cast<unsigned long long>(f->unusual),
+               static_cast<unsigned long long>(f->remember_errors));
   if (max_templates == 0) return;
   sipvs::TemplateFilter f;
   f.limit = max_templates;

@@ -80,6 +80,7 @@ say "packages ready ($KPKG)"
 X=$OUT/x
 rm -rf "$X" && mkdir -p "$X"
 MODDIRS=(kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter
+         kernel/net/sched/sch_ingress.ko kernel/net/sched/cls_bpf.ko
          kernel/drivers/net/veth.ko kernel/lib/libcrc32c.ko kernel/crypto/crc32c_generic.ko
          kernel/arch/x86/crypto/crc32c-intel.ko)
 PATTERNS=("./boot/vmlinuz-$KVER")
@@ -123,6 +124,8 @@ copy_with_libs() {  # copy_with_libs BINARY DEST_DIR: the binary and its ldd clo
 }
 copy_with_libs "$X/sbin/ipvsadm" /sbin
 copy_with_libs "$(command -v ip)" /sbin
+# util-linux setpriv (busybox's has no --reuid): the fast path test runs sipvsd with the packaged unit's capabilities alone.
+copy_with_libs "$(command -v setpriv)" /usr/bin
 # iptables-legacy: one binary, its extensions are plugins loaded at run time.
 XT=$(command -v xtables-legacy-multi || true)
 [ -n "$XT" ] || { echo "build-image: xtables-legacy-multi not found (install iptables)" >&2; exit 1; }
@@ -153,6 +156,7 @@ printf 'ip 0 IP\nudp 17 UDP\ntcp 6 TCP\nipv6-icmp 58 IPv6-ICMP\n' > "$R/etc/prot
 install -m 755 "$HERE/guest/init" "$R/init"
 install -m 755 "$HERE/guest/ipvs-test.sh" "$R/vmtest/ipvs-test.sh"
 install -m 755 "$HERE/guest/nft-test.sh" "$R/vmtest/nft-test.sh"
+install -m 755 "$HERE/guest/fast-path-test.sh" "$R/vmtest/fast-path-test.sh"
 install -m 644 "$HERE/guest/lib.sh" "$R/vmtest/lib.sh"
 
 # 4. Pack (newc cpio, gzip -1: fast to make, the kernel unpacks it quickly).

@@ -55,11 +55,24 @@ struct {
   __type(value, struct sipvsd_fp_parse_result);
 } parse_result SEC(".maps");
 
-/* Per-CPU working memory of one packet: the template key being built (the
- * parser writes its Call-ID in place) and the parser's payload copy. Aligned
- * so that clearing the key takes 8-byte stores. */
+/* The addresses and ports of a UDP frame, and where its payload is. */
+struct datagram {
+  struct sipvsd_fp_service_key service; /* the destination, as `services` keys it */
+  __u8 client[16];                      /* the source address */
+  __u32 payload_offset;                 /* from the Ethernet header; DATAGRAM_WHOLE only */
+  __u32 payload_len;                    /* bounded by the UDP length field */
+};
+
+/* Per-CPU working memory of one packet: its addresses, the template key being
+ * built (the parser writes its Call-ID in place) and the parser's payload
+ * copy. Aligned so that clearing the key takes 8-byte stores. In a map value
+ * rather than on the stack: without CAP_PERFMON, 6.1's verifier refuses a
+ * store into part of a stack slot that holds a spilled register (as clearing
+ * a struct, then setting its fields, makes). */
 struct packet_scratch {
+  struct datagram datagram;
   struct sipvsd_fp_key key __attribute__((aligned(8)));
+  __u32 call_id_len;
   struct call_id_parser parser;
 };
 
@@ -78,13 +91,6 @@ enum datagram_kind {
   DATAGRAM_WHOLE,    /* a whole UDP datagram */
 };
 
-/* The addresses and ports of a UDP frame, and where its payload is. */
-struct datagram {
-  struct sipvsd_fp_service_key service; /* the destination, as `services` keys it */
-  __u8 client[16];                      /* the source address */
-  __u32 payload_offset;                 /* from the Ethernet header; DATAGRAM_WHOLE only */
-  __u32 payload_len;                    /* bounded by the UDP length field */
-};
 
 /* Drivers that leave headers in page fragments are rare; there, pull them
  * into the linear area that direct packet access reads. Packet pointers only
@@ -179,15 +185,16 @@ static __always_inline __u32 datagram_call_id(struct __sk_buff* skb, const struc
   return find_call_id(parser, len, value, value_len);
 }
 
+/* Array keys are stored as whole 8-byte stack slots (the map reads the first
+ * 4 bytes, little-endian): without CAP_PERFMON the verifier refuses a 4-byte
+ * store into a slot where the compiler had spilled a register. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "array keys are the low half of a u64");
+
 static __always_inline struct packet_scratch* packet_scratch(void) {
-  const __u32 zero = 0;
+  const __u64 zero = 0;
   return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-/* The key is stored as a whole 8-byte stack slot (the map reads its first 4
- * bytes, little-endian): without CAP_PERFMON the verifier refuses a 4-byte
- * store into a slot where the compiler had spilled a pointer. */
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "count() keys by the low half of a u64");
 static __always_inline void count(__u32 counter) {
   const __u64 key = counter;
   __u64* n = bpf_map_lookup_elem(&stats, &key);
@@ -210,32 +217,33 @@ static __always_inline __u32 apply_template(struct __sk_buff* skb, const struct 
 }
 
 /* A packet to a service of the fast path: what became of it. */
-static __always_inline __u32 serve(struct __sk_buff* skb, const struct datagram* d,
+static __always_inline __u32 serve(struct __sk_buff* skb, struct packet_scratch* s,
                                    const struct sipvsd_fp_service* service, int kind) {
+  const struct datagram* d = &s->datagram;
   if (kind == DATAGRAM_FRAGMENT) return SIPVSD_FP_FRAGMENT;
   if (kind != DATAGRAM_WHOLE || skb->gso_segs > 1 || d->payload_len > SIPVSD_FP_MAX_PAYLOAD) return SIPVSD_FP_UNUSUAL;
-  struct packet_scratch* s = packet_scratch();
-  if (!s) return SIPVSD_FP_UNUSUAL;
 
   /* Hashed as bytes: all that is not set below must be zero. */
   struct sipvsd_fp_key* key = &s->key;
   __builtin_memset(key, 0, sizeof(*key));
-  __u32 call_id_len = 0;
-  if (datagram_call_id(skb, d, &s->parser, key->call_id, &call_id_len) != SIPVSD_FP_FOUND) return SIPVSD_FP_NO_CALL_ID;
+  s->call_id_len = 0;
+  if (datagram_call_id(skb, d, &s->parser, key->call_id, &s->call_id_len) != SIPVSD_FP_FOUND)
+    return SIPVSD_FP_NO_CALL_ID;
   key->service = d->service;
   for (int i = 0; i < 16; i++) key->client[i] = d->client[i] & service->client_mask[i];
-  key->call_id_len = call_id_len;
+  key->call_id_len = s->call_id_len;
   return apply_template(skb, service, key);
 }
 
 SEC("tc")
 int sipvsd_ingress(struct __sk_buff* skb) {
-  struct datagram d;
-  const int kind = read_datagram(skb, &d);
+  struct packet_scratch* s = packet_scratch();
+  if (!s) return TC_ACT_OK;
+  const int kind = read_datagram(skb, &s->datagram);
   if (kind == DATAGRAM_OTHER) return TC_ACT_OK;
-  const struct sipvsd_fp_service* service = bpf_map_lookup_elem(&services, &d.service);
+  const struct sipvsd_fp_service* service = bpf_map_lookup_elem(&services, &s->datagram.service);
   if (!service) return TC_ACT_OK;
-  count(serve(skb, &d, service, kind));
+  count(serve(skb, s, service, kind));
   return TC_ACT_OK;
 }
 
@@ -243,17 +251,16 @@ int sipvsd_ingress(struct __sk_buff* skb) {
  * outcome goes to parse_result[0]. */
 SEC("tc")
 int sipvsd_parse_test(struct __sk_buff* skb) {
-  const __u32 zero = 0;
+  const __u64 zero = 0;
   struct sipvsd_fp_parse_result* result = bpf_map_lookup_elem(&parse_result, &zero);
   struct packet_scratch* s = packet_scratch();
   if (!result || !s) return TC_ACT_OK;
   __builtin_memset(result, 0, sizeof(*result));
 
-  struct datagram d;
-  if (read_datagram(skb, &d) != DATAGRAM_WHOLE || skb->gso_segs > 1)
+  if (read_datagram(skb, &s->datagram) != DATAGRAM_WHOLE || skb->gso_segs > 1)
     result->status = SIPVSD_FP_NOT_PARSED;
   else
-    result->status = datagram_call_id(skb, &d, &s->parser, result->value, &result->len);
+    result->status = datagram_call_id(skb, &s->datagram, &s->parser, result->value, &result->len);
   return TC_ACT_OK;
 }
 

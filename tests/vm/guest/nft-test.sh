@@ -61,36 +61,6 @@ write_config() {
 EOF
 }
 
-# load_rules: the ruleset exactly as `sipvsd rules --format nft` prints it,
-# and the fallback routes it prints as comments (`ip route replace VIP via R`).
-load_rules() {
-  sipvsd rules --format nft --config $CFG >$RULES || { fail "sipvsd rules --format nft"; return 1; }
-  if ! nft -f $RULES; then
-    fail "nft -f refused what sipvsd rules --format nft printed"
-    cat $RULES
-    return 1
-  fi
-  sed -n 's/^#   \(ip\( -6\)\? route replace [^ ]* via [^ ]*\)$/\1/p' $RULES >/tmp/fallback.sh
-  echo "fallback routes, from the comments:"
-  cat /tmp/fallback.sh
-  while read -r command; do eval "$command" || fail "$command"; done </tmp/fallback.sh
-}
-
-start_sipvsd() {  # start_sipvsd LOG
-  sipvsd --config $CFG >"$1" 2>&1 &
-  SIPVSD=$!
-  if ! wait_for 60 "grep -q 'started with' $1"; then
-    fail "sipvsd did not start"
-    cat "$1"
-    return 1
-  fi
-}
-
-stop_sipvsd() {
-  kill -TERM $SIPVSD
-  wait $SIPVSD
-}
-
 # reassembled: datagrams the real servers' IPv4 and IPv6 stacks put together
 # from fragments, so far (the proof that fragmented INVITEs were sent as such).
 reassembled() {
