@@ -11,6 +11,8 @@
 #   null-queue    bench/nullqueue: NFQUEUE, ACCEPT + fixed mark, no decision: the
 #                 ceiling of any NFQUEUE design
 #   sipvsd-1q     sipvsd, sip PE, mh scheduler, one queue
+#   sipvsd-fast   sipvsd-1q with its eBPF fast path on d0's tc ingress
+#                 (docs/fast-path.md): a known call's packets skip the queue
 #   sipvsd-rr-1q  the same with rr
 #   sipvsd-2q     sipvsd, sip PE, mh, two queues (--queue-balance 0:1)
 #   sipvsd-rr-2q  the same with rr
@@ -20,7 +22,13 @@
 # drifts over all of them alike); the table has medians. Then each runs once
 # more (LAT_RUNS times) at 50 % of its own median rate, right after the
 # kernel-only path at the same rate, for the latency it adds. Then the
-# template table's memory at 1 M templates. Results: bench/RESULTS.md. A run in
+# template table's memory at 1 M templates. Then a fixed-rate phase: every
+# configuration at one rate that all of them sustain (80 % of the slowest
+# median), the whole machine's busy CPU per delivered packet (/proc/stat);
+# a configuration's added cost is that minus kernel-only's. On 2 CPUs the
+# delivered-pps ratios are no ceiling (kernel-only runs in the sender's
+# context, NFQUEUE spreads over both CPUs): the added cost compares the work.
+# Results: bench/RESULTS.md. A run in
 # which a configuration delivers no packet at all fails, naming it.
 #
 # Knobs (environment): QUICK=1, RUNS, FLOOD_SECONDS, LAT_RUNS, LAT_SECONDS,
@@ -153,6 +161,9 @@ set_rule() {
   case $1 in
     kernel) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j MARK --set-mark 1 ;;
     queue1) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-num 0 --queue-bypass ;;
+    # As `sipvsd rules` prints it with the fast path on: what it marked skips the queue.
+    queue1fast) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -m mark --mark 0x0/0xffffffff \
+                  -j NFQUEUE --queue-num 0 --queue-bypass ;;
     queue2) nsx d "$IPT" -w -t mangle -A PREROUTING -p udp -d "$VIP" --dport 5060 -j NFQUEUE --queue-balance 0:1 --queue-bypass ;;
     none) ;;
   esac
@@ -164,7 +175,7 @@ set_rule() {
 
 # sipvsd's configuration: one service over the three servers, the REST API
 # (unused here, but sipvsd needs one) on a Unix socket in the work directory.
-write_sipvsd_config() {  # scheduler file
+write_sipvsd_config() {  # scheduler file [fast_path JSON]
   local servers="" i
   for i in $(seq 1 $NBACK); do
     servers+="${servers:+,}{\"address\": \"198.18.1.$i\", \"mark\": $i}"
@@ -174,6 +185,7 @@ write_sipvsd_config() {  # scheduler file
   "queue_maxlen": 8192,
   "max_templates": ${MAX_TEMPLATES:-1000000},
   "unplaced": "accept",
+  "fast_path": ${3:-\"off\"},
   "api": {"listen": "", "unix_socket": "$TMP/sipvsd-api.sock"},
   "services": [{
     "name": "sip", "protocol": "udp", "vip": "$VIP", "port": 5060,
@@ -216,6 +228,14 @@ start_director() {
       $PRIO ip netns exec "$DIR" "$BIN/nullqueue" --queue 0 --mark 1 --seconds 120 >"$DIR_LOG" 2>&1 &
       DIR_PID=$!; e2e_track "$DIR_PID"
       queues_bound 1 || e2e_die "nullqueue did not bind its queue: $(cat "$DIR_LOG")" ;;
+    sipvsd-fast)
+      write_sipvsd_config mh "$TMP/sipvsd-fast.json" \
+        "{\"mode\": \"on\", \"interfaces\": [\"d0\"], \"pin_dir\": \"$E2E_BPFFS/sipvsd\"}"
+      set_rule queue1fast
+      $PRIO ip netns exec "$DIR" "$SIPVSD" --config "$TMP/sipvsd-fast.json" --queue 0 >"$DIR_LOG" 2>&1 &
+      DIR_PID=$!; e2e_track "$DIR_PID"
+      queues_bound 1 || e2e_die "sipvsd did not bind its queue: $(tail -5 "$DIR_LOG")"
+      grep -q "fast path on" "$DIR_LOG" || e2e_die "sipvsd-fast: the fast path is not on: $(tail -5 "$DIR_LOG")" ;;
     sipvsd-*|baseline-1q)
       local sched=mh queues=0 n=1 bin=$SIPVSD
       [[ $cfg == *-rr-* ]] && sched=rr
@@ -255,6 +275,12 @@ stop_director() {
     sleep 0.1
   done
   [ "$cfg" = kamailio ] && ip -n "$DIR" addr del "$VIP/32" dev lo 2>/dev/null
+  # The program outlives sipvsd by design: taken off here, so that no other
+  # configuration pays for it and each sipvsd-fast run starts with empty maps.
+  if [ "$cfg" = sipvsd-fast ]; then
+    nsx d tc qdisc del dev d0 clsact 2>/dev/null || true
+    rm -f "$E2E_BPFFS"/sipvsd/*
+  fi
   set_rule none
 }
 
@@ -328,12 +354,16 @@ measure() {
   sent=$(kv "$gen" sent); delivered=$(kv "$sink_line" delivered)
   [ "${delivered:-0}" -gt 0 ] || e2e_die "$cfg delivered no packet ($phase, run $rep; sipgen: $gen;" \
     "sipsink: $(tail -3 "$TMP/sink.err" | tr '\n' ' ')$([ -z "$DIR_PID" ] || echo "; director: $(tail -5 "$DIR_LOG" | tr '\n' ' ')"))"
+  # The whole machine's busy CPU time per delivered packet, in µs.
+  local cost
+  cost=$(awk -v c="$mach_cpu" -v n="$(nproc)" -v s="$gsecs" -v d="$delivered" \
+    'BEGIN { if (d + 0 <= 0) print "-"; else printf "%.3f", c / 100 * n * s * 1e6 / d }')
   # Packets per second of director CPU: what one fully busy CPU would forward.
   cap=$(awk -v r="$(kv "$sink_line" rate_pps)" -v c="$dir_cpu" 'BEGIN { if (c == "-" || c + 0 <= 0) print "-"; else printf "%.0f", r * 100 / c }')
-  printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s pps_per_cpu=%s machine_cpu=%s split=%s sink_drops=%s per_server=%s per_second=%s\n' \
+  printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s pps_per_cpu=%s machine_cpu=%s cost_us=%s split=%s sink_drops=%s per_server=%s per_second=%s\n' \
     "$cfg" "$phase" "$rep" "$rate" "$calls" "$sources" "$sent" "$(kv "$gen" pps)" "$delivered" \
     "$((sent - delivered))" "$(kv "$sink_line" rate_pps)" "$(kv "$sink_line" lat_p50_us)" \
-    "$(kv "$sink_line" lat_p99_us)" "$dir_cpu" "$cap" "$mach_cpu" "$(kv "$sink_line" split_calls)" \
+    "$(kv "$sink_line" lat_p99_us)" "$dir_cpu" "$cap" "$mach_cpu" "$cost" "$(kv "$sink_line" split_calls)" \
     "$(kv "$sink_line" sink_drops)" "$(kv "$sink_line" per_server)" "$(kv "$sink_line" per_second)" >>"$TMP/runs.txt"
   e2e_log "  $(tail -1 "$TMP/runs.txt" | cut -d' ' -f1-17)"
 }
@@ -356,9 +386,10 @@ write_dispatcher_list
 : >"$TMP/runs.txt"
 
 CONFIGS=(kernel-only null-queue)
-[ "$SKIP_SIPVSD" = 1 ] || CONFIGS+=(sipvsd-1q $([ -z "${BASELINE:-}" ] || echo baseline-1q) sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q)
+[ "$SKIP_SIPVSD" = 1 ] || CONFIGS+=(sipvsd-1q sipvsd-fast $([ -z "${BASELINE:-}" ] || echo baseline-1q) sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q)
 [ "$SKIP_KAMAILIO" = 1 ] || CONFIGS+=(kamailio)
 if [ -n "${ONLY:-}" ]; then read -r -a CONFIGS <<<"$ONLY"; fi  # e.g. ONLY="kernel-only null-queue"
+[[ " ${CONFIGS[*]} " != *" sipvsd-fast "* ]] || e2e_bpffs  # the fast path's pins, gone with the run
 
 e2e_log "throughput: ${#CONFIGS[@]} configurations x $RUNS runs of ${FLOOD_SECONDS}s, $CALLS calls from $SOURCES addresses"
 for rep in $(seq 1 "$RUNS"); do
@@ -374,16 +405,18 @@ EXTRA_ROWS=()
 if [ "$EXTRAS" = 1 ] && [ "$SKIP_SIPVSD" != 1 ]; then
   e2e_log "variants: 1 M calls, one source IP:port"
   for rep in $(seq 1 "$RUNS"); do
-    start_director sipvsd-1q
-    measure sipvsd-1q flood-1M "$rep" 0 1000000 "$FLOOD_SECONDS" "$SOURCES"
-    stop_director sipvsd-1q
+    for cfg in sipvsd-1q sipvsd-fast; do  # every packet a new call: the fast path's miss costs on top
+      start_director "$cfg"
+      measure "$cfg" flood-1M "$rep" 0 1000000 "$FLOOD_SECONDS" "$SOURCES"
+      stop_director "$cfg"
+    done
     for cfg in null-queue sipvsd-1q; do
       start_director "$cfg"
       measure "$cfg" flood-1src "$rep" 0 "$CALLS" "$FLOOD_SECONDS" 1
       stop_director "$cfg"
     done
   done
-  EXTRA_ROWS=("sipvsd-1q flood-1M" "null-queue flood-1src" "sipvsd-1q flood-1src")
+  EXTRA_ROWS=("sipvsd-1q flood-1M" "sipvsd-fast flood-1M" "null-queue flood-1src" "sipvsd-1q flood-1src")
 fi
 
 declare -A MAXRATE
@@ -399,6 +432,21 @@ for rep in $(seq 1 "$LAT_RUNS"); do
     stop_director kernel-only
     start_director "$cfg"
     measure "$cfg" lat "$rep" "$rate" "$CALLS" "$LAT_SECONDS" "$SOURCES"
+    stop_director "$cfg"
+  done
+done
+
+# -------------------------------------------------------------- fixed rate ---
+# One rate for all: 80 % of the slowest configuration's median, so that each
+# delivers what is sent and the CPU per packet compares the work alone.
+COMMON_RATE=$(for cfg in "${CONFIGS[@]}"; do echo "${MAXRATE[$cfg]}"; done | sort -g | head -1 |
+  awk '{ printf "%d", $1 * 0.8 }')
+e2e_log "fixed rate: every configuration at $COMMON_RATE pps, the machine's CPU per delivered packet"
+for rep in $(seq 1 "$LAT_RUNS"); do
+  for cfg in "${CONFIGS[@]}"; do
+    [ "$COMMON_RATE" -gt 0 ] || break
+    start_director "$cfg"
+    measure "$cfg" fixed "$rep" "$COMMON_RATE" "$CALLS" "$FLOOD_SECONDS" "$SOURCES"
     stop_director "$cfg"
   done
 done
@@ -442,9 +490,16 @@ fi
 END=$(date +%s)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A CAP
-K=${MAXRATE[kernel-only]}
-N=${MAXRATE[null-queue]}
+K=${MAXRATE[kernel-only]:-nan}
+N=${MAXRATE[null-queue]:-nan}
 num1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
+# The CPU a configuration adds per packet at the common rate: its µs per
+# packet minus kernel-only's (medians of the fixed-rate runs).
+added_cost() {
+  awk -v a="$(field_of cost_us "$1" fixed | grep -v -- - | median)" \
+    -v b="$(field_of cost_us kernel-only fixed | grep -v -- - | median)" \
+    'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%.3f", a - b }'
+}
 num0() { awk -v v="$1" 'BEGIN { if (v ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) printf "%.0f", v; else print v }'; }
 row() {  # cfg phase label
   local cfg=$1 phase=$2 label=$3 cap r runs lat_rate p50 p99 b50 b99 a50 a99 lost loss_pct dcpu mcpu split latlost
@@ -500,6 +555,7 @@ row() {  # cfg phase label
       kernel-only) label="kernel-only (iptables MARK, no queue)" ;;
       null-queue) label="null-queue (bench/nullqueue)" ;;
       sipvsd-1q) label="sipvsd-1q (sip PE, mh, 1 queue)" ;;
+      sipvsd-fast) label="sipvsd-fast (sipvsd-1q + eBPF fast path)" ;;
       baseline-1q) label="baseline-1q (BASELINE, as sipvsd-1q)" ;;
       sipvsd-rr-1q) label="sipvsd-rr-1q (sip PE, rr, 1 queue)" ;;
       sipvsd-2q) label="sipvsd-2q (sip PE, mh, 2 queues)" ;;
@@ -544,7 +600,27 @@ row() {  # cfg phase label
   echo "cpu-normalised null-queue/kamailio: $(ratio "${CAP[null-queue/flood]:-nan}" "${CAP[kamailio/flood]:-nan}")"
   echo "ratio sipvsd-rr-1q/kamailio: $(ratio "${MAXRATE[sipvsd-rr-1q]:-nan}" "$KM")"
   echo "ratio sipvsd-rr-2q/sipvsd-rr-1q: $(ratio "${MAXRATE[sipvsd-rr-2q]:-nan}" "${MAXRATE[sipvsd-rr-1q]:-nan}")"
+  echo "ratio sipvsd-fast/sipvsd-1q: $(ratio "${MAXRATE[sipvsd-fast]:-nan}" "$M1")"
+  echo "ratio sipvsd-fast/sipvsd-1q, 1 M calls: $(ratio "$(field_of rate_pps sipvsd-fast flood-1M | median)" \
+    "$(field_of rate_pps sipvsd-1q flood-1M | median)")"
+  echo "cost sipvsd-fast/sipvsd-1q: $(ratio "$(added_cost sipvsd-fast)" "$(added_cost sipvsd-1q)")"
+  echo "cost kamailio/sipvsd-1q: $(ratio "$(added_cost kamailio)" "$(added_cost sipvsd-1q)")"
+  echo "cost sipvsd-fast/kamailio: $(ratio "$(added_cost sipvsd-fast)" "$(added_cost kamailio)")"
   echo '```'
+  echo
+  echo "## Fixed rate: CPU per packet"
+  echo
+  echo "Every configuration at $COMMON_RATE pps (80 % of the slowest median), $LAT_RUNS run(s) of ${FLOOD_SECONDS} s each, medians."
+  echo
+  echo "| configuration | delivered pps | machine CPU % | µs of CPU per packet | added µs per packet (minus kernel-only's) | added / sipvsd-1q's |"
+  echo "|---|---|---|---|---|---|"
+  for cfg in "${CONFIGS[@]}"; do
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$cfg" "$(num0 "$(field_of rate_pps "$cfg" fixed | median)")" \
+      "$(field_of machine_cpu "$cfg" fixed | median)" "$(field_of cost_us "$cfg" fixed | median)" \
+      "$(added_cost "$cfg")" "$(ratio "$(added_cost "$cfg")" "$(added_cost sipvsd-1q)")"
+  done
+  echo
+  echo "- µs of CPU per packet: all CPUs' busy time (/proc/stat: sender, director, receivers, the kernel's forwarding, softirqs) over the run, per packet delivered. The sender's and receivers' share is the same in every row (same rate, same traffic), so the difference to kernel-only is what the configuration adds."
   echo
   echo "## Template memory at 1 M live templates"
   echo
@@ -567,6 +643,13 @@ row() {  # cfg phase label
   echo "- sipvsd-1q ≥ 2.5 × kamailio: $r3 — $(t "$r3" 2.5 '>=')"
   echo "- sipvsd-1q added p99 ≤ 50 µs at 50 % of its max: ${a99:-n/a} µs — $(t "$a99" 50 '<=')"
   echo "- ≤ 150 bytes per template plus its Call-ID: ${MEM_EXCL:-n/a} — $(t "$MEM_EXCL" 150 '<=')"
+  echo
+  echo "## Targets (issue 18: the eBPF fast path)"
+  echo
+  c1=$(ratio "$(added_cost sipvsd-fast)" "$(added_cost sipvsd-1q)")
+  n1=$(ratio "$(field_of rate_pps sipvsd-fast flood-1M | median)" "$(field_of rate_pps sipvsd-1q flood-1M | median)")
+  echo "- sipvsd-fast's added cost on in-dialog traffic ≤ 0.25 × sipvsd-1q's: $c1 — $(t "$c1" 0.25 '<=')"
+  echo "- sipvsd-fast's new-call rate (1 M calls) ≥ sipvsd-1q's: $n1 — $(t "$n1" 1.0 '>=')"
   echo
   echo "## Raw records"
   echo

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke run of the packet benchmark (bench/run.sh), so that it cannot break
 # unnoticed: every configuration (kernel-only, null-queue, sipvsd mh / rr with
-# one and two queues, kamailio) for a second, with this build's binaries (no
+# one and two queues, sipvsd with its fast path, kamailio) for a second, in
+# each phase (flood, latency, fixed rate), with this build's binaries (no
 # Release build of its own), results under the build directory. Proves only
 # that each configuration ran and delivered packets; no figure or ratio is
 # judged (a Debug build on a shared machine says nothing about speed).
@@ -18,7 +19,7 @@ source "$ROOT/tests/e2e/lib.sh"
 e2e_require_root
 e2e_require kamailio iptables ip ss pgrep
 
-CONFIGS=(kernel-only null-queue sipvsd-1q sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q kamailio)
+CONFIGS=(kernel-only null-queue sipvsd-1q sipvsd-fast sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q kamailio)
 mkdir -p "$OUT"
 RESULTS=$OUT/RESULTS.md
 rm -f "$RESULTS"
@@ -33,7 +34,7 @@ NO_BUILD=1 SIPVSD="$SIPVSD" BENCH_BIN="$BENCH_BIN" BUILD_DIR="$OUT" RESULTS="$RE
 
 [ -s "$RESULTS" ] || e2e_die "bench/run.sh wrote no $RESULTS"
 for cfg in "${CONFIGS[@]}"; do
-  for phase in flood lat; do
+  for phase in flood lat fixed; do
     grep -Eq "^cfg=$cfg phase=$phase .* delivered=[1-9][0-9]* " "$RESULTS" ||
       e2e_die "configuration $cfg: no $phase run that delivered packets in $RESULTS"
   done
