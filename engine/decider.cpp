@@ -129,6 +129,7 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
                                                       Decision& d) {
   TemplateTable& table = *engine_->table_;
   const TemplateKey key = make_key(svc, d.packet.src, d.packet.sport, pe_data);
+  d.template_key = key;
   const uint64_t hash = table.hash(key, svc.pe.get(), pe_data);
   // A template whose server still holds its calls decides, refreshed.
   const auto holds = [&](const Template* t) { return t && fit(svc, t->server_ref) != ServerFit::gone; };
@@ -225,6 +226,7 @@ const ServerEntry* Engine::Decider::sender_entry(const ServiceEntry& svc, std::s
 void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& server, const TemplateKey& key,
                                     bool limit_source, Seconds now, Decision& d) {
   TemplateTable& table = *engine_->table_;
+  d.template_key = key;
   const uint64_t hash = table.hash(key, svc.pe.get(), d.pe_data);
   TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), d.pe_data);
   Template* t = bucket.find(now);

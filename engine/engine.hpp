@@ -15,6 +15,7 @@
 #include "engine/engine_config.hpp"
 #include "engine/parse/packet_view.hpp"
 #include "engine/pe/persistence_engine.hpp"
+#include "engine/template_key.hpp"
 #include "engine/thread_safety.hpp"
 
 namespace sipvs {
@@ -54,6 +55,9 @@ struct Decision {
   bool tagged = false;            // the message named its server with a tag (sip-tag PE)
   bool servers_full = false;      // no_server: servers took calls, but each was at its max_calls
   std::string_view pe_data;       // valid until the next decide() of this decider
+  // The key of the call's template (with pe_data), when the decision holds
+  // one (template_hit, template_created or template_moved).
+  TemplateKey template_key;
   std::string_view tag;           // the tag the message carried, if any; as long as pe_data
   const ServiceConfig* service = nullptr;  // valid until the decider's next refresh()
   const RealServerConfig* server = nullptr;
@@ -184,7 +188,6 @@ struct ServiceSlotCounters;
 class SourceLimiter;
 class TemplateMirror;
 class TemplateTable;
-struct TemplateKey;
 struct Template;
 class ChangeRing;
 struct ServerEntry;

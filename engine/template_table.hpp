@@ -10,31 +10,16 @@
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "engine/ip_address.hpp"
 #include "engine/pe/persistence_engine.hpp"
 #include "engine/siphash.hpp"
+#include "engine/template_key.hpp"
 #include "engine/template_mirror.hpp"
 #include "engine/thread_safety.hpp"
 
 namespace sipvs {
-
-// The fixed part of a template's key, laid out without padding so that it is
-// hashed and compared as bytes.
-struct TemplateKey {
-  uint8_t client[16]{};  // masked client address
-  uint8_t vaddr[16]{};   // VIP; zero for fwmark services
-  uint32_t fwmark = 0;
-  uint16_t vport = 0;
-  uint16_t cport = 0;  // nonzero only for per-flow (non-persistent) entries
-  uint8_t client_family = 0;
-  uint8_t vaddr_family = 0;
-  uint8_t protocol = 0;
-  uint8_t pe_len = 0;  // length of the pe data; 0 = no pe data (PE fell back or none)
-};
-static_assert(sizeof(TemplateKey) == 44 && std::has_unique_object_representations_v<TemplateKey>);
 
 // How a template came to name its server.
 enum class TemplateOrigin : uint8_t {

@@ -53,13 +53,29 @@ sipvsd_fp_service_key service_key(const sipvs::ServiceConfig& s) {
   return k;
 }
 
-// The persistence netmask as the program applies it: `prefix` leading bits.
-void set_prefix_mask(uint8_t (&mask)[16], unsigned prefix) {
-  for (unsigned i = 0; i < 16; ++i) {
-    const unsigned bits = prefix > 8 * i ? std::min(prefix - 8 * i, 8u) : 0;
-    mask[i] = static_cast<uint8_t>(0xff00u >> bits);
-  }
+// The persistence netmask as the program applies it to the client's address:
+// the engine's masking (make_key) of an all-ones address of the VIP's family.
+sipvs::IpAddress client_mask(const sipvs::ServiceConfig& s) {
+  sipvs::IpAddress ones;
+  ones.family = s.vip.family;
+  std::fill_n(ones.bytes.begin(), s.vip.max_prefix() / 8, uint8_t{0xff});
+  return ones.masked(s.netmask.value_or(ones.max_prefix()));
 }
+
+// sipvsd's filter on an interface's ingress hook: for attaching, replacing
+// and detaching it.
+struct IngressFilter {
+  bpf_tc_hook hook{};
+  bpf_tc_opts opts{};
+  explicit IngressFilter(unsigned ifindex) {
+    hook.sz = sizeof hook;
+    hook.ifindex = static_cast<int>(ifindex);
+    hook.attach_point = BPF_TC_INGRESS;
+    opts.sz = sizeof opts;
+    opts.handle = kTcHandle;
+    opts.priority = kTcPriority;
+  }
+};
 
 // The template's key as the program builds it from a packet.
 sipvsd_fp_key template_key(const sipvs::TemplateKey& t, std::string_view call_id) {
@@ -106,15 +122,8 @@ std::vector<std::string> interfaces_up() {
 void remove_left_behind(const std::string& pin_dir) {
   if (struct if_nameindex* all = if_nameindex()) {
     for (const struct if_nameindex* i = all; i->if_index != 0; ++i) {
-      bpf_tc_hook hook{};
-      hook.sz = sizeof hook;
-      hook.ifindex = static_cast<int>(i->if_index);
-      hook.attach_point = BPF_TC_INGRESS;
-      bpf_tc_opts opts{};
-      opts.sz = sizeof opts;
-      opts.handle = kTcHandle;
-      opts.priority = kTcPriority;
-      if (bpf_tc_detach(&hook, &opts) == 0) LOG_NOTICE("fast path: removed from %s", i->if_name);
+      IngressFilter f(i->if_index);
+      if (bpf_tc_detach(&f.hook, &f.opts) == 0) LOG_NOTICE("fast path: removed from %s", i->if_name);
     }
     if_freenameindex(all);
   }
@@ -169,19 +178,12 @@ void FastPath::load(const FastPathConfig& config, uint64_t max_templates) {
 void FastPath::attach(const std::string& interface) {
   const unsigned index = if_nametoindex(interface.c_str());
   if (index == 0) throw FastPathError("no interface " + interface);
-  bpf_tc_hook hook{};
-  hook.sz = sizeof hook;
-  hook.ifindex = static_cast<int>(index);
-  hook.attach_point = BPF_TC_INGRESS;
-  if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST)
+  IngressFilter f(index);
+  if (int err = bpf_tc_hook_create(&f.hook); err != 0 && err != -EEXIST)
     throw FastPathError("cannot add a clsact qdisc to " + interface + ": " + errno_text(err));
-  bpf_tc_opts opts{};
-  opts.sz = sizeof opts;
-  opts.handle = kTcHandle;
-  opts.priority = kTcPriority;
-  opts.prog_fd = bpf_program__fd(skel_->progs.sipvsd_ingress);
-  opts.flags = BPF_TC_F_REPLACE;
-  if (int err = bpf_tc_attach(&hook, &opts))
+  f.opts.prog_fd = bpf_program__fd(skel_->progs.sipvsd_ingress);
+  f.opts.flags = BPF_TC_F_REPLACE;
+  if (int err = bpf_tc_attach(&f.hook, &f.opts))
     throw FastPathError("cannot attach to " + interface + "'s ingress: " + errno_text(err));
 }
 
@@ -191,7 +193,7 @@ void FastPath::set_services(const sipvs::EngineConfig& engine, uint32_t mark_mas
     if (!fast_path_serves(s)) continue;
     const sipvsd_fp_service_key k = service_key(s);
     sipvsd_fp_service v{};
-    set_prefix_mask(v.client_mask, std::min(s.netmask.value_or(128), s.vip.max_prefix()));
+    std::memcpy(v.client_mask, client_mask(s).bytes.data(), sizeof v.client_mask);
     v.mark_mask = mark_mask;
     if (int err = bpf_map_update_elem(services_fd_, &k, &v, BPF_ANY))
       LOG_ERR("fast path: cannot serve service %s: %s", s.name.c_str(), errno_text(err).c_str());
@@ -206,18 +208,9 @@ void FastPath::set_services(const sipvs::EngineConfig& engine, uint32_t mark_mas
 void FastPath::remember(const sipvs::Decision& d) {
   if (!d.pe_used || !d.service || !d.server || !fast_path_serves(*d.service)) return;
   if (!d.template_hit && !d.template_created && !d.template_moved) return;  // no template: the table was full
-  const bool learned = d.outcome == sipvs::Outcome::learned;
-  if (d.outcome != sipvs::Outcome::placed && !learned) return;
-  // A learned call's client is the party the server called: what comes back is from it.
-  const sipvs::IpAddress& client = learned ? d.packet.dst : d.packet.src;
-  sipvs::TemplateKey tk{};
-  const sipvs::IpAddress masked = client.masked(std::min(d.service->netmask.value_or(128), client.max_prefix()));
-  std::memcpy(tk.client, masked.bytes.data(), sizeof tk.client);
-  std::memcpy(tk.vaddr, d.service->vip.bytes.data(), sizeof tk.vaddr);
-  tk.vaddr_family = static_cast<uint8_t>(d.service->vip.family);
-  tk.vport = d.service->port;
-  tk.protocol = d.service->protocol;
-  const sipvsd_fp_key key = template_key(tk, d.pe_data);
+  if (d.outcome != sipvs::Outcome::placed && d.outcome != sipvs::Outcome::learned) return;
+  // A learned call's key has the party the server called as its client: the engine made it.
+  const sipvsd_fp_key key = template_key(d.template_key, d.pe_data);
   sipvsd_fp_target target{};
   target.mark = d.server->mark;
   target.timeout_s = d.service->persistence_timeout;
