@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "daemon/config/queue_spec.hpp"
 #include "daemon/datapath/neighbours.hpp"
@@ -18,6 +19,9 @@ constexpr auto kPressureReportInterval = std::chrono::seconds(10);  // at most o
 // long after the director's neighbour table has it.
 constexpr auto kSenderRefreshInterval = std::chrono::seconds(1);
 constexpr unsigned kQuickSenderChecks = 10;  // 100 ms apart, while a server is being resolved
+// How long start() and apply() wait for the kernel to resolve the real servers
+// they name; a server that does not answer (down) is left to housekeeping.
+constexpr auto kSenderResolveWait = std::chrono::milliseconds(200);
 
 // The engine's part of `c`, carrying the mark mask and the unplaced policy:
 // the workers read them from the engine's snapshot, published with the marks
@@ -61,6 +65,7 @@ void Daemon::start(const DaemonConfig& c) {
     fast_path_->set_services(c.engine, c.mark_mask);
     engine_.set_template_mirror(fast_path_.get());
   }
+  await_senders();  // before the first packet: a call a server places at once is learned
   std::vector<std::unique_ptr<QueueWorker>> workers;
   for (uint16_t q : c.queues) {
     QueueOptions o;
@@ -155,6 +160,7 @@ void Daemon::housekeeping() {
 // to tell which server sent a message out (learning the calls it places).
 // Returns whether every real server's address has an entry.
 bool Daemon::refresh_senders() {
+  sipvs::MutexLock lock(senders_mutex_);
   std::vector<sipvs::IpAddress> servers;
   for (const sipvs::ServiceConfig& s : engine_.config().services)
     for (const sipvs::RealServerConfig& r : s.servers)
@@ -177,6 +183,16 @@ bool Daemon::refresh_senders() {
                static_cast<unsigned long long>(neighbour_failures_));
     return true;  // not sooner than usual
   }
+}
+
+// A real server that places a call the moment sipvsd starts, or the moment
+// the API adds it, must already be known by its link-layer address: resolved
+// here, waiting a little for the kernel's answers, rather than at
+// housekeeping's next round.
+void Daemon::await_senders() {
+  const auto deadline = std::chrono::steady_clock::now() + kSenderResolveWait;
+  while (!refresh_senders() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 // A full table or a source over its limit means calls without affinity: one
@@ -215,6 +231,7 @@ std::optional<ConfigFieldError> Daemon::apply(const CheckedConfig& checked, cons
   if (next.debug_level != running.debug_level) log::set_debug_level(next.debug_level);
   forwarding_.reconcile(next);
   if (fast_path_) fast_path_->set_services(next.engine, next.mark_mask);
+  await_senders();  // servers the change adds
   health_.configure(next);  // checks follow the servers (ControlPlane and SIGHUP both come here)
   return std::nullopt;
 }

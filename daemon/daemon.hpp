@@ -66,9 +66,11 @@ class Daemon {
  private:
   void housekeeping();
   void report_template_pressure();  // housekeeping only
-  bool refresh_senders();           // housekeeping only
+  bool refresh_senders();           // housekeeping, start() and apply()
+  void await_senders();             // start() and apply()
   uint64_t reported_table_full_ = 0, reported_rate_limited_ = 0;
-  uint64_t neighbour_failures_ = 0;  // housekeeping only: the log's rate limit
+  sipvs::Mutex senders_mutex_;  // refresh_senders() runs on one thread at a time
+  uint64_t neighbour_failures_ SIPVS_GUARDED_BY(senders_mutex_) = 0;  // the log's rate limit
   unsigned quick_sender_checks_ = 0;  // housekeeping only
 
   sipvs::Engine engine_;

@@ -20,6 +20,8 @@
 #      user part sipvsd-s3 on b3), and every placed call completes with 100 %
 #      of its messages on the server that placed it, inbound unaffected;
 #      sipvsd counts tagged messages and saw nothing the servers sent.
+# First, a single call b3 places the moment sipvsd has started, and another
+# the moment the API adds b3 again, are each learned for b3.
 # Usage: e2e_outbound.sh PATH/TO/sipvsd     (as root; exit 77 = skipped)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -47,8 +49,6 @@ e2e_nfqueue_rules
 CONF=$E2E_DIR/sipvsd.json
 e2e_config "$CONF" mh 1 1 1
 e2e_config_api "$CONF"
-e2e_start_sipvsd "$SIPVSD" "$CONF"
-
 # learning_rules add|delete: the rules for what the real servers send from the VIPs.
 learning_rules() {
   local op=-A
@@ -61,6 +61,46 @@ learning_rules() {
   nsx d ip6tables -t mangle $op PREROUTING -p udp -s $E2E_VIP6 --sport 5060 $ct \
     -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "ip6tables learning rule ($1)"
 }
+
+# first_call_learned WHEN: b3 places one call from the VIP the moment WHEN
+# (sipvsd started, the API added b3); it is learned for b3, not sent to the
+# scheduler as an unknown sender's. The director has sent b3 nothing before:
+# sipvsd must resolve a server's link-layer address as soon as it is
+# configured, not at housekeeping's next round.
+FIRST_CALLS=0
+first_call_learned() {
+  local call_id="first-$FIRST_CALLS-$$@198.18.1.3"
+  FIRST_CALLS=$((FIRST_CALLS + 1))
+  nsx b3 python3 -c 'import socket, sys
+vip, carrier, call_id = sys.argv[1:]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((vip, 5060))
+s.sendto(("INVITE sip:carrier@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%s\r\n"
+          "From: <sip:rs@%s>;tag=1\r\nTo: <sip:carrier@%s>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\n"
+          "Content-Length: 0\r\n\r\n" % (carrier, vip, call_id, vip, carrier, call_id)).encode(), (carrier, 5060))' \
+    "$E2E_VIP4" "$CARRIER4" "$call_id" || e2e_die "b3 could not send from the VIP"
+  local n server=
+  for n in $(seq 1 20); do
+    e2e_api GET "/v1/templates?limit=1000"
+    server=$(python3 -c 'import json, sys
+print(" ".join(t["server"] + ("" if t["learned"] else "(scheduled)") for t in json.load(open(sys.argv[1]))["templates"]
+               if t["pe_data"] == sys.argv[2]))' "$E2E_DIR/api-body" "$call_id")
+    [ -n "$server" ] && break
+    sleep 0.1
+  done
+  [ "$server" = 198.18.1.3:5060 ] || e2e_die "a call b3 placed the moment $1 was not learned for it: template ${server:-none}"
+  SUMMARY+=("a call b3 placed the moment $1: learned for b3")
+}
+
+SUMMARY=()
+learning_rules add
+e2e_start_sipvsd "$SIPVSD" "$CONF"
+first_call_learned "sipvsd started"
+e2e_api DELETE /v1/services/sip4/servers/198.18.1.3:5060
+sleep 1.5  # housekeeping's round: b3 is no server of sip4 in what it knows
+e2e_api POST /v1/services/sip4/servers '{"address": "198.18.1.3", "port": 5060, "mark": '"$(e2e_mark4 3)"'}'
+first_call_learned "the API added it"
+learning_rules delete
 
 # direct_link: a bridge in the carrier's namespace with a link from each real
 # server, so that what they send the carrier's direct address never passes
@@ -194,7 +234,6 @@ round() {
 
 # all_kept FAM POINT HOW: the round's placed calls all completed, each
 # message on the server that placed the call, inbound unaffected; noted in SUMMARY.
-SUMMARY=()
 all_kept() {
   local fam=$1 point=$2 how=$3 placed=$((3 * CALLS))
   [ "$PLACED_OK" = $placed ] || e2e_die "IPv$fam: $PLACED_BROKEN of $placed placed calls broke $how (point $point)"
