@@ -158,7 +158,7 @@ class SnapshotBuilder {
   std::unordered_map<std::string_view, const ServiceEntry*> running_;  // by name
 };
 
-Engine::Engine(ValidConfig config) : runtime_(std::make_unique<Runtime>()) {
+Engine::Engine(ValidConfig config) : runtime_(std::make_unique<Runtime>(*this)) {
   const HashKey secret = HashKey::random();
   table_ = std::make_unique<TemplateTable>(config.get().max_templates, secret, *runtime_);
   source_limiter_ = std::make_unique<SourceLimiter>(secret);
@@ -282,7 +282,18 @@ Engine::Decider Engine::make_decider() {
   throw std::length_error("too many engine workers");
 }
 
-std::size_t Engine::expire_step(Seconds now, std::size_t budget) { return table_->expire_step(now, budget); }
+std::size_t Engine::expire_step(Seconds now, std::size_t budget) {
+  if (!shared_changes_ || !table_->mirror()) return table_->expire_step(now, budget);
+  // With template sync and a mirror: the peers hear of a call that only the
+  // fast path saw once half its timeout has passed since they last did, as
+  // a decider would have told them of its packets, before their copy expires.
+  const auto snap = current();
+  const TemplateTable::CopyCheckDue due = [&](const Template& t) {
+    const ServiceEntry* svc = snap->owner(t.key);
+    return svc && now - t.announced >= svc->timeout / 2;
+  };
+  return table_->expire_step(now, budget, &due);
+}
 
 void Engine::set_template_mirror(TemplateMirror* mirror) { table_->set_mirror(mirror); }
 

@@ -325,12 +325,14 @@ class Engine {
   std::unique_ptr<TemplateTable> table_;
   std::unique_ptr<SourceLimiter> source_limiter_;
   std::array<std::atomic<bool>, kMaxDeciders> slots_used_{};
-  // The change log (enable_change_log): a ring per decider slot, and the
-  // control plane's, whose producers take erased_mutex_ (a leaf).
+  // The change log (enable_change_log): a ring per decider slot, and one
+  // shared by the changes no decider makes (removals; templates kept by their
+  // copy), whose producers take shared_changes_mutex_ (a leaf).
   std::array<std::unique_ptr<ChangeRing>, kMaxDeciders> decider_changes_;
-  std::unique_ptr<ChangeRing> erased_changes_;
-  Mutex erased_mutex_;
+  std::unique_ptr<ChangeRing> shared_changes_;
+  Mutex shared_changes_mutex_;
   void log_erased(const Template& t);
+  void log_kept(Template& t, Seconds now);
   struct Runtime;
   std::unique_ptr<Runtime> runtime_;
 };

@@ -55,6 +55,8 @@ enum class ServerFit : uint8_t {
 };
 
 struct Engine::Runtime final : TemplateListener {
+  explicit Runtime(Engine& e) : engine(e) {}
+  Engine& engine;
   struct Server {
     std::atomic<uint32_t> generation{0};
     std::atomic<int64_t> live{0};
@@ -116,6 +118,7 @@ struct Engine::Runtime final : TemplateListener {
       s->settle();
     }
   }
+  void kept_by_copy(Template& t, uint32_t now) override { engine.log_kept(t, now); }
   // A worker's snapshot may predate a health change, so its scheduler may
   // still pick a server that went down; the worker asks here, as IPVS's
   // ip_vs_check_template looks at the server itself rather than at the

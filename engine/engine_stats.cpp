@@ -75,7 +75,7 @@ EngineStats Engine::stats() const {
   out.schedulers_built = schedulers_built_.load(std::memory_order_relaxed);
   for (const auto& ring : decider_changes_)
     if (ring) out.changes_dropped += ring->dropped();
-  if (erased_changes_) out.changes_dropped += erased_changes_->dropped();
+  if (shared_changes_) out.changes_dropped += shared_changes_->dropped();
   return out;
 }
 

@@ -13,9 +13,10 @@ namespace sipvs {
 
 namespace {
 
-// What the control plane erases at once (a flush of every template, a
-// server removed): beyond it the peers keep those until they expire.
-constexpr std::size_t kErasedRing = 64 * 1024;
+// The changes no decider makes between two drains: what the control plane
+// erases at once (a flush of every template, a server removed: beyond it the
+// peers keep those until they expire), and the templates kept by their copy.
+constexpr std::size_t kSharedRing = 64 * 1024;
 
 }  // namespace
 
@@ -37,13 +38,21 @@ void Engine::enable_change_log(std::size_t per_decider) {
   if (std::ranges::any_of(slots_used_, [](const std::atomic<bool>& used) { return used.load(); }))
     throw std::logic_error("enable_change_log after make_decider");
   for (auto& ring : decider_changes_) ring = std::make_unique<ChangeRing>(per_decider);
-  MutexLock lock(erased_mutex_);
-  erased_changes_ = std::make_unique<ChangeRing>(kErasedRing);
+  MutexLock lock(shared_changes_mutex_);
+  shared_changes_ = std::make_unique<ChangeRing>(kSharedRing);
 }
 
 void Engine::log_erased(const Template& t) {
-  MutexLock lock(erased_mutex_);
-  if (erased_changes_) erased_changes_->push(t, true);
+  MutexLock lock(shared_changes_mutex_);
+  if (shared_changes_) shared_changes_->push(t, true);
+}
+
+// The fast path placed packets of t's call that the engine never saw: the
+// peers hear of it as a decider would have told them of those packets,
+// before their copy expires.
+void Engine::log_kept(Template& t, Seconds now) {
+  MutexLock lock(shared_changes_mutex_);
+  if (shared_changes_ && shared_changes_->push(t, false)) t.announced = now;
 }
 
 std::size_t Engine::drain_changes(std::vector<TemplateChangeInfo>& out, std::size_t max, Seconds now) {
@@ -55,8 +64,8 @@ std::size_t Engine::drain_changes(std::vector<TemplateChangeInfo>& out, std::siz
     out.push_back({c.erased, describe_template(c.key, c.pe(), c.expires, c.origin, svc, server, now)});
   };
   std::size_t n = 0;
-  // The consumer side needs no lock: erased_mutex_ orders the producers.
-  if (ChangeRing* erased = erased_changes_.get()) n += erased->drain(describe, max);
+  // The consumer side needs no lock: shared_changes_mutex_ orders the producers.
+  if (ChangeRing* shared = shared_changes_.get()) n += shared->drain(describe, max);
   for (const auto& ring : decider_changes_)
     if (ring && n < max) n += ring->drain(describe, max - n);
   return n;
@@ -94,11 +103,12 @@ Installed Engine::install_change(const TemplateChangeInfo& change, Seconds now) 
     if (static_cast<int32_t>(t->expires - expires) >= 0) return Installed::kept_local;
     if (t->server_ref != server->ref) bucket.rebind(*t, server->ref, origin);
     t->expires = expires;
-    t->announced = now;  // the peers know it: not told back
-    return Installed::stored;
+  } else {
+    if (bucket.full(now)) return Installed::not_stored;
+    t = &bucket.insert(server->ref, origin, expires, now);
   }
-  if (bucket.full(now)) return Installed::not_stored;
-  bucket.insert(server->ref, origin, expires, now).announced = now;
+  t->announced = now;  // the peers know it: not told back
+  if (TemplateMirror* mirror = table_->mirror()) mirror->stored(*t, *svc->config, *server->config);
   return Installed::stored;
 }
 

@@ -92,32 +92,36 @@ Template* TemplateTable::create(Shard& s, const TemplateKey& key, uint64_t hash,
 void TemplateTable::erase(Shard& s, Template** link) {
   Template* t = *link;
   *link = t->next;
-  if (TemplateMirror* m = mirror_.load(std::memory_order_acquire)) m->erased(*t);
+  if (TemplateMirror* m = mirror()) m->erased(*t);
   listener_.released(t->server_ref);
   s.pool.free(t);
   s.count.fetch_sub(1, std::memory_order_relaxed);
 }
 
-bool TemplateTable::gone(Template& t, uint32_t now) {
-  TemplateMirror* m = mirror_.load(std::memory_order_acquire);
-  if (!m) return true;
+bool TemplateTable::take_up_copy(Template& t, uint32_t now) {
+  TemplateMirror* m = mirror();
+  if (!m) return false;
   const uint32_t copy = m->copy_expires(t);
-  if (copy == 0 || static_cast<int32_t>(copy - now) <= 0) return true;
+  if (copy == 0 || static_cast<int32_t>(copy - t.expires) <= 0 || static_cast<int32_t>(copy - now) <= 0) return false;
   t.expires = copy;
-  return false;
+  listener_.kept_by_copy(t, now);
+  return true;
 }
 
-std::size_t TemplateTable::sweep(Shard& s, uint32_t now, std::size_t buckets) {
+std::size_t TemplateTable::sweep(Shard& s, uint32_t now, std::size_t buckets, const CopyCheckDue* copy_due) {
   std::size_t removed = 0;
   for (std::size_t i = 0; i < buckets; ++i) {
     s.sweep_cursor = (s.sweep_cursor + 1) & (s.buckets.size() - 1);
     for (Template** link = &s.buckets[s.sweep_cursor]; *link;) {
-      if (expired(**link, now) && gone(**link, now)) {
+      Template& t = **link;
+      if (!expired(t, now)) {
+        if (copy_due && (*copy_due)(t)) take_up_copy(t, now);
+      } else if (!take_up_copy(t, now)) {
         erase(s, link);
         ++removed;
-      } else {
-        link = &(*link)->next;
+        continue;
       }
+      link = &t.next;
     }
   }
   expired_.fetch_add(removed, std::memory_order_relaxed);
@@ -139,7 +143,7 @@ Template* TemplateTable::Bucket::find(uint32_t now) {
     if (t->hash != hash_ || std::memcmp(&t->key, &key_, sizeof key_) != 0 ||
         (key_.pe_len && !(pe_ ? pe_->match(t->pe(), pe_data_) : t->pe() == pe_data_)))
       continue;
-    if (!expired(*t, now) || !table_.gone(*t, now)) return t;
+    if (!expired(*t, now) || table_.take_up_copy(*t, now)) return t;
     table_.erase(shard_, link);
     table_.expired_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
@@ -185,7 +189,7 @@ bool TemplateTable::insert(const TemplateKey& key, uint64_t hash, std::string_vi
   return true;
 }
 
-std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
+std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets, const CopyCheckDue* copy_due) {
   MutexLock cursor_lock(expire_mutex_);
   std::size_t removed = 0;
   // Each shard gets a slice of the budget, so one call touches them all and
@@ -195,7 +199,7 @@ std::size_t TemplateTable::expire_step(uint32_t now, std::size_t buckets) {
     Shard& s = shards_[expire_shard_];
     expire_shard_ = (expire_shard_ + 1) % shards_.size();
     MutexLock lock(s.mutex);
-    removed += sweep(s, now, std::min(per_shard, s.buckets.size()));
+    removed += sweep(s, now, std::min(per_shard, s.buckets.size()), copy_due);
   }
   return removed;
 }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -41,11 +42,15 @@ struct Template {
 };
 static_assert(sizeof(Template) == 328, "the memory bound documented at NodePool");
 
-// The engine learns which server each template holds, for lc/wlc's counts.
+// The engine learns which server each template holds, for lc/wlc's counts,
+// and which templates only their copy kept (template sync tells the peers).
 class TemplateListener {
  public:
   virtual void bound(uint32_t server_ref) = 0;
   virtual void released(uint32_t server_ref) = 0;
+  // t's mirror's copy (template_mirror.hpp) was used after the engine last
+  // saw t; t.expires is now the copy's. Under t's shard lock.
+  virtual void kept_by_copy(Template& t, uint32_t now) = 0;
 
  protected:
   ~TemplateListener() = default;
@@ -69,9 +74,13 @@ class TemplateTable {
   bool insert(const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
               TemplateOrigin origin, uint32_t expires);
 
+  // Whether the peers (template sync) are due to hear of a live template if
+  // its mirror's copy was used: expiry then looks at the copy.
+  using CopyCheckDue = std::function<bool(const Template&)>;
   // Removes expired templates from up to `buckets` buckets, shard by shard,
-  // each under its own lock for a short time; returns how many went.
-  std::size_t expire_step(uint32_t now, std::size_t buckets);
+  // each under its own lock for a short time; returns how many went. With
+  // `copy_due`, also takes up the uses the copies of the live ones it names saw.
+  std::size_t expire_step(uint32_t now, std::size_t buckets, const CopyCheckDue* copy_due = nullptr);
 
   // Calls f(const Template&) for every template, one shard locked at a time,
   // until f returns false.
@@ -97,6 +106,7 @@ class TemplateTable {
   // Set once, before the first packet: from then on expiry asks it whether
   // a template lives on, and every removal tells it.
   void set_mirror(TemplateMirror* mirror) { mirror_.store(mirror, std::memory_order_release); }
+  TemplateMirror* mirror() const { return mirror_.load(std::memory_order_acquire); }
 
   uint64_t size() const;
   // The shards' caps added up, saturated: a cap near UINT64_MAX must not wrap.
@@ -145,7 +155,8 @@ class TemplateTable {
   }
   // Unlinks and frees *link's node.
   void erase(Shard& s, Template** link) SIPVS_REQUIRES(s.mutex);
-  std::size_t sweep(Shard& s, uint32_t now, std::size_t buckets) SIPVS_REQUIRES(s.mutex);
+  std::size_t sweep(Shard& s, uint32_t now, std::size_t buckets, const CopyCheckDue* copy_due = nullptr)
+      SIPVS_REQUIRES(s.mutex);
   Template* create(Shard& s, const TemplateKey& key, uint64_t hash, std::string_view pe_data, uint32_t server_ref,
                    TemplateOrigin origin, uint32_t expires) SIPVS_REQUIRES(s.mutex);
 
@@ -158,9 +169,10 @@ class TemplateTable {
   std::size_t expire_shard_ SIPVS_GUARDED_BY(expire_mutex_) = 0;
   std::atomic<uint64_t> expired_{0};
   std::atomic<TemplateMirror*> mirror_{nullptr};
-  // Whether `t`, whose time ran out, is gone: false when its mirror's copy
-  // lives on (its expiry then moves to the copy's).
-  bool gone(Template& t, uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
+  // Takes up the uses t's mirror's copy saw since the engine last saw t: t's
+  // expiry moves to the copy's, and the listener hears of it. False when
+  // there were none (or there is no mirror). Under t's shard lock.
+  bool take_up_copy(Template& t, uint32_t now) SIPVS_NO_THREAD_SAFETY_ANALYSIS;
 };
 
 // One key's bucket under its shard's lock. Pointers to templates it returns

@@ -210,14 +210,31 @@ void FastPath::remember(const sipvs::Decision& d) {
   if (!d.template_hit && !d.template_created && !d.template_moved) return;  // no template: the table was full
   if (d.outcome != sipvs::Outcome::placed && d.outcome != sipvs::Outcome::learned) return;
   // A learned call's key has the party the server called as its client: the engine made it.
-  const sipvsd_fp_key key = template_key(d.template_key, d.pe_data);
+  write_copy(template_key(d.template_key, d.pe_data), *d.service, *d.server, monotonic_ns());
+}
+
+void FastPath::stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,
+                      const sipvs::RealServerConfig& server) {
+  if (!may_have_copy(t) || !fast_path_serves(service)) return;
+  const sipvsd_fp_key key = template_key(t.key, t.pe());
+  // Used last when the peer says, so that it expires with the template;
+  // unless the program here saw the call since (all directors active).
+  const uint32_t timeout = service.persistence_timeout;
+  uint64_t last_used_ns = t.expires > timeout ? uint64_t{t.expires - timeout} * 1'000'000'000u : 0;
+  sipvsd_fp_target known{};
+  if (bpf_map_lookup_elem(templates_fd_, &key, &known) == 0) last_used_ns = std::max<uint64_t>(last_used_ns, known.last_used_ns);
+  write_copy(key, service, server, last_used_ns);
+}
+
+void FastPath::write_copy(const sipvsd_fp_key& key, const sipvs::ServiceConfig& service,
+                          const sipvs::RealServerConfig& server, uint64_t last_used_ns) {
   sipvsd_fp_target target{};
-  target.mark = d.server->mark;
-  target.timeout_s = d.service->persistence_timeout;
-  std::memcpy(target.server, d.server->address.bytes.data(), sizeof target.server);
-  target.server_port = sipvs::server_port(*d.service, *d.server);
-  target.server_family = address_family(d.server->address);
-  target.last_used_ns = monotonic_ns();
+  target.mark = server.mark;
+  target.timeout_s = service.persistence_timeout;
+  std::memcpy(target.server, server.address.bytes.data(), sizeof target.server);
+  target.server_port = sipvs::server_port(service, server);
+  target.server_family = address_family(server.address);
+  target.last_used_ns = last_used_ns;
   if (bpf_map_update_elem(templates_fd_, &key, &target, BPF_ANY) != 0)
     remember_errors_.fetch_add(1, std::memory_order_relaxed);
 }

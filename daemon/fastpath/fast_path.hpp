@@ -2,12 +2,12 @@
 // sipvsd's side of the eBPF fast path (docs/fast-path.md). The program on tc
 // ingress places the packets of calls whose templates it holds a copy of;
 // sipvsd stays the authority: the queue workers give it each template they
-// decide with, the engine asks it whether an expiring template is still in
+// decide with, template sync each one a peer sends, the engine asks it whether an expiring template is still in
 // use and tells it which go (sipvs::TemplateMirror).
 //
 // Threads: the constructor and set_services() are the control plane's;
 // remember() runs on the queue workers, the mirror calls on whoever holds
-// the template's shard lock, stats() anywhere. All of them only make bpf(2)
+// the template's shard lock (stored(): the sync thread), stats() anywhere. All of them only make bpf(2)
 // calls on descriptors fixed at construction: no lock of ours.
 #include <atomic>
 #include <memory>
@@ -57,9 +57,13 @@ class FastPath final : public sipvs::TemplateMirror {
   const std::vector<std::string>& interfaces() const { return interfaces_; }
 
   uint32_t copy_expires(const sipvs::Template& t) override;
+  void stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,
+              const sipvs::RealServerConfig& server) override;
   void erased(const sipvs::Template& t) override;
 
  private:
+  void write_copy(const sipvsd_fp_key& key, const sipvs::ServiceConfig& service, const sipvs::RealServerConfig& server,
+                  uint64_t last_used_ns);
   void load(const FastPathConfig& config, uint64_t max_templates);
   void attach(const std::string& interface);
 

@@ -24,7 +24,13 @@
 #      takes calls, and the standby holds templates for it;
 #   4. the failover of 1 with sync over a multicast group instead of peers;
 #   5. the run of 1 with sync off: prints how many calls broke (and fails if
-#      none did: then this test would not show what sync buys).
+#      none did: then this test would not show what sync buys);
+#   6. the failover of 1 with the eBPF fast path on both directors, under a
+#      6 s persistence timeout, with calls that send an INFO every second:
+#      after its INVITE only the fast path sees a call, so d2 still holds
+#      the calls older than 6 s only because d1 re-announced what its map
+#      saw; d2's map holds d1's calls before the failure (copied as sync
+#      installs them) and places them after it: 0 broken calls.
 # New calls are held (SIPp's "p" key, on its control socket) from 0.3 s before
 # each VIP move until it is done: a call whose INVITE the old master decided
 # in the last few ms (the sync thread's 5 ms tick) is not yet on the other
@@ -63,7 +69,8 @@ setup_director() {
   ip -n "$ns" rule del pref 0 lookup local
   ip -n "$ns" rule add pref 31000 iif eth0 to $VIP ipproto udp dport 5060 lookup main
   ip -n "$ns" route add $VIP via "$(e2e_backend4 1)"
-  nsx "d$n" iptables -t mangle -A PREROUTING -p udp -d $VIP --dport 5060 \
+  # What the fast path marked (6) skips the queue; everything else comes unmarked.
+  nsx "d$n" iptables -t mangle -A PREROUTING -p udp -d $VIP --dport 5060 -m mark --mark "0x0/$E2E_MARK_MASK" \
     -m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED \
     -j NFQUEUE --queue-balance 0:1 --queue-bypass || e2e_die "iptables NFQUEUE rule in d$n"
 }
@@ -90,19 +97,24 @@ topology() {
 # --- directors --------------------------------------------------------------
 KEY=$(e2e_sync_key)
 
-# config N on|multicast|off: director N's configuration: wrr over b1..b3,
-# forwarding by sipvsd's own policy routing, the API on loopback, sync with
-# the other director (unicast, or over a multicast group on eth1).
+# config N on|multicast|off|fast: director N's configuration: wrr over
+# b1..b3, forwarding by sipvsd's own policy routing, the API on loopback, sync
+# with the other director (unicast, or over a multicast group on eth1); fast:
+# unicast sync, the fast path on eth0 and a FAST_TIMEOUT persistence timeout.
 config() {
-  local n=$1 sync=$2 other=$((3 - $1)) file=$E2E_DIR/d$1.json
+  local n=$1 sync=$2 other=$((3 - $1)) file=$E2E_DIR/d$1.json persistence=300
   {
     printf '{ "queues": "0-1", "mark_mask": "%s", "forwarding": "route",\n' "$E2E_MARK_MASK"
     printf '  "api": { "listen": "127.0.0.1:8080" },\n'
+    if [ "$sync" = fast ]; then
+      printf '  "fast_path": { "mode": "on", "interfaces": ["eth0"], "pin_dir": "%s/d%s" },\n' "$E2E_BPFFS" "$n"
+      sync=on persistence=$FAST_TIMEOUT
+    fi
     [ "$sync" = on ] && printf '  "sync": { "listen": "198.18.1.25%s:8848", "peers": ["198.18.1.25%s:8848"], "node_id": %s, "sync_id": 7, "key_file": "%s" },\n' \
       "$n" "$other" "$n" "$KEY"
     [ "$sync" = multicast ] && printf '  "sync": { "listen": "198.18.1.25%s:8848", "multicast": { "group": "239.255.81.81", "interface": "eth1" }, "node_id": %s, "sync_id": 7, "key_file": "%s" },\n' \
       "$n" "$n" "$KEY"
-    e2e_wrr_services $VIP
+    E2E_PERSISTENCE=$persistence e2e_wrr_services $VIP
   } >"$file"
   "$SIPVSD" --check-config "$file" >/dev/null || e2e_die "configuration of d$n rejected"
   echo "$file"
@@ -329,5 +341,45 @@ BROKEN_NOSYNC=$(e2e_broken)
 e2e_log "sync off: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $BROKEN_NOSYNC broken, $(e2e_spanning) in progress at the failure; $OK successful at the UAC"
 [ "$BROKEN_NOSYNC" -gt 0 ] || e2e_die "sync off: no call broke, so the runs above do not show what sync buys"
 e2e_pass "5: the same failover without sync: $BROKEN_NOSYNC of $CALLS calls broken (the VIP on d2 after $FAILOVER_MS ms)"
+
+# --- 6: failover with the fast path ---------------------------------------------
+FAST_TIMEOUT=6
+e2e_bpffs
+stop_pair
+FAST_UAS=()
+for i in 1 2 3 4; do
+  for pid in $(ip netns pids "$(e2e_ns "b$i")"); do kill -TERM "$pid" 2>/dev/null || true; done
+  for n in $(seq 1 50); do [ -z "$(ip netns pids "$(e2e_ns "b$i")")" ] && break; sleep 0.1; done
+  e2e_start_uas "b$i" $VIP "$E2E_DIR/fast/b$i" "$HERE/uas_info.xml"
+  FAST_UAS+=("$E2E_DIR/fast/b$i")
+done
+for i in 1 2 3 4; do e2e_wait_udp "b$i" 5060 || e2e_die "the INFO-answering UAS in b$i did not start"; done
+start_pair fast
+CALLS=150
+e2e_uac_start "$E2E_DIR/uac-fast" $VIP:5060 $E2E_CLIENT4 $CALLS $RATE 0 -sf "$HERE/uac_info.xml" -l $CALLS -cp $CTRL
+sleep 5
+OLD_BEFORE=$(e2e_stamp)  # calls placed before this are older than FAST_TIMEOUT at the failure
+sleep 7
+e2e_api_at d2 GET /v1/stats
+D2_LIVE=$(jq .templates.live "$E2E_DIR/api-body")
+D2_MAP=$(bpftool -j map dump pinned "$E2E_BPFFS/d2/templates" | jq length)
+D1_HITS=$(e2e_fast_path_count 0 "$E2E_BPFFS/d1")
+failover "fast path"
+HITS_BEFORE=$(e2e_fast_path_count 0 "$E2E_BPFFS/d2")
+uac_wait fast $CALLS
+D2_HITS=$(($(e2e_fast_path_count 0 "$E2E_BPFFS/d2") - HITS_BEFORE))
+e2e_affinity "$E2E_UAC_SIPP" "$KILL_AT" "${FAST_UAS[@]}" >"$E2E_DIR/affinity"
+e2e_calls "$E2E_UAC_SIPP" "${FAST_UAS[@]}" >"$E2E_DIR/fast-calls"
+KILL_STAMP=$(tr ' ' T <<<"$KILL_AT")
+OLD_SPANNING=$(e2e_count "$E2E_DIR/fast-calls" "\$3 < \"$OLD_BEFORE\" && \$6 > \"$KILL_STAMP\"")
+e2e_log "fast path: before the failure d1 placed $D1_HITS messages in the kernel; d2 held $D2_LIVE templates, $D2_MAP of them in its map; after it, d2 placed $D2_HITS"
+e2e_log "fast path: $(e2e_aff callids) calls, $(e2e_aff complete) complete on one backend, $(e2e_broken) broken, $(e2e_spanning) in progress at the failure, $OLD_SPANNING of them older than ${FAST_TIMEOUT} s; $OK successful at the UAC"
+grep '^split' "$E2E_DIR/affinity" >&2 || true
+[ "$D1_HITS" -gt 0 ] && [ "$D2_HITS" -gt 0 ] || e2e_die "fast path: not used ($D1_HITS hits on d1, $D2_HITS on d2 after the failover)"
+[ "$D2_MAP" -ge $((D2_LIVE * 9 / 10)) ] && [ "$D2_LIVE" -gt 0 ] || e2e_die "fast path: d2's map holds $D2_MAP of its $D2_LIVE templates"
+[ "$OK" = $CALLS ] && [ "$(e2e_aff callids)" = $CALLS ] && [ "$(e2e_broken)" = 0 ] ||
+  e2e_die "fast path: $(e2e_broken) broken calls, $OK of $CALLS successful"
+[ "$OLD_SPANNING" -ge 20 ] || e2e_die "fast path: only $OLD_SPANNING calls older than the timeout spanned the failover"
+e2e_pass "6: with the fast path: the VIP on d2 after $FAILOVER_MS ms; 0 broken of $CALLS calls, $OLD_SPANNING of them kept past the ${FAST_TIMEOUT} s timeout by what d1's map saw; d2's map held $D2_MAP of $D2_LIVE templates and placed $D2_HITS messages after the failure"
 
 e2e_log "all $E2E_PASSED checks passed in $SECONDS s"

@@ -120,11 +120,11 @@ e2e_bpffs() {
   e2e_on_exit e2e_unmount_bpffs
 }
 e2e_unmount_bpffs() { umount "$E2E_BPFFS" 2>/dev/null || true; }
-# e2e_fast_path_count INDEX: a fast-path counter (fast_path_abi.h: 0 hits,
-# 1 misses, ...) summed over the CPUs, read from the pinned map with bpftool
-# as docs/fast-path.md shows operators.
+# e2e_fast_path_count INDEX [PIN_DIR]: a fast-path counter (fast_path_abi.h:
+# 0 hits, 1 misses, ...) summed over the CPUs, read from the pinned map with
+# bpftool as docs/fast-path.md shows operators.
 e2e_fast_path_count() {
-  bpftool -j map dump pinned "$E2E_BPFFS/sipvsd/stats" |
+  bpftool -j map dump pinned "${2:-$E2E_BPFFS/sipvsd}/stats" |
     jq --argjson k "$1" '[.[] | select(.formatted.key == $k) | .formatted.values[].value] | add'
 }
 
@@ -391,12 +391,14 @@ e2e_stop_pid() {
   return 1
 }
 
-# e2e_start_uas ROLE VIP DIR: a SIPp UAS (default scenario) bound to the VIP,
+# e2e_start_uas ROLE VIP DIR [SCENARIO]: a SIPp UAS (the default uas
+# scenario, or the file SCENARIO) bound to the VIP,
 # logging every message it receives or sends. Sets E2E_UAS_PID.
 e2e_start_uas() {
-  local role=$1 vip=$2 dir=$3
+  local role=$1 vip=$2 dir=$3 scenario=(-sn uas)
+  [ -n "${4:-}" ] && scenario=(-sf "$4")
   mkdir -p "$dir"
-  (cd "$dir" && exec ip netns exec "$(e2e_ns "$role")" sipp -sn uas -i "$vip" -p 5060 -nostdin \
+  (cd "$dir" && exec ip netns exec "$(e2e_ns "$role")" sipp "${scenario[@]}" -i "$vip" -p 5060 -nostdin \
     -timeout 600s -trace_msg -message_file "$dir/messages.log" -trace_err -error_file "$dir/errors.log" \
     -trace_screen -screen_file "$dir/screen.log" >"$dir/stdout.log" 2>&1) &
   E2E_UAS_PID=$!

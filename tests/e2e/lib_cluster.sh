@@ -37,11 +37,12 @@ e2e_sync_key() {
 
 # e2e_wrr_services VIP [KEYS]: a configuration's "services" (the end of its
 # object): sip4 on VIP:5060, wrr over b1..b3 with marks 1..3, persistence by
-# Call-ID; KEYS (e.g. '"health_check": {...},') go into the service.
+# Call-ID (E2E_PERSISTENCE seconds, 300 unless set); KEYS (e.g.
+# '"health_check": {...},') go into the service.
 e2e_wrr_services() {
   local i
   printf '  "services": [ { "name": "sip4", "vip": "%s", "port": 5060, "scheduler": "wrr",\n' "$1"
-  printf '    "persistence_timeout": 300, "netmask": 0, "one_packet": true, "pe": "sip", %s\n' "${2:-}"
+  printf '    "persistence_timeout": %s, "netmask": 0, "one_packet": true, "pe": "sip", %s\n' "${E2E_PERSISTENCE:-300}" "${2:-}"
   printf '    "servers": ['
   for i in 1 2 3; do
     [ "$i" -gt 1 ] && printf ','

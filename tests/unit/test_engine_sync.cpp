@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/template_table.hpp"
 #include "config_builder.hpp"
 #include "packet_builder.hpp"
 
@@ -218,4 +220,70 @@ TEST_CASE("a bulk walk in small steps sees every template, even while the table 
   cursor = {};
   while (!cursor.done()) a.walk_templates(cursor, 1000, out, 1000 + 61);
   CHECK(out.empty());
+}
+
+namespace {
+
+// The daemon's eBPF fast path as the engine sees it (template_mirror.hpp).
+struct FakeMirror final : TemplateMirror {
+  std::map<std::string, uint32_t> copy_until;  // by Call-ID
+  std::vector<std::string> stored_calls;       // "Call-ID server"
+  uint32_t copy_expires(const Template& t) override {
+    const auto it = copy_until.find(std::string(t.pe()));
+    return it == copy_until.end() ? 0 : it->second;
+  }
+  void stored(const Template& t, const ServiceConfig&, const RealServerConfig& server) override {
+    stored_calls.push_back(std::string(t.pe()) + " " + server.address.to_string());
+    copy_until[std::string(t.pe())] = t.expires;
+  }
+  void erased(const Template& t) override { copy_until.erase(std::string(t.pe())); }
+};
+
+void expire_all(Engine& e, Seconds now) {
+  for (int i = 0; i < 64; ++i) e.expire_step(now, 4096);
+}
+
+}  // namespace
+
+TEST_CASE("with a fast path: a peer's templates are copied out, and the calls only the copy sees are told to the peers") {
+  Engine a(director(false)), b(director(true));
+  a.enable_change_log(1024);
+  b.enable_change_log(1024);
+  FakeMirror ma, mb;
+  a.set_template_mirror(&ma);
+  b.set_template_mirror(&mb);
+  auto wa = a.make_decider();
+  const std::string server = in(wa, "kept", 1000).server->address.to_string();
+  in(wa, "idle", 1000);
+  for (const TemplateChangeInfo& c : drained(a, 1000)) CHECK(b.install_change(c, 1000) == Installed::stored);
+  REQUIRE(mb.stored_calls.size() == 2);
+  CHECK(mb.stored_calls[0] == "kept " + server);
+  CHECK(mb.copy_until["kept"] == 1060);  // the copy expires with the template
+
+  // From here on only a's fast path sees "kept": last at 1025. The peers
+  // hear of it once half the timeout (60) has passed since they last did,
+  // as they would have of those packets had they passed the engine.
+  ma.copy_until["kept"] = 1025 + 60;
+  expire_all(a, 1020);
+  CHECK(drained(a, 1020).empty());  // not due yet
+  expire_all(a, 1031);
+  const std::vector<TemplateChangeInfo> told = drained(a, 1031);
+  REQUIRE(told.size() == 1);  // "idle" has no use to tell
+  CHECK_FALSE(told[0].erased);
+  CHECK(told[0].info.pe_data == "kept");
+  CHECK(told[0].info.expires_in == 54);
+  CHECK(b.install_change(told[0], 1031) == Installed::stored);
+  CHECK(mb.copy_until["kept"] == 1085);
+  expire_all(a, 1040);
+  CHECK(drained(a, 1040).empty());  // told once
+
+  // Past 1061 the peers are due again; the copy saw nothing new: nothing to
+  // tell. Both expire together, on time.
+  expire_all(a, 1070);
+  CHECK(drained(a, 1070).empty());
+  CHECK(a.template_count() == 1);
+  expire_all(a, 1086);
+  expire_all(b, 1086);
+  CHECK(a.template_count() == 0);
+  CHECK(b.template_count() == 0);
 }

@@ -15,6 +15,8 @@ struct CountingListener final : TemplateListener {
   std::map<uint32_t, int> live;
   void bound(uint32_t ref) override { ++live[ref]; }
   void released(uint32_t ref) override { --live[ref]; }
+  std::vector<std::string> kept;  // by their copy
+  void kept_by_copy(Template& t, uint32_t) override { kept.emplace_back(t.pe()); }
 };
 
 TemplateKey key_for(uint8_t client_last_byte, std::string_view pe) {
@@ -257,6 +259,7 @@ struct FakeMirror final : TemplateMirror {
     const auto it = copy_until.find(std::string(t.pe()));
     return it == copy_until.end() ? 0 : it->second;
   }
+  void stored(const Template&, const ServiceConfig&, const RealServerConfig&) override {}
   void erased(const Template& t) override { erased_calls.emplace_back(t.pe()); }
 };
 
@@ -273,6 +276,7 @@ TEST_CASE("a template whose copy is still used outlives its own time, then goes 
   for (int i = 0; i < 100; ++i) f.table.expire_step(140, 1024);
   CHECK(f.table.size() == 1);
   CHECK(mirror.erased_calls == std::vector<std::string>{"slow"});
+  CHECK(f.listener.kept == std::vector<std::string>{"fast"});  // the engine tells the peers
   // A packet of the call through the slow path finds it, on its server.
   auto r = f.lookup("fast", 150, 9, 30);
   CHECK(r.hit);
