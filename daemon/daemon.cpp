@@ -59,7 +59,7 @@ void Daemon::start(const DaemonConfig& c) {
     engine_.enable_change_log(c.sync.change_log);
     sync_ = std::make_unique<SyncService>(engine_, c.sync, std::get<sipvs::sync::Authenticator>(key), &agreement_);
   }
-  // Before the workers: they hand it their templates. Throws FastPathError (fast_path on).
+  // Before the workers: the engine hands it their templates. Throws FastPathError (fast_path on).
   fast_path_ = start_fast_path(c.fast_path, c.engine.max_templates);
   if (fast_path_) {
     fast_path_->set_services(c.engine, c.mark_mask);
@@ -71,7 +71,7 @@ void Daemon::start(const DaemonConfig& c) {
     QueueOptions o;
     o.queue = q;
     o.maxlen = c.queue_maxlen;
-    workers.push_back(std::make_unique<QueueWorker>(engine_, senders_, o, fast_path_.get()));
+    workers.push_back(std::make_unique<QueueWorker>(engine_, senders_, o));
   }
   for (auto& w : workers) w->start();
   {

@@ -129,14 +129,13 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
                                                       Decision& d) {
   TemplateTable& table = *engine_->table_;
   const TemplateKey key = make_key(svc, d.packet.src, d.packet.sport, pe_data);
-  d.template_key = key;
   const uint64_t hash = table.hash(key, svc.pe.get(), pe_data);
   // A template whose server still holds its calls decides, refreshed.
   const auto holds = [&](const Template* t) { return t && fit(svc, t->server_ref) != ServerFit::gone; };
   const auto refreshed = [&](Template& t, bool moved = false) {
     t.expires = now + svc.timeout;
     d.template_hit = true;
-    announce(t, svc, now, moved);
+    used(t, svc, now, moved);
     return std::optional(t.server_ref);
   };
   {
@@ -161,16 +160,19 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
   d.table_full = bucket.full(now);
   d.rate_limited = !d.table_full && !source_allows(d.packet.src, now);
   if (d.table_full || d.rate_limited) return ref;
-  announce(bucket.insert(*ref, TemplateOrigin::scheduled, now + svc.timeout, now), svc, now, true);
+  used(bucket.insert(*ref, TemplateOrigin::scheduled, now + svc.timeout, now), svc, now, true);
   d.template_created = true;
   return ref;
 }
 
-// Tells the other directors of a template (template sync): at once when it
-// is new or moved, else once half its timeout has passed since they last
-// heard of it, before their copy could expire. A change the log has no room
-// for is counted there; the template's next packet tries again.
-void Engine::Decider::announce(Template& t, const ServiceEntry& svc, Seconds now, bool changed) {
+// A packet was decided with t (under its bucket's lock). The mirror's copy
+// follows (the fast path). The other directors hear of it (template sync):
+// at once when it is new or moved, else once half its timeout has passed
+// since they last heard of it, before their copy could expire. A change the
+// log has no room for is counted there; the template's next packet tries again.
+void Engine::Decider::used(Template& t, const ServiceEntry& svc, Seconds now, bool changed) {
+  if (TemplateMirror* mirror = engine_->table_->mirror())
+    if (const ServerEntry* server = snapshot_->server(svc, t.server_ref)) mirror->used(t, *svc.config, *server->config);
   if (!changes_ || (!changed && now - t.announced < svc.timeout / 2)) return;
   if (changes_->push(t, false)) t.announced = now;
 }
@@ -226,7 +228,6 @@ const ServerEntry* Engine::Decider::sender_entry(const ServiceEntry& svc, std::s
 void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& server, const TemplateKey& key,
                                     bool limit_source, Seconds now, Decision& d) {
   TemplateTable& table = *engine_->table_;
-  d.template_key = key;
   const uint64_t hash = table.hash(key, svc.pe.get(), d.pe_data);
   TemplateTable::Bucket bucket = table.bucket(key, hash, svc.pe.get(), d.pe_data);
   Template* t = bucket.find(now);
@@ -234,7 +235,7 @@ void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& 
     d.table_full = bucket.full(now);
     d.rate_limited = !d.table_full && limit_source && !source_allows(d.packet.src, now);
     if (d.table_full || d.rate_limited) return;
-    announce(bucket.insert(server.ref, TemplateOrigin::learned, now + svc.timeout, now), svc, now, true);
+    used(bucket.insert(server.ref, TemplateOrigin::learned, now + svc.timeout, now), svc, now, true);
     d.template_created = true;
     return;
   }
@@ -245,7 +246,7 @@ void Engine::Decider::bind_template(const ServiceEntry& svc, const ServerEntry& 
     d.template_moved = true;
   }
   t->expires = now + svc.timeout;
-  announce(*t, svc, now, d.template_moved);
+  used(*t, svc, now, d.template_moved);
 }
 
 // Every counter a decision moves, as IPVS's ip_vs_conn_stats does for a

@@ -55,9 +55,6 @@ struct Decision {
   bool tagged = false;            // the message named its server with a tag (sip-tag PE)
   bool servers_full = false;      // no_server: servers took calls, but each was at its max_calls
   std::string_view pe_data;       // valid until the next decide() of this decider
-  // The key of the call's template (with pe_data), when the decision holds
-  // one (template_hit, template_created or template_moved).
-  TemplateKey template_key;
   std::string_view tag;           // the tag the message carried, if any; as long as pe_data
   const ServiceConfig* service = nullptr;  // valid until the decider's next refresh()
   const RealServerConfig* server = nullptr;
@@ -245,7 +242,7 @@ class Engine {
     std::optional<uint32_t> sched_persist(const ServiceEntry& svc, std::string_view pe_data, Seconds now, Decision& d);
     ServerFit fit(const ServiceEntry& svc, uint32_t ref) const;
     bool source_allows(const IpAddress& source, Seconds now) const;
-    void announce(Template& t, const ServiceEntry& svc, Seconds now, bool changed);
+    void used(Template& t, const ServiceEntry& svc, Seconds now, bool changed);
     const ServerEntry* sender_entry(const ServiceEntry& svc, std::span<const IpAddress> addresses,
                                     uint16_t sport) const;
     const ServerEntry* tagged_server(const ServiceEntry& svc, Decision& d);

@@ -1,7 +1,5 @@
 #pragma once
-// The fixed part of a template's key (the pe data follows it in the table):
-// the table's, and a decision's for those that keep a copy of the template
-// (the daemon's eBPF fast path).
+// The fixed part of a template's key (the pe data follows it in the table).
 #include <cstdint>
 #include <type_traits>
 

@@ -19,6 +19,11 @@ class TemplateMirror {
   // template whose own time has run out, or (template sync) whose peers are
   // due to hear of it again.
   virtual uint32_t copy_expires(const Template& t) = 0;
+  // A packet was decided with `t` (new, found, moved or learned), which names
+  // `server` of `service`: its copy follows, so that the call's next packets
+  // take the fast path. Called under t's shard lock, so that it and erased()
+  // reach the copy in the table's order; on the data path: no waiting.
+  virtual void used(const Template& t, const ServiceConfig& service, const RealServerConfig& server) = 0;
   // A peer's template `t` (template sync) was stored for `server` of
   // `service`: its copy follows, so that the fast path places the call
   // without the engine, here as on the peer. Called under t's shard lock.

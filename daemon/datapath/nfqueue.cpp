@@ -1,5 +1,4 @@
 #include "daemon/datapath/nfqueue.hpp"
-#include "daemon/fastpath/fast_path.hpp"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -88,11 +87,10 @@ struct QueueWorker::Batch {
   QueueCounterArray<uint64_t> tally;  // added to the worker's counters at each send
 };
 
-QueueWorker::QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options, FastPath* fast_path)
+QueueWorker::QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options)
     : decider_(engine.make_decider()),
       senders_(senders),
       options_(options),
-      fast_path_(fast_path),
       rx_(new char[kSlots * kSlotSize]),
       verdicts_(2 * kSlots) {
   nl_ = mnl_socket_open(NETLINK_NETFILTER);
@@ -374,7 +372,6 @@ void QueueWorker::handle_packet(const nlmsghdr* nlh, Batch& batch) {
              options_.queue, v.decision.service->name.c_str(), lladdr_text(lladdr).c_str(),
              static_cast<unsigned long long>(unknown_senders_));
   answer(id, v, batch);
-  if (fast_path_) fast_path_->remember(v.decision);
   ++batch.tally[QueueCounter::packets];
   batch.tally[QueueCounter::bytes] += plen;
 

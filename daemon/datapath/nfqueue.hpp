@@ -22,7 +22,6 @@ struct nlmsghdr;
 
 namespace sipvsd {
 
-class FastPath;
 
 // The packet id of a packet message that came truncated (MSG_TRUNC): its
 // head, where the kernel puts NFQA_PACKET_HDR, is enough to answer it.
@@ -40,9 +39,7 @@ class QueueWorker {
   // Opens the socket, binds the queue and configures it; throws std::system_error
   // (e.g. EBUSY: another process holds the queue; EPERM: needs CAP_NET_ADMIN).
   // `senders` tells which real server sent a message out (sender_map.hpp).
-  // With `fast_path`, each template decided with is handed to it, so that
-  // the call's next packets skip the queue.
-  QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options, FastPath* fast_path = nullptr);
+  QueueWorker(sipvs::Engine& engine, const SenderMaps& senders, QueueOptions options);
   ~QueueWorker();  // stops, joins, unbinds the queue and closes the socket
   QueueWorker(const QueueWorker&) = delete;
   QueueWorker& operator=(const QueueWorker&) = delete;
@@ -87,7 +84,6 @@ class QueueWorker {
   sipvs::Engine::Decider decider_;
   SenderMaps::View senders_;  // refreshed with decider_, between batches
   QueueOptions options_;
-  FastPath* const fast_path_;  // none when off; outlives the worker
   mnl_socket* nl_ = nullptr;
   unsigned portid_ = 0;
   uint32_t seq_ = 0;

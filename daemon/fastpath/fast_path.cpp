@@ -205,12 +205,11 @@ void FastPath::set_services(const sipvs::EngineConfig& engine, uint32_t mark_mas
   served_ = std::move(now);
 }
 
-void FastPath::remember(const sipvs::Decision& d) {
-  if (!d.pe_used || !d.service || !d.server || !fast_path_serves(*d.service)) return;
-  if (!d.template_hit && !d.template_created && !d.template_moved) return;  // no template: the table was full
-  if (d.outcome != sipvs::Outcome::placed && d.outcome != sipvs::Outcome::learned) return;
+void FastPath::used(const sipvs::Template& t, const sipvs::ServiceConfig& service,
+                    const sipvs::RealServerConfig& server) {
+  if (!may_have_copy(t) || !fast_path_serves(service)) return;
   // A learned call's key has the party the server called as its client: the engine made it.
-  write_copy(template_key(d.template_key, d.pe_data), *d.service, *d.server, monotonic_ns());
+  write_copy(template_key(t.key, t.pe()), service, server, monotonic_ns());
 }
 
 void FastPath::stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,

@@ -1,14 +1,16 @@
 #pragma once
 // sipvsd's side of the eBPF fast path (docs/fast-path.md). The program on tc
 // ingress places the packets of calls whose templates it holds a copy of;
-// sipvsd stays the authority: the queue workers give it each template they
-// decide with, template sync each one a peer sends, the engine asks it whether an expiring template is still in
-// use and tells it which go (sipvs::TemplateMirror).
+// sipvsd stays the authority. The engine, as the template mirror's owner
+// (sipvs::TemplateMirror), hands it each template a packet was decided with
+// and each one a peer sent, asks it whether an expiring template is still in
+// use, and tells it which go.
 //
-// Threads: the constructor and set_services() are the control plane's;
-// remember() runs on the queue workers, the mirror calls on whoever holds
-// the template's shard lock (stored(): the sync thread), stats() anywhere. All of them only make bpf(2)
-// calls on descriptors fixed at construction: no lock of ours.
+// Threads: the constructor and set_services() are the control plane's; the
+// mirror calls come from whoever holds the template's shard lock (used(): the
+// queue workers; stored(): the sync thread), stats() from anywhere. All of
+// them only make bpf(2) calls on descriptors fixed at construction: no lock
+// of ours.
 #include <atomic>
 #include <memory>
 #include <cstdint>
@@ -51,12 +53,12 @@ class FastPath final : public sipvs::TemplateMirror {
   // The services it serves: UDP to a VIP:port with the `sip` persistence
   // engine and persistence. Others' packets go to NFQUEUE untouched.
   void set_services(const sipvs::EngineConfig& engine, uint32_t mark_mask);
-  // After a decision that holds a template: the call's next packets take the fast path.
-  void remember(const sipvs::Decision& d);
   FastPathStats stats() const;
   const std::vector<std::string>& interfaces() const { return interfaces_; }
 
   uint32_t copy_expires(const sipvs::Template& t) override;
+  void used(const sipvs::Template& t, const sipvs::ServiceConfig& service,
+            const sipvs::RealServerConfig& server) override;
   void stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,
               const sipvs::RealServerConfig& server) override;
   void erased(const sipvs::Template& t) override;

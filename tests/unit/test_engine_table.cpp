@@ -259,6 +259,7 @@ struct FakeMirror final : TemplateMirror {
     const auto it = copy_until.find(std::string(t.pe()));
     return it == copy_until.end() ? 0 : it->second;
   }
+  void used(const Template&, const ServiceConfig&, const RealServerConfig&) override {}
   void stored(const Template&, const ServiceConfig&, const RealServerConfig&) override {}
   void erased(const Template& t) override { erased_calls.emplace_back(t.pe()); }
 };

@@ -1,0 +1,119 @@
+// The engine's template mirror (the daemon's eBPF fast path) as the engine
+// drives it: each template a packet is decided with is copied, each one that
+// goes is erased, and both in the table's own order, even when a worker and
+// the control plane act on one template at once.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config_builder.hpp"
+#include "engine/engine.hpp"
+#include "engine/template_table.hpp"
+#include "packet_builder.hpp"
+
+using namespace sipvs;
+
+namespace {
+
+// The copies by Call-ID, each naming its server. Called under shard locks,
+// from several threads at once.
+struct RecordingMirror final : TemplateMirror {
+  std::mutex mutex;
+  std::map<std::string, std::string> copies;
+
+  uint32_t copy_expires(const Template&) override { return 0; }
+  void used(const Template& t, const ServiceConfig&, const RealServerConfig& server) override { copy(t, server); }
+  void stored(const Template& t, const ServiceConfig&, const RealServerConfig& server) override { copy(t, server); }
+  void erased(const Template& t) override {
+    std::lock_guard lock(mutex);
+    copies.erase(std::string(t.pe()));
+  }
+  void copy(const Template& t, const RealServerConfig& server) {
+    if (before_copy) before_copy(std::string(t.pe()));
+    std::lock_guard lock(mutex);
+    copies[std::string(t.pe())] = server.address.to_string();
+  }
+  std::function<void(const std::string&)> before_copy;  // a test's hook
+};
+
+EngineConfig sip_config() {
+  EngineConfig c;
+  c.max_templates = 10000;
+  c.services.push_back(test::sip_service());
+  return c;
+}
+
+Decision decide(Engine::Decider& w, std::vector<uint8_t>& packet, const std::string& call_id, std::string_view method,
+                Seconds now) {
+  packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call_id, method));
+  return w.decide(packet, 0, now);
+}
+
+// The table's templates by Call-ID, each naming its server.
+std::map<std::string, std::string> table(const Engine& e, Seconds now) {
+  std::map<std::string, std::string> out;
+  for (const TemplateInfo& t : e.templates({}, now)) out[t.pe_data] = t.server.to_string();
+  return out;
+}
+
+std::string call(int i) { return "call-" + std::to_string(i); }
+
+}  // namespace
+
+TEST_CASE("the mirror holds a copy of each template a packet was decided with, on its server") {
+  Engine e(sip_config());
+  RecordingMirror m;
+  e.set_template_mirror(&m);
+  auto w = e.make_decider();
+  std::vector<uint8_t> packet;
+  for (int i = 0; i < 20; ++i) decide(w, packet, call(i), "INVITE", 1000);
+  CHECK(m.copies.size() == 20);
+  CHECK(m.copies == table(e, 1000));
+  TemplateFilter one;
+  one.pe_data = call(3);
+  CHECK(e.flush_templates(one) == 1);
+  CHECK(m.copies.count(call(3)) == 0);
+  decide(w, packet, call(3), "BYE", 1001);  // placed anew: copied anew
+  CHECK(m.copies == table(e, 1001));
+}
+
+// The copy of a call whose server went down must not outlive its template,
+// or the fast path would keep the call on that server for as long as it
+// talks. used() runs under the template's lock: a removal that comes while
+// a worker is copying the template waits, then erases the copy. (Copied
+// after the decision instead, outside the lock, the copy would land after
+// the removal and stay.)
+TEST_CASE("a server's calls moved off it while a worker copies one: the copy goes with the template") {
+  Engine e(sip_config());
+  RecordingMirror m;
+  e.set_template_mirror(&m);
+  auto w = e.make_decider();
+  std::vector<uint8_t> packet;
+  std::string on_down;
+  for (int i = 0; i < 30 && on_down.empty(); ++i)
+    if (decide(w, packet, call(i), "INVITE", 1000).server->address.to_string() == "198.18.1.1") on_down = call(i);
+  REQUIRE_FALSE(on_down.empty());
+  std::thread removal;
+  std::atomic<bool> removed{false};
+  m.before_copy = [&](const std::string& id) {
+    if (id != on_down || removal.joinable()) return;
+    removal = std::thread([&] {
+      e.set_server_health("sip", *IpAddress::parse("198.18.1.1"), 0, ServerHealth::down_expiring);
+      removed = true;
+    });
+    // A removal that the table's lock does not hold off is done by now.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  CHECK(decide(w, packet, on_down, "BYE", 1001).template_hit);
+  removal.join();
+  CHECK(removed);
+  CHECK(m.copies.count(on_down) == 0);
+  CHECK(m.copies == table(e, 1001));
+}
