@@ -34,8 +34,9 @@
 # Knobs (environment): QUICK=1, RUNS, FLOOD_SECONDS, LAT_RUNS, LAT_SECONDS,
 # CALLS (distinct Call-IDs, default 10000), SOURCES (client addresses, 16),
 # IPT (iptables command, default iptables), BENCH_NICE (-10), MAX_TEMPLATES
-# (sipvsd's table size, 1000000), PERF=1 (perf record sipvsd-1q
-# during one flood run, into build-bench/perf-sipvsd-1q.data), RESULTS (output
+# (sipvsd's table size, 1000000), PERF=1 (perf record: sipvsd-1q during one
+# flood run, into build-bench/perf-sipvsd-1q.data; the whole machine during
+# sipvsd-fast's first fixed-rate run, into perf-sipvsd-fast.data), RESULTS (output
 # file), SKIP_KAMAILIO=1, SKIP_SIPVSD=1, ONLY="cfg ..." (a subset; kernel-only is
 # needed for the ratios and latency), TRACE=1 (bash trace in build-bench/run-trace.log),
 # BUILD_DIR (build-bench), ENGINE_MEM=0 (no bench_engine memory figure),
@@ -329,6 +330,12 @@ measure() {
     perf_pid=$!; e2e_track "$perf_pid"
     sleep 0.3
   fi
+  # The fast path runs in softirq, in whatever context the packet arrives: the whole machine.
+  if [ "$PERF" = 1 ] && [ "$cfg" = sipvsd-fast ] && [ "$phase" = fixed ] && [ "$rep" = 1 ] && command -v perf >/dev/null; then
+    perf record -a -g -o "$BUILD/perf-sipvsd-fast.data" >"$TMP/perf.log" 2>&1 &
+    perf_pid=$!; e2e_track "$perf_pid"
+    sleep 0.3
+  fi
   local m0 d0 m1 d1
   m0=$(machine_ticks); d0=$(proc_ticks "$DIR_PID")
   local gen
@@ -354,10 +361,11 @@ measure() {
   sent=$(kv "$gen" sent); delivered=$(kv "$sink_line" delivered)
   [ "${delivered:-0}" -gt 0 ] || e2e_die "$cfg delivered no packet ($phase, run $rep; sipgen: $gen;" \
     "sipsink: $(tail -3 "$TMP/sink.err" | tr '\n' ' ')$([ -z "$DIR_PID" ] || echo "; director: $(tail -5 "$DIR_LOG" | tr '\n' ' ')"))"
-  # The whole machine's busy CPU time per delivered packet, in µs.
+  # The whole machine's busy CPU time per delivered packet, in µs, from the
+  # ticks themselves (machine_cpu is rounded to whole percents: 0.5 µs a step).
   local cost
-  cost=$(awk -v c="$mach_cpu" -v n="$(nproc)" -v s="$gsecs" -v d="$delivered" \
-    'BEGIN { if (d + 0 <= 0) print "-"; else printf "%.3f", c / 100 * n * s * 1e6 / d }')
+  cost=$(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v d="$delivered" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    busy = (y[1] - x[1]) - (y[2] - x[2]); if (d + 0 <= 0) print "-"; else printf "%.3f", busy / hz * 1e6 / d }')
   # Packets per second of director CPU: what one fully busy CPU would forward.
   cap=$(awk -v r="$(kv "$sink_line" rate_pps)" -v c="$dir_cpu" 'BEGIN { if (c == "-" || c + 0 <= 0) print "-"; else printf "%.0f", r * 100 / c }')
   printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s pps_per_cpu=%s machine_cpu=%s cost_us=%s split=%s sink_drops=%s per_server=%s per_second=%s\n' \
