@@ -50,11 +50,22 @@ EngineConfig sip_config() {
   return c;
 }
 
-Decision decide(Engine::Decider& w, std::vector<uint8_t>& packet, const std::string& call_id, std::string_view method,
-                Seconds now) {
-  packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call_id, method));
-  return w.decide(packet, 0, now);
-}
+// An engine whose mirror is set before its worker's decider exists.
+struct MirroredEngine {
+  Engine engine{sip_config()};
+  RecordingMirror mirror;
+  Engine::Decider worker = mirrored_decider();
+  std::vector<uint8_t> packet;
+
+  Engine::Decider mirrored_decider() {
+    engine.set_template_mirror(&mirror);
+    return engine.make_decider();
+  }
+  Decision decide(const std::string& call_id, std::string_view method, Seconds now) {
+    packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call_id, method));
+    return worker.decide(packet, 0, now);
+  }
+};
 
 // The table's templates by Call-ID, each naming its server.
 std::map<std::string, std::string> table(const Engine& e, Seconds now) {
@@ -68,19 +79,17 @@ std::string call(int i) { return "call-" + std::to_string(i); }
 }  // namespace
 
 TEST_CASE("the mirror holds a copy of each template a packet was decided with, on its server") {
-  Engine e(sip_config());
-  RecordingMirror m;
-  e.set_template_mirror(&m);
-  auto w = e.make_decider();
-  std::vector<uint8_t> packet;
-  for (int i = 0; i < 20; ++i) decide(w, packet, call(i), "INVITE", 1000);
+  MirroredEngine f;
+  Engine& e = f.engine;
+  RecordingMirror& m = f.mirror;
+  for (int i = 0; i < 20; ++i) f.decide(call(i), "INVITE", 1000);
   CHECK(m.copies.size() == 20);
   CHECK(m.copies == table(e, 1000));
   TemplateFilter one;
   one.pe_data = call(3);
   CHECK(e.flush_templates(one) == 1);
   CHECK(m.copies.count(call(3)) == 0);
-  decide(w, packet, call(3), "BYE", 1001);  // placed anew: copied anew
+  f.decide(call(3), "BYE", 1001);  // placed anew: copied anew
   CHECK(m.copies == table(e, 1001));
 }
 
@@ -91,14 +100,12 @@ TEST_CASE("the mirror holds a copy of each template a packet was decided with, o
 // after the decision instead, outside the lock, the copy would land after
 // the removal and stay.)
 TEST_CASE("a server's calls moved off it while a worker copies one: the copy goes with the template") {
-  Engine e(sip_config());
-  RecordingMirror m;
-  e.set_template_mirror(&m);
-  auto w = e.make_decider();
-  std::vector<uint8_t> packet;
+  MirroredEngine f;
+  Engine& e = f.engine;
+  RecordingMirror& m = f.mirror;
   std::string on_down;
   for (int i = 0; i < 30 && on_down.empty(); ++i)
-    if (decide(w, packet, call(i), "INVITE", 1000).server->address.to_string() == "198.18.1.1") on_down = call(i);
+    if (f.decide(call(i), "INVITE", 1000).server->address.to_string() == "198.18.1.1") on_down = call(i);
   REQUIRE_FALSE(on_down.empty());
   std::thread removal;
   std::atomic<bool> removed{false};
@@ -111,7 +118,7 @@ TEST_CASE("a server's calls moved off it while a worker copies one: the copy goe
     // A removal that the table's lock does not hold off is done by now.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   };
-  CHECK(decide(w, packet, on_down, "BYE", 1001).template_hit);
+  CHECK(f.decide(on_down, "BYE", 1001).template_hit);
   removal.join();
   CHECK(removed);
   CHECK(m.copies.count(on_down) == 0);
