@@ -51,8 +51,9 @@ void Engine::log_erased(const Template& t) {
 // peers hear of it as a decider would have told them of those packets,
 // before their copy expires.
 void Engine::log_kept(Template& t, Seconds now) {
+  if (!shared_changes_) return;  // no sync; set before the first decider, never after
   MutexLock lock(shared_changes_mutex_);
-  if (shared_changes_ && shared_changes_->push(t, false)) t.announced = now;
+  if (shared_changes_->push(t, false)) t.announced = now;
 }
 
 std::size_t Engine::drain_changes(std::vector<TemplateChangeInfo>& out, std::size_t max, Seconds now) {

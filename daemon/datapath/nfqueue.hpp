@@ -22,7 +22,6 @@ struct nlmsghdr;
 
 namespace sipvsd {
 
-
 // The packet id of a packet message that came truncated (MSG_TRUNC): its
 // head, where the kernel puts NFQA_PACKET_HDR, is enough to answer it.
 std::optional<uint32_t> truncated_packet_id(const char* data, std::size_t len);

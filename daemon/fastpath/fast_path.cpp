@@ -221,7 +221,8 @@ void FastPath::stored(const sipvs::Template& t, const sipvs::ServiceConfig& serv
   const uint32_t timeout = service.persistence_timeout;
   uint64_t last_used_ns = t.expires > timeout ? uint64_t{t.expires - timeout} * 1'000'000'000u : 0;
   sipvsd_fp_target known{};
-  if (bpf_map_lookup_elem(templates_fd_, &key, &known) == 0) last_used_ns = std::max<uint64_t>(last_used_ns, known.last_used_ns);
+  if (bpf_map_lookup_elem(templates_fd_, &key, &known) == 0)
+    last_used_ns = std::max<uint64_t>(last_used_ns, known.last_used_ns);
   write_copy(key, service, server, last_used_ns);
 }
 

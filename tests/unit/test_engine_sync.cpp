@@ -246,7 +246,7 @@ void expire_all(Engine& e, Seconds now) {
 
 }  // namespace
 
-TEST_CASE("with a fast path: a peer's templates are copied out, and the calls only the copy sees are told to the peers") {
+TEST_CASE("with a fast path: a peer's templates are copied out, and calls only the copy sees are told to the peers") {
   Engine a(director(false)), b(director(true));
   a.enable_change_log(1024);
   b.enable_change_log(1024);
