@@ -350,8 +350,7 @@ e2e_bpffs
 stop_pair
 FAST_UAS=()
 for i in 1 2 3 4; do
-  for pid in $(ip netns pids "$(e2e_ns "b$i")"); do kill -TERM "$pid" 2>/dev/null || true; done
-  for n in $(seq 1 50); do [ -z "$(ip netns pids "$(e2e_ns "b$i")")" ] && break; sleep 0.1; done
+  e2e_stop_ns_processes "b$i"
   e2e_start_uas "b$i" $VIP "$E2E_DIR/fast/b$i" "$HERE/uas_info.xml"
   FAST_UAS+=("$E2E_DIR/fast/b$i")
 done

@@ -223,11 +223,7 @@ round() {
   e2e_log "$name: trunk sent $IN_CALLS calls in over the other family: $IN_OK complete on one server; carrier UAS: $(e2e_sipp_count "$d/carrier-screen.log" "Successful call") successful, $(e2e_sipp_count "$d/carrier-screen.log" "Failed call") failed"
   e2e_stop_pid $carrier_pid || true
   # The inbound UASs: the next round binds the other family's VIP.
-  for i in 1 2 3; do
-    local pid n
-    for pid in $(ip netns pids "$(e2e_ns "b$i")"); do kill -TERM "$pid" 2>/dev/null || true; done
-    for n in $(seq 1 50); do [ -z "$(ip netns pids "$(e2e_ns "b$i")")" ] && break; sleep 0.1; done
-  done
+  for i in 1 2 3; do e2e_stop_ns_processes "b$i"; done
   [ "$learn" = 1 ] && learning_rules delete
   return 0
 }

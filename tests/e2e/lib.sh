@@ -405,6 +405,15 @@ e2e_start_uas() {
   e2e_track "$E2E_UAS_PID"
 }
 
+# e2e_stop_ns_processes ROLE: SIGTERM to every process in ROLE's namespace
+# (a UAS whose address the next step binds), then until they are gone (at most 5 s).
+e2e_stop_ns_processes() {
+  local ns pid n
+  ns=$(e2e_ns "$1")
+  for pid in $(ip netns pids "$ns"); do kill -TERM "$pid" 2>/dev/null || true; done
+  for n in $(seq 1 50); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
+}
+
 # e2e_wait_udp ROLE PORT: until something listens on UDP PORT (at most 5 s).
 e2e_wait_udp() {
   local i
