@@ -13,7 +13,10 @@
 // apart, as with N concurrent dialogs. Call c comes from source address
 // c % S (one socket bound to the wildcard address; the source of each message
 // is set with IP_PKTINFO), so a call always comes from the same IP:port, as
-// from one user agent; with S = 1 everything comes from one IP:port.
+// from one user agent; with S = 1 everything comes from one IP:port. With
+// --fresh 1, a call ends with its BYE: the next INVITE in its place starts a new
+// call (pass p uses call numbers (p / 3) * N ..), so every INVITE is a call
+// never seen before, followed N packets later by its ACK and its BYE.
 //
 // Output: one line, "sipgen key=value ...".
 #include <arpa/inet.h>
@@ -77,18 +80,20 @@ struct Options {
   unsigned batch = 32;
   std::string tag = "b";  // part of every Call-ID, so that runs do not share calls
   std::size_t callid_len = 0;  // pad Call-IDs to this many bytes (a memory-hungry flood)
+  bool fresh = false;          // every INVITE a new call (see the top of the file)
 };
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "usage: sipgen [--dst IP] [--dport N] [--src IP] [--sources S] [--sport N]\n"
                "              [--calls N] [--count N] [--seconds S] [--rate PPS] [--batch B] [--tag T]\n"
-               "              [--callid-len L]\n"
+               "              [--callid-len L] [--fresh 0|1]\n"
                "  sends to --dst:--dport (default 198.18.2.100:5060) from S consecutive source\n"
                "  addresses starting at --src (default 198.18.0.1, S=1), port --sport (5060);\n"
                "  N calls (default 10000, 1..%llu), stops after --count packets (default 1e6,\n"
                "  at most %llu) or --seconds (default 5, at most %.0f); --rate 0 = flat out;\n"
-               "  --callid-len: Call-IDs padded to L bytes (at most %zu; shorter ones stay as they are).\n",
+               "  --callid-len: Call-IDs padded to L bytes (at most %zu; shorter ones stay as they are);\n"
+               "  --fresh 1: a call ends with its BYE, and the next INVITE in its place is a new call.\n",
                static_cast<unsigned long long>(kMaxCalls), static_cast<unsigned long long>(kMaxPackets),
                kMaxSeconds, kMaxCallIdLen);
   std::exit(code);
@@ -109,6 +114,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = static_cast<unsigned>(bench::number("sipgen", v, "--batch"));
     else if (a == "--tag") o.tag = v;
     else if (a == "--callid-len") o.callid_len = static_cast<std::size_t>(bench::number("sipgen", v, "--callid-len"));
+    else if (a == "--fresh") o.fresh = bench::number("sipgen", v, "--fresh") != 0;
     else return false;
     return true;
   });
@@ -320,9 +326,11 @@ class Batch {
   void fill(uint64_t first, uint64_t n) {
     for (uint64_t i = 0; i < n; ++i) {
       const uint64_t pkt = first + i;
-      const uint64_t call = pkt % o_.calls;
-      const int method = static_cast<int>((pkt / o_.calls) % 3);
-      const unsigned s = static_cast<unsigned>(call % o_.sources);
+      const uint64_t pass = pkt / o_.calls;
+      const uint64_t slot_call = pkt % o_.calls;
+      const uint64_t call = o_.fresh ? pass / 3 * o_.calls + slot_call : slot_call;
+      const int method = static_cast<int>(pass % 3);
+      const unsigned s = static_cast<unsigned>(slot_call % o_.sources);
       const Template& tp = templates_[s * 3 + static_cast<unsigned>(method)];
       Slot& slot = slots_[i];
       std::memcpy(slot.data, tp.text.data(), tp.text.size());
