@@ -27,8 +27,8 @@
 # median), on calls the director already knows (their INVITEs sent once,
 # unmeasured), the whole machine's busy CPU per delivered packet (/proc/stat);
 # a configuration's added cost is that minus kernel-only's. EXTRAS adds new
-# calls (sipgen --fresh 1), 1 M calls' INVITEs and one source IP:port. On 2 CPUs the
-# delivered-pps ratios are no ceiling (kernel-only runs in the sender's
+# calls (sipgen --fresh 1), 1 M calls' INVITEs and one source IP:port. On 2
+# CPUs the delivered-pps ratios are no ceiling (kernel-only runs in the sender's
 # context, NFQUEUE spreads over both CPUs): the added cost compares the work.
 # Results: bench/RESULTS.md. A run in
 # which a configuration delivers no packet at all fails, naming it.
@@ -424,14 +424,16 @@ CONFIGS=(kernel-only null-queue)
 [ "$SKIP_SIPVSD" = 1 ] || CONFIGS+=(sipvsd-1q sipvsd-fast $([ -z "${BASELINE:-}" ] || echo baseline-1q) sipvsd-rr-1q sipvsd-2q sipvsd-rr-2q)
 [ "$SKIP_KAMAILIO" = 1 ] || CONFIGS+=(kamailio)
 if [ -n "${ONLY:-}" ]; then read -r -a CONFIGS <<<"$ONLY"; fi  # e.g. ONLY="kernel-only null-queue"
-[[ " ${CONFIGS[*]} " != *" sipvsd-fast "* ]] || e2e_bpffs  # the fast path's pins, gone with the run
-# The kernel's BPF run-time statistics, for the fast path program's ns per
-# packet (prog_ns): on for the run, as they were after it.
 BPF_STATS=0
-if [[ " ${CONFIGS[*]} " == *" sipvsd-fast "* ]] && [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
-  BPF_STATS_OLD=$(cat /proc/sys/kernel/bpf_stats_enabled)
-  restore_bpf_stats() { echo "$BPF_STATS_OLD" >/proc/sys/kernel/bpf_stats_enabled; }
-  echo 1 >/proc/sys/kernel/bpf_stats_enabled && BPF_STATS=1 && e2e_on_exit restore_bpf_stats
+if [[ " ${CONFIGS[*]} " == *" sipvsd-fast "* ]]; then
+  e2e_bpffs  # the fast path's pins, gone with the run
+  # The kernel's BPF run-time statistics, for the fast path program's ns per
+  # packet (prog_ns): on for the run, as they were after it.
+  if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
+    BPF_STATS_OLD=$(cat /proc/sys/kernel/bpf_stats_enabled)
+    restore_bpf_stats() { echo "$BPF_STATS_OLD" >/proc/sys/kernel/bpf_stats_enabled; }
+    echo 1 >/proc/sys/kernel/bpf_stats_enabled && BPF_STATS=1 && e2e_on_exit restore_bpf_stats
+  fi
 fi
 
 e2e_log "throughput: ${#CONFIGS[@]} configurations x $RUNS runs of ${FLOOD_SECONDS}s, $CALLS calls from $SOURCES addresses"
@@ -554,7 +556,8 @@ added_cost() {
 }
 # New calls per second, flat out: a third of the packets delivered (INVITE, ACK, BYE).
 calls_per_s() { awk -v r="$(field_of rate_pps "$1" flood-new | median)" 'BEGIN { if (r == "nan") print "n/a"; else printf "%.0f", r / 3 }'; }
-new_call_ratio() { ratio "$(field_of rate_pps sipvsd-fast flood-new | median)" "$(field_of rate_pps sipvsd-1q flood-new | median)"; }
+# fast_ratio PHASE: sipvsd-fast's delivered pps over sipvsd-1q's in an EXTRAS phase.
+fast_ratio() { ratio "$(field_of rate_pps sipvsd-fast "$1" | median)" "$(field_of rate_pps sipvsd-1q "$1" | median)"; }
 num0() { awk -v v="$1" 'BEGIN { if (v ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) printf "%.0f", v; else print v }'; }
 row() {  # cfg phase label
   local cfg=$1 phase=$2 label=$3 cap r runs lat_rate p50 p99 b50 b99 a50 a99 lost loss_pct dcpu mcpu split latlost
@@ -657,9 +660,8 @@ row() {  # cfg phase label
   echo "ratio sipvsd-rr-1q/kamailio: $(ratio "${MAXRATE[sipvsd-rr-1q]:-nan}" "$KM")"
   echo "ratio sipvsd-rr-2q/sipvsd-rr-1q: $(ratio "${MAXRATE[sipvsd-rr-2q]:-nan}" "${MAXRATE[sipvsd-rr-1q]:-nan}")"
   echo "ratio sipvsd-fast/sipvsd-1q: $(ratio "${MAXRATE[sipvsd-fast]:-nan}" "$M1")"
-  echo "ratio sipvsd-fast/sipvsd-1q, new calls: $(new_call_ratio)"
-  echo "ratio sipvsd-fast/sipvsd-1q, 1 M calls: $(ratio "$(field_of rate_pps sipvsd-fast flood-1M | median)" \
-    "$(field_of rate_pps sipvsd-1q flood-1M | median)")"
+  echo "ratio sipvsd-fast/sipvsd-1q, new calls: $(fast_ratio flood-new)"
+  echo "ratio sipvsd-fast/sipvsd-1q, 1 M calls: $(fast_ratio flood-1M)"
   echo "cost sipvsd-fast/sipvsd-1q: $(ratio "$(added_cost sipvsd-fast)" "$(added_cost sipvsd-1q)")"
   echo "cost kamailio/sipvsd-1q: $(ratio "$(added_cost kamailio)" "$(added_cost sipvsd-1q)")"
   echo "cost sipvsd-fast/kamailio: $(ratio "$(added_cost sipvsd-fast)" "$(added_cost kamailio)")"
@@ -705,8 +707,8 @@ row() {  # cfg phase label
   echo "## Targets (issue 18: the eBPF fast path)"
   echo
   c1=$(ratio "$(added_cost sipvsd-fast)" "$(added_cost sipvsd-1q)")
-  n1=$(new_call_ratio)
-  n2=$(ratio "$(field_of rate_pps sipvsd-fast flood-1M | median)" "$(field_of rate_pps sipvsd-1q flood-1M | median)")
+  n1=$(fast_ratio flood-new)
+  n2=$(fast_ratio flood-1M)
   echo "- sipvsd-fast's added cost on in-dialog traffic ≤ 0.25 × sipvsd-1q's: $c1 — $(t "$c1" 0.25 '<=')"
   echo "- sipvsd-fast's new-call rate ≥ sipvsd-1q's: $n1 — $(t "$n1" 1.0 '>=') (new calls per second flat out, each an INVITE, ACK and BYE: $(calls_per_s sipvsd-fast) against $(calls_per_s sipvsd-1q))"
   echo "- for the record, INVITEs alone (every packet a new call's first, 1 M calls): $n2 × sipvsd-1q's rate; there the fast path only adds its parse and the template's copy, and saves nothing"
