@@ -1,7 +1,8 @@
 /* The engine's Call-ID finder (engine/parse/sip_header.cpp: find_sip_header
  * with kCallId, every occurrence compared) as a state machine that takes the
- * UDP payload one byte at a time: the same statuses and the same bytes, so
- * that the fast path and NFQUEUE key a template alike.
+ * UDP payload byte by byte (a word at a time where no byte matters): the
+ * same statuses and the same bytes, so that the fast path and NFQUEUE key a
+ * template alike.
  *
  * The C++ code works line by line (memchr for the LF, then a look at the
  * line); here each byte moves the state along, and what the C++ code decides
@@ -11,7 +12,13 @@
  * dropped): a CR anywhere else is an ordinary byte, and so is NUL. The walk
  * stops at the empty line that ends the header section: a body is never read.
  *
- * bpf_loop drives it, CALL_ID_BYTES_PER_STEP bytes per call of its callback.
+ * Most of a header section is lines that cannot be a Call-ID, and a request
+ * line's URI: there the walk takes 8 bytes at a time, as one 64-bit word
+ * tested for LF (and SP) at once, and looks at single bytes only where the
+ * C++ code looks at them.
+ *
+ * bpf_loop drives it, CALL_ID_UNITS_PER_STEP units (a byte or a word) per
+ * call of its callback.
  * For the verifier (Linux 6.1 and later): no loop but bpf_loop's; the
  * parser's state lives in a map value, never on the stack, so that each field
  * the callback loads is an unknown scalar (6.1 verifies a callback once, with
@@ -30,11 +37,18 @@
 #define CALL_ID_PAYLOAD_MASK (SIPVSD_FP_MAX_PAYLOAD - 1)
 _Static_assert((SIPVSD_FP_MAX_PAYLOAD & CALL_ID_PAYLOAD_MASK) == 0, "the payload mask needs a power of two");
 
-/* Bytes per call of the bpf_loop callback (call_id_step). On a 550-byte
- * header section, 1: 5.2 us, 8: 1.25 us, 16: 1.0 us, while the verifier's
- * work grows with it (8: about 30 000 instructions for sipvsd_ingress). */
-#ifndef CALL_ID_BYTES_PER_STEP
-#define CALL_ID_BYTES_PER_STEP 8
+/* Units (a byte, or up to CALL_ID_SKIP_WORDS words) per call of the
+ * bpf_loop callback (call_id_step): a call costs more than a unit's work,
+ * while the verifier's work grows with the units. On Debian 12's 6.1 (no
+ * CAP_PERFMON), sipvsd_ingress takes 4: 217 000 instructions of the
+ * verifier's 1 000 000, 8: 645 000, 16: over the limit. */
+#ifndef CALL_ID_UNITS_PER_STEP
+#define CALL_ID_UNITS_PER_STEP 4
+#endif
+#define CALL_ID_WORD 8
+/* Words a unit may pass over in a line that cannot be a Call-ID. */
+#ifndef CALL_ID_SKIP_WORDS
+#define CALL_ID_SKIP_WORDS 4
 #endif
 
 /* bpf_loop's callback: go on, or stop the walk. */
@@ -65,6 +79,7 @@ enum request_line_part {
 
 struct call_id_state {
   __u32 len;     /* payload bytes */
+  __u32 pos;     /* the next byte to look at */
   __u8 phase;    /* enum call_id_phase */
   __u8 result;   /* enum sipvsd_fp_parse_status, once the walk stops */
   __u8 name_pos; /* bytes of "Call-ID" matched */
@@ -96,6 +111,7 @@ struct call_id_parser {
    * a length checked against zero from one that may be zero). */
   __u8 udp_header[8];
   __u8 payload[SIPVSD_FP_MAX_PAYLOAD];
+  __u8 word_overrun[CALL_ID_WORD]; /* where a word read at a masked index may reach */
   struct call_id_state state;
 };
 
@@ -369,19 +385,147 @@ static __always_inline int call_id_byte(struct call_id_parser* p, __u8* value, _
   return content_byte(st, value, c);
 }
 
-/* bpf_loop's callback: the CALL_ID_BYTES_PER_STEP bytes from
- * step * CALL_ID_BYTES_PER_STEP on. A call (and its return, expensive where
- * the kernel mitigates return-stack attacks) costs more than a byte's work,
- * so each handles several. The barrier makes each byte read the state from
- * memory: what clang would otherwise carry over in registers, as constants
- * from the branch taken, would keep the verifier from merging the branches'
- * states byte after byte (its work would multiply instead of add up). */
+/* ---- Words: 8 bytes the byte walk would pass over without a look ---- */
+
+#define ONES_64 0x0101010101010101ULL
+#define HIGHS_64 0x8080808080808080ULL
+
+/* Whether any of the word's 8 bytes is c (a zero byte of w ^ c...c). */
+static __always_inline int word_has(__u64 w, __u8 c) {
+  const __u64 x = w ^ (ONES_64 * c);
+  return ((x - ONES_64) & ~x & HIGHS_64) != 0;
+}
+
+/* Payload bytes i..i+7 (i + 8 <= len), little-endian. One unaligned 8-byte
+ * load, in assembly: clang splits an unaligned load into 8 byte loads (the
+ * JITs on x86-64 and arm64 do unaligned loads, and the verifier allows them
+ * where the architecture does). The index is masked, and word_overrun keeps
+ * the masked reach inside the parser. */
+static __always_inline __u64 payload_word(const struct call_id_parser* p, __u32 i) {
+  const __u8* at = &p->payload[i & CALL_ID_PAYLOAD_MASK];
+  __u64 w;
+  asm volatile("%[w] = *(u64 *)(%[at] + 0)" : [w] "=r"(w) : [at] "r"(at));
+  return w;
+}
+
+/* The index of the first LF in a word that holds one: the lowest byte the
+ * zero-byte test flags (higher ones may be false), found by a multiply. */
+static __always_inline __u32 first_lf(__u64 w) {
+  const __u64 x = w ^ (ONES_64 * '\n');
+  const __u64 flags = (x - ONES_64) & ~x & HIGHS_64;
+  return (((flags & -flags) >> 7) * 0x0001020304050607ULL) >> 56;
+}
+
+/* Whether a line starting with c cannot be a Call-ID, nor continue one,
+ * nor be the empty line: what line_start_byte would send to PHASE_SKIP_LINE
+ * (when no value is open, as in that phase). */
+static __always_inline int skipped_line_start(__u8 c) {
+  const __u8 l = lower(c);
+  return l != 'c' && l != 'i' && !is_wsp(c) && c != '\r' && c != '\n';
+}
+
+/* Lines that cannot be a Call-ID (PHASE_SKIP_LINE) are passed over a word at
+ * a time, up to their LF, and on through the next line when its first byte
+ * says it cannot be one either; at most CALL_ID_SKIP_WORDS words per unit.
+ * Returns where the byte walk must go on, or 0 when the unit is done (pos is
+ * never 0 here: the start line comes first). */
+static __always_inline __u32 skip_line(const struct call_id_parser* p, struct call_id_state* st, __u32 pos) {
+#pragma unroll
+  for (int k = 0; k < CALL_ID_SKIP_WORDS; k++) {
+    if (pos + CALL_ID_WORD > st->len) return pos; /* the message's last bytes: one at a time */
+    const __u64 w = payload_word(p, pos);
+    if (!word_has(w, '\n')) {
+      pos += CALL_ID_WORD;
+      continue;
+    }
+    const __u32 next = pos + first_lf(w) + 1;
+    if (next < st->len && skipped_line_start(p->payload[next & CALL_ID_PAYLOAD_MASK])) {
+      pos = next + 1;
+      continue;
+    }
+    /* What line_end does for a line that did not match. */
+    st->pos = next;
+    st->phase = PHASE_LINE_START;
+    return 0;
+  }
+  st->pos = pos;
+  return 0;
+}
+
+/* A piece of the first Call-ID value, once it has text: a word of 8 bytes
+ * none of which is SP, TAB, CR or LF is 8 bytes value_byte would append one
+ * by one (none trimmed, none past the cap), so they are appended at once.
+ * Returns where the byte walk goes on. */
+static __always_inline __u32 copy_value(const struct call_id_parser* p, struct call_id_state* st, __u8* value,
+                                        __u32 pos) {
+  __u32 at = st->value_len;
+#pragma unroll
+  for (int k = 0; k < CALL_ID_SKIP_WORDS; k++) {
+    /* The 8 bytes end before the cap's last byte, which stays a byte's business. */
+    if (pos + CALL_ID_WORD > st->len || at > SIPVSD_FP_MAX_CALL_ID - 1 - CALL_ID_WORD) return pos;
+    barrier_var(at); /* the verifier bounds the store by this very register */
+    const __u64 w = payload_word(p, pos);
+    if (word_has(w, ' ') || word_has(w, '\t') || word_has(w, '\r') || word_has(w, '\n')) return pos;
+    /* A no-op mask, for 6.1's verifier: it loses the bound of `at` when
+     * clang spills it. */
+    __u8* to = value + (at & 0xff);
+    asm volatile("*(u64 *)(%[to] + 0) = %[w]" ::[to] "r"(to), [w] "r"(w) : "memory");
+    at += CALL_ID_WORD;
+    st->value_len = at;
+    st->trimmed_len = at;
+    if (at > st->written_len) st->written_len = at;
+    pos += CALL_ID_WORD;
+  }
+  return pos;
+}
+
+/* A request line's URI (once the line cannot be a status line) is passed
+ * over a word at a time while no byte is an SP or LF: a CR there is an
+ * ordinary byte, as a CR not ending the line is, and one that ends the line
+ * ends it before the SP the request line needs (not SIP, either way).
+ * Returns where the byte walk goes on. */
+static __always_inline __u32 skip_uri(const struct call_id_parser* p, const struct call_id_state* st, __u32 pos) {
+#pragma unroll
+  for (int k = 0; k < CALL_ID_SKIP_WORDS; k++) {
+    if (pos + CALL_ID_WORD > st->len) return pos;
+    const __u64 w = payload_word(p, pos);
+    if (word_has(w, '\n') || word_has(w, ' ')) return pos;
+    pos += CALL_ID_WORD;
+  }
+  return pos;
+}
+
+/* One unit of the walk: words passed over where the byte walk would only
+ * wait for an LF (or an SP), then a byte (pos == len: the message's end). */
+static __always_inline int call_id_unit(struct call_id_parser* p, __u8* value) {
+  struct call_id_state* st = &p->state;
+  __u32 pos = st->pos;
+  if (st->phase == PHASE_SKIP_LINE) {
+    pos = skip_line(p, st, pos);
+    if (pos == 0) return CALL_ID_CONTINUE;
+  } else if (st->phase == PHASE_START_LINE && st->request_part == REQUEST_URI && !st->status_line_ok) {
+    pos = skip_uri(p, st, pos);
+  } else if (st->phase == PHASE_VALUE && st->piece_has_text && !st->seen) {
+    pos = copy_value(p, st, value, pos);
+  }
+  st->pos = pos + 1;
+  return call_id_byte(p, value, pos);
+}
+
+/* bpf_loop's callback: CALL_ID_UNITS_PER_STEP units from state.pos on. A
+ * call (and its return, expensive where the kernel mitigates return-stack
+ * attacks) costs more than a unit's work, so each handles several. The
+ * barrier makes each unit read the state from memory: what clang would
+ * otherwise carry over in registers, as constants from the branch taken,
+ * would keep the verifier from merging the branches' states unit after unit
+ * (its work would multiply instead of add up). Unrolled: 6.1's verifier
+ * gives up on the loop itself ("the sequence of 8193 jumps is too
+ * complex"), where newer ones pass it. */
 static long call_id_step(__u32 step, void* ctx) {
   struct call_id_walk* walk = ctx;
-  const __u32 first = step * CALL_ID_BYTES_PER_STEP;
 #pragma unroll
-  for (__u32 k = 0; k < CALL_ID_BYTES_PER_STEP; k++) {
-    if (call_id_byte(walk->parser, walk->value, first + k) == CALL_ID_STOP) return CALL_ID_STOP;
+  for (__u32 k = 0; k < CALL_ID_UNITS_PER_STEP; k++) {
+    if (call_id_unit(walk->parser, walk->value) == CALL_ID_STOP) return CALL_ID_STOP;
     asm volatile("" ::: "memory");
   }
   return CALL_ID_CONTINUE;
@@ -409,8 +553,8 @@ static __always_inline __u32 find_call_id(struct call_id_parser* parser, __u32 l
   st->result = SIPVSD_FP_NOT_PARSED; /* if the walk did not run to its end */
 
   struct call_id_walk walk = {.parser = parser, .value = value};
-  /* Enough steps to reach i == len, the message's end. */
-  bpf_loop(len / CALL_ID_BYTES_PER_STEP + 1, call_id_step, &walk, 0);
+  /* Enough steps to reach pos == len, the message's end, a byte per unit. */
+  bpf_loop(len / CALL_ID_UNITS_PER_STEP + 2, call_id_step, &walk, 0);
   if (st->result != SIPVSD_FP_FOUND) return st->result;
 
   *value_len = st->first_len;

@@ -257,10 +257,15 @@ int sipvsd_parse_test(struct __sk_buff* skb) {
   if (!result || !s) return TC_ACT_OK;
   __builtin_memset(result, 0, sizeof(*result));
 
-  if (read_datagram(skb, &s->datagram) != DATAGRAM_WHOLE || skb->gso_segs > 1)
+  if (read_datagram(skb, &s->datagram) != DATAGRAM_WHOLE || skb->gso_segs > 1) {
     result->status = SIPVSD_FP_NOT_PARSED;
-  else
-    result->status = datagram_call_id(skb, &s->datagram, &s->parser, result->value, &result->len);
+    return TC_ACT_OK;
+  }
+  /* Into the key, as sipvsd_ingress parses (the parser's word stores are
+   * verified against the scratch value's bounds), then out. */
+  __builtin_memset(&s->key, 0, sizeof(s->key));
+  result->status = datagram_call_id(skb, &s->datagram, &s->parser, s->key.call_id, &result->len);
+  __builtin_memcpy(result->value, s->key.call_id, sizeof(s->key.call_id));
   return TC_ACT_OK;
 }
 

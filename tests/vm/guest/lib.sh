@@ -50,7 +50,9 @@ load_rules() {
 start_sipvsd() {  # start_sipvsd LOG; $AS, if set, runs it (setpriv ...)
   $AS sipvsd --config $CFG >"$1" 2>&1 &
   SIPVSD=$!
-  if ! wait_for 60 "grep -q 'started with' $1"; then
+  # Until it says so, or exits (a refused configuration or program: no use waiting).
+  wait_for 60 "grep -q 'started with' $1 || ! kill -0 $SIPVSD 2>/dev/null"
+  if ! grep -q 'started with' "$1"; then
     fail "sipvsd did not start"
     cat "$1"
     return 1
