@@ -500,7 +500,17 @@ for rep in $(seq 1 "$LAT_RUNS"); do
   for cfg in "${CONFIGS[@]}"; do
     [ "$COMMON_RATE" -gt 0 ] || break
     start_director "$cfg"
-    measure "$cfg" fixed "$rep" "$COMMON_RATE" "$CALLS" "$FLOOD_SECONDS" "$SOURCES" known
+    # A run that fell short of the rate (the sender slowed by a neighbour on
+    # this shared machine) measures another load: kept as fixed-short, and
+    # run once more.
+    for attempt in 1 2; do
+      measure "$cfg" fixed "$rep" "$COMMON_RATE" "$CALLS" "$FLOOD_SECONDS" "$SOURCES" known
+      held=$(tail -1 "$TMP/runs.txt" | awk -v r="$COMMON_RATE" '{ for (i = 1; i <= NF; i++) if ($i ~ /^rate_pps=/)
+        print (substr($i, 10) >= 0.95 * r) ? 1 : 0 }')
+      [ "$held" = 1 ] || [ "$attempt" = 2 ] && break
+      sed -i '$ s/ phase=fixed / phase=fixed-short /' "$TMP/runs.txt"
+      e2e_log "  $cfg fell short of $COMMON_RATE pps: once more"
+    done
     stop_director "$cfg"
   done
 done
@@ -680,6 +690,7 @@ row() {  # cfg phase label
   done
   echo
   echo "- traffic: the calls' INVITEs were sent once before each run, unmeasured, so every packet measured belongs to a call the director already knows (in-dialog traffic); new calls are measured in the rows \"new calls\" and \"1 M calls\" above."
+  echo "- a run that delivered less than 95 % of the rate (the sender slowed by a neighbour) is kept in the raw records as phase fixed-short and made once more; the table takes the runs of phase fixed."
   echo "- µs of CPU per packet: all CPUs' busy time (/proc/stat: sender, director, receivers, the kernel's forwarding, softirqs) over the run, per packet delivered. The sender's and receivers' share is the same in every row (same rate, same traffic), so the difference to kernel-only is what the configuration adds."
   echo
   echo "## Template memory at 1 M live templates"
