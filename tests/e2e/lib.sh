@@ -484,11 +484,15 @@ e2e_received() {
 #   complete N        ... whose INVITE, ACK and BYE all reached that one backend
 #   calls.DIR N       calls (INVITEs) per backend
 #   late.DIR N        calls per backend whose INVITE came at or after SINCE
+#                     (with E2E_SENT_TIMES, a file of e2e_first_sent lines:
+#                     whose INVITE the UAC first sent at or after SINCE)
 #   spanning.DIR N    calls per backend with INVITE before SINCE and BYE after
 #   split CALLID      (at most 5) Call-IDs seen by more than one backend
 e2e_affinity() {
   local pid=$1 since=$2 d; shift 2
-  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done | awk -F'\t' -v pid="$pid" -v since="$since" '
+  for d in "$@"; do e2e_received "$d" | sed "s|^|$(basename "$d")\t|"; done |
+    awk -F'\t' -v pid="$pid" -v since="$since" -v sent_times="${E2E_SENT_TIMES:-}" '
+    BEGIN { if (sent_times != "") while ((getline l < sent_times) > 0) { split(l, a, "\t"); first_sent[a[1]] = a[2] } }
     index($4, "-" pid "@") == 0 { next }
     {
       b = $1; ts = $2; m = $3; id = $4
@@ -508,13 +512,26 @@ e2e_affinity() {
         } else if (shown++ < 5) print "split " id
         if ((id, "I") in got) {
           calls[inv_b[id]]++
-          if (since != "-" && inv_ts[id] >= since) late[inv_b[id]]++
+          began = (id in first_sent) ? first_sent[id] : inv_ts[id]
+          if (since != "-" && began >= since) late[inv_b[id]]++
           if (since != "-" && inv_ts[id] < since && (id in bye_ts) && bye_ts[id] >= since) spanning[inv_b[id]]++
         }
       }
       print "callids " n + 0; print "single " single + 0; print "complete " complete + 0
       for (b in backends) { print "calls." b " " calls[b]; print "late." b " " late[b]; print "spanning." b " " spanning[b] }
     }'
+}
+
+# e2e_first_sent UAC_DIR: "Call-ID<TAB>time" of each INVITE the UAC (a SIPp
+# log directory) sent first, from its messages.log.
+e2e_first_sent() {
+  awk '
+    /^----------------------------------------------- / { ts = $2 " " $3; sent = 0; next }
+    /message sent/ { sent = 1; first = 1; method = ""; next }
+    sent && first && NF > 0 { method = $1; first = 0; next }
+    sent && tolower($1) ~ /^(call-id|i):/ { sub(/^[^:]*:[ \t]*/, ""); sub(/\r$/, "")
+      if (method == "INVITE" && !($0 in seen)) { seen[$0] = 1; print $0 "\t" ts }; sent = 0 }
+  ' "$1/messages.log"
 }
 
 # e2e_calls PID DIR...: one line per Call-ID of SIPp process PID, from the
