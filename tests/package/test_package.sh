@@ -437,8 +437,14 @@ systemd_stage() {
   in_ct kill -STOP "$pid2"
   pid3="$(wait_active_pid "$pid2" 40)" ||
     { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd stopped by SIGSTOP was not restarted"; }
-  in_ct journalctl -u sipvsd --no-pager | grep -q 'Watchdog timeout' ||
-    fail "sipvsd stopped by SIGSTOP was restarted, but not by the watchdog"
+  # systemd's line may reach the journal after the new process is up: wait for it (5 s at most).
+  local said=0
+  for _ in $(seq 1 25); do
+    in_ct journalctl -u sipvsd --no-pager | grep -q 'Watchdog timeout' && { said=1; break; }
+    sleep 0.2
+  done
+  [ "$said" = 1 ] ||
+    { in_ct journalctl -u sipvsd --no-pager -n 30; fail "sipvsd stopped by SIGSTOP was restarted, but not by the watchdog"; }
   log "systemd: pid $pid2 stopped (SIGSTOP): watchdog timeout, restarted as pid $pid3 after $((SECONDS - t0)) s"
   in_ct systemctl stop sipvsd.service
   [ "$(unit_prop ActiveState)" = inactive ] || fail "systemctl stop left sipvsd.service $(unit_prop ActiveState)"
