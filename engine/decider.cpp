@@ -23,7 +23,13 @@ Engine::Decider::Decider(Decider&& other) noexcept
       snapshot_(std::move(other.snapshot_)), changes_(other.changes_) {}
 
 Engine::Decider::~Decider() {
-  if (engine_) engine_->slots_used_[slot_].store(false);
+  if (!engine_) return;
+  flush_mirror();  // the next decider in the slot may never flush
+  engine_->slots_used_[slot_].store(false);
+}
+
+void Engine::Decider::flush_mirror() {
+  if (TemplateMirror* mirror = engine_->table_->mirror()) mirror->flush(slot_);
 }
 
 void Engine::Decider::refresh() {
@@ -172,7 +178,7 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
 // log has no room for is counted there; the template's next packet tries again.
 void Engine::Decider::used(Template& t, const ServiceEntry& svc, Seconds now, bool changed) {
   if (TemplateMirror* mirror = engine_->table_->mirror())
-    if (const ServerEntry* server = snapshot_->server(svc, t.server_ref)) mirror->used(t, *svc.config, *server->config);
+    if (const ServerEntry* server = snapshot_->server(svc, t.server_ref)) mirror->used(t, *svc.config, *server->config, slot_);
   if (!changes_ || (!changed && now - t.announced < svc.timeout / 2)) return;
   if (changes_->push(t, false)) t.announced = now;
 }

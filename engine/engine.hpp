@@ -233,6 +233,10 @@ class Engine {
     // of the host it came from; none: not known). As IPVS's ip_vs_out
     // looks at what a real server sends. Counts the message.
     void learn(Decision& d, std::span<const IpAddress> sender_addresses, Seconds now);
+    // The template mirror's copies of what this decider decided, which it
+    // may hold back (template_mirror.hpp), go now: call it before waiting
+    // for more packets, not per packet.
+    void flush_mirror();
 
    private:
     friend class Engine;

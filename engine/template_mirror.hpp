@@ -20,16 +20,23 @@ class TemplateMirror {
   // due to hear of it again.
   virtual uint32_t copy_expires(const Template& t) = 0;
   // A packet was decided with `t` (new, found, moved or learned), which names
-  // `server` of `service`: its copy follows, so that the call's next packets
-  // take the fast path. Called under t's shard lock, so that it and erased()
-  // reach the copy in the table's order; on the data path: no waiting.
-  virtual void used(const Template& t, const ServiceConfig& service, const RealServerConfig& server) = 0;
+  // `server` of `service`, by the decider in slot `decider`: its copy
+  // follows, so that the call's next packets take the fast path; the mirror
+  // may hold it back until flush(decider). Called under t's shard lock, so
+  // that it and erased() reach the copy in the table's order; on the data
+  // path: no waiting.
+  virtual void used(const Template& t, const ServiceConfig& service, const RealServerConfig& server,
+                    unsigned decider) = 0;
+  // What used() held back for the decider in slot `decider` is copied now:
+  // the decider calls it before its worker waits for more packets.
+  virtual void flush(unsigned decider) = 0;
   // A peer's template `t` (template sync) was stored for `server` of
-  // `service`: its copy follows, so that the fast path places the call
-  // without the engine, here as on the peer. Called under t's shard lock.
+  // `service`: its copy follows, in place of any held back, so that the fast
+  // path places the call without the engine, here as on the peer. Called
+  // under t's shard lock.
   virtual void stored(const Template& t, const ServiceConfig& service, const RealServerConfig& server) = 0;
   // `t` leaves the table (expired, flushed, its server removed or down): so
-  // must its copy. Called under t's shard lock.
+  // must its copy, held back or not. Called under t's shard lock.
   virtual void erased(const Template& t) = 0;
 
  protected:

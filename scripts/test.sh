@@ -7,14 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-# The engine's concurrency tests, and two directors' sync threads with the
-# deciders' change logs, again under ThreadSanitizer, in a build of their own
-# (TSan cannot share a build with ASan).
+# The engine's concurrency tests, two directors' sync threads with the
+# deciders' change logs, and the fast path's held-back copies, again under
+# ThreadSanitizer, in a build of their own (TSan cannot share a build with ASan).
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPVSD_TSAN=ON
 cmake --build build-tsan -j"$(nproc)" --target unit_engine unit_sched unit_daemon
 build-tsan/tests/unit/unit_engine --test-case='concurrent*'
 build-tsan/tests/unit/unit_sched
-build-tsan/tests/unit/daemon/unit_daemon --test-case='*director*'
+build-tsan/tests/unit/daemon/unit_daemon --test-case='*director*,concurrent*'
 # The daemon built with clang, whose -Wthread-safety checks the locking
 # annotations (only built; "Analysis" is a build type with no optimization and
 # no sanitizers, so it builds fast).

@@ -281,6 +281,9 @@ void QueueWorker::handle_batch(ReceiveSlots& slots, unsigned count) {
   }
   const uint64_t handled = batch.tally[QueueCounter::packets];
   send_verdicts(batch);
+  // After the verdicts, which the packets wait for: a call's next packet
+  // that comes before its template's copy goes through here again.
+  decider_.flush_mirror();
   counters_[QueueCounter::batches].fetch_add(1, std::memory_order_relaxed);
   if (handled > counters_[QueueCounter::max_batch].load(std::memory_order_relaxed))
     counters_[QueueCounter::max_batch].store(handled, std::memory_order_relaxed);

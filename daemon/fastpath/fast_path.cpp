@@ -90,6 +90,19 @@ sipvsd_fp_key template_key(const sipvs::TemplateKey& t, std::string_view call_id
   return k;
 }
 
+// What the program marks the packets of a template's call with.
+sipvsd_fp_target copy_target(const sipvs::ServiceConfig& service, const sipvs::RealServerConfig& server,
+                             uint64_t last_used_ns) {
+  sipvsd_fp_target target{};
+  target.mark = server.mark;
+  target.timeout_s = service.persistence_timeout;
+  std::memcpy(target.server, server.address.bytes.data(), sizeof target.server);
+  target.server_port = sipvs::server_port(service, server);
+  target.server_family = address_family(server.address);
+  target.last_used_ns = last_used_ns;
+  return target;
+}
+
 // Only templates of a VIP:port service with a Call-ID can have a copy.
 bool may_have_copy(const sipvs::Template& t) {
   return t.key.pe_len > 0 && t.key.cport == 0 && t.key.fwmark == 0 && t.key.vaddr_family != 0 &&
@@ -206,16 +219,19 @@ void FastPath::set_services(const sipvs::EngineConfig& engine, uint32_t mark_mas
 }
 
 void FastPath::used(const sipvs::Template& t, const sipvs::ServiceConfig& service,
-                    const sipvs::RealServerConfig& server) {
+                    const sipvs::RealServerConfig& server, unsigned decider) {
   if (!may_have_copy(t) || !fast_path_serves(service)) return;
   // A learned call's key has the party the server called as its client: the engine made it.
-  write_copy(template_key(t.key, t.pe()), service, server, monotonic_ns());
+  pending_.add(decider, template_key(t.key, t.pe()), copy_target(service, server, monotonic_ns()));
 }
+
+void FastPath::flush(unsigned decider) { pending_.flush(decider); }
 
 void FastPath::stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,
                       const sipvs::RealServerConfig& server) {
   if (!may_have_copy(t) || !fast_path_serves(service)) return;
   const sipvsd_fp_key key = template_key(t.key, t.pe());
+  pending_.forget(key);  // the peer's takes the place of the table's, as in the table
   // Used last when the peer says, so that it expires with the template;
   // unless the program here saw the call since (all directors active).
   const uint32_t timeout = service.persistence_timeout;
@@ -223,20 +239,20 @@ void FastPath::stored(const sipvs::Template& t, const sipvs::ServiceConfig& serv
   sipvsd_fp_target known{};
   if (bpf_map_lookup_elem(templates_fd_, &key, &known) == 0)
     last_used_ns = std::max<uint64_t>(last_used_ns, known.last_used_ns);
-  write_copy(key, service, server, last_used_ns);
+  const sipvsd_fp_target target = copy_target(service, server, last_used_ns);
+  write_copies(&key, &target, 1);
 }
 
-void FastPath::write_copy(const sipvsd_fp_key& key, const sipvs::ServiceConfig& service,
-                          const sipvs::RealServerConfig& server, uint64_t last_used_ns) {
-  sipvsd_fp_target target{};
-  target.mark = server.mark;
-  target.timeout_s = service.persistence_timeout;
-  std::memcpy(target.server, server.address.bytes.data(), sizeof target.server);
-  target.server_port = sipvs::server_port(service, server);
-  target.server_family = address_family(server.address);
-  target.last_used_ns = last_used_ns;
-  if (bpf_map_update_elem(templates_fd_, &key, &target, BPF_ANY) != 0)
+// In one system call; a copy the map refuses (full, out of memory) stops the
+// kernel's walk, so it is counted and the walk goes on past it.
+void FastPath::write_copies(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count) {
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+  for (std::size_t done = 0; done < count;) {
+    auto n = static_cast<uint32_t>(count - done);
+    if (bpf_map_update_batch(templates_fd_, keys + done, targets + done, &n, &opts) == 0) return;
+    done += n + 1;
     remember_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 uint32_t FastPath::copy_expires(const sipvs::Template& t) {
@@ -250,6 +266,7 @@ uint32_t FastPath::copy_expires(const sipvs::Template& t) {
 void FastPath::erased(const sipvs::Template& t) {
   if (!may_have_copy(t)) return;
   const sipvsd_fp_key key = template_key(t.key, t.pe());
+  pending_.forget(key);
   bpf_map_delete_elem(templates_fd_, &key);
 }
 

@@ -8,9 +8,11 @@
 //
 // Threads: the constructor and set_services() are the control plane's; the
 // mirror calls come from whoever holds the template's shard lock (used(): the
-// queue workers; stored(): the sync thread), stats() from anywhere. All of
-// them only make bpf(2) calls on descriptors fixed at construction: no lock
-// of ours.
+// queue workers; stored(): the sync thread; erased(): any), flush() from
+// each queue worker for its own copies, stats() from anywhere. The copies a
+// worker's packets make wait in PendingCopies until its flush(), under that
+// worker's own mutex (pending_copies.hpp); the rest are bpf(2) calls on
+// descriptors fixed at construction.
 #include <atomic>
 #include <memory>
 #include <cstdint>
@@ -20,6 +22,7 @@
 
 #include "daemon/config/fast_path_config.hpp"
 #include "daemon/fastpath/fast_path_abi.h"
+#include "daemon/fastpath/pending_copies.hpp"
 #include "engine/engine.hpp"
 #include "engine/template_mirror.hpp"
 
@@ -57,15 +60,15 @@ class FastPath final : public sipvs::TemplateMirror {
   const std::vector<std::string>& interfaces() const { return interfaces_; }
 
   uint32_t copy_expires(const sipvs::Template& t) override;
-  void used(const sipvs::Template& t, const sipvs::ServiceConfig& service,
-            const sipvs::RealServerConfig& server) override;
+  void used(const sipvs::Template& t, const sipvs::ServiceConfig& service, const sipvs::RealServerConfig& server,
+            unsigned decider) override;
+  void flush(unsigned decider) override;
   void stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,
               const sipvs::RealServerConfig& server) override;
   void erased(const sipvs::Template& t) override;
 
  private:
-  void write_copy(const sipvsd_fp_key& key, const sipvs::ServiceConfig& service, const sipvs::RealServerConfig& server,
-                  uint64_t last_used_ns);
+  void write_copies(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count);
   void load(const FastPathConfig& config, uint64_t max_templates);
   void attach(const std::string& interface);
 
@@ -77,6 +80,9 @@ class FastPath final : public sipvs::TemplateMirror {
   std::vector<std::string> interfaces_;
   std::vector<sipvsd_fp_service_key> served_;  // the services written last (control plane)
   mutable std::atomic<uint64_t> remember_errors_{0};
+  PendingCopies pending_{[this](const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count) {
+    write_copies(keys, targets, count);
+  }};
 };
 
 // The fast path the configuration asks for: none when off, or when `auto`

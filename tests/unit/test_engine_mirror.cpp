@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,9 +28,18 @@ namespace {
 struct RecordingMirror final : TemplateMirror {
   std::mutex mutex;
   std::map<std::string, std::string> copies;
+  std::set<unsigned> used_by, flushed;  // decider slots
 
   uint32_t copy_expires(const Template&) override { return 0; }
-  void used(const Template& t, const ServiceConfig&, const RealServerConfig& server) override { copy(t, server); }
+  void used(const Template& t, const ServiceConfig&, const RealServerConfig& server, unsigned decider) override {
+    copy(t, server);
+    std::lock_guard lock(mutex);
+    used_by.insert(decider);
+  }
+  void flush(unsigned decider) override {
+    std::lock_guard lock(mutex);
+    flushed.insert(decider);
+  }
   void stored(const Template& t, const ServiceConfig&, const RealServerConfig& server) override { copy(t, server); }
   void erased(const Template& t) override {
     std::lock_guard lock(mutex);
@@ -91,6 +101,36 @@ TEST_CASE("the mirror holds a copy of each template a packet was decided with, o
   CHECK(m.copies.count(call(3)) == 0);
   f.decide(call(3), "BYE", 1001);  // placed anew: copied anew
   CHECK(m.copies == table(e, 1001));
+}
+
+// The mirror may hold a worker's copies back until the worker flushes
+// (the fast path writes them to its map in one call): each copy names the
+// decider's slot, and each decider flushes its own slot.
+TEST_CASE("a decider's copies name its slot, and flush_mirror() flushes that slot") {
+  MirroredEngine f;
+  Engine::Decider other = f.engine.make_decider();
+  f.decide(call(1), "INVITE", 1000);
+  REQUIRE(f.mirror.used_by.size() == 1);
+  const std::set<unsigned> worker = f.mirror.used_by;
+  auto packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call(2), "INVITE"));
+  other.decide(packet, 0, 1000);
+  REQUIRE(f.mirror.used_by.size() == 2);
+  CHECK(f.mirror.flushed.empty());
+  f.worker.flush_mirror();
+  CHECK(f.mirror.flushed == worker);
+  other.flush_mirror();
+  CHECK(f.mirror.flushed == f.mirror.used_by);
+}
+
+TEST_CASE("a decider flushes its copies when it goes") {
+  MirroredEngine f;
+  {
+    Engine::Decider gone = f.engine.make_decider();
+    auto packet = test::udp_packet("198.18.0.1", 5060, "198.18.2.100", 5060, test::invite(call(1), "INVITE"));
+    gone.decide(packet, 0, 1000);
+    REQUIRE(f.mirror.used_by.size() == 1);
+  }
+  CHECK(f.mirror.flushed == f.mirror.used_by);
 }
 
 // The copy of a call whose server went down must not outlive its template,

@@ -232,7 +232,8 @@ struct FakeMirror final : TemplateMirror {
     const auto it = copy_until.find(std::string(t.pe()));
     return it == copy_until.end() ? 0 : it->second;
   }
-  void used(const Template&, const ServiceConfig&, const RealServerConfig&) override {}
+  void used(const Template&, const ServiceConfig&, const RealServerConfig&, unsigned) override {}
+  void flush(unsigned) override {}
   void stored(const Template& t, const ServiceConfig&, const RealServerConfig& server) override {
     stored_calls.push_back(std::string(t.pe()) + " " + server.address.to_string());
     copy_until[std::string(t.pe())] = t.expires;

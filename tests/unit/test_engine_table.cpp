@@ -259,7 +259,8 @@ struct FakeMirror final : TemplateMirror {
     const auto it = copy_until.find(std::string(t.pe()));
     return it == copy_until.end() ? 0 : it->second;
   }
-  void used(const Template&, const ServiceConfig&, const RealServerConfig&) override {}
+  void used(const Template&, const ServiceConfig&, const RealServerConfig&, unsigned) override {}
+  void flush(unsigned) override {}
   void stored(const Template&, const ServiceConfig&, const RealServerConfig&) override {}
   void erased(const Template& t) override { erased_calls.emplace_back(t.pe()); }
 };
