@@ -398,15 +398,19 @@ measure() {
     busy = (y[1] - x[1]) - (y[2] - x[2]); if (d + 0 <= 0) print "-"; else printf "%.3f", busy / hz * 1e6 / d }')
   # Packets per second of director CPU: what one fully busy CPU would forward.
   cap=$(awk -v r="$(kv "$sink_line" rate_pps)" -v c="$dir_cpu" 'BEGIN { if (c == "-" || c + 0 <= 0) print "-"; else printf "%.0f", r * 100 / c }')
+  # The director process's own CPU per delivered packet, in µs, from its ticks.
+  local dir_us
+  dir_us=$(awk -v a="$d0" -v b="$d1" -v hz="$hz" -v d="$delivered" -v p="$DIR_PID" \
+    'BEGIN { if (p == "" || d + 0 <= 0) print "-"; else printf "%.3f", (b - a) / hz * 1e6 / d }')
   # The fast path program's own time per packet it ran on (kernel BPF stats).
   local prog_ns
   prog_ns=$(awk -v a="$p0" -v b="$p1" 'BEGIN { split(a, x, " "); split(b, y, " ")
     if (a == "" || b == "" || y[2] <= x[2]) print "-"; else printf "%.0f", (y[1] - x[1]) / (y[2] - x[2]) }')
-  printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s pps_per_cpu=%s machine_cpu=%s cost_us=%s prog_ns=%s split=%s sink_drops=%s per_server=%s per_second=%s\n' \
+  printf 'cfg=%s phase=%s rep=%s rate=%s calls=%s sources=%s sent=%s offered_pps=%s delivered=%s lost=%s rate_pps=%s p50=%s p99=%s dir_cpu=%s pps_per_cpu=%s machine_cpu=%s cost_us=%s prog_ns=%s split=%s sink_drops=%s per_server=%s per_second=%s dir_us=%s\n' \
     "$cfg" "$phase" "$rep" "$rate" "$calls" "$sources" "$sent" "$(kv "$gen" pps)" "$delivered" \
     "$((sent - delivered))" "$(kv "$sink_line" rate_pps)" "$(kv "$sink_line" lat_p50_us)" \
     "$(kv "$sink_line" lat_p99_us)" "$dir_cpu" "$cap" "$mach_cpu" "$cost" "$prog_ns" "$(kv "$sink_line" split_calls)" \
-    "$(kv "$sink_line" sink_drops)" "$(kv "$sink_line" per_server)" "$(kv "$sink_line" per_second)" >>"$TMP/runs.txt"
+    "$(kv "$sink_line" sink_drops)" "$(kv "$sink_line" per_server)" "$(kv "$sink_line" per_second)" "$dir_us" >>"$TMP/runs.txt"
   e2e_log "  $(tail -1 "$TMP/runs.txt" | cut -d' ' -f1-17)"
 }
 
@@ -607,6 +611,21 @@ added_cost() {
     END { for (r in mine) if (r in base) printf "%.3f\n", mine[r] - base[r] }' "$TMP/runs.txt" | median |
     awk '{ if ($1 == "nan") print "nan"; else printf "%.3f", $1 }'
 }
+# The CPU a configuration's own parts take per packet at the common rate:
+# the director process's (dir_us) plus the fast path program's (prog_ns),
+# median over the rounds. Unlike the machine's busy time, it adds up: on
+# this paravirtual machine an idle CPU's halts and wake-ups count as busy,
+# and a director that keeps a CPU awake saves some of them, so the
+# difference to kernel-only can come out below the director's own CPU. It
+# leaves out the kernel's work in the sender's context (NFQUEUE's enqueue),
+# which only NFQUEUE configurations have.
+own_cost() {
+  awk -v c="$1" '{ delete kv; for (i = 1; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+      if (kv["phase"] != "fixed" || kv["cfg"] != c) next
+      d = (kv["dir_us"] == "-" || kv["dir_us"] == "") ? 0 : kv["dir_us"]
+      p = (kv["prog_ns"] == "-" || kv["prog_ns"] == "") ? 0 : kv["prog_ns"] / 1000
+      printf "%.3f\n", d + p }' "$TMP/runs.txt" | median | awk '{ if ($1 == "nan") print "nan"; else printf "%.3f", $1 }'
+}
 # New calls per second, flat out: a third of the packets delivered (INVITE, ACK, BYE).
 calls_per_s() { awk -v r="$(field_of rate_pps "$1" flood-new | median)" 'BEGIN { if (r == "nan") print "n/a"; else printf "%.0f", r / 3 }'; }
 # fast_ratio PHASE: sipvsd-fast's delivered pps over sipvsd-1q's in an EXTRAS phase.
@@ -719,23 +738,27 @@ row() {  # cfg phase label
   echo "cost sipvsd-fast/sipvsd-1q: $(ratio "$(added_cost sipvsd-fast)" "$(added_cost sipvsd-1q)")"
   echo "cost kamailio/sipvsd-1q: $(ratio "$(added_cost kamailio)" "$(added_cost sipvsd-1q)")"
   echo "cost sipvsd-fast/kamailio: $(ratio "$(added_cost sipvsd-fast)" "$(added_cost kamailio)")"
+  echo "own cost sipvsd-fast/sipvsd-1q: $(ratio "$(own_cost sipvsd-fast)" "$(own_cost sipvsd-1q)")"
+  echo "own cost kamailio/sipvsd-1q: $(ratio "$(own_cost kamailio)" "$(own_cost sipvsd-1q)")"
   echo '```'
   echo
   echo "## Fixed rate: CPU per packet"
   echo
   echo "Every configuration at $COMMON_RATE pps (80 % of the slowest median), $FIXED_RUNS round(s) of ${FIXED_SECONDS} s each through all configurations; medians, the added µs the median of each round's difference to kernel-only."
   echo
-  echo "| configuration | delivered pps | machine CPU % | µs of CPU per packet | added µs per packet (minus kernel-only's) | added / sipvsd-1q's |"
-  echo "|---|---|---|---|---|---|"
+  echo "| configuration | delivered pps | machine CPU % | µs of CPU per packet | added µs per packet (minus kernel-only's) | added / sipvsd-1q's | own µs per packet (director + program) | own / sipvsd-1q's |"
+  echo "|---|---|---|---|---|---|---|---|"
   for cfg in "${CONFIGS[@]}"; do
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$cfg" "$(num0 "$(field_of rate_pps "$cfg" fixed | median)")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" "$(num0 "$(field_of rate_pps "$cfg" fixed | median)")" \
       "$(field_of machine_cpu "$cfg" fixed | median)" "$(field_of cost_us "$cfg" fixed | median)" \
-      "$(added_cost "$cfg")" "$(ratio "$(added_cost "$cfg")" "$(added_cost sipvsd-1q)")"
+      "$(added_cost "$cfg")" "$(ratio "$(added_cost "$cfg")" "$(added_cost sipvsd-1q)")" \
+      "$(own_cost "$cfg")" "$(ratio "$(own_cost "$cfg")" "$(own_cost sipvsd-1q)")"
   done
   echo
   echo "- traffic: the calls' INVITEs were sent once before each run, unmeasured, so every packet measured belongs to a call the director already knows (in-dialog traffic); new calls are measured in the rows \"new calls\" and \"1 M calls\" above."
   echo "- a run that delivered less than 95 % of the rate (the sender slowed by a neighbour) is kept in the raw records as phase fixed-short and made once more; the table takes the runs of phase fixed."
   echo "- µs of CPU per packet: all CPUs' busy time (/proc/stat: sender, director, receivers, the kernel's forwarding, softirqs) over the run, per packet delivered. The sender's and receivers' share is the same in every row (same rate, same traffic), so the difference to kernel-only is what the configuration adds."
+  echo "- own µs per packet: the director process's CPU time (user + system, all threads) per delivered packet, plus the fast path program's run time per packet (kernel BPF statistics). It adds up where the machine's busy time does not (on this paravirtual machine a CPU's halts and wake-ups count as busy, and a director that keeps a CPU awake saves some), but it leaves out NFQUEUE's enqueue, done in the sender's context: a lower bound for the NFQUEUE configurations."
   echo
   echo "## Template memory at 1 M live templates"
   echo
@@ -766,7 +789,9 @@ row() {  # cfg phase label
   n2=$(fast_ratio flood-1M)
   nw=$(fast_ratio new-whole)
   whole_calls() { awk -v r="$(field_of rate_pps "$1" new-whole | median)" 'BEGIN { if (r == "nan") print "n/a"; else printf "%.0f", r / 3 }'; }
-  echo "- sipvsd-fast's added cost on in-dialog traffic ≤ 0.25 × sipvsd-1q's: $c1 — $(t "$c1" 0.25 '<=')"
+  o1=$(ratio "$(own_cost sipvsd-fast)" "$(own_cost sipvsd-1q)")
+  echo "- sipvsd-fast's added cost on in-dialog traffic ≤ 0.25 × sipvsd-1q's: $c1 — $(t "$c1" 0.25 '<=') (the machine's busy time minus kernel-only's, as the issue asks; it does not add up on this machine: see the fixed-rate notes)"
+  echo "- the same as each configuration's own CPU (director process + program): $o1 — $(t "$o1" 0.25 '<=')"
   echo "- sipvsd-fast's new-call rate ≥ sipvsd-1q's, taken whole (at most 0.1 % lost, RFC 2544's throughput): $nw — $(t "$nw" 1.0 '>=') ($(whole_calls sipvsd-fast) new calls per second, each an INVITE, ACK and BYE, against $(whole_calls sipvsd-1q))"
   echo "- the same flat out, whatever is lost: $n1 — $(t "$n1" 1.0 '>=') (delivered: $(calls_per_s sipvsd-fast) calls per second against $(calls_per_s sipvsd-1q), sipvsd-1q losing $(field_of lost sipvsd-1q flood-new | median) packets a run, sipvsd-fast $(field_of lost sipvsd-fast flood-new | median))"
   echo "- for the record, INVITEs alone (every packet a new call's first, 1 M calls): $n2 × sipvsd-1q's rate; there the fast path only adds its parse and the template's copy, and saves nothing"
