@@ -6,16 +6,12 @@
 namespace sipvsd {
 
 PendingCopies::PendingCopies(Write write)
-    : write_(std::move(write)),
-      deciders_(
-          std::make_unique_for_overwrite<Decider[]>(sipvs::kMaxDeciders)) {}
+    : write_(std::move(write)), deciders_(std::make_unique_for_overwrite<Decider[]>(sipvs::kMaxDeciders)) {}
 
-void PendingCopies::add(unsigned decider, const sipvsd_fp_key &key,
-                        const sipvsd_fp_target &target) {
-  Decider &d = deciders_[decider];
+void PendingCopies::add(unsigned decider, const sipvsd_fp_key& key, const sipvsd_fp_target& target) {
+  Decider& d = deciders_[decider];
   std::lock_guard lock(d.mutex);
-  if (d.count.load(std::memory_order_relaxed) == kPerDecider)
-    write_held(d);
+  if (d.count.load(std::memory_order_relaxed) == kPerDecider) write_held(d);
   const std::size_t n = d.count.load(std::memory_order_relaxed);
   d.keys[n] = key;
   d.targets[n] = target;
@@ -23,33 +19,29 @@ void PendingCopies::add(unsigned decider, const sipvsd_fp_key &key,
 }
 
 void PendingCopies::flush(unsigned decider) {
-  Decider &d = deciders_[decider];
-  if (d.count.load(std::memory_order_acquire) == 0)
-    return;
+  Decider& d = deciders_[decider];
+  if (d.count.load(std::memory_order_acquire) == 0) return;
   std::lock_guard lock(d.mutex);
   write_held(d);
 }
 
-void PendingCopies::write_held(Decider &d) {
+void PendingCopies::write_held(Decider& d) {
   const std::size_t n = d.count.load(std::memory_order_relaxed);
-  if (n > 0)
-    write_(d.keys.data(), d.targets.data(), n);
+  if (n > 0) write_(d.keys.data(), d.targets.data(), n);
   d.count.store(0, std::memory_order_release);
 }
 
 // The caller holds the key's shard lock: no decider adds the key meanwhile,
 // and one whose count reads 0 wrote or dropped it already.
-void PendingCopies::forget(const sipvsd_fp_key &key) {
+void PendingCopies::forget(const sipvsd_fp_key& key) {
   for (unsigned i = 0; i < sipvs::kMaxDeciders; ++i) {
-    Decider &d = deciders_[i];
-    if (d.count.load(std::memory_order_acquire) == 0)
-      continue;
+    Decider& d = deciders_[i];
+    if (d.count.load(std::memory_order_acquire) == 0) continue;
     std::lock_guard lock(d.mutex);
     std::size_t kept = 0;
     const std::size_t n = d.count.load(std::memory_order_relaxed);
     for (std::size_t j = 0; j < n; ++j) {
-      if (std::memcmp(&d.keys[j], &key, sizeof key) == 0)
-        continue;
+      if (std::memcmp(&d.keys[j], &key, sizeof key) == 0) continue;
       if (kept != j) {
         d.keys[kept] = d.keys[j];
         d.targets[kept] = d.targets[j];
@@ -60,4 +52,4 @@ void PendingCopies::forget(const sipvsd_fp_key &key) {
   }
 }
 
-} // namespace sipvsd
+}  // namespace sipvsd

@@ -25,27 +25,24 @@
 namespace sipvsd {
 
 class PendingCopies {
-public:
+ public:
   // More than one queue wake-up decides (QueueWorker::kBatch + 1 packets,
   // each making at most one copy), so that a wake-up's copies go in one call.
   static constexpr std::size_t kPerDecider = 128;
   // Writes `count` copies to the map, in order (a later copy of a key wins).
-  using Write =
-      std::function<void(const sipvsd_fp_key *keys,
-                         const sipvsd_fp_target *targets, std::size_t count)>;
+  using Write = std::function<void(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count)>;
 
   explicit PendingCopies(Write write);
 
   // Holds the copy back until flush(decider); writes the decider's copies
   // first when it already holds kPerDecider. `decider` < sipvs::kMaxDeciders.
-  void add(unsigned decider, const sipvsd_fp_key &key,
-           const sipvsd_fp_target &target);
+  void add(unsigned decider, const sipvsd_fp_key& key, const sipvsd_fp_target& target);
   // Writes what the decider holds back, and waits until the map has it.
   void flush(unsigned decider);
   // Every decider's copies of `key` that are not written yet are dropped.
-  void forget(const sipvsd_fp_key &key);
+  void forget(const sipvsd_fp_key& key);
 
-private:
+ private:
   struct Decider {
     std::mutex mutex;
     // Written under mutex; read without it only to skip a decider with none.
@@ -53,7 +50,7 @@ private:
     std::array<sipvsd_fp_key, kPerDecider> keys;
     std::array<sipvsd_fp_target, kPerDecider> targets;
   };
-  void write_held(Decider &d); // under d.mutex
+  void write_held(Decider& d);  // under d.mutex
 
   Write write_;
   // Allocated once, untouched until used: nothing is allocated per packet,
@@ -61,4 +58,4 @@ private:
   std::unique_ptr<Decider[]> deciders_;
 };
 
-} // namespace sipvsd
+}  // namespace sipvsd
