@@ -26,8 +26,8 @@ namespace sipvsd {
 
 class PendingCopies {
  public:
-  // More than one queue wake-up decides (QueueWorker::kBatch + 1 packets,
-  // each making at most one copy), so that a wake-up's copies go in one call.
+  // More than a queue worker decides in one wake-up (QueueWorker::kBatch + 1
+  // packets, each making at most one copy): a wake-up's copies go in one call.
   static constexpr std::size_t kPerDecider = 128;
   // Writes `count` copies to the map, in order (a later copy of a key wins).
   using Write = std::function<void(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count)>;
