@@ -178,7 +178,8 @@ std::optional<uint32_t> Engine::Decider::sched_persist(const ServiceEntry& svc, 
 // log has no room for is counted there; the template's next packet tries again.
 void Engine::Decider::used(Template& t, const ServiceEntry& svc, Seconds now, bool changed) {
   if (TemplateMirror* mirror = engine_->table_->mirror())
-    if (const ServerEntry* server = snapshot_->server(svc, t.server_ref)) mirror->used(t, *svc.config, *server->config, slot_);
+    if (const ServerEntry* server = snapshot_->server(svc, t.server_ref))
+      mirror->used(t, *svc.config, *server->config, slot_);
   if (!changes_ || (!changed && now - t.announced < svc.timeout / 2)) return;
   if (changes_->push(t, false)) t.announced = now;
 }
