@@ -31,7 +31,7 @@ constexpr uint32_t kTcPriority = 0x5195;
 // A hash map sizes its buckets from max_entries at creation: 16 M templates
 // take 256 MB of buckets before the first call.
 constexpr uint64_t kMaxMapEntries = uint64_t{1} << 24;
-constexpr const char* kPins[] = {"templates", "services", "stats"};
+constexpr const char* kPins[] = {"templates", "templates_short", "services", "stats"};
 constexpr const char* kProgramPin = "ingress";
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
@@ -167,9 +167,12 @@ void FastPath::load(const FastPathConfig& config, uint64_t max_templates) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     skel_.reset(sipvsd_fast_path__open());
     if (!skel_) throw FastPathError("cannot open the program: " + errno_text(errno));
-    bpf_map__set_max_entries(skel_->maps.templates,
-                             static_cast<uint32_t>(std::clamp<uint64_t>(max_templates, 1, kMaxMapEntries)));
+    // Either map may hold them all: Call-IDs of one length are as likely as the other's.
+    const auto entries = static_cast<uint32_t>(std::clamp<uint64_t>(max_templates, 1, kMaxMapEntries));
+    bpf_map__set_max_entries(skel_->maps.templates, entries);
+    bpf_map__set_max_entries(skel_->maps.templates_short, entries);
     bpf_map__set_pin_path(skel_->maps.templates, (config.pin_dir + "/templates").c_str());
+    bpf_map__set_pin_path(skel_->maps.templates_short, (config.pin_dir + "/templates_short").c_str());
     bpf_map__set_pin_path(skel_->maps.services, (config.pin_dir + "/services").c_str());
     bpf_map__set_pin_path(skel_->maps.stats, (config.pin_dir + "/stats").c_str());
     const int err = sipvsd_fast_path__load(skel_.get());
@@ -183,9 +186,12 @@ void FastPath::load(const FastPathConfig& config, uint64_t max_templates) {
              config.pin_dir.c_str());
     for (const char* pin : kPins) unlink((config.pin_dir + "/" + pin).c_str());
   }
-  templates_fd_ = bpf_map__fd(skel_->maps.templates);
+  maps_ = TemplateMaps(bpf_map__fd(skel_->maps.templates), bpf_map__fd(skel_->maps.templates_short));
   services_fd_ = bpf_map__fd(skel_->maps.services);
   stats_fd_ = bpf_map__fd(skel_->maps.stats);
+  if (std::size_t moved = maps_.move_short_copies())
+    LOG_NOTICE("fast path: moved %zu templates with short Call-IDs to their own map (left by an earlier sipvsd)",
+               moved);
 }
 
 void FastPath::attach(const std::string& interface) {
@@ -222,52 +228,53 @@ void FastPath::used(const sipvs::Template& t, const sipvs::ServiceConfig& servic
                     const sipvs::RealServerConfig& server, unsigned decider) {
   if (!may_have_copy(t) || !fast_path_serves(service)) return;
   // A learned call's key has the party the server called as its client: the engine made it.
-  pending_.add(decider, template_key(t.key, t.pe()), copy_target(service, server, monotonic_ns()));
+  const sipvsd_fp_key key = template_key(t.key, t.pe());
+  const sipvsd_fp_target target = copy_target(service, server, monotonic_ns());
+  if (sipvsd_fp_key_is_short(&key))
+    pending_short_.add(decider, short_key(key), target);
+  else
+    pending_long_.add(decider, key, target);
 }
 
-void FastPath::flush(unsigned decider) { pending_.flush(decider); }
+void FastPath::flush(unsigned decider) {
+  pending_short_.flush(decider);
+  pending_long_.flush(decider);
+}
+
+void FastPath::forget_pending(const sipvsd_fp_key& key) {
+  if (sipvsd_fp_key_is_short(&key))
+    pending_short_.forget(short_key(key));
+  else
+    pending_long_.forget(key);
+}
 
 void FastPath::stored(const sipvs::Template& t, const sipvs::ServiceConfig& service,
                       const sipvs::RealServerConfig& server) {
   if (!may_have_copy(t) || !fast_path_serves(service)) return;
   const sipvsd_fp_key key = template_key(t.key, t.pe());
-  pending_.forget(key);  // the peer's takes the place of the table's, as in the table
+  forget_pending(key);  // the peer's takes the place of the table's, as in the table
   // Used last when the peer says, so that it expires with the template;
   // unless the program here saw the call since (all directors active).
   const uint32_t timeout = service.persistence_timeout;
   uint64_t last_used_ns = t.expires > timeout ? uint64_t{t.expires - timeout} * 1'000'000'000u : 0;
-  sipvsd_fp_target known{};
-  if (bpf_map_lookup_elem(templates_fd_, &key, &known) == 0)
-    last_used_ns = std::max<uint64_t>(last_used_ns, known.last_used_ns);
+  if (const std::optional<sipvsd_fp_target> known = maps_.find(key))
+    last_used_ns = std::max<uint64_t>(last_used_ns, known->last_used_ns);
   const sipvsd_fp_target target = copy_target(service, server, last_used_ns);
-  write_copies(&key, &target, 1);
-}
-
-// In one system call; a copy the map refuses (full, out of memory) stops the
-// kernel's walk, so it is counted and the walk goes on past it.
-void FastPath::write_copies(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count) {
-  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
-  for (std::size_t done = 0; done < count;) {
-    auto n = static_cast<uint32_t>(count - done);
-    if (bpf_map_update_batch(templates_fd_, keys + done, targets + done, &n, &opts) == 0) return;
-    done += n + 1;
-    remember_errors_.fetch_add(1, std::memory_order_relaxed);
-  }
+  remember_errors_.fetch_add(maps_.write_one(key, target), std::memory_order_relaxed);
 }
 
 uint32_t FastPath::copy_expires(const sipvs::Template& t) {
   if (!may_have_copy(t)) return 0;
-  const sipvsd_fp_key key = template_key(t.key, t.pe());
-  sipvsd_fp_target target{};
-  if (bpf_map_lookup_elem(templates_fd_, &key, &target) != 0) return 0;
-  return static_cast<uint32_t>(target.last_used_ns / 1'000'000'000u) + target.timeout_s;
+  const std::optional<sipvsd_fp_target> target = maps_.find(template_key(t.key, t.pe()));
+  if (!target) return 0;
+  return static_cast<uint32_t>(target->last_used_ns / 1'000'000'000u) + target->timeout_s;
 }
 
 void FastPath::erased(const sipvs::Template& t) {
   if (!may_have_copy(t)) return;
   const sipvsd_fp_key key = template_key(t.key, t.pe());
-  pending_.forget(key);
-  bpf_map_delete_elem(templates_fd_, &key);
+  forget_pending(key);
+  maps_.erase(key);
 }
 
 FastPathStats FastPath::stats() const {

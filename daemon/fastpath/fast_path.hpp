@@ -10,12 +10,12 @@
 // mirror calls come from whoever holds the template's shard lock (used(): the
 // queue workers; stored(): the sync thread; erased(): any), flush() from
 // each queue worker for its own copies, stats() from anywhere. The copies a
-// worker's packets make wait in PendingCopies until its flush(), under that
-// worker's own mutex (pending_copies.hpp); the rest are bpf(2) calls on
-// descriptors fixed at construction.
+// worker's packets make wait in PendingCopies, one per map, until its
+// flush(), under that worker's own mutex (pending_copies.hpp); the rest are
+// bpf(2) calls on descriptors fixed at construction (template_maps.hpp).
 #include <atomic>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,6 +23,7 @@
 #include "daemon/config/fast_path_config.hpp"
 #include "daemon/fastpath/fast_path_abi.h"
 #include "daemon/fastpath/pending_copies.hpp"
+#include "daemon/fastpath/template_maps.hpp"
 #include "engine/engine.hpp"
 #include "engine/template_mirror.hpp"
 
@@ -68,21 +69,30 @@ class FastPath final : public sipvs::TemplateMirror {
   void erased(const sipvs::Template& t) override;
 
  private:
-  void write_copies(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count);
   void load(const FastPathConfig& config, uint64_t max_templates);
+  void forget_pending(const sipvsd_fp_key& key);  // the copies of `key` no flush has written yet
   void attach(const std::string& interface);
+
+  // Writes copies to their map, counting the ones it refuses.
+  template <class Key>
+  typename PendingCopies<Key>::Write writer() {
+    return [this](const Key* keys, const sipvsd_fp_target* targets, std::size_t count) {
+      if (std::size_t refused = maps_.write(keys, targets, count))
+        remember_errors_.fetch_add(refused, std::memory_order_relaxed);
+    };
+  }
 
   struct SkeletonDeleter {
     void operator()(sipvsd_fast_path* skel) const;
   };
   std::unique_ptr<sipvsd_fast_path, SkeletonDeleter> skel_;
-  int templates_fd_ = -1, services_fd_ = -1, stats_fd_ = -1;
+  TemplateMaps maps_{-1, -1};
+  int services_fd_ = -1, stats_fd_ = -1;
   std::vector<std::string> interfaces_;
   std::vector<sipvsd_fp_service_key> served_;  // the services written last (control plane)
   mutable std::atomic<uint64_t> remember_errors_{0};
-  PendingCopies pending_{[this](const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count) {
-    write_copies(keys, targets, count);
-  }};
+  PendingCopies<sipvsd_fp_key> pending_long_{writer<sipvsd_fp_key>()};
+  PendingCopies<sipvsd_fp_short_key> pending_short_{writer<sipvsd_fp_short_key>()};
 };
 
 // The fast path the configuration asks for: none when off, or when `auto`

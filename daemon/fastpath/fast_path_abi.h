@@ -35,6 +35,27 @@ struct sipvsd_fp_key {
   __u8 call_id[SIPVSD_FP_MAX_CALL_ID]; /* bytes past call_id_len are zero */
 };
 
+/* Templates whose Call-ID has at most SIPVSD_FP_SHORT_CALL_ID bytes live in
+ * a second map (`templates_short`), keyed by the first bytes of their
+ * sipvsd_fp_key. Most Call-IDs are that short (a UUID at an IPv4 address
+ * takes 52), and a lookup hashes and compares the whole key: 96 bytes here
+ * against 292. 59 makes the largest element that fits the kernel's 192-byte
+ * slab (with the map's 48-byte header, the 40-byte value and the allocator's
+ * 8 bytes); the long map's take 512. */
+#define SIPVSD_FP_SHORT_CALL_ID 59
+
+struct sipvsd_fp_short_key {
+  struct sipvsd_fp_service_key service;
+  __u8 client[16];
+  __u8 call_id_len; /* at most SIPVSD_FP_SHORT_CALL_ID */
+  __u8 call_id[SIPVSD_FP_SHORT_CALL_ID];
+};
+
+/* Which map holds the template a key names. */
+static inline int sipvsd_fp_key_is_short(const struct sipvsd_fp_key* key) {
+  return key->call_id_len <= SIPVSD_FP_SHORT_CALL_ID;
+}
+
 struct sipvsd_fp_target {
   __u32 mark;        /* the real server's mark (under mark_mask) */
   __u32 timeout_s;   /* the service's persistence timeout */

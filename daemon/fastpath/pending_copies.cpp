@@ -5,10 +5,12 @@
 
 namespace sipvsd {
 
-PendingCopies::PendingCopies(Write write)
+template <class Key>
+PendingCopies<Key>::PendingCopies(Write write)
     : write_(std::move(write)), deciders_(std::make_unique_for_overwrite<Decider[]>(sipvs::kMaxDeciders)) {}
 
-void PendingCopies::add(unsigned decider, const sipvsd_fp_key& key, const sipvsd_fp_target& target) {
+template <class Key>
+void PendingCopies<Key>::add(unsigned decider, const Key& key, const sipvsd_fp_target& target) {
   Decider& d = deciders_[decider];
   std::lock_guard lock(d.mutex);
   if (d.count.load(std::memory_order_relaxed) == kPerDecider) write_held(d);
@@ -18,14 +20,16 @@ void PendingCopies::add(unsigned decider, const sipvsd_fp_key& key, const sipvsd
   d.count.store(n + 1, std::memory_order_release);
 }
 
-void PendingCopies::flush(unsigned decider) {
+template <class Key>
+void PendingCopies<Key>::flush(unsigned decider) {
   Decider& d = deciders_[decider];
   if (d.count.load(std::memory_order_acquire) == 0) return;
   std::lock_guard lock(d.mutex);
   write_held(d);
 }
 
-void PendingCopies::write_held(Decider& d) {
+template <class Key>
+void PendingCopies<Key>::write_held(Decider& d) {
   const std::size_t n = d.count.load(std::memory_order_relaxed);
   if (n > 0) write_(d.keys.data(), d.targets.data(), n);
   d.count.store(0, std::memory_order_release);
@@ -33,7 +37,8 @@ void PendingCopies::write_held(Decider& d) {
 
 // The caller holds the key's shard lock: no decider adds the key meanwhile,
 // and one whose count reads 0 wrote or dropped it already.
-void PendingCopies::forget(const sipvsd_fp_key& key) {
+template <class Key>
+void PendingCopies<Key>::forget(const Key& key) {
   for (unsigned i = 0; i < sipvs::kMaxDeciders; ++i) {
     Decider& d = deciders_[i];
     if (d.count.load(std::memory_order_acquire) == 0) continue;
@@ -51,5 +56,8 @@ void PendingCopies::forget(const sipvsd_fp_key& key) {
     d.count.store(kept, std::memory_order_release);
   }
 }
+
+template class PendingCopies<sipvsd_fp_key>;
+template class PendingCopies<sipvsd_fp_short_key>;
 
 }  // namespace sipvsd

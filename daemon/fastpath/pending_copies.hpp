@@ -12,6 +12,9 @@
 // flush holds its decider's mutex until the map has the copies, so no flush
 // can bring a forgotten copy back. Lock order: shard lock, then one
 // decider's mutex; never two deciders' mutexes at once.
+//
+// One per template map: `Key` is the map's key (fast_path_abi.h), and each
+// write takes the keys packed at that size.
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -24,30 +27,31 @@
 
 namespace sipvsd {
 
+template <class Key>
 class PendingCopies {
  public:
   // More than a queue worker decides in one wake-up (QueueWorker::kBatch + 1
   // packets, each making at most one copy): a wake-up's copies go in one call.
   static constexpr std::size_t kPerDecider = 128;
   // Writes `count` copies to the map, in order (a later copy of a key wins).
-  using Write = std::function<void(const sipvsd_fp_key* keys, const sipvsd_fp_target* targets, std::size_t count)>;
+  using Write = std::function<void(const Key* keys, const sipvsd_fp_target* targets, std::size_t count)>;
 
   explicit PendingCopies(Write write);
 
   // Holds the copy back until flush(decider); writes the decider's copies
   // first when it already holds kPerDecider. `decider` < sipvs::kMaxDeciders.
-  void add(unsigned decider, const sipvsd_fp_key& key, const sipvsd_fp_target& target);
+  void add(unsigned decider, const Key& key, const sipvsd_fp_target& target);
   // Writes what the decider holds back, and waits until the map has it.
   void flush(unsigned decider);
   // Every decider's copies of `key` that are not written yet are dropped.
-  void forget(const sipvsd_fp_key& key);
+  void forget(const Key& key);
 
  private:
   struct Decider {
     std::mutex mutex;
     // Written under mutex; read without it only to skip a decider with none.
     std::atomic<std::size_t> count{0};
-    std::array<sipvsd_fp_key, kPerDecider> keys;
+    std::array<Key, kPerDecider> keys;
     std::array<sipvsd_fp_target, kPerDecider> targets;
   };
   void write_held(Decider& d);  // under d.mutex
@@ -57,5 +61,8 @@ class PendingCopies {
   // and a decider that never comes takes only its mutex's page.
   std::unique_ptr<Decider[]> deciders_;
 };
+
+extern template class PendingCopies<sipvsd_fp_key>;
+extern template class PendingCopies<sipvsd_fp_short_key>;
 
 }  // namespace sipvsd

@@ -364,7 +364,7 @@ OLD_BEFORE=$(e2e_stamp)  # calls placed before this are older than FAST_TIMEOUT 
 sleep $((FAST_TIMEOUT + 1))
 e2e_api_at d2 GET /v1/stats
 D2_LIVE=$(jq .templates.live "$E2E_DIR/api-body")
-D2_MAP=$(bpftool -j map dump pinned "$E2E_BPFFS/d2/templates" | jq length)
+D2_MAP=$(for m in templates templates_short; do bpftool -j map dump pinned "$E2E_BPFFS/d2/$m"; done | jq -s "map(length) | add")
 D1_HITS=$(e2e_fast_path_count 0 "$E2E_BPFFS/d1")
 failover "fast path"
 HITS_BEFORE=$(e2e_fast_path_count 0 "$E2E_BPFFS/d2")

@@ -306,7 +306,9 @@ fast_path_check() {
   wait "$daemon_pid" 2>/dev/null || true
   daemon_pid=""
   [ "$on" = 1 ] || { cat "$logf"; umount "$bpffs"; fail "the fast path did not load with $svc_caps"; }
-  [ -e "$bpffs/sipvsd/templates" ] || { umount "$bpffs"; fail "the fast path pinned no templates map"; }
+  for map in templates templates_short; do
+    [ -e "$bpffs/sipvsd/$map" ] || { umount "$bpffs"; fail "the fast path pinned no $map map"; }
+  done
   ip -n "$ns" link del fp0
   umount "$bpffs"
   log "fast path: loaded and attached as $svc_user with $svc_caps only"

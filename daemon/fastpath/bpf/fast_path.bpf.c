@@ -32,7 +32,9 @@ struct {
   __type(value, struct sipvsd_fp_service);
 } services SEC(".maps");
 
-/* Sized by sipvsd from max_templates before loading; allocated per entry. */
+/* The templates, by the length of their Call-ID (sipvsd_fp_key_is_short).
+ * Each is sized by sipvsd from max_templates before loading; allocated per
+ * entry. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -40,6 +42,19 @@ struct {
   __type(key, struct sipvsd_fp_key);
   __type(value, struct sipvsd_fp_target);
 } templates SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 1024);
+  __type(key, struct sipvsd_fp_short_key);
+  __type(value, struct sipvsd_fp_target);
+} templates_short SEC(".maps");
+
+/* The short map is looked up with the long key: its key is the long one's
+ * first bytes, and they are all a short Call-ID's key has. */
+_Static_assert(__builtin_offsetof(struct sipvsd_fp_short_key, call_id) == __builtin_offsetof(struct sipvsd_fp_key, call_id),
+               "the short key is a prefix of the long one");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -205,7 +220,8 @@ static __always_inline void count(__u32 counter) {
  * its mark (under the service's mask) and the template is used now. */
 static __always_inline __u32 apply_template(struct __sk_buff* skb, const struct sipvsd_fp_service* service,
                                             const struct sipvsd_fp_key* key) {
-  struct sipvsd_fp_target* target = bpf_map_lookup_elem(&templates, key);
+  struct sipvsd_fp_target* target =
+      sipvsd_fp_key_is_short(key) ? bpf_map_lookup_elem(&templates_short, key) : bpf_map_lookup_elem(&templates, key);
   if (!target) return SIPVSD_FP_MISS;
   const __u64 now = bpf_ktime_get_ns();
   const __u64 last_used = target->last_used_ns;

@@ -13,7 +13,7 @@
 
 #include "daemon/fastpath/pending_copies.hpp"
 
-using sipvsd::PendingCopies;
+using PendingCopies = sipvsd::PendingCopies<sipvsd_fp_key>;
 
 namespace {
 

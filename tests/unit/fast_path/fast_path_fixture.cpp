@@ -92,14 +92,18 @@ void FastPath::add_service(const sipvsd_fp_service_key& key, const sipvsd_fp_ser
   REQUIRE(bpf_map_update_elem(bpf_map__fd(skel_->maps.services), &key, &service, BPF_ANY) == 0);
 }
 
-void FastPath::add_template(const sipvsd_fp_key& key, const sipvsd_fp_target& target) {
-  REQUIRE(bpf_map_update_elem(bpf_map__fd(skel_->maps.templates), &key, &target, BPF_ANY) == 0);
+sipvsd::TemplateMaps FastPath::templates() const {
+  return {bpf_map__fd(skel_->maps.templates), bpf_map__fd(skel_->maps.templates_short)};
 }
 
-std::optional<sipvsd_fp_target> FastPath::find_template(const sipvsd_fp_key& key) {
-  sipvsd_fp_target target{};
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.templates), &key, &target) != 0) return std::nullopt;
-  return target;
+void FastPath::add_template(const sipvsd_fp_key& key, const sipvsd_fp_target& target) {
+  REQUIRE(templates().write_one(key, target) == 0);
+}
+
+std::optional<sipvsd_fp_target> FastPath::find_template(const sipvsd_fp_key& key) { return templates().find(key); }
+
+void FastPath::add_template_one_map(const sipvsd_fp_key& key, const sipvsd_fp_target& target) {
+  REQUIRE(bpf_map_update_elem(bpf_map__fd(skel_->maps.templates), &key, &target, BPF_ANY) == 0);
 }
 
 uint32_t FastPath::ingress_verified_insns() { return verified_insns(skel_->progs.sipvsd_ingress); }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "daemon/fastpath/fast_path_abi.h"
+#include "daemon/fastpath/template_maps.hpp"
 #include "frames.hpp"
 
 struct sipvsd_fast_path;
@@ -42,8 +43,13 @@ class FastPath {
   // `stats`, each counter summed over the CPUs.
   Counters counters();
   void add_service(const sipvsd_fp_service_key& key, const sipvsd_fp_service& service);
+  // Templates through sipvsd's own TemplateMaps: the map it picks is the
+  // map the program must look in.
+  sipvsd::TemplateMaps templates() const;
   void add_template(const sipvsd_fp_key& key, const sipvsd_fp_target& target);
   std::optional<sipvsd_fp_target> find_template(const sipvsd_fp_key& key);
+  // Into `templates` whatever the Call-ID's length, as a sipvsd with one map wrote it.
+  void add_template_one_map(const sipvsd_fp_key& key, const sipvsd_fp_target& target);
 
   // What the kernel's verifier reports for each program.
   uint32_t ingress_verified_insns();

@@ -226,3 +226,51 @@ TEST_CASE("a Call-ID written with folding and odd spacing keys the same template
   CHECK(s.run(udp_frame("SIP/2.0 200 OK\r\nCall-ID: a   \r\n  b  \t \r\n\r\n")).counted == only(SIPVSD_FP_HIT));
   CHECK(s.run(udp_frame("SIP/2.0 200 OK\r\nCall-ID: a b \t\t   \r\n\r\n")).counted == only(SIPVSD_FP_HIT));
 }
+
+namespace {
+
+std::string call_id_of_length(std::size_t n) {
+  const std::string host = "@198.18.0.1";
+  return n > host.size() ? std::string(n - host.size(), 'c') + host : std::string(n, 'c');
+}
+
+}  // namespace
+
+TEST_CASE("a Call-ID of any length hits its template, in the map its length picks") {
+  Services s;
+  for (const std::size_t n :
+       {std::size_t{1}, std::size_t{30}, std::size_t{SIPVSD_FP_SHORT_CALL_ID}, std::size_t{SIPVSD_FP_SHORT_CALL_ID + 1},
+        std::size_t{200}, std::size_t{SIPVSD_FP_MAX_CALL_ID}}) {
+    CAPTURE(n);
+    const std::string call_id = call_id_of_length(n);
+    s.fast_path.add_template(template_key(s.v4, "198.18.0.0", call_id), target(monotonic_ns()));
+    CHECK(s.run(udp_frame(invite(call_id))).counted == only(SIPVSD_FP_HIT));
+  }
+  // The program looks for a Call-ID of SIPVSD_FP_SHORT_CALL_ID bytes in the
+  // short map alone, and for one a byte longer in the long map.
+  const std::string longest_short = "s" + call_id_of_length(SIPVSD_FP_SHORT_CALL_ID - 1);
+  const std::string shortest_long = "l" + call_id_of_length(SIPVSD_FP_SHORT_CALL_ID);
+  s.fast_path.add_template_one_map(template_key(s.v4, "198.18.0.0", longest_short), target(monotonic_ns()));
+  CHECK(s.run(udp_frame(invite(longest_short))).counted == only(SIPVSD_FP_MISS));
+  s.fast_path.add_template_one_map(template_key(s.v4, "198.18.0.0", shortest_long), target(monotonic_ns()));
+  CHECK(s.run(udp_frame(invite(shortest_long))).counted == only(SIPVSD_FP_HIT));
+}
+
+TEST_CASE("the short Call-IDs' templates a sipvsd with one map left are moved to the short map") {
+  Services s;
+  const sipvsd_fp_key short_one = template_key(s.v4, "198.18.0.0", "left@198.18.0.1");
+  const sipvsd_fp_key long_one = template_key(s.v4, "198.18.0.0", call_id_of_length(100));
+  sipvsd_fp_target left = target(monotonic_ns());
+  left.mark = 0x00000700;
+  s.fast_path.add_template_one_map(short_one, left);
+  s.fast_path.add_template_one_map(long_one, left);
+  CHECK(s.run(udp_frame(invite("left@198.18.0.1"))).counted == only(SIPVSD_FP_MISS));
+
+  CHECK(s.fast_path.templates().move_short_copies() == 1);
+  const Services::Run moved_one = s.run(udp_frame(invite("left@198.18.0.1")));
+  CHECK(moved_one.counted == only(SIPVSD_FP_HIT));
+  CHECK(moved_one.mark == 0x00000700);
+  CHECK(s.run(udp_frame(invite(call_id_of_length(100)))).counted == only(SIPVSD_FP_HIT));
+  // The long map keeps no copy of it: a second move finds none.
+  CHECK(s.fast_path.templates().move_short_copies() == 0);
+}
