@@ -164,10 +164,12 @@ FastPath::FastPath(const FastPathConfig& config, uint64_t max_templates) {
 void FastPath::SkeletonDeleter::operator()(sipvsd_fast_path* skel) const { sipvsd_fast_path__destroy(skel); }
 
 void FastPath::load(const FastPathConfig& config, uint64_t max_templates) {
+  // Pins without it come from a sipvsd with one map, whose short templates move.
+  const bool had_short_map = access((config.pin_dir + "/templates_short").c_str(), F_OK) == 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     skel_.reset(sipvsd_fast_path__open());
     if (!skel_) throw FastPathError("cannot open the program: " + errno_text(errno));
-    // Either map may hold them all: Call-IDs of one length are as likely as the other's.
+    // Either map may have to hold them all: the Call-IDs' lengths are the callers' choice.
     const auto entries = static_cast<uint32_t>(std::clamp<uint64_t>(max_templates, 1, kMaxMapEntries));
     bpf_map__set_max_entries(skel_->maps.templates, entries);
     bpf_map__set_max_entries(skel_->maps.templates_short, entries);
@@ -189,6 +191,7 @@ void FastPath::load(const FastPathConfig& config, uint64_t max_templates) {
   maps_ = TemplateMaps(bpf_map__fd(skel_->maps.templates), bpf_map__fd(skel_->maps.templates_short));
   services_fd_ = bpf_map__fd(skel_->maps.services);
   stats_fd_ = bpf_map__fd(skel_->maps.stats);
+  if (had_short_map) return;
   if (std::size_t moved = maps_.move_short_copies())
     LOG_NOTICE("fast path: moved %zu templates with short Call-IDs to their own map (left by an earlier sipvsd)",
                moved);

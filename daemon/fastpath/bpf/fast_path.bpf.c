@@ -53,7 +53,8 @@ struct {
 
 /* The short map is looked up with the long key: its key is the long one's
  * first bytes, and they are all a short Call-ID's key has. */
-_Static_assert(__builtin_offsetof(struct sipvsd_fp_short_key, call_id) == __builtin_offsetof(struct sipvsd_fp_key, call_id),
+_Static_assert(__builtin_offsetof(struct sipvsd_fp_short_key, call_id) ==
+                   __builtin_offsetof(struct sipvsd_fp_key, call_id),
                "the short key is a prefix of the long one");
 
 struct {
