@@ -9,7 +9,9 @@
 #   2. A restart during calls, fast path on: the calls in progress keep their
 #      backend while sipvsd is away (the pinned program and map place their
 #      packets): 0 broken.
-#   3. The same restart with the fast path off (which also removes the one
+#   3. An upgrade from a sipvsd with one template map: the templates with
+#      short Call-IDs it left in the long map move to the short map.
+#   4. The restart of 2 with the fast path off (which also removes the one
 #      left pinned): the calls whose packets came while sipvsd was away took
 #      the fallback route; how many broke is printed beside 2's.
 # sipvsd runs as nobody with CAP_BPF and CAP_NET_ADMIN alone, as the packaged
@@ -118,17 +120,46 @@ e2e_log "phase 2: $broken2 of $span2 calls in progress across the restart broken
 [ "$broken2" = 0 ] || e2e_die "phase 2: $broken2 of $span2 calls in progress broken with the fast path"
 e2e_pass "restart with the fast path: 0 of $span2 calls in progress broken"
 
-# ---- 3. the same without it ----
+# ---- 3. an upgrade from a sipvsd with one template map ----
+# That sipvsd kept every template in `templates`: UPGRADED of this one's
+# short-map templates go there, with their Call-ID padded to the long key,
+# and `templates_short` is unpinned. The next start moves them back.
+UPGRADED=50
+e2e_stop_pid "$E2E_SIPVSD_PID" || e2e_die "sipvsd did not stop"
+PINS=$BPFFS/sipvsd
+bpftool -j map dump pinned "$PINS/templates_short" |
+  jq -c ".[:$UPGRADED][] | {key, value, mark: .formatted.value.mark}" >"$E2E_DIR/one-map.json"
+[ "$(wc -l <"$E2E_DIR/one-map.json")" = $UPGRADED ] || e2e_die "upgrade: fewer than $UPGRADED templates to move"
+PAD=$(printf ' 0x00%.0s' $(seq 1 196))  # the long key's Call-ID bytes past the short key's
+while read -r entry; do
+  # shellcheck disable=SC2046,SC2086
+  bpftool map update pinned "$PINS/templates" key $(jq -r '.key | join(" ")' <<<"$entry") $PAD \
+    value $(jq -r '.value | join(" ")' <<<"$entry") || e2e_die "upgrade: cannot write the long map"
+done <"$E2E_DIR/one-map.json"
+rm "$PINS/templates_short"
+E2E_SIPVSD_STARTS=$((E2E_SIPVSD_STARTS + 1))
+e2e_start_sipvsd "$SIPVSD" "$CONF"
+grep -q "fast path: moved $UPGRADED templates with short Call-IDs" "$E2E_DIR/sipvsd.log" ||
+  e2e_die "upgrade: sipvsd did not say it moved $UPGRADED templates: $(grep 'fast path' "$E2E_DIR/sipvsd.log" | tail -3)"
+left=$(bpftool -j map dump pinned "$PINS/templates" | jq length)
+kept=$(bpftool -j map dump pinned "$PINS/templates_short" |
+  jq --slurpfile moved <(jq -s . "$E2E_DIR/one-map.json") \
+    '[.[] | {key, mark: .formatted.value.mark}] as $now | [$moved[0][] | {key, mark} | select(. as $m | $now | index([$m]))] | length')
+[ "$left" = 0 ] && [ "$kept" = $UPGRADED ] ||
+  e2e_die "upgrade: $kept of $UPGRADED templates in the short map with their mark, $left left in the long map"
+e2e_pass "upgrade from one map: the $UPGRADED templates it left in the long map moved to the short map, marks kept"
+
+# ---- 4. the restart of 2 without the fast path ----
 e2e_stop_pid "$E2E_SIPVSD_PID" || e2e_die "sipvsd did not stop"
 sed -i 's/"mode": "on"/"mode": "off"/' "$CONF"
 E2E_SIPVSD_STARTS=$((E2E_SIPVSD_STARTS + 1))
 e2e_start_sipvsd "$SIPVSD" "$CONF"
 nsx d tc filter show dev d0 ingress | grep -q . && e2e_die "fast path off left a filter on d0"
 [ -n "$(ls -A "$BPFFS/sipvsd" 2>/dev/null)" ] && e2e_die "fast path off left its pins in $BPFFS/sipvsd"
-e2e_log "phase 3: the same restart, fast path off"
+e2e_log "phase 4: the same restart, fast path off"
 restart_during_calls restart-slow
 span3=$SPAN broken3=$BROKEN
-e2e_log "phase 3: $broken3 of $span3 calls in progress across the restart broken"
-[ "$broken3" -gt 0 ] || e2e_die "phase 3: no call broke without the fast path: phase 2 proves nothing"
+e2e_log "phase 4: $broken3 of $span3 calls in progress across the restart broken"
+[ "$broken3" -gt 0 ] || e2e_die "phase 4: no call broke without the fast path: phase 2 proves nothing"
 e2e_pass "restart without the fast path: $broken3 of $span3 calls in progress broken (with it: $broken2 of $span2)"
 echo "RESULT fast_path_restart_broken=$broken2/$span2 nfqueue_restart_broken=$broken3/$span3"
