@@ -392,21 +392,19 @@ measure() {
   sent=$(kv "$gen" sent); delivered=$(kv "$sink_line" delivered)
   [ "${delivered:-0}" -gt 0 ] || e2e_die "$cfg delivered no packet ($phase, run $rep; sipgen: $gen;" \
     "sipsink: $(tail -3 "$TMP/sink.err" | tr '\n' ' ')$([ -z "$DIR_PID" ] || echo "; director: $(tail -5 "$DIR_LOG" | tr '\n' ' ')"))"
-  # The whole machine's busy CPU time per delivered packet, in µs, from the
-  # ticks themselves (machine_cpu is rounded to whole percents: 0.5 µs a step).
-  local cost
-  cost=$(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v d="$delivered" 'BEGIN { split(a, x, " "); split(b, y, " ")
-    busy = (y[1] - x[1]) - (y[2] - x[2]); if (d + 0 <= 0) print "-"; else printf "%.3f", busy / hz * 1e6 / d }')
-  # The same from the clock: all CPUs' time over the run minus their idle
-  # time. Busy ticks are sampled (250 Hz, no IRQ time accounting), and work
-  # done in an interrupt taken while idle falls between the samples: idle
-  # time is measured exactly, so this counts that work too. gap: the share
-  # of the CPUs' time /proc/stat's ticks left out.
-  local wall_us gap
-  read -r wall_us gap < <(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v d="$delivered" -v n="$(nproc)" \
-    'BEGIN { split(a, x, " "); split(b, y, " "); all = (y[3] - x[3]) / 1e9 * hz * n
-      busy = all - (y[2] - x[2]); if (d + 0 <= 0 || all <= 0) { print "- -"; exit }
-      printf "%.3f %.1f\n", busy / hz * 1e6 / d, 100 * (all - (y[1] - x[1])) / all }')
+  # The whole machine's busy CPU time per delivered packet, in µs (not from
+  # machine_cpu, rounded to whole percents: 0.5 µs a step). cost: from the
+  # busy ticks. wall_us: from the clock, all CPUs' time over the run minus
+  # their idle time. Busy ticks are sampled (250 Hz, no IRQ time accounting),
+  # and work done in an interrupt taken while idle falls between the samples:
+  # idle time is measured exactly, so wall_us counts that work too. gap: the
+  # share of the CPUs' time the ticks left out.
+  local cost wall_us gap
+  read -r cost wall_us gap < <(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v d="$delivered" -v n="$(nproc)" \
+    'BEGIN { split(a, x, " "); split(b, y, " "); all = (y[3] - x[3]) / 1e9 * hz * n; idle = y[2] - x[2]
+      if (d + 0 <= 0 || all <= 0) { print "- - -"; exit }
+      printf "%.3f %.3f %.1f\n", ((y[1] - x[1]) - idle) / hz * 1e6 / d, (all - idle) / hz * 1e6 / d,
+        100 * (all - (y[1] - x[1])) / all }')
   # Packets per second of director CPU: what one fully busy CPU would forward.
   cap=$(awk -v r="$(kv "$sink_line" rate_pps)" -v c="$dir_cpu" 'BEGIN { if (c == "-" || c + 0 <= 0) print "-"; else printf "%.0f", r * 100 / c }')
   # The director process's own CPU per delivered packet, in µs, from its ticks.
